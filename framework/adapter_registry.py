@@ -1,0 +1,97 @@
+"""How the framework finds adapters: AdapterSpec, the common AdapterConfig, and lookup by provider name.
+
+Adapters are found through the entry-point group `chatwright.adapters` (the four built-in ones are registered
+there by pyproject.toml), or by a `module:attribute` path in `provider = ...` for an adapter of your own.
+The framework never imports `adapters/` directly, so the import graph runs one way.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any, Generic, TypeVar
+
+import attrs
+from aiohttp import web
+
+from framework.chats import ChatProvider
+from framework.errors import ConfigError
+from framework.http import HttpSettings, RetryPolicy
+
+__all__ = ["AdapterConfig", "AdapterSpec", "EmulatorOptions", "available_providers", "find_adapter"]
+
+ENTRY_POINT_GROUP = "chatwright.adapters"
+
+
+@attrs.frozen(kw_only=True)
+class AdapterConfig:
+    """Keys every `[adapters.NAME]` table has; each adapter extends it with its own (kw_only) fields."""
+
+    provider: str
+    base_url: str
+    timeout: float = 15.0
+    retries: int = 4
+    """Tries per call, the first included."""
+    rate_limit: float | None = None
+    """Requests per second sent to this provider at most."""
+
+    def http_settings(self) -> HttpSettings:
+        return HttpSettings(
+            timeout=self.timeout, retry=RetryPolicy(attempts=self.retries), rate_limit=self.rate_limit
+        )
+
+
+@attrs.frozen(kw_only=True)
+class EmulatorOptions:
+    """Fault injection for an emulator: added latency, a share of 5xx answers, a rate limit (requests/s)."""
+
+    latency: float = 0.0
+    error_rate: float = 0.0
+    rate_limit: float | None = None
+    seed: int | None = None
+
+
+ConfigT = TypeVar("ConfigT", bound=AdapterConfig)
+
+
+@attrs.frozen
+class AdapterSpec(Generic[ConfigT]):
+    """Everything the framework needs to know about one provider adapter."""
+
+    provider: str
+    config_type: type[ConfigT]
+    build: Callable[[str, ConfigT], ChatProvider]
+    """Called with the adapter's configured name and its structured config."""
+    emulator: Callable[[EmulatorOptions], web.Application] | None = None
+    """Builds the provider's local emulator, served by `chatwright emulate`."""
+    emulator_prefix: str = ""
+    """Where the emulator is mounted under `chatwright emulate` (e.g. `/roostedhr`)."""
+
+
+def available_providers() -> dict[str, AdapterSpec[Any]]:
+    """Every adapter registered under the entry-point group, by provider name."""
+    found: dict[str, AdapterSpec[Any]] = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        spec = entry.load()
+        if isinstance(spec, AdapterSpec):
+            found[entry.name] = spec
+    return found
+
+
+def find_adapter(provider: str) -> AdapterSpec[Any]:
+    """The adapter named `provider`: a registered name, or `package.module:ATTRIBUTE` for your own."""
+    if ":" in provider:
+        module_name, _, attribute = provider.partition(":")
+        try:
+            spec = getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError) as error:
+            raise ConfigError(f"cannot load adapter {provider!r}: {type(error).__name__}: {error}") from None
+        if not isinstance(spec, AdapterSpec):
+            raise ConfigError(f"{provider!r} is not an AdapterSpec")
+        return spec
+    registered = available_providers()
+    if provider not in registered:
+        known = ", ".join(sorted(registered)) or "none installed"
+        raise ConfigError(f"unknown provider {provider!r}; expected one of: {known}, or module:ATTRIBUTE")
+    return registered[provider]

@@ -1,0 +1,80 @@
+"""The unified chat API every adapter implements: Chat, Message, the ChatProvider protocol, capabilities."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator, Iterable
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+__all__ = ["Capability", "Chat", "ChatProvider", "Message", "member_ids"]
+
+
+class Capability(enum.StrEnum):
+    """One operation of the unified API; `ChatProvider.capabilities` lists those a provider has."""
+
+    CREATE_CHAT = "create_chat"
+    RENAME_CHAT = "rename_chat"
+    SET_MEMBERS = "set_members"
+    POST_MESSAGE = "post_message"
+    GET_CHAT = "get_chat"
+    LIST_CHATS = "list_chats"
+    LIST_MESSAGES = "list_messages"
+    DELETE_CHAT = "delete_chat"
+
+
+@attrs.frozen
+class Chat:
+    """A chat at a provider. `id` is always a string, whatever the provider uses; `raw` is its own object."""
+
+    provider: str
+    id: str
+    name: str | None = None
+    members: tuple[str, ...] = ()
+    created_at: datetime | None = None
+    raw: Any = attrs.field(default=None, eq=False, repr=False)
+
+
+@attrs.frozen
+class Message:
+    """A message posted in a chat; `raw` is the provider's own object (None when it answered no body)."""
+
+    provider: str
+    chat_id: str
+    id: str | None = None
+    text: str = ""
+    sent_at: datetime | None = None
+    raw: Any = attrs.field(default=None, eq=False, repr=False)
+
+
+def member_ids(members: Iterable[str | int]) -> tuple[str, ...]:
+    """Normalise member ids given as ints or strings to the unified form (strings)."""
+    return tuple(str(member) for member in members)
+
+
+@runtime_checkable
+class ChatProvider(Protocol):
+    """The unified chat API. What a provider lacks raises `framework.errors.Unsupported`."""
+
+    name: str
+    capabilities: frozenset[Capability]
+
+    async def create_chat(self, name: str | None, members: Iterable[str | int], **options: Any) -> Chat: ...
+
+    async def rename_chat(self, chat_id: str | int, name: str) -> Chat: ...
+
+    async def set_members(self, chat_id: str | int, members: Iterable[str | int]) -> Chat: ...
+
+    async def post_message(self, chat_id: str | int, text: str) -> Message: ...
+
+    async def get_chat(self, chat_id: str | int) -> Chat: ...
+
+    def list_chats(self) -> AsyncIterator[Chat]: ...
+
+    def list_messages(self, chat_id: str | int) -> AsyncIterator[Message]: ...
+
+    async def delete_chat(self, chat_id: str | int) -> None: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,130 @@
+"""The one error hierarchy: everything chatwright raises on purpose is a ChatwrightError."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "AuthError",
+    "ChatwrightError",
+    "ConfigError",
+    "Conflict",
+    "HandlerError",
+    "InvalidRequest",
+    "NotFound",
+    "PluginLoadError",
+    "ProviderError",
+    "RateLimited",
+    "Unavailable",
+    "Unsupported",
+]
+
+
+class ChatwrightError(Exception):
+    """Base of every error chatwright raises on purpose."""
+
+
+class ConfigError(ChatwrightError):
+    """A config file (or the wiring it describes) is wrong; `problems` lists every finding.
+
+    Each problem reads `file: key.path: what was wrong; what was expected`.
+    """
+
+    def __init__(self, problems: str | Sequence[str]) -> None:
+        self.problems: tuple[str, ...] = (problems,) if isinstance(problems, str) else tuple(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class PluginLoadError(ConfigError):
+    """A plugin module could not be imported or exposes no Plugin."""
+
+
+class HandlerError(ChatwrightError):
+    """A handler raised; carries the handler's name and the original error."""
+
+    def __init__(self, handler: str, error: BaseException) -> None:
+        self.handler = handler
+        self.error = error
+        super().__init__(f"{handler}: {type(error).__name__}: {error}")
+
+
+class ProviderError(ChatwrightError):
+    """A provider answered with an error (or could not be reached).
+
+    `status` is the HTTP status (0 when no answer came), `code` the provider's own error code or type,
+    `message` the provider's message, `retryable` whether trying again later may succeed, and
+    `retry_after` the seconds the provider asked us to wait, when it said.
+    """
+
+    default_retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        status: int = 0,
+        code: str | None = None,
+        retryable: bool | None = None,
+        retry_after: float | None = None,
+        body: Any = None,
+    ) -> None:
+        self.provider = provider
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retryable = self.default_retryable if retryable is None else retryable
+        self.retry_after = retry_after
+        self.body = body
+        prefix = f"{provider}: " if provider else ""
+        status_text = f"HTTP {status}: " if status else ""
+        code_text = f"[{code}] " if code else ""
+        super().__init__(f"{prefix}{status_text}{code_text}{message}")
+
+
+class AuthError(ProviderError):
+    """The provider rejected our credentials (401) or our permissions (403)."""
+
+
+class NotFound(ProviderError):
+    """The chat, message or user does not exist at the provider."""
+
+
+class Conflict(ProviderError):
+    """The provider refused because the thing already exists (e.g. a duplicate DevRev DM)."""
+
+
+class InvalidRequest(ProviderError):
+    """The request is invalid; `field_errors` maps each bad field to what is wrong with it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field_errors: Mapping[str, Sequence[str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.field_errors: dict[str, list[str]] = {k: list(v) for k, v in (field_errors or {}).items()}
+        super().__init__(message, **kwargs)
+
+
+class RateLimited(ProviderError):
+    """The provider asked us to slow down (429); `retry_after` says for how long when known."""
+
+    default_retryable = True
+
+
+class Unavailable(ProviderError):
+    """The provider failed (5xx), timed out, or could not be reached."""
+
+    default_retryable = True
+
+
+class Unsupported(ProviderError):
+    """The provider has no such operation (e.g. renaming a Popsell chatroom)."""
+
+    def __init__(self, provider: str, operation: str, reason: str = "") -> None:
+        self.operation = operation
+        why = f": {reason}" if reason else ""
+        super().__init__(f"{operation} is not supported by {provider}{why}", provider=provider)

@@ -1,0 +1,282 @@
+"""The one outbound HTTP client every adapter uses: timeouts, retries with full jitter, rate limits, error mapping.
+
+Retry rules. A call is retried on connection errors, 429 and 5xx, waiting what the provider asked for
+(`Retry-After`, or a `retry_after` field in the error body) or else an exponential backoff with full jitter.
+A call that is not idempotent (POST and PATCH unless the adapter says the operation is safe to repeat) is retried
+only when the provider cannot have acted on it: the connection was never made, or the answer was 429.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import aiohttp
+import attrs
+from aiolimiter import AsyncLimiter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from framework import jsoncodec
+from framework.errors import (
+    AuthError,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    ProviderError,
+    RateLimited,
+    Unavailable,
+)
+
+__all__ = ["ErrorDetails", "HttpClient", "HttpSettings", "RetryPolicy", "default_error_parser"]
+
+log = logging.getLogger("chatwright.http")
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """How often and how long to retry: `attempts` counts the first try."""
+
+    attempts: int = 4
+    base_delay: float = 0.25
+    max_delay: float = 20.0
+    max_retry_after: float = 120.0
+
+
+@attrs.frozen(kw_only=True)
+class HttpSettings:
+    """Per-provider transport settings: total timeout per try, retries, and a client-side rate limit."""
+
+    timeout: float = 15.0
+    retry: RetryPolicy = RetryPolicy()
+    rate_limit: float | None = None
+    """Requests per second this process sends the provider at most (None: no limit)."""
+    burst: int = 1
+
+
+@attrs.frozen(kw_only=True)
+class ErrorDetails:
+    """What a provider's error body says, read by the adapter's error parser."""
+
+    message: str
+    code: str | None = None
+    field_errors: Mapping[str, list[str]] = attrs.field(factory=dict)
+    retry_after: float | None = None
+
+
+ErrorParser = Callable[[int, Any], ErrorDetails]
+
+
+def default_error_parser(status: int, body: Any) -> ErrorDetails:
+    """Read `{message}` / `{error}` bodies, or the text itself."""
+    if isinstance(body, Mapping):
+        message = body.get("message") or body.get("error") or body.get("detail") or ""
+        code = body.get("type") or body.get("code")
+        return ErrorDetails(message=str(message) or f"HTTP {status}", code=str(code) if code else None)
+    if isinstance(body, str) and body.strip():
+        return ErrorDetails(message=body.strip()[:500])
+    return ErrorDetails(message=f"HTTP {status}")
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+_ERROR_TYPES: dict[int, type[ProviderError]] = {
+    400: InvalidRequest,
+    401: AuthError,
+    403: AuthError,
+    404: NotFound,
+    409: Conflict,
+    422: InvalidRequest,
+    429: RateLimited,
+}
+
+
+class _NotSent(Exception):
+    """The connection failed before the request could reach the provider."""
+
+
+class HttpClient:
+    """Sends JSON requests to one provider and turns its answers into Python values or ProviderErrors."""
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        base_url: str,
+        settings: HttpSettings | None = None,
+        headers: Mapping[str, str] | None = None,
+        error_parser: ErrorParser = default_error_parser,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.provider = provider
+        self.base_url = base_url.rstrip("/")
+        self.settings = settings or HttpSettings()
+        self.headers: dict[str, str] = dict(headers or {})
+        self._error_parser = error_parser
+        self._session = session
+        self._owns_session = session is None
+        self._limiter = (
+            AsyncLimiter(self.settings.rate_limit * self.settings.burst, self.settings.burst)
+            if self.settings.rate_limit
+            else None
+        )
+        self.calls = 0
+        """Requests actually sent, retries included (for tests and metrics)."""
+
+    def _session_or_new(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=100, ttl_dns_cache=300),
+                json_serialize=lambda value: jsoncodec.dumps(value).decode(),
+            )
+            self._owns_session = True
+        return self._session
+
+    async def close(self) -> None:
+        if self._owns_session and self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Send one call (retrying as the rules allow) and return the decoded body (None when empty)."""
+        method = method.upper()
+        safe_to_repeat = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        policy = self.settings.retry
+        backoff = wait_random_exponential(multiplier=policy.base_delay, max=policy.max_delay)
+
+        def should_retry(error: BaseException) -> bool:
+            if isinstance(error, _NotSent | RateLimited):
+                return True
+            return safe_to_repeat and isinstance(error, Unavailable)
+
+        def wait(state: RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            asked = getattr(error, "retry_after", None)
+            if asked is not None:
+                return float(min(asked, policy.max_retry_after))
+            return float(backoff(state))
+
+        result: Any = None
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(max(1, policy.attempts)),
+                wait=wait,
+                retry=retry_if_exception(should_retry),
+                reraise=True,
+            ):
+                with attempt:
+                    result = await self._send_once(method, path, json, params, data, headers)
+        except _NotSent as error:
+            raise Unavailable(
+                f"cannot connect: {error}", provider=self.provider, retryable=True
+            ) from error.__cause__
+        return result
+
+    async def _send_once(
+        self,
+        method: str,
+        path: str,
+        json_body: Any,
+        params: Mapping[str, Any] | None,
+        data: bytes | None,
+        extra_headers: Mapping[str, str] | None,
+    ) -> Any:
+        if self._limiter is not None:
+            await self._limiter.acquire()
+        session = self._session_or_new()
+        url = f"{self.base_url}{path}"
+        headers = {**self.headers, **(extra_headers or {})}
+        body: bytes | None = data
+        if json_body is not None:
+            body = jsoncodec.dumps(json_body)
+            headers.setdefault("Content-Type", "application/json")
+        query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
+        started = time.perf_counter()
+        self.calls += 1
+        try:
+            async with session.request(
+                method,
+                url,
+                data=body,
+                params=query or None,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self.settings.timeout),
+            ) as response:
+                raw = await response.read()
+                status = response.status
+                content_type = response.headers.get("Content-Type", "")
+                retry_after_header = response.headers.get("Retry-After")
+        except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as error:
+            if isinstance(error, aiohttp.ClientConnectorError):
+                raise _NotSent(str(error)) from error
+            raise Unavailable(f"connection lost: {error}", provider=self.provider) from error
+        except TimeoutError as error:
+            raise Unavailable(
+                f"no answer within {self.settings.timeout}s", provider=self.provider
+            ) from error
+        except aiohttp.ClientError as error:
+            raise Unavailable(f"transport error: {error}", provider=self.provider) from error
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        log.debug("%s %s %s -> %s in %.1f ms", self.provider, method, path, status, elapsed_ms)
+        decoded = _decode(raw, content_type)
+        if 200 <= status < 300:
+            return decoded
+        raise self._error(status, decoded, retry_after_header)
+
+    def _error(self, status: int, body: Any, retry_after_header: str | None) -> ProviderError:
+        details = self._error_parser(status, body)
+        retry_after = details.retry_after
+        if retry_after is None:
+            retry_after = _parse_retry_after(retry_after_header)
+        kind = _ERROR_TYPES.get(status) or (Unavailable if status >= 500 else ProviderError)
+        common: dict[str, Any] = {
+            "provider": self.provider,
+            "status": status,
+            "code": details.code,
+            "retry_after": retry_after,
+            "body": body,
+        }
+        if kind is InvalidRequest:
+            return InvalidRequest(details.message, field_errors=details.field_errors, **common)
+        return kind(details.message, **common)
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _decode(raw: bytes, content_type: str) -> Any:
+    if not raw.strip():
+        return None
+    if "json" in content_type or raw[:1] in (b"{", b"["):
+        try:
+            return jsoncodec.loads(raw)
+        except ValueError:
+            pass
+    return raw.decode("utf-8", "replace")
