@@ -1,0 +1,212 @@
+"""Context: what a handler receives beside the event - adapters, emit, state, schedule, log and its config."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+import attrs
+
+from framework.chats import ChatProvider
+from framework.errors import ChatwrightError
+from framework.events import Event, new_event
+from framework.store.base import Store
+
+__all__ = ["Chats", "Context", "PluginState", "ScheduleApi", "ScheduledJob", "Schedules"]
+
+
+@attrs.frozen
+class ScheduledJob:
+    """A dynamic schedule as `ctx.schedule.list()` reports it."""
+
+    id: str
+    event_type: str
+    data: dict[str, Any]
+    trigger: str
+    next_fire: datetime | None
+
+
+class ScheduleApi(Protocol):
+    """Dynamic schedules, persisted in the store's job store (implemented by framework.triggers.schedules)."""
+
+    async def at(self, when: datetime | str, type: str, data: dict[str, Any] | None, *, id: str) -> str: ...
+
+    async def after(self, seconds: float, type: str, data: dict[str, Any] | None, *, id: str) -> str: ...
+
+    async def cron(
+        self, expression: str, type: str, data: dict[str, Any] | None, *, id: str, tz: str = "UTC"
+    ) -> str: ...
+
+    async def cancel(self, id: str) -> bool: ...
+
+    async def list(self) -> list[ScheduledJob]: ...
+
+
+class SchedulesUnavailable:
+    """Stands in for the scheduler where none runs (e.g. `chatwright emit`)."""
+
+    def _fail(self) -> ChatwrightError:
+        return ChatwrightError("schedules are not available here: ctx.schedule works inside `chatwright run`")
+
+    async def at(self, when: datetime | str, type: str, data: dict[str, Any] | None, *, id: str) -> str:
+        raise self._fail()
+
+    async def after(self, seconds: float, type: str, data: dict[str, Any] | None, *, id: str) -> str:
+        raise self._fail()
+
+    async def cron(
+        self, expression: str, type: str, data: dict[str, Any] | None, *, id: str, tz: str = "UTC"
+    ) -> str:
+        raise self._fail()
+
+    async def cancel(self, id: str) -> bool:
+        raise self._fail()
+
+    async def list(self) -> list[ScheduledJob]:
+        raise self._fail()
+
+
+class Schedules:
+    """`ctx.schedule`: jobs created while handling an event get ids derived from that event, so a retried
+    handler replaces its jobs instead of adding twins. Pass `id=` to name a job yourself (e.g. to cancel it)."""
+
+    def __init__(self, api: ScheduleApi, origin: str) -> None:
+        self._api = api
+        self._origin = origin
+        self._counter = itertools.count(1)
+
+    def _job_id(self, given: str | None) -> str:
+        return given if given is not None else f"{self._origin}/schedule-{next(self._counter)}"
+
+    async def at(
+        self, when: datetime | str, type: str, data: dict[str, Any] | None = None, *, id: str | None = None
+    ) -> str:
+        """Fire event `type` with `data` once at `when` (an aware datetime or an ISO 8601 string)."""
+        return await self._api.at(when, type, data, id=self._job_id(id))
+
+    async def after(
+        self, seconds: float, type: str, data: dict[str, Any] | None = None, *, id: str | None = None
+    ) -> str:
+        """Fire event `type` once, `seconds` from now."""
+        return await self._api.after(seconds, type, data, id=self._job_id(id))
+
+    async def cron(
+        self,
+        expression: str,
+        type: str,
+        data: dict[str, Any] | None = None,
+        *,
+        id: str | None = None,
+        tz: str = "UTC",
+    ) -> str:
+        """Fire event `type` on a 5-field cron expression until cancelled."""
+        return await self._api.cron(expression, type, data, id=self._job_id(id), tz=tz)
+
+    async def cancel(self, id: str) -> bool:
+        """Remove a job; True if it existed."""
+        return await self._api.cancel(id)
+
+    async def list(self) -> list[ScheduledJob]:
+        return await self._api.list()
+
+
+class PluginState:
+    """`ctx.state`: a small JSON key-value store of the plugin's own, kept in the same store as the inbox."""
+
+    def __init__(self, store: Store, namespace: str) -> None:
+        self._store = store
+        self._namespace = namespace
+
+    async def get(self, key: str, default: Any = None) -> Any:
+        value = await self._store.state_get(self._namespace, key)
+        return default if value is None else value
+
+    async def set(self, key: str, value: Any, *, ttl: float | None = None) -> None:
+        await self._store.state_set(self._namespace, key, value, ttl)
+
+    async def delete(self, key: str) -> bool:
+        return await self._store.state_delete(self._namespace, key)
+
+    async def keys(self, prefix: str = "") -> list[str]:
+        return await self._store.state_keys(self._namespace, prefix)
+
+
+class Chats(Mapping[str, ChatProvider]):
+    """`ctx.chats`: the configured adapters by name; an unknown name says which ones exist."""
+
+    def __init__(self, providers: Mapping[str, ChatProvider]) -> None:
+        self._providers = providers
+
+    def __getitem__(self, name: str) -> ChatProvider:
+        try:
+            return self._providers[name]
+        except KeyError:
+            known = ", ".join(sorted(self._providers)) or "none configured"
+            raise KeyError(f"no adapter named {name!r} (configured: {known})") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._providers)
+
+    def __len__(self) -> int:
+        return len(self._providers)
+
+
+Emitter = Callable[[Event, str | None], Awaitable[str]]
+"""Appends an event to the inbox with an ordering key; returns its id."""
+
+
+class EventLogger(logging.LoggerAdapter[logging.Logger]):
+    """Adds the event id and type to every record a handler logs."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        extra = dict(self.extra or {})
+        return f"[{extra.get('event_id')}] {msg}", {**kwargs, "extra": {**extra, **kwargs.get("extra", {})}}
+
+
+class Context:
+    """What a handler gets beside the event."""
+
+    __slots__ = ("_emit_counter", "_emitter", "_origin", "chats", "config", "event", "log", "plugin", "schedule", "state")
+
+    def __init__(
+        self,
+        *,
+        event: Event,
+        plugin: str,
+        handler: str,
+        chats: Chats,
+        store: Store,
+        emitter: Emitter,
+        schedule_api: ScheduleApi,
+        config: Any = None,
+    ) -> None:
+        self.event = event
+        self.plugin = plugin
+        self.chats = chats
+        self.config = config
+        self.state = PluginState(store, plugin)
+        # Ids of what this handler call creates derive from (event, handler), so a retry repeats them exactly.
+        self._origin = f"{event.id}/{handler}"
+        self._emit_counter = itertools.count(1)
+        self.schedule = Schedules(schedule_api, self._origin)
+        self.log = EventLogger(
+            logging.getLogger(f"chatwright.plugin.{plugin}"), {"event_id": event.id, "event_type": event.type}
+        )
+        self._emitter = emitter
+
+    async def emit(self, type: str, data: dict[str, Any] | None = None, *, ordering_key: str | None = None) -> str:
+        """Append a new event to the inbox (durably); returns its id. It carries this event's trace id.
+
+        Its id derives from this event and handler, so a retried handler does not emit twice.
+        """
+        child = new_event(
+            type,
+            data,
+            id=f"{self._origin}/emit-{next(self._emit_counter)}",
+            source=f"emit:{self.plugin}",
+            trace_id=self.event.trace_id,
+        )
+        return await self._emitter(child, ordering_key)

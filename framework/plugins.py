@@ -1,0 +1,166 @@
+"""Plugin: where handlers, schedules, hooks and the typed config section of one plugin are registered.
+
+Registration does the work once (compiling globs, reading signatures); dispatch then stays a short loop.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
+
+if TYPE_CHECKING:
+    from framework.context import Context
+    from framework.events import Event
+
+__all__ = ["CronSpec", "Handler", "HandlerFn", "Hook", "Plugin"]
+
+HandlerFn = Callable[["Event", "Context"], Awaitable[None]]
+Filter = Callable[["Event"], bool]
+Hook = Callable[["Context"], Awaitable[None]]
+F = TypeVar("F", bound=HandlerFn)
+H = TypeVar("H", bound=Hook)
+
+
+@attrs.frozen
+class Handler:
+    """One registered handler: the event pattern it matches, optional filter, and the function."""
+
+    plugin: str
+    pattern: str
+    fn: HandlerFn
+    filter: Filter | None = None
+    name: str = ""
+    _regex: re.Pattern[str] | None = attrs.field(default=None, alias="_regex", eq=False, repr=False)
+
+    @property
+    def is_glob(self) -> bool:
+        return self._regex is not None
+
+    def matches(self, event: Event) -> bool:
+        if self._regex is None:
+            if event.type != self.pattern:
+                return False
+        elif not self._regex.match(event.type):
+            return False
+        return self.filter is None or bool(self.filter(event))
+
+
+@attrs.frozen
+class CronSpec:
+    """A static schedule declared with `@plugin.cron`: fires the event type the handler listens to."""
+
+    plugin: str
+    id: str
+    event_type: str
+    cron: str
+    timezone: str = "UTC"
+    misfire: str = "run-once"
+    grace_time: float = 3600.0
+
+
+def _compile(pattern: str) -> re.Pattern[str] | None:
+    if not any(ch in pattern for ch in "*?["):
+        return None
+    return re.compile(fnmatch.translate(pattern))
+
+
+class Plugin:
+    """A named set of handlers. Expose it at module level; chatwright loads every Plugin a module exposes.
+
+    ```python
+    plugin = Plugin("greeter", config=GreeterConfig)
+
+    @plugin.on("user.joined")
+    async def greet(event: Event, ctx: Context) -> None: ...
+    ```
+    `config` is an attrs class; the `[plugins.greeter]` table of the config file is structured into it and handed
+    to handlers as `ctx.config`.
+    """
+
+    def __init__(self, name: str, *, config: type[Any] | None = None) -> None:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", name):
+            raise ValueError(f"plugin name {name!r}: use letters, digits, '_', '-' or '.'")
+        self.name = name
+        self.config_type = config
+        self.handlers: list[Handler] = []
+        self.crons: list[CronSpec] = []
+        self.startup_hooks: list[Hook] = []
+        self.shutdown_hooks: list[Hook] = []
+        self.needs: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"Plugin({self.name!r}, handlers={len(self.handlers)}, crons={len(self.crons)})"
+
+    def on(self, pattern: str, *, filter: Filter | None = None) -> Callable[[F], F]:
+        """Handle events whose type is `pattern` (exact, or a glob like `shift.*`) and pass `filter`."""
+
+        def register(fn: F) -> F:
+            self.add_handler(pattern, fn, filter=filter)
+            return fn
+
+        return register
+
+    def add_handler(self, pattern: str, fn: HandlerFn, *, filter: Filter | None = None) -> Handler:
+        if not pattern:
+            raise ValueError(f"plugin {self.name}: empty event pattern for {fn.__qualname__}")
+        handler = Handler(
+            plugin=self.name,
+            pattern=pattern,
+            fn=fn,
+            filter=filter,
+            name=f"{self.name}.{fn.__name__}",
+            _regex=_compile(pattern),
+        )
+        self.handlers.append(handler)
+        return handler
+
+    def cron(
+        self,
+        expression: str,
+        *,
+        tz: str = "UTC",
+        id: str | None = None,
+        misfire: str = "run-once",
+        grace_time: float = 3600.0,
+    ) -> Callable[[F], F]:
+        """Run the handler on a cron expression (5 fields, `0 8 * * mon-fri`) in timezone `tz`.
+
+        The schedule fires the event `cron.<plugin>.<schedule id>`, which the handler is registered for.
+        """
+
+        def register(fn: F) -> F:
+            schedule_id = id or fn.__name__
+            event_type = f"cron.{self.name}.{schedule_id}"
+            self.crons.append(
+                CronSpec(
+                    plugin=self.name,
+                    id=f"{self.name}.{schedule_id}",
+                    event_type=event_type,
+                    cron=expression,
+                    timezone=tz,
+                    misfire=misfire,
+                    grace_time=grace_time,
+                )
+            )
+            self.add_handler(event_type, fn)
+            return fn
+
+        return register
+
+    def on_startup(self, fn: H) -> H:
+        """Run `fn(ctx)` once when the service starts, before any event is handled."""
+        self.startup_hooks.append(fn)
+        return fn
+
+    def on_shutdown(self, fn: H) -> H:
+        """Run `fn(ctx)` once when the service stops, after the last event was handled."""
+        self.shutdown_hooks.append(fn)
+        return fn
+
+    def requires(self, adapter: str, *operations: str) -> None:
+        """Declare that this plugin calls `operations` on adapter `adapter` (checked by `chatwright check`)."""
+        self.needs.update(f"{adapter}:{operation}" for operation in operations)

@@ -1,0 +1,152 @@
+"""The Store interface: inbox (append, claim, ack, retry later, dead-letter, replay), dedupe keys, plugin state.
+
+Every trigger appends to the inbox; the dispatcher claims from it. Event ids are the dedupe keys: appending an
+event whose id was seen within `dedupe_ttl` is answered as a duplicate and stores nothing. Claims carry a lease;
+a claim whose lease ran out (its worker died) is handed to another worker. Events that share an `ordering_key`
+are handed out one at a time, in the order they were appended.
+"""
+
+from __future__ import annotations
+
+import abc
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from framework.errors import ConfigError
+from framework.events import Event
+
+__all__ = ["DEFAULT_DEDUPE_TTL", "AppendResult", "DeadLetter", "InboxEntry", "Store", "open_store"]
+
+DEFAULT_DEDUPE_TTL = 7 * 24 * 3600.0
+"""How long an event id is remembered after it was appended (seconds)."""
+
+
+@attrs.frozen
+class AppendResult:
+    event_id: str
+    duplicate: bool
+
+
+@attrs.frozen
+class InboxEntry:
+    """An event claimed from the inbox; `attempt` counts this delivery (1 for the first)."""
+
+    event: Event
+    attempt: int
+    ordering_key: str | None = None
+    last_error: str | None = None
+
+
+@attrs.frozen
+class DeadLetter:
+    event: Event
+    attempts: int
+    error: str
+    failed_at: datetime
+
+
+class Store(abc.ABC):
+    """What the triggers, the dispatcher and the plugins' state need from storage."""
+
+    url: str
+
+    async def open(self) -> None:  # noqa: B027 - optional hook
+        """Connect and create what is missing."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Flush and disconnect."""
+
+    # -- inbox -------------------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def append(
+        self,
+        event: Event,
+        *,
+        ordering_key: str | None = None,
+        dedupe_ttl: float = DEFAULT_DEDUPE_TTL,
+    ) -> AppendResult:
+        """Durably store the event (committed before this returns), unless its id was seen before."""
+
+    @abc.abstractmethod
+    async def claim(self, worker: str, limit: int, lease: float) -> list[InboxEntry]:
+        """Take up to `limit` ready events for `worker`, leased for `lease` seconds."""
+
+    @abc.abstractmethod
+    async def extend(self, worker: str, event_ids: list[str], lease: float) -> None:
+        """Extend the lease of events still being handled."""
+
+    @abc.abstractmethod
+    async def ack(self, event_id: str) -> None:
+        """The event was handled: remove it from the inbox (its id stays remembered for dedupe)."""
+
+    @abc.abstractmethod
+    async def retry_later(self, event_id: str, delay: float, error: str) -> None:
+        """Hand the event out again after `delay` seconds, with the attempt counter raised."""
+
+    @abc.abstractmethod
+    async def dead_letter(self, event_id: str, error: str) -> None:
+        """Give up on the event: move it to the dead letters with its last error."""
+
+    @abc.abstractmethod
+    async def release(self, worker: str) -> int:
+        """Give back every event `worker` holds (at shutdown) without counting an attempt; returns how many."""
+
+    @abc.abstractmethod
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """The most recent dead letters, newest first."""
+
+    @abc.abstractmethod
+    async def replay(self, event_id: str) -> bool:
+        """Put a dead letter back into the inbox with a fresh attempt count; False if no such dead letter."""
+
+    @abc.abstractmethod
+    async def pending(self) -> int:
+        """How many events are in the inbox (ready, waiting for a retry, or claimed)."""
+
+    async def wait_for_work(self, timeout: float) -> None:
+        """Return when new work may be ready, or after `timeout` seconds (stores that can, return sooner)."""
+        import asyncio
+
+        await asyncio.sleep(timeout)
+
+    # -- dedupe ------------------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def remember(self, key: str, ttl: float) -> bool:
+        """Record `key` for `ttl` seconds; True if it was new, False if it was already remembered."""
+
+    # -- plugin state ------------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def state_get(self, namespace: str, key: str) -> Any:
+        """The JSON value stored under (namespace, key), or None."""
+
+    @abc.abstractmethod
+    async def state_set(self, namespace: str, key: str, value: Any, ttl: float | None = None) -> None:
+        """Store a JSON value, optionally expiring after `ttl` seconds."""
+
+    @abc.abstractmethod
+    async def state_delete(self, namespace: str, key: str) -> bool:
+        """Remove a key; True if it existed."""
+
+    @abc.abstractmethod
+    async def state_keys(self, namespace: str, prefix: str = "") -> list[str]:
+        """The keys of a namespace that start with `prefix`, sorted."""
+
+
+def open_store(url: str) -> Store:
+    """The Store for a URL: `sqlite:///path.db` (embedded default) or `redis://host:port/db`."""
+    if url.startswith("sqlite://"):
+        from framework.store.sqlite import SQLiteStore
+
+        return SQLiteStore(url)
+    if url.startswith(("redis://", "rediss://")):
+        try:
+            from framework.store.redis import RedisStore
+        except ImportError as error:
+            raise ConfigError(f"store.url: {url!r} needs the redis extra: pip install 'chatwright[redis]' ({error})")
+        return RedisStore(url)
+    raise ConfigError(f"store.url: unsupported {url!r}; expected sqlite:///PATH or redis://HOST:PORT/DB")

@@ -1,0 +1,367 @@
+"""The embedded default Store: one SQLite file in WAL mode, `synchronous=FULL`, written by one group-commit thread.
+
+An event is committed (and fsynced) before `append` returns, so it survives `kill -9` and power loss. Claims
+record the claiming worker as `host:pid:nonce`; when a store opens, claims of dead processes on this host are
+released at once, and claims whose lease ran out are taken over by any worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sqlite3
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from framework import jsoncodec
+from framework.errors import ConfigError
+from framework.events import event_from_json, event_to_json
+from framework.store.base import DEFAULT_DEDUPE_TTL, AppendResult, DeadLetter, InboxEntry, Store
+from framework.store.sqlite_writer import SQLiteWriter
+
+__all__ = ["SQLiteStore", "sqlite_path"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS inbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    event BLOB NOT NULL,
+    ordering_key TEXT,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    available_at REAL NOT NULL,
+    claimed_by TEXT,
+    lease_until REAL,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS inbox_available ON inbox (available_at, seq);
+CREATE INDEX IF NOT EXISTS inbox_ordering ON inbox (ordering_key, seq) WHERE ordering_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS inbox_claimed ON inbox (claimed_by) WHERE claimed_by IS NOT NULL;
+CREATE TABLE IF NOT EXISTS dedupe (
+    key TEXT PRIMARY KEY,
+    expires_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dead_letters (
+    event_id TEXT PRIMARY KEY,
+    event BLOB NOT NULL,
+    ordering_key TEXT,
+    attempts INTEGER NOT NULL,
+    error TEXT NOT NULL,
+    failed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS plugin_state (
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value BLOB NOT NULL,
+    expires_at REAL,
+    PRIMARY KEY (namespace, key)
+) WITHOUT ROWID;
+"""
+
+PURGE_EVERY = 60.0
+"""Seconds between sweeps of expired dedupe keys and state, and of claims held by dead local processes."""
+
+
+def sqlite_path(url: str) -> str:
+    """The file path of a `sqlite:///relative.db` or `sqlite:////absolute.db` URL (`sqlite://:memory:` too)."""
+    if not url.startswith("sqlite://"):
+        raise ConfigError(f"store.url: {url!r} is not a sqlite:// URL")
+    rest = url[len("sqlite://") :]
+    if rest in (":memory:", "/:memory:"):
+        return ":memory:"
+    if not rest.startswith("/"):
+        raise ConfigError(f"store.url: {url!r}: expected sqlite:///path/to/file.db")
+    return rest[1:]
+
+
+def _setup(connection: sqlite3.Connection) -> None:
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    connection.execute("PRAGMA busy_timeout=10000")
+    connection.execute("PRAGMA foreign_keys=ON")
+    connection.executescript(SCHEMA)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@attrs.define
+class _Housekeeping:
+    next_sweep: float = 0.0
+
+
+class SQLiteStore(Store):
+    """Store on one SQLite file. Several processes on one machine may share the file."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path = sqlite_path(url)
+        self._writer = SQLiteWriter(self.path, _setup)
+        self._work = asyncio.Event()
+        self._housekeeping = _Housekeeping()
+        self._host = socket.gethostname()
+
+    @property
+    def commits(self) -> int:
+        """Transactions committed so far (appends batched together count once)."""
+        return self._writer.commits
+
+    async def open(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        await self._writer.start()
+        await self._writer.run(self._sweep)
+
+    async def close(self) -> None:
+        await self._writer.stop()
+
+    # -- inbox -------------------------------------------------------------------------------------------------
+
+    async def append(
+        self,
+        event: Any,
+        *,
+        ordering_key: str | None = None,
+        dedupe_ttl: float = DEFAULT_DEDUPE_TTL,
+    ) -> AppendResult:
+        payload = event_to_json(event)
+        event_id: str = event.id
+
+        def op(db: sqlite3.Connection) -> bool:
+            now = time.time()
+            if not _remember(db, event_id, dedupe_ttl, now):
+                return True
+            db.execute(
+                "INSERT INTO inbox (event_id, event, ordering_key, available_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (event_id) DO NOTHING",
+                (event_id, payload, ordering_key, now),
+            )
+            return False
+
+        duplicate = await self._writer.run(op)
+        if not duplicate:
+            self._work.set()
+        return AppendResult(event_id=event_id, duplicate=duplicate)
+
+    async def claim(self, worker: str, limit: int, lease: float) -> list[InboxEntry]:
+        def op(db: sqlite3.Connection) -> list[InboxEntry]:
+            now = time.time()
+            if now >= self._housekeeping.next_sweep:
+                self._sweep(db)
+            rows = db.execute(
+                """
+                SELECT seq, event, ordering_key, attempt, last_error FROM inbox AS a
+                WHERE available_at <= :now AND (claimed_by IS NULL OR lease_until < :now)
+                  AND (ordering_key IS NULL OR NOT EXISTS (
+                        SELECT 1 FROM inbox AS b WHERE b.ordering_key = a.ordering_key AND b.seq < a.seq))
+                ORDER BY seq LIMIT :limit
+                """,
+                {"now": now, "limit": limit},
+            ).fetchall()
+            if not rows:
+                return []
+            db.executemany(
+                "UPDATE inbox SET claimed_by = ?, lease_until = ?, attempt = attempt + 1 WHERE seq = ?",
+                [(worker, now + lease, row[0]) for row in rows],
+            )
+            entries = []
+            for _, payload, ordering_key, attempt, last_error in rows:
+                event = attrs.evolve(event_from_json(payload), attempt=attempt + 1)
+                entries.append(
+                    InboxEntry(event=event, attempt=attempt + 1, ordering_key=ordering_key, last_error=last_error)
+                )
+            return entries
+
+        return await self._writer.run(op)
+
+    async def extend(self, worker: str, event_ids: list[str], lease: float) -> None:
+        def op(db: sqlite3.Connection) -> None:
+            until = time.time() + lease
+            db.executemany(
+                "UPDATE inbox SET lease_until = ? WHERE event_id = ? AND claimed_by = ?",
+                [(until, event_id, worker) for event_id in event_ids],
+            )
+
+        await self._writer.run(op)
+
+    async def ack(self, event_id: str) -> None:
+        def op(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM inbox WHERE event_id = ?", (event_id,))
+
+        await self._writer.run(op)
+        self._work.set()  # a successor with the same ordering key may now be ready
+
+    async def retry_later(self, event_id: str, delay: float, error: str) -> None:
+        def op(db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE inbox SET available_at = ?, claimed_by = NULL, lease_until = NULL, last_error = ?"
+                " WHERE event_id = ?",
+                (time.time() + delay, error, event_id),
+            )
+
+        await self._writer.run(op)
+
+    async def dead_letter(self, event_id: str, error: str) -> None:
+        def op(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT OR REPLACE INTO dead_letters (event_id, event, ordering_key, attempts, error, failed_at)"
+                " SELECT event_id, event, ordering_key, attempt, ?, ? FROM inbox WHERE event_id = ?",
+                (error, time.time(), event_id),
+            )
+            db.execute("DELETE FROM inbox WHERE event_id = ?", (event_id,))
+
+        await self._writer.run(op)
+        self._work.set()
+
+    async def release(self, worker: str) -> int:
+        def op(db: sqlite3.Connection) -> int:
+            cursor = db.execute(
+                "UPDATE inbox SET claimed_by = NULL, lease_until = NULL, attempt = MAX(attempt - 1, 0)"
+                " WHERE claimed_by = ?",
+                (worker,),
+            )
+            return cursor.rowcount
+
+        return await self._writer.run(op)
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        def op(db: sqlite3.Connection) -> list[DeadLetter]:
+            rows = db.execute(
+                "SELECT event, attempts, error, failed_at FROM dead_letters ORDER BY failed_at DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+            return [
+                DeadLetter(
+                    event=event_from_json(payload),
+                    attempts=attempts,
+                    error=error,
+                    failed_at=datetime.fromtimestamp(failed_at, UTC),
+                )
+                for payload, attempts, error, failed_at in rows
+            ]
+
+        return await self._writer.run(op)
+
+    async def replay(self, event_id: str) -> bool:
+        def op(db: sqlite3.Connection) -> bool:
+            row = db.execute(
+                "SELECT event, ordering_key FROM dead_letters WHERE event_id = ?", (event_id,)
+            ).fetchone()
+            if row is None:
+                return False
+            db.execute(
+                "INSERT INTO inbox (event_id, event, ordering_key, available_at) VALUES (?, ?, ?, ?)",
+                (event_id, row[0], row[1], time.time()),
+            )
+            db.execute("DELETE FROM dead_letters WHERE event_id = ?", (event_id,))
+            return True
+
+        replayed = await self._writer.run(op)
+        if replayed:
+            self._work.set()
+        return replayed
+
+    async def pending(self) -> int:
+        def op(db: sqlite3.Connection) -> int:
+            count: int = db.execute("SELECT COUNT(*) FROM inbox").fetchone()[0]
+            return count
+
+        return await self._writer.run(op)
+
+    async def wait_for_work(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self._work.wait(), timeout)
+        except TimeoutError:
+            pass
+        self._work.clear()
+
+    # -- dedupe ------------------------------------------------------------------------------------------------
+
+    async def remember(self, key: str, ttl: float) -> bool:
+        return await self._writer.run(lambda db: _remember(db, key, ttl, time.time()))
+
+    # -- plugin state ------------------------------------------------------------------------------------------
+
+    async def state_get(self, namespace: str, key: str) -> Any:
+        def op(db: sqlite3.Connection) -> Any:
+            row = db.execute(
+                "SELECT value FROM plugin_state WHERE namespace = ? AND key = ?"
+                " AND (expires_at IS NULL OR expires_at > ?)",
+                (namespace, key, time.time()),
+            ).fetchone()
+            return None if row is None else jsoncodec.loads(row[0])
+
+        return await self._writer.run(op)
+
+    async def state_set(self, namespace: str, key: str, value: Any, ttl: float | None = None) -> None:
+        payload = jsoncodec.dumps(value)
+
+        def op(db: sqlite3.Connection) -> None:
+            expires = None if ttl is None else time.time() + ttl
+            db.execute(
+                "INSERT INTO plugin_state (namespace, key, value, expires_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+                (namespace, key, payload, expires),
+            )
+
+        await self._writer.run(op)
+
+    async def state_delete(self, namespace: str, key: str) -> bool:
+        def op(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
+                "DELETE FROM plugin_state WHERE namespace = ? AND key = ? AND (expires_at IS NULL OR expires_at > ?)",
+                (namespace, key, time.time()),
+            )
+            return cursor.rowcount > 0
+
+        return await self._writer.run(op)
+
+    async def state_keys(self, namespace: str, prefix: str = "") -> list[str]:
+        def op(db: sqlite3.Connection) -> list[str]:
+            rows = db.execute(
+                "SELECT key FROM plugin_state WHERE namespace = ? AND substr(key, 1, ?) = ?"
+                " AND (expires_at IS NULL OR expires_at > ?) ORDER BY key",
+                (namespace, len(prefix), prefix, time.time()),
+            ).fetchall()
+            return [row[0] for row in rows]
+
+        return await self._writer.run(op)
+
+    # -- housekeeping ------------------------------------------------------------------------------------------
+
+    def _sweep(self, db: sqlite3.Connection) -> None:
+        now = time.time()
+        self._housekeeping.next_sweep = now + PURGE_EVERY
+        db.execute("DELETE FROM dedupe WHERE expires_at <= ?", (now,))
+        db.execute("DELETE FROM plugin_state WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
+        holders = [row[0] for row in db.execute("SELECT DISTINCT claimed_by FROM inbox WHERE claimed_by IS NOT NULL")]
+        for holder in holders:
+            host, _, rest = holder.partition(":")
+            pid_text = rest.partition(":")[0]
+            if host == self._host and pid_text.isdigit() and not _process_alive(int(pid_text)):
+                db.execute("UPDATE inbox SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = ?", (holder,))
+
+
+def _remember(db: sqlite3.Connection, key: str, ttl: float, now: float) -> bool:
+    cursor = db.execute(
+        "INSERT INTO dedupe (key, expires_at) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE dedupe.expires_at <= ?",
+        (key, now + ttl, now),
+    )
+    return cursor.rowcount > 0
+
+
+def worker_name() -> str:
+    """A worker id other processes on this host can check for liveness: `host:pid:nonce`."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
