@@ -71,7 +71,7 @@ class FaultState:
 
 
 FAULTS_KEY = web.AppKey("emulator_faults", FaultState)
-RESET_KEY = web.AppKey("emulator_reset", Callable[[], None])
+RESET_KEY: web.AppKey[Callable[[], None]] = web.AppKey("emulator_reset")
 
 
 async def read_json(request: web.Request) -> Any:
@@ -96,7 +96,7 @@ def emulator_app(
 
     @web.middleware
     async def faults(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith("/_emulator") or request.path.endswith("/_emulator"):
+        if "/_emulator/" in request.path:
             return await handler(request)
         body = await read_json(request) if request.can_read_body else None
         state.requests.append(

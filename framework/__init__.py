@@ -1,6 +1,8 @@
 """chatwright: chat automation across providers. The names a plugin author imports live here."""
 
 from framework.chats import Capability, Chat, ChatProvider, Message
+from framework.context import Context
+from framework.dispatch import Middleware, NextHandler
 from framework.errors import (
     AuthError,
     ChatwrightError,
@@ -14,6 +16,7 @@ from framework.errors import (
     Unsupported,
 )
 from framework.events import Event, new_event
+from framework.plugins import Plugin
 
 __all__ = [
     "AuthError",
@@ -23,10 +26,14 @@ __all__ = [
     "ChatwrightError",
     "ConfigError",
     "Conflict",
+    "Context",
     "Event",
     "InvalidRequest",
     "Message",
+    "Middleware",
+    "NextHandler",
     "NotFound",
+    "Plugin",
     "ProviderError",
     "RateLimited",
     "Unavailable",

@@ -40,13 +40,13 @@ class Handler:
     def is_glob(self) -> bool:
         return self._regex is not None
 
-    def matches(self, event: Event) -> bool:
+    def matches_type(self, event_type: str) -> bool:
         if self._regex is None:
-            if event.type != self.pattern:
-                return False
-        elif not self._regex.match(event.type):
-            return False
-        return self.filter is None or bool(self.filter(event))
+            return event_type == self.pattern
+        return self._regex.match(event_type) is not None
+
+    def matches(self, event: Event) -> bool:
+        return self.matches_type(event.type) and (self.filter is None or bool(self.filter(event)))
 
 
 @attrs.frozen

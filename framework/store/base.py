@@ -9,6 +9,8 @@ are handed out one at a time, in the order they were appended.
 from __future__ import annotations
 
 import abc
+import os
+import socket
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +19,15 @@ import attrs
 from framework.errors import ConfigError
 from framework.events import Event
 
-__all__ = ["DEFAULT_DEDUPE_TTL", "AppendResult", "DeadLetter", "InboxEntry", "Store", "open_store"]
+__all__ = [
+    "DEFAULT_DEDUPE_TTL",
+    "AppendResult",
+    "DeadLetter",
+    "InboxEntry",
+    "Store",
+    "open_store",
+    "worker_name",
+]
 
 DEFAULT_DEDUPE_TTL = 7 * 24 * 3600.0
 """How long an event id is remembered after it was appended (seconds)."""
@@ -137,6 +147,11 @@ class Store(abc.ABC):
         """The keys of a namespace that start with `prefix`, sorted."""
 
 
+def worker_name() -> str:
+    """A worker id that other processes on this host can check for liveness: `host:pid:nonce`."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
 def open_store(url: str) -> Store:
     """The Store for a URL: `sqlite:///path.db` (embedded default) or `redis://host:port/db`."""
     if url.startswith("sqlite://"):
@@ -147,6 +162,8 @@ def open_store(url: str) -> Store:
         try:
             from framework.store.redis import RedisStore
         except ImportError as error:
-            raise ConfigError(f"store.url: {url!r} needs the redis extra: pip install 'chatwright[redis]' ({error})")
+            raise ConfigError(
+                f"store.url: {url!r} needs the redis extra: pip install 'chatwright[redis]' ({error})"
+            )
         return RedisStore(url)
     raise ConfigError(f"store.url: unsupported {url!r}; expected sqlite:///PATH or redis://HOST:PORT/DB")

@@ -179,7 +179,9 @@ class SQLiteStore(Store):
             for _, payload, ordering_key, attempt, last_error in rows:
                 event = attrs.evolve(event_from_json(payload), attempt=attempt + 1)
                 entries.append(
-                    InboxEntry(event=event, attempt=attempt + 1, ordering_key=ordering_key, last_error=last_error)
+                    InboxEntry(
+                        event=event, attempt=attempt + 1, ordering_key=ordering_key, last_error=last_error
+                    )
                 )
             return entries
 
@@ -345,12 +347,16 @@ class SQLiteStore(Store):
         self._housekeeping.next_sweep = now + PURGE_EVERY
         db.execute("DELETE FROM dedupe WHERE expires_at <= ?", (now,))
         db.execute("DELETE FROM plugin_state WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
-        holders = [row[0] for row in db.execute("SELECT DISTINCT claimed_by FROM inbox WHERE claimed_by IS NOT NULL")]
+        holders = [
+            row[0] for row in db.execute("SELECT DISTINCT claimed_by FROM inbox WHERE claimed_by IS NOT NULL")
+        ]
         for holder in holders:
             host, _, rest = holder.partition(":")
             pid_text = rest.partition(":")[0]
             if host == self._host and pid_text.isdigit() and not _process_alive(int(pid_text)):
-                db.execute("UPDATE inbox SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = ?", (holder,))
+                db.execute(
+                    "UPDATE inbox SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = ?", (holder,)
+                )
 
 
 def _remember(db: sqlite3.Connection, key: str, ttl: float, now: float) -> bool:
@@ -360,8 +366,3 @@ def _remember(db: sqlite3.Connection, key: str, ttl: float, now: float) -> bool:
         (key, now + ttl, now),
     )
     return cursor.rowcount > 0
-
-
-def worker_name() -> str:
-    """A worker id other processes on this host can check for liveness: `host:pid:nonce`."""
-    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"

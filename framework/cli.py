@@ -1,0 +1,187 @@
+"""The `chatwright` command: run, check, emit, dead-letters, replay, emulate and demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
+
+from framework.errors import ChatwrightError, ConfigError
+
+__all__ = ["main"]
+
+EPILOG = {
+    "run": """
+        Serves the webhook routes, /healthz, /readyz, /metrics and /admin, fires the schedules and handles the
+        inbox. SIGTERM (or Ctrl-C) stops intake, waits up to service.drain_timeout for running handlers, leaves
+        what is unfinished in the inbox for the next start, and exits 0.
+
+        example:
+          chatwright run bot.toml
+          chatwright run bot.toml --port 9000
+        """,
+    "check": """
+        Validates the config and its wiring without starting anything: every key, the plugins (they are
+        imported), their handlers and schedules with the next fire time, the adapters and the operations the
+        plugins need from them, the webhook routes. Exit 0 when all is well, 2 with the list of problems.
+
+        example:
+          chatwright check bot.toml
+        """,
+    "emit": """
+        Runs one event through the configured plugins in this process, waits until it and the events its
+        handlers emit are handled, and prints what happened. Handlers talk to the configured adapters for real.
+        Exit 0 if every handler succeeded, 1 otherwise. Failing handlers are not retried here.
+
+        example:
+          chatwright emit bot.toml shift.published --data '{"id": "s1", "title": "Morning", "worker_ids": ["3158"]}'
+        """,
+    "dead-letters": """
+        Lists the events that failed every attempt, newest first, with their last error.
+
+        example:
+          chatwright dead-letters bot.toml --limit 20
+        """,
+    "replay": """
+        Puts a dead letter back into the inbox with a fresh attempt count; the running service (or the next
+        start) handles it again.
+
+        example:
+          chatwright replay bot.toml webhook:/hooks/shifts:msg_2Lh9
+        """,
+    "emulate": """
+        Serves the provider emulators (RoostedHR, Popsell, DevRev, GroupAlarm) on one port under /roostedhr,
+        /popsell, /devrev and /groupalarm, or one alone with --provider. Faults can be injected for every
+        request (--latency, --error-rate, --rate-limit) or at run time with POST /<provider>/_emulator/faults.
+
+        example:
+          chatwright emulate --port 8090
+          chatwright emulate --provider devrev --port 8091 --rate-limit 5
+        """,
+    "demo": """
+        The main job of the README: starts the four emulators and the service with the four bots of bots/ on
+        SQLite, then prints how to send signed sample webhooks (chatwright send-sample). No credentials needed.
+
+        example:
+          chatwright demo
+        """,
+    "send-sample": """
+        Sends a signed sample webhook to a running demo service, so you can watch a bot react.
+
+        example:
+          chatwright send-sample shift.published
+          chatwright send-sample --list
+        """,
+}
+
+
+def _command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str
+) -> argparse.ArgumentParser:
+    return sub.add_parser(
+        name,
+        help=summary,
+        description=summary,
+        epilog=textwrap.dedent(EPILOG[name]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chatwright",
+        description="chatwright: chat automation across providers. Webhooks and schedules in, plugins react, "
+        "adapters act on RoostedHR, Popsell, DevRev and GroupAlarm.",
+        epilog="Run `chatwright COMMAND --help` for a command's details and an example.",
+    )
+    parser.add_argument("--debug", action="store_true", help="log debug details and show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = _command(sub, "run", "run the service")
+    run.add_argument("config", help="the bot's TOML config file")
+    run.add_argument("--host", help="override service.host")
+    run.add_argument("--port", type=int, help="override service.port")
+
+    check = _command(sub, "check", "validate a config and its wiring")
+    check.add_argument("config")
+
+    emit = _command(sub, "emit", "run one event through the plugins and report")
+    emit.add_argument("config")
+    emit.add_argument("type", help="the event type, e.g. shift.published")
+    emit.add_argument("--data", default="{}", help="the event data as a JSON object")
+
+    letters = _command(sub, "dead-letters", "list dead letters")
+    letters.add_argument("config")
+    letters.add_argument("--limit", type=int, default=50)
+    letters.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    replay = _command(sub, "replay", "re-queue a dead letter")
+    replay.add_argument("config")
+    replay.add_argument("event_id")
+
+    emulate = _command(sub, "emulate", "serve the provider emulators")
+    emulate.add_argument("--host", default="127.0.0.1")
+    emulate.add_argument("--port", type=int, default=8090)
+    emulate.add_argument("--provider", help="serve only this provider's emulator, at the root")
+    emulate.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
+    emulate.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered 503")
+    emulate.add_argument("--rate-limit", type=float, default=None, help="requests per second before 429s")
+
+    demo = _command(sub, "demo", "run the four bots against the emulators")
+    demo.add_argument("--port", type=int, default=8080, help="the service's port")
+    demo.add_argument("--emulator-port", type=int, default=8090)
+    demo.add_argument("--data-dir", default=".chatwright-demo", help="where the demo's SQLite file lives")
+
+    sample = _command(sub, "send-sample", "send a signed sample webhook to the demo")
+    sample.add_argument("name", nargs="?", help="which sample (see --list)")
+    sample.add_argument("--list", action="store_true", help="list the samples")
+    sample.add_argument("--url", default="http://127.0.0.1:8080", help="the service's base URL")
+    return parser
+
+
+def _configure_logging(debug: bool, level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if debug else getattr(logging, level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.debug)
+    from framework import commands as impl
+
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {
+        "run": impl.run,
+        "check": impl.check,
+        "emit": impl.emit,
+        "dead-letters": impl.dead_letters,
+        "replay": impl.replay,
+        "emulate": impl.emulate,
+        "demo": impl.demo,
+        "send-sample": impl.send_sample,
+    }
+    try:
+        return commands[args.command](args)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    except ChatwrightError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        print(f"error: {type(error).__name__}: {error} (run with --debug for details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""What each `chatwright` sub-command does (the argument parsing lives in framework.cli)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from typing import Any
+
+from aiohttp import web
+
+from framework.adapter_registry import EmulatorOptions, available_providers, find_adapter
+from framework.chats import Capability
+from framework.config import Config, load_config
+from framework.errors import ConfigError
+from framework.events import Event, new_event
+from framework.runtime import Runtime, build_providers, resolve_plugins
+from framework.store.base import open_store
+
+__all__ = ["check", "dead_letters", "demo", "emit", "emulate", "replay", "run", "send_sample"]
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    logging.getLogger().setLevel(logging.DEBUG if args.debug else config.service.log_level)
+    from framework.service import create_app
+
+    runtime = Runtime(config)
+    app = create_app(runtime)
+    host = args.host or config.service.host
+    port = args.port if args.port is not None else config.service.port
+    web.run_app(
+        app,
+        host=host,
+        port=port,
+        shutdown_timeout=min(5.0, config.service.drain_timeout),
+        print=lambda _: print(f"chatwright: serving {config.name} on http://{host}:{port}", flush=True),
+        access_log=None,
+    )
+    return 0
+
+
+def check(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    problems: list[str] = []
+    warnings: list[str] = []
+    plugins, _ = resolve_plugins(config)
+    providers = build_providers(config)
+    print(f"{config.name}: config OK")
+    print(f"store: {config.store.url}")
+    print("adapters:")
+    for name, provider in providers.items():
+        caps = ", ".join(sorted(c.value for c in provider.capabilities))
+        print(f"  {name} ({config.adapters[name].provider}): {caps}")
+    print("plugins:")
+    for plugin in plugins:
+        print(f"  {plugin.name}")
+        for handler in plugin.handlers:
+            suffix = " (filtered)" if handler.filter else ""
+            print(f"    on {handler.pattern}{suffix} -> {handler.name}")
+        for need in sorted(plugin.needs):
+            adapter, _, operation = need.partition(":")
+            provider = providers.get(adapter)
+            if provider is None:
+                problems.append(f"plugin {plugin.name} needs adapter {adapter!r}, which is not configured")
+            elif operation not in {c.value for c in Capability}:
+                problems.append(f"plugin {plugin.name}: unknown operation {operation!r}")
+            elif Capability(operation) not in provider.capabilities:
+                problems.append(
+                    f"plugin {plugin.name} needs {operation} on adapter {adapter!r}, which"
+                    f" {config.adapters[adapter].provider} does not support"
+                )
+    from framework.triggers.webhooks import route_problems
+
+    print("webhooks:")
+    for index, route in enumerate(config.webhooks):
+        target = route.event or f"<body.{route.event_field}>"
+        print(f"  POST {route.path} -> {target} (verify: {route.verify.scheme})")
+        for finding in route_problems(route, f"{config.name}: webhooks[{index}]"):
+            (warnings if finding.startswith("warning") or "warning" in finding else problems).append(finding)
+    from framework.triggers.schedules import ScheduleService
+
+    print("schedules:")
+    crons = [cron for plugin in plugins for cron in plugin.crons]
+    service = ScheduleService(
+        open_store("sqlite://:memory:"), "sqlite://:memory:", [*config.schedules, *crons]
+    )
+    for schedule_id, when in service.next_fires():
+        print(f"  {schedule_id}: next fire {when.isoformat() if when else 'never'}")
+    handled = {h.pattern for p in plugins for h in p.handlers}
+    for schedule in config.schedules:
+        if not any(_pattern_matches(pattern, schedule.event) for pattern in handled):
+            warnings.append(f"schedule {schedule.id!r} fires {schedule.event!r}, which no handler listens to")
+    for warning in warnings:
+        print(f"warning: {warning}")
+    if problems:
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    print("all good")
+    return 0
+
+
+def _pattern_matches(pattern: str, event_type: str) -> bool:
+    import fnmatch
+
+    return fnmatch.fnmatchcase(event_type, pattern)
+
+
+def emit(args: argparse.Namespace) -> int:
+    try:
+        data = json.loads(args.data)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"--data: not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError("--data: expected a JSON object, e.g. '{\"id\": 1}'")
+    config = load_config(args.config)
+    return asyncio.run(_emit(config, args.type, data))
+
+
+async def _emit(config: Config, event_type: str, data: dict[str, Any]) -> int:
+    from framework.emitting import run_inline
+
+    results = await run_inline(config, new_event(event_type, data, source="cli"))
+    failed = False
+    for event, outcome in results:
+        _print_outcome(event, outcome)
+        failed = failed or not outcome.ok
+    return 1 if failed else 0
+
+
+def _print_outcome(event: Event, outcome: Any) -> None:
+    print(f"event {event.type} ({event.id})")
+    if not outcome.succeeded and not outcome.failures:
+        print("  no handler matched")
+    for name in outcome.succeeded:
+        print(f"  ok      {name}")
+    for failure in outcome.failures:
+        print(f"  FAILED  {failure.handler}: {type(failure.error).__name__}: {failure.error}")
+
+
+def dead_letters(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+
+    async def fetch() -> list[Any]:
+        store = open_store(config.store.url)
+        await store.open()
+        try:
+            return await store.dead_letters(args.limit)
+        finally:
+            await store.close()
+
+    letters = asyncio.run(fetch())
+    if args.json:
+        from framework.events import event_to_dict
+
+        print(
+            json.dumps(
+                [
+                    {
+                        "event": event_to_dict(d.event),
+                        "attempts": d.attempts,
+                        "error": d.error,
+                        "failed_at": d.failed_at.isoformat(),
+                    }
+                    for d in letters
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    if not letters:
+        print("no dead letters")
+        return 0
+    for letter in letters:
+        print(
+            f"{letter.event.id}  {letter.event.type}  attempts={letter.attempts}  failed {letter.failed_at:%Y-%m-%d %H:%M:%S}Z"
+        )
+        print(f"    {letter.error}")
+    return 0
+
+
+def replay(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+
+    async def go() -> bool:
+        store = open_store(config.store.url)
+        await store.open()
+        try:
+            return await store.replay(args.event_id)
+        finally:
+            await store.close()
+
+    if not asyncio.run(go()):
+        print(
+            f"error: no dead letter with id {args.event_id!r} (see `chatwright dead-letters {args.config}`)",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"re-queued {args.event_id}")
+    return 0
+
+
+def emulator_app(provider: str | None, options: EmulatorOptions) -> web.Application:
+    """All emulators under their prefixes on one app, or one provider's emulator at the root."""
+    if provider is not None:
+        spec = find_adapter(provider)
+        if spec.emulator is None:
+            raise ConfigError(f"provider {provider!r} has no emulator")
+        return spec.emulator(options)
+    root = web.Application()
+    mounted: dict[str, str] = {}
+    for name, spec in sorted(available_providers().items()):
+        if spec.emulator is not None:
+            prefix = spec.emulator_prefix or f"/{name}"
+            root.add_subapp(prefix, spec.emulator(options))
+            mounted[name] = prefix
+
+    async def index(_: web.Request) -> web.Response:
+        return web.json_response({"emulators": mounted})
+
+    root.router.add_get("/", index)
+    return root
+
+
+def emulate(args: argparse.Namespace) -> int:
+    options = EmulatorOptions(latency=args.latency, error_rate=args.error_rate, rate_limit=args.rate_limit)
+    app = emulator_app(args.provider, options)
+    where = f"/{args.provider}" if args.provider else "/roostedhr, /popsell, /devrev, /groupalarm"
+    web.run_app(
+        app,
+        host=args.host,
+        port=args.port,
+        print=lambda _: print(
+            f"chatwright: emulators ({where}) on http://{args.host}:{args.port}", flush=True
+        ),
+        access_log=None,
+    )
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    from framework.demo import run_demo
+
+    return run_demo(port=args.port, emulator_port=args.emulator_port, data_dir=args.data_dir)
+
+
+def send_sample(args: argparse.Namespace) -> int:
+    from framework.demo import send_sample as send
+
+    return send(args.name, list_only=args.list, url=args.url)

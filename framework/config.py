@@ -1,0 +1,355 @@
+"""Config: a TOML file, `${ENV}` substituted, structured into attrs classes with cattrs.
+
+Every problem is reported as `FILE: key.path: what was wrong (what was expected)`, and all problems of a file are
+reported together. Relative paths in `sqlite:///` store URLs resolve against the config file's directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+
+from framework.adapter_registry import AdapterConfig, find_adapter
+from framework.errors import ConfigError
+from framework.triggers.schedules import ScheduleConfig
+from framework.triggers.verify import configure_converter as configure_verify
+from framework.triggers.webhooks import WebhookRoute
+from framework.worker import HandlerRetry
+
+__all__ = [
+    "Config",
+    "PluginsConfig",
+    "ServiceConfig",
+    "StoreConfig",
+    "load_config",
+    "structure_section",
+]
+
+T = TypeVar("T")
+
+
+@attrs.frozen(kw_only=True)
+class ServiceConfig:
+    """`[service]`: where the service listens and how it handles events."""
+
+    host: str = "127.0.0.1"
+    port: int = attrs.field(default=8080, validator=[attrs.validators.ge(0), attrs.validators.le(65535)])
+    concurrency: int = attrs.field(default=64, validator=attrs.validators.ge(1))
+    """Events handled at the same time, at most."""
+    drain_timeout: float = attrs.field(default=10.0, validator=attrs.validators.ge(0))
+    """Seconds SIGTERM waits for in-flight handlers before leaving them in the inbox."""
+    handler_timeout: float | None = 300.0
+    lease: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
+    poll_interval: float = attrs.field(default=0.5, validator=attrs.validators.gt(0))
+    admin_token: str | None = None
+    """When set, the admin API needs `Authorization: Bearer <token>`."""
+    log_level: str = attrs.field(
+        default="INFO", validator=attrs.validators.in_(["DEBUG", "INFO", "WARNING", "ERROR"])
+    )
+
+
+@attrs.frozen(kw_only=True)
+class StoreConfig:
+    """`[store]`: where the inbox, dedupe keys, state and schedules live."""
+
+    url: str = "sqlite:///chatwright.db"
+
+
+@attrs.frozen(kw_only=True)
+class PluginsConfig:
+    """`[plugins]`: which modules to load, and each plugin's own table (`[plugins.NAME]`)."""
+
+    modules: tuple[str, ...] = ()
+    entry_points: bool = True
+    """Also load plugins registered under the entry-point group `chatwright.plugins`."""
+    settings: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class Config:
+    """A whole config file, structured."""
+
+    path: Path
+    service: ServiceConfig = ServiceConfig()
+    store: StoreConfig = StoreConfig()
+    retry: HandlerRetry = HandlerRetry()
+    adapters: dict[str, AdapterConfig] = attrs.field(factory=dict)
+    webhooks: tuple[WebhookRoute, ...] = ()
+    schedules: tuple[ScheduleConfig, ...] = ()
+    plugins: PluginsConfig = PluginsConfig()
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+TOP_LEVEL_KEYS = ("service", "store", "retry", "adapters", "webhooks", "schedules", "plugins")
+ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _strict_bool(value: Any, _: type) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _strict_str(value: Any, _: type) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"expected a string, got {type(value).__name__}")
+
+
+def _strict_number(kind: type) -> Callable[[Any, type], Any]:
+    def structure(value: Any, _: type) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError(f"expected a number, got {value!r}")
+        try:
+            return kind(value)
+        except ValueError:
+            raise ValueError(
+                f"expected {'an integer' if kind is int else 'a number'}, got {value!r}"
+            ) from None
+
+    return structure
+
+
+def make_converter() -> cattrs.Converter:
+    """The config converter: unknown keys are errors, booleans and numbers are not guessed from strings."""
+    converter = cattrs.Converter(forbid_extra_keys=True)
+    converter.register_structure_hook(bool, _strict_bool)
+    converter.register_structure_hook(str, _strict_str)
+    converter.register_structure_hook(int, _strict_number(int))
+    converter.register_structure_hook(float, _strict_number(float))
+    configure_verify(converter)
+    return converter
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, ForbiddenExtraKeysError):
+        return f"unknown key(s) {', '.join(sorted(error.extra_fields))}"
+    if isinstance(error, KeyError):
+        return "missing"
+    message = str(error) or type(error).__name__
+    if "required field missing" in message:
+        return "missing"
+    return message
+
+
+def _messages(error: BaseException, path: str) -> list[str]:
+    """Flatten cattrs' nested errors into `key.path: message` lines."""
+    if isinstance(error, ClassValidationError | IterableValidationError):
+        lines: list[str] = []
+        for inner in error.exceptions:
+            note = next(
+                (n for n in getattr(inner, "__notes__", []) if hasattr(n, "name") or hasattr(n, "index")),
+                None,
+            )
+            sub = path
+            if note is not None:
+                if hasattr(note, "name"):
+                    sub = f"{path}.{note.name}" if path else str(note.name)
+                else:
+                    sub = f"{path}[{note.index}]"
+            if isinstance(inner, KeyError) or "required field missing" in str(inner):
+                lines.append(f"{sub}: missing")
+            else:
+                lines.extend(_messages(inner, sub))
+        return lines
+    if isinstance(error, ForbiddenExtraKeysError):
+        keys = ", ".join(sorted(error.extra_fields))
+        return [f"{path}: unknown key(s) {keys}"]
+    message = _describe(error)
+    match = re.match(r"^([A-Za-z_][A-Za-z0-9_]*): (.*)$", message, re.S) or re.match(
+        r"^'([A-Za-z_][A-Za-z0-9_]*)' (must .*)$", message, re.S
+    )
+    if match and isinstance(error, ValueError | TypeError):
+        return [
+            f"{path}.{match.group(1)}: {match.group(2)}" if path else f"{match.group(1)}: {match.group(2)}"
+        ]
+    return [f"{path}: {message}"]
+
+
+def structure_section(
+    converter: cattrs.Converter, raw: Any, kind: type[T], where: str, file_name: str
+) -> tuple[T | None, list[str]]:
+    """Structure one section; returns the value or the problems, each prefixed with the file and key path."""
+    try:
+        return converter.structure(raw, kind), []
+    except (
+        ClassValidationError,
+        IterableValidationError,
+        ForbiddenExtraKeysError,
+        ValueError,
+        TypeError,
+    ) as error:
+        return None, [f"{file_name}: {line}" for line in _messages(error, where)]
+
+
+def substitute_env(
+    value: Any, environ: Mapping[str, str], where: str, problems: list[str], file_name: str
+) -> Any:
+    """Replace `${NAME}` (or `${NAME:-default}`) in every string; a missing variable is a problem naming it."""
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in environ:
+                return environ[name]
+            if default is not None:
+                return default
+            problems.append(f"{file_name}: {where}: environment variable {name} is not set")
+            return ""
+
+        return ENV_PATTERN.sub(replace, value)
+    if isinstance(value, dict):
+        return {
+            key: substitute_env(item, environ, f"{where}.{key}" if where else key, problems, file_name)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [
+            substitute_env(item, environ, f"{where}[{i}]", problems, file_name)
+            for i, item in enumerate(value)
+        ]
+    return value
+
+
+def _resolve_store_url(url: str, base: Path) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////") and url[len(prefix) :] != ":memory:":
+        return f"sqlite:///{(base / url[len(prefix) :]).resolve()}"
+    return url
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, substitute and structure a config file; raises ConfigError listing every problem found."""
+    file = Path(path)
+    file_name = str(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"{file_name}: cannot read: {error.strerror or error}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{file_name}: not valid TOML: {error}") from None
+    return config_from_dict(raw, file.resolve(), file_name, os.environ if environ is None else environ)
+
+
+def config_from_dict(raw: dict[str, Any], path: Path, file_name: str, environ: Mapping[str, str]) -> Config:
+    problems: list[str] = []
+    unknown = sorted(set(raw) - set(TOP_LEVEL_KEYS))
+    if unknown:
+        problems.append(
+            f"{file_name}: unknown section(s) {', '.join(unknown)}; expected {', '.join(TOP_LEVEL_KEYS)}"
+        )
+    raw = substitute_env(raw, environ, "", problems, file_name)
+    converter = make_converter()
+
+    def section(key: str, kind: type[T], default: T) -> T:
+        if key not in raw:
+            return default
+        if not isinstance(raw[key], dict):
+            problems.append(f"{file_name}: {key}: expected a table ([{key}])")
+            return default
+        value, found = structure_section(converter, raw[key], kind, key, file_name)
+        problems.extend(found)
+        return default if value is None else value
+
+    service = section("service", ServiceConfig, ServiceConfig())
+    store = section("store", StoreConfig, StoreConfig())
+    store = attrs.evolve(store, url=_resolve_store_url(store.url, path.parent))
+    retry = section("retry", HandlerRetry, HandlerRetry())
+
+    plugins_raw = raw.get("plugins", {})
+    plugins = PluginsConfig()
+    if not isinstance(plugins_raw, dict):
+        problems.append(f"{file_name}: plugins: expected a table ([plugins])")
+    else:
+        settings = {k: v for k, v in plugins_raw.items() if isinstance(v, dict)}
+        base = {k: v for k, v in plugins_raw.items() if not isinstance(v, dict)}
+        value, found = structure_section(converter, base, PluginsConfig, "plugins", file_name)
+        problems.extend(found)
+        if value is not None:
+            plugins = attrs.evolve(value, settings=settings)
+
+    adapters: dict[str, AdapterConfig] = {}
+    adapters_raw = raw.get("adapters", {})
+    if not isinstance(adapters_raw, dict):
+        problems.append(f"{file_name}: adapters: expected tables ([adapters.NAME])")
+        adapters_raw = {}
+    for name, table in adapters_raw.items():
+        where = f"adapters.{name}"
+        if not isinstance(table, dict):
+            problems.append(f"{file_name}: {where}: expected a table ([{where}])")
+            continue
+        provider = table.get("provider")
+        if not isinstance(provider, str) or not provider:
+            problems.append(f'{file_name}: {where}.provider: missing; e.g. provider = "roostedhr"')
+            continue
+        try:
+            spec = find_adapter(provider)
+        except ConfigError as error:
+            problems.append(f"{file_name}: {where}.provider: {error}")
+            continue
+        value, found = structure_section(converter, table, spec.config_type, where, file_name)
+        problems.extend(found)
+        if value is not None:
+            adapters[name] = value
+
+    webhooks: list[WebhookRoute] = []
+    for index, table in enumerate(_array_of_tables(raw, "webhooks", file_name, problems)):
+        value, found = structure_section(converter, table, WebhookRoute, f"webhooks[{index}]", file_name)
+        problems.extend(found)
+        if value is not None:
+            webhooks.append(value)
+    seen_paths: dict[str, int] = {}
+    for index, route in enumerate(webhooks):
+        if route.path in seen_paths:
+            problems.append(
+                f"{file_name}: webhooks[{index}].path: {route.path!r} is already used by webhooks[{seen_paths[route.path]}]"
+            )
+        seen_paths.setdefault(route.path, index)
+
+    schedules: list[ScheduleConfig] = []
+    for index, table in enumerate(_array_of_tables(raw, "schedules", file_name, problems)):
+        value, found = structure_section(converter, table, ScheduleConfig, f"schedules[{index}]", file_name)
+        problems.extend(found)
+        if value is not None:
+            schedules.append(value)
+    ids = [schedule.id for schedule in schedules]
+    for duplicate in sorted({i for i in ids if ids.count(i) > 1}):
+        problems.append(f"{file_name}: schedules: id {duplicate!r} is used more than once")
+
+    if problems:
+        raise ConfigError(problems)
+    return Config(
+        path=path,
+        service=service,
+        store=store,
+        retry=retry,
+        adapters=adapters,
+        webhooks=tuple(webhooks),
+        schedules=tuple(schedules),
+        plugins=plugins,
+    )
+
+
+def _array_of_tables(
+    raw: dict[str, Any], key: str, file_name: str, problems: list[str]
+) -> list[dict[str, Any]]:
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        problems.append(f"{file_name}: {key}: expected an array of tables ([[{key}]])")
+        return []
+    return value

@@ -1,0 +1,198 @@
+"""The dispatcher: finds the handlers matching an event and runs each through the middleware chain.
+
+Matching is worked out once per event type and cached, so dispatch stays a short loop. Handlers of one event run
+concurrently; the outcome lists which failed. On a retry of the event, handlers that already succeeded on an
+earlier attempt are skipped (their success is recorded in the store when a sibling fails).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import attrs
+
+from framework.context import Chats, Context, Emitter, ScheduleApi
+from framework.events import Event
+from framework.plugins import Handler, Plugin
+from framework.store.base import Store
+
+__all__ = [
+    "DispatchOutcome",
+    "Dispatcher",
+    "HandlerFailure",
+    "Middleware",
+    "NextHandler",
+    "timing_middleware",
+]
+
+log = logging.getLogger("chatwright.dispatch")
+
+NextHandler = Callable[[Event, Context], Awaitable[None]]
+Middleware = Callable[[NextHandler, Event, Context], Awaitable[None]]
+"""`async def middleware(call_next, event, ctx)`: do something around `await call_next(event, ctx)`."""
+
+DONE_NAMESPACE = "_chatwright.done"
+DONE_TTL = 7 * 24 * 3600.0
+
+
+@attrs.frozen
+class HandlerFailure:
+    handler: str
+    error: BaseException
+
+
+@attrs.frozen
+class DispatchOutcome:
+    """What happened to one event: handlers that ran and succeeded, were skipped (done before), or failed."""
+
+    event: Event
+    succeeded: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+    failures: tuple[HandlerFailure, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+async def timing_middleware(call_next: NextHandler, event: Event, ctx: Context) -> None:
+    """Logs each handler call with its duration and outcome (installed by default)."""
+    started = time.perf_counter()
+    try:
+        await call_next(event, ctx)
+    except BaseException:
+        ctx.log.warning("handler failed after %.1f ms", (time.perf_counter() - started) * 1000)
+        raise
+    if log.isEnabledFor(logging.DEBUG):
+        ctx.log.debug("handled in %.1f ms", (time.perf_counter() - started) * 1000)
+
+
+class Dispatcher:
+    """Runs events through the handlers of the loaded plugins."""
+
+    def __init__(
+        self,
+        plugins: Sequence[Plugin],
+        *,
+        store: Store,
+        chats: Chats,
+        emitter: Emitter,
+        schedule_api: ScheduleApi,
+        plugin_configs: dict[str, Any] | None = None,
+        middlewares: Sequence[Middleware] = (timing_middleware,),
+        handler_timeout: float | None = None,
+    ) -> None:
+        self.plugins = list(plugins)
+        self.handlers: list[Handler] = [handler for plugin in self.plugins for handler in plugin.handlers]
+        self.store = store
+        self.chats = chats
+        self.emitter = emitter
+        self.schedule_api = schedule_api
+        self.plugin_configs = dict(plugin_configs or {})
+        self.middlewares = list(middlewares)
+        self.handler_timeout = handler_timeout
+        self._by_type: dict[str, tuple[Handler, ...]] = {}
+        self._chains: dict[str, NextHandler] = {}
+
+    def add_middleware(self, middleware: Middleware) -> None:
+        """Wrap every handler call in `middleware` (outermost first, in the order added)."""
+        self.middlewares.append(middleware)
+        self._chains.clear()
+
+    def handlers_for(self, event_type: str) -> tuple[Handler, ...]:
+        """Handlers whose pattern matches the type (filters are applied per event)."""
+        cached = self._by_type.get(event_type)
+        if cached is None:
+            cached = tuple(h for h in self.handlers if h.matches_type(event_type))
+            self._by_type[event_type] = cached
+        return cached
+
+    def context_for(self, event: Event, plugin: str, handler: str) -> Context:
+        """The Context a handler (or a plugin's lifecycle hook) of `plugin` gets for `event`."""
+        return Context(
+            event=event,
+            plugin=plugin,
+            handler=handler,
+            chats=self.chats,
+            store=self.store,
+            emitter=self.emitter,
+            schedule_api=self.schedule_api,
+            config=self.plugin_configs.get(plugin),
+        )
+
+    def _chain(self, handler: Handler) -> NextHandler:
+        chain = self._chains.get(handler.name)
+        if chain is None:
+            call: NextHandler = handler.fn
+            if self.handler_timeout:
+                call = _with_timeout(call, self.handler_timeout)
+            for middleware in reversed(self.middlewares):
+                call = _wrap(middleware, call)
+            self._chains[handler.name] = chain = call
+        return chain
+
+    async def dispatch(self, event: Event) -> DispatchOutcome:
+        """Run every matching handler of `event`; never raises for a handler's error (see the outcome)."""
+        handlers = [h for h in self.handlers_for(event.type) if h.filter is None or h.filter(event)]
+        if not handlers:
+            return DispatchOutcome(event=event)
+        skipped: list[str] = []
+        if event.attempt > 1 and len(handlers) > 1:
+            pending = []
+            for handler in handlers:
+                if await self.store.state_get(DONE_NAMESPACE, f"{event.id}|{handler.name}"):
+                    skipped.append(handler.name)
+                else:
+                    pending.append(handler)
+            handlers = pending
+        if len(handlers) == 1:
+            results: list[BaseException | None] = [await self._run(handlers[0], event)]
+        else:
+            results = list(await asyncio.gather(*(self._run(handler, event) for handler in handlers)))
+        succeeded = tuple(h.name for h, error in zip(handlers, results, strict=True) if error is None)
+        failures = tuple(
+            HandlerFailure(handler=h.name, error=error)
+            for h, error in zip(handlers, results, strict=True)
+            if error is not None
+        )
+        if failures and succeeded:
+            for name in succeeded:
+                await self.store.state_set(DONE_NAMESPACE, f"{event.id}|{name}", True, DONE_TTL)
+        return DispatchOutcome(event=event, succeeded=succeeded, skipped=tuple(skipped), failures=failures)
+
+    async def _run(self, handler: Handler, event: Event) -> BaseException | None:
+        try:
+            await self._chain(handler)(event, self.context_for(event, handler.plugin, handler.name))
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.warning(
+                "[%s] %s failed (attempt %d): %s: %s",
+                event.id,
+                handler.name,
+                event.attempt,
+                type(error).__name__,
+                error,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
+            return error
+        return None
+
+
+def _wrap(middleware: Middleware, call_next: NextHandler) -> NextHandler:
+    async def wrapped(event: Event, ctx: Context) -> None:
+        await middleware(call_next, event, ctx)
+
+    return wrapped
+
+
+def _with_timeout(call: NextHandler, seconds: float) -> NextHandler:
+    async def bounded(event: Event, ctx: Context) -> None:
+        async with asyncio.timeout(seconds):
+            await call(event, ctx)
+
+    return bounded

@@ -1,0 +1,108 @@
+"""Plugin discovery: modules named in `[plugins] modules`, and the entry-point group `chatwright.plugins`."""
+
+from __future__ import annotations
+
+import importlib
+import traceback
+from collections.abc import Iterable
+from importlib.metadata import entry_points
+from typing import Any
+
+import attrs
+import cattrs
+
+from framework.errors import PluginLoadError
+from framework.plugins import Plugin
+
+__all__ = ["ENTRY_POINT_GROUP", "load_plugins", "plugins_in_module", "structure_plugin_configs"]
+
+ENTRY_POINT_GROUP = "chatwright.plugins"
+
+
+def plugins_in_module(module: Any) -> list[Plugin]:
+    """Every Plugin object a module exposes at module level, in definition order."""
+    return [value for value in vars(module).values() if isinstance(value, Plugin)]
+
+
+def _import_error(module_name: str, error: BaseException) -> str:
+    frames = traceback.extract_tb(error.__traceback__)
+    where = ""
+    if frames:
+        last = frames[-1]
+        where = f" (at {last.filename}:{last.lineno})"
+    return f"plugin module {module_name!r} failed to import: {type(error).__name__}: {error}{where}"
+
+
+def load_plugins(
+    modules: Iterable[str], *, use_entry_points: bool = True, file_name: str = ""
+) -> list[Plugin]:
+    """Import every plugin module; all failures are reported together, each with its module name and error."""
+    prefix = f"{file_name}: " if file_name else ""
+    found: list[Plugin] = []
+    problems: list[str] = []
+    for index, module_name in enumerate(modules):
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as error:
+            problems.append(f"{prefix}plugins.modules[{index}]: {_import_error(module_name, error)}")
+            continue
+        plugins = plugins_in_module(module)
+        if not plugins:
+            problems.append(
+                f"{prefix}plugins.modules[{index}]: module {module_name!r} exposes no Plugin at module level"
+                ' (expected e.g. `plugin = Plugin("name")`)'
+            )
+        found.extend(plugins)
+    if use_entry_points:
+        for entry in entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                value = entry.load()
+            except Exception as error:
+                problems.append(f"{prefix}entry point {entry.name!r}: {_import_error(entry.value, error)}")
+                continue
+            candidates = plugins_in_module(value) if not isinstance(value, Plugin) else [value]
+            found.extend(candidates)
+    unique: dict[str, Plugin] = {}
+    for plugin in found:
+        existing = unique.get(plugin.name)
+        if existing is not None and existing is not plugin:
+            problems.append(f"{prefix}two different plugins are named {plugin.name!r}; names must be unique")
+        unique[plugin.name] = plugin
+    if problems:
+        raise PluginLoadError(problems)
+    return list(unique.values())
+
+
+def structure_plugin_configs(
+    plugins: Iterable[Plugin],
+    settings: dict[str, dict[str, Any]],
+    converter: cattrs.Converter,
+    file_name: str,
+) -> tuple[dict[str, Any], list[str]]:
+    """Each plugin's `[plugins.NAME]` table structured into its config class; returns (configs, problems)."""
+    from framework.config import structure_section
+
+    configs: dict[str, Any] = {}
+    problems: list[str] = []
+    names = set()
+    for plugin in plugins:
+        names.add(plugin.name)
+        table = settings.get(plugin.name, {})
+        if plugin.config_type is None:
+            if table:
+                problems.append(
+                    f"{file_name}: plugins.{plugin.name}: plugin {plugin.name!r} takes no config"
+                    " (give it one with Plugin(name, config=MyConfig))"
+                )
+            continue
+        if not attrs.has(plugin.config_type):
+            problems.append(f"{file_name}: plugins.{plugin.name}: config class must be an attrs class")
+            continue
+        value, found = structure_section(
+            converter, table, plugin.config_type, f"plugins.{plugin.name}", file_name
+        )
+        problems.extend(found)
+        configs[plugin.name] = value
+    for name in sorted(set(settings) - names):
+        problems.append(f"{file_name}: plugins.{name}: no loaded plugin is named {name!r}")
+    return configs, problems

@@ -1,0 +1,171 @@
+"""The runtime: everything a config describes, assembled and started - store, adapters, plugins, dispatcher,
+worker, schedules and webhook routes. The service, `chatwright emit` and the testing kit all build one of these.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from framework.adapter_registry import find_adapter
+from framework.chats import ChatProvider
+from framework.config import Config, make_converter
+from framework.context import Chats, Context, ScheduleApi, SchedulesUnavailable
+from framework.dispatch import Dispatcher, Middleware, timing_middleware
+from framework.errors import ConfigError
+from framework.events import Event, new_event
+from framework.loading import load_plugins, structure_plugin_configs
+from framework.plugins import CronSpec, Plugin
+from framework.store.base import Store, open_store
+from framework.triggers.schedules import ScheduleService
+from framework.triggers.webhooks import WebhookReceiver
+from framework.worker import OutcomeListener, Worker
+
+__all__ = ["Runtime", "build_providers", "resolve_plugins"]
+
+log = logging.getLogger("chatwright.runtime")
+
+
+def build_providers(config: Config) -> dict[str, ChatProvider]:
+    """One provider object per `[adapters.NAME]` table."""
+    providers: dict[str, ChatProvider] = {}
+    for name, adapter_config in config.adapters.items():
+        spec = find_adapter(adapter_config.provider)
+        providers[name] = spec.build(name, adapter_config)
+    return providers
+
+
+def resolve_plugins(config: Config, extra: Sequence[Plugin] = ()) -> tuple[list[Plugin], dict[str, Any]]:
+    """Load the configured plugins (plus `extra`) and structure their config tables."""
+    plugins = load_plugins(
+        config.plugins.modules, use_entry_points=config.plugins.entry_points, file_name=config.name
+    )
+    known = {plugin.name for plugin in plugins}
+    plugins.extend(plugin for plugin in extra if plugin.name not in known)
+    configs, problems = structure_plugin_configs(
+        plugins, config.plugins.settings, make_converter(), config.name
+    )
+    if problems:
+        raise ConfigError(problems)
+    return plugins, configs
+
+
+class Runtime:
+    """A configured bot: call `start()`, then events flow; `stop()` drains and closes everything."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        plugins: Sequence[Plugin] | None = None,
+        providers: Mapping[str, ChatProvider] | None = None,
+        store: Store | None = None,
+        middlewares: Sequence[Middleware] = (timing_middleware,),
+        listeners: Sequence[OutcomeListener] = (),
+        with_schedules: bool = True,
+    ) -> None:
+        self.config = config
+        if plugins is None:
+            self.plugins, self.plugin_configs = resolve_plugins(config)
+        else:
+            self.plugins, self.plugin_configs = resolve_plugins_from(config, plugins)
+        self.providers: dict[str, ChatProvider] = (
+            dict(providers) if providers is not None else build_providers(config)
+        )
+        self.store = store or open_store(config.store.url)
+        crons: list[CronSpec] = [cron for plugin in self.plugins for cron in plugin.crons]
+        self.schedules: ScheduleService | None = (
+            ScheduleService(self.store, config.store.url, [*config.schedules, *crons])
+            if with_schedules
+            else None
+        )
+        schedule_api: ScheduleApi = self.schedules if self.schedules is not None else SchedulesUnavailable()
+        self.dispatcher = Dispatcher(
+            self.plugins,
+            store=self.store,
+            chats=Chats(self.providers),
+            emitter=self._emit,
+            schedule_api=schedule_api,
+            plugin_configs=self.plugin_configs,
+            middlewares=middlewares,
+            handler_timeout=config.service.handler_timeout,
+        )
+        self.worker = Worker(
+            self.store,
+            self.dispatcher,
+            concurrency=config.service.concurrency,
+            lease=config.service.lease,
+            retry=config.retry,
+            poll_interval=config.service.poll_interval,
+            listeners=list(listeners),
+        )
+        self.webhooks = WebhookReceiver(list(config.webhooks), self.store)
+        self._worker_task: asyncio.Task[None] | None = None
+        self._store_open = False
+        self.ready = False
+
+    async def _emit(self, event: Event, ordering_key: str | None) -> str:
+        result = await self.store.append(event, ordering_key=ordering_key)
+        return result.event_id
+
+    def _hook_context(self, plugin: Plugin, stage: str) -> Context:
+        event = new_event(f"lifecycle.{stage}", {"plugin": plugin.name}, source="lifecycle")
+        return self.dispatcher.context_for(event, plugin.name, f"{plugin.name}.{stage}")
+
+    async def open_store(self) -> None:
+        if not self._store_open:
+            await self.store.open()
+            self._store_open = True
+
+    async def start(self, *, worker: bool = True) -> None:
+        """Open the store, run startup hooks, start schedules and (unless told not to) the worker."""
+        await self.open_store()
+        for plugin in self.plugins:
+            for hook in plugin.startup_hooks:
+                await hook(self._hook_context(plugin, "startup"))
+        if self.schedules is not None:
+            await self.schedules.start()
+        if worker:
+            self._worker_task = asyncio.create_task(self.worker.run(), name="chatwright-worker")
+        self.ready = True
+
+    async def stop(self, drain_timeout: float | None = None) -> int:
+        """Stop intake, drain in-flight handlers for a bounded time, close everything; returns events left."""
+        self.ready = False
+        timeout = self.config.service.drain_timeout if drain_timeout is None else drain_timeout
+        left = 0
+        if self.schedules is not None:
+            with contextlib.suppress(Exception):
+                await self.schedules.shutdown()
+        if self._worker_task is not None:
+            self.worker.stop()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker_task
+            left = await self.worker.drain(timeout)
+            self._worker_task = None
+        for plugin in self.plugins:
+            for hook in plugin.shutdown_hooks:
+                try:
+                    await hook(self._hook_context(plugin, "shutdown"))
+                except Exception:
+                    log.exception("shutdown hook of plugin %s failed", plugin.name)
+        for provider in self.providers.values():
+            with contextlib.suppress(Exception):
+                await provider.close()
+        if self._store_open:
+            await self.store.close()
+            self._store_open = False
+        return left
+
+
+def resolve_plugins_from(config: Config, plugins: Sequence[Plugin]) -> tuple[list[Plugin], dict[str, Any]]:
+    """Use the given plugins instead of loading modules, still structuring their config tables."""
+    configs, problems = structure_plugin_configs(
+        plugins, config.plugins.settings, make_converter(), config.name
+    )
+    if problems:
+        raise ConfigError(problems)
+    return list(plugins), configs

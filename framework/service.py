@@ -1,0 +1,169 @@
+"""The service: the aiohttp app serving webhook routes, health, metrics and the admin API around a Runtime."""
+
+from __future__ import annotations
+
+import hmac
+import html
+import logging
+from collections.abc import Awaitable, Callable
+
+import attrs
+from aiohttp import web
+
+from framework.events import event_to_dict
+from framework.metrics import Metrics
+from framework.runtime import Runtime
+from framework.triggers.webhooks import json_errors
+
+__all__ = ["METRICS_KEY", "RUNTIME_KEY", "create_app"]
+
+log = logging.getLogger("chatwright.service")
+
+RUNTIME_KEY = web.AppKey("runtime", Runtime)
+METRICS_KEY = web.AppKey("metrics", Metrics)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME_KEY]
+    if not runtime.ready:
+        return web.json_response({"status": "starting"}, status=503)
+    try:
+        pending = await runtime.store.pending()
+    except Exception as error:
+        return web.json_response({"status": "store unavailable", "detail": str(error)}, status=503)
+    return web.json_response({"status": "ready", "pending": pending})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME_KEY]
+    pending = await runtime.store.pending() if runtime.ready else 0
+    text = request.app[METRICS_KEY].render(
+        pending=pending, in_flight=runtime.worker.in_flight, ready=runtime.ready
+    )
+    return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+
+def _admin_guard(token: str | None) -> Callable[[Handler], Handler]:
+    def decorate(handler: Handler) -> Handler:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            if token is not None:
+                given = request.headers.get("Authorization", "")
+                if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                    return web.json_response(
+                        {
+                            "error": "unauthorized",
+                            "detail": "send Authorization: Bearer <service.admin_token>",
+                        },
+                        status=401,
+                    )
+            return await handler(request)
+
+        return guarded
+
+    return decorate
+
+
+async def dead_letters(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME_KEY]
+    limit = int(request.query.get("limit", "100")) if request.query.get("limit", "100").isdigit() else 100
+    letters = await runtime.store.dead_letters(limit)
+    return web.json_response(
+        [
+            {
+                "event": event_to_dict(letter.event),
+                "attempts": letter.attempts,
+                "error": letter.error,
+                "failed_at": letter.failed_at.isoformat(),
+            }
+            for letter in letters
+        ]
+    )
+
+
+async def replay(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME_KEY]
+    event_id = request.match_info["event_id"]
+    if not await runtime.store.replay(event_id):
+        return web.json_response({"error": "not_found", "detail": f"no dead letter {event_id!r}"}, status=404)
+    return web.json_response({"replayed": event_id})
+
+
+async def recent(request: web.Request) -> web.Response:
+    return web.json_response([attrs.asdict(item) for item in request.app[METRICS_KEY].recent])
+
+
+async def schedules(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME_KEY]
+    fires = runtime.schedules.next_fires() if runtime.schedules is not None else []
+    return web.json_response(
+        [{"id": i, "next_fire": when.isoformat() if when else None} for i, when in fires]
+    )
+
+
+async def admin_page(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME_KEY]
+    rows = "".join(
+        f"<tr><td>{html.escape(r.event_id)}</td><td>{html.escape(r.type)}</td><td>{r.action}</td>"
+        f"<td>{r.attempt}</td><td>{html.escape(r.error or '')}</td></tr>"
+        for r in request.app[METRICS_KEY].recent
+    )
+    letters = await runtime.store.dead_letters(50)
+    dead = "".join(
+        f"<tr><td>{html.escape(d.event.id)}</td><td>{html.escape(d.event.type)}</td><td>{d.attempts}</td>"
+        f"<td>{html.escape(d.error)}</td></tr>"
+        for d in letters
+    )
+    fires = runtime.schedules.next_fires() if runtime.schedules is not None else []
+    plan = "".join(
+        f"<tr><td>{html.escape(i)}</td><td>{w.isoformat() if w else '-'}</td></tr>" for i, w in fires
+    )
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>chatwright</title>
+<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd}}</style></head>
+<body><h1>chatwright</h1>
+<p>Dead letters can be replayed with <code>POST /admin/api/dead-letters/ID/replay</code>
+or <code>chatwright replay CONFIG ID</code>.</p>
+<h2>Recent events</h2><table><tr><th>id</th><th>type</th><th>outcome</th><th>attempt</th><th>error</th></tr>{rows}</table>
+<h2>Dead letters</h2><table><tr><th>id</th><th>type</th><th>attempts</th><th>error</th></tr>{dead}</table>
+<h2>Next schedule fires</h2><table><tr><th>schedule</th><th>next fire</th></tr>{plan}</table>
+</body></html>"""
+    return web.Response(text=page, content_type="text/html")
+
+
+def create_app(runtime: Runtime) -> web.Application:
+    """The service app; starting it starts the runtime, cleaning it up drains and stops it."""
+    max_body = max([route.max_body_bytes for route in runtime.config.webhooks] or [1024 * 1024])
+    app = web.Application(middlewares=[json_errors], client_max_size=max_body + 1)
+    metrics_state = Metrics()
+    runtime.worker.listeners.append(metrics_state.record)
+    app[RUNTIME_KEY] = runtime
+    app[METRICS_KEY] = metrics_state
+    runtime.webhooks.add_to(app)
+    guard = _admin_guard(runtime.config.service.admin_token)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/admin", guard(admin_page))
+    app.router.add_get("/admin/api/recent", guard(recent))
+    app.router.add_get("/admin/api/dead-letters", guard(dead_letters))
+    app.router.add_post("/admin/api/dead-letters/{event_id}/replay", guard(replay))
+    app.router.add_get("/admin/api/schedules", guard(schedules))
+
+    async def start(app: web.Application) -> None:
+        await runtime.start()
+        log.info(
+            "ready: %d plugin(s), %d webhook route(s)", len(runtime.plugins), len(runtime.config.webhooks)
+        )
+
+    async def stop(app: web.Application) -> None:
+        left = await runtime.stop()
+        log.info("stopped; %d event(s) left in the inbox for the next start", left)
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+    return app

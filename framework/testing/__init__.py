@@ -1,0 +1,1 @@
+"""The testing kit for plugin authors (filled in by the bots issue)."""

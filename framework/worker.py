@@ -1,0 +1,186 @@
+"""The inbox worker: claims events from the store, dispatches them, and acks, retries or dead-letters each one.
+
+Concurrency is bounded globally; events sharing an ordering key are handed out one at a time by the store.
+A handler that raises is retried with exponential backoff and full jitter, up to `attempts` deliveries, then the
+event is dead-lettered with its error. Errors the provider marked as not retryable (a bad request, an
+unsupported operation) are dead-lettered at once: trying again cannot help.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+
+import attrs
+
+from framework.dispatch import Dispatcher, DispatchOutcome
+from framework.errors import ConfigError, ProviderError
+from framework.store.base import InboxEntry, Store, worker_name
+
+__all__ = ["Disposition", "HandlerRetry", "Worker"]
+
+log = logging.getLogger("chatwright.worker")
+
+
+@attrs.frozen(kw_only=True)
+class HandlerRetry:
+    """How a failing event is retried: `attempts` deliveries in all, delays growing from `base_delay`."""
+
+    attempts: int = attrs.field(default=5, validator=attrs.validators.ge(1))
+    base_delay: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
+    max_delay: float = attrs.field(default=300.0, validator=attrs.validators.ge(0))
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Full jitter: a uniform pick between 0 and the exponential ceiling for this attempt."""
+        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return rng.uniform(0, ceiling)
+
+
+@attrs.frozen
+class Disposition:
+    """What the worker did with an event after dispatching it: `done`, `retry` or `dead`."""
+
+    outcome: DispatchOutcome
+    action: str
+    delay: float = 0.0
+
+
+OutcomeListener = Callable[[Disposition], None]
+
+
+def _is_permanent(error: BaseException) -> bool:
+    if isinstance(error, ProviderError):
+        return not error.retryable
+    return isinstance(error, ConfigError)
+
+
+class Worker:
+    """Runs until `stop()`; `drain()` then waits for in-flight events for a bounded time."""
+
+    def __init__(
+        self,
+        store: Store,
+        dispatcher: Dispatcher,
+        *,
+        concurrency: int = 64,
+        lease: float = 60.0,
+        retry: HandlerRetry | None = None,
+        poll_interval: float = 0.5,
+        listeners: list[OutcomeListener] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.dispatcher = dispatcher
+        self.concurrency = concurrency
+        self.lease = lease
+        self.retry = retry or HandlerRetry()
+        self.poll_interval = poll_interval
+        self.listeners = list(listeners or [])
+        self.name = worker_name()
+        self._rng = rng or random.Random()
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._stopping = asyncio.Event()
+        self._slot_free = asyncio.Event()
+        self.handled = 0
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    async def run(self) -> None:
+        """Claim and handle events until `stop()` is called."""
+        renewer = asyncio.create_task(self._renew_leases(), name="chatwright-lease-renewer")
+        try:
+            while not self._stopping.is_set():
+                free = self.concurrency - len(self._in_flight)
+                if free <= 0:
+                    self._slot_free.clear()
+                    await self._wait_any(self._slot_free.wait())
+                    continue
+                entries = await self.store.claim(self.name, free, self.lease)
+                if not entries:
+                    await self._wait_any(self.store.wait_for_work(self.poll_interval))
+                    continue
+                for entry in entries:
+                    task = asyncio.create_task(self._handle(entry))
+                    self._in_flight[entry.event.id] = task
+                    task.add_done_callback(lambda _, event_id=entry.event.id: self._finished(event_id))
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+
+    def stop(self) -> None:
+        """Stop claiming new events (in-flight ones go on)."""
+        self._stopping.set()
+
+    async def drain(self, timeout: float) -> int:
+        """Wait up to `timeout` seconds for in-flight events; give the rest back to the inbox. Returns how many."""
+        tasks = list(self._in_flight.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+        unfinished = [task for task in self._in_flight.values() if not task.done()]
+        for task in unfinished:
+            task.cancel()
+        if unfinished:
+            await asyncio.wait(unfinished)
+        released = await self.store.release(self.name)
+        if released:
+            log.warning("left %d unfinished event(s) in the inbox for the next start", released)
+        return released
+
+    async def _wait_any(self, awaitable: object) -> None:
+        waiter = asyncio.ensure_future(awaitable)  # type: ignore[arg-type]
+        stopper = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for future in (waiter, stopper):
+                if not future.done():
+                    future.cancel()
+
+    def _finished(self, event_id: str) -> None:
+        self._in_flight.pop(event_id, None)
+        self._slot_free.set()
+
+    async def _renew_leases(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            if self._in_flight:
+                try:
+                    await self.store.extend(self.name, list(self._in_flight), self.lease)
+                except Exception:
+                    log.exception("could not extend leases")
+
+    async def _handle(self, entry: InboxEntry) -> None:
+        event = entry.event
+        outcome = await self.dispatcher.dispatch(event)
+        if outcome.ok:
+            await self.store.ack(event.id)
+            disposition = Disposition(outcome=outcome, action="done")
+        else:
+            error_text = "; ".join(
+                f"{failure.handler}: {type(failure.error).__name__}: {failure.error}"
+                for failure in outcome.failures
+            )
+            permanent = all(_is_permanent(failure.error) for failure in outcome.failures)
+            if permanent or entry.attempt >= self.retry.attempts:
+                reason = "not retryable" if permanent else f"gave up after {entry.attempt} attempt(s)"
+                log.error("[%s] dead-lettered (%s): %s", event.id, reason, error_text)
+                await self.store.dead_letter(event.id, f"{error_text} ({reason})")
+                disposition = Disposition(outcome=outcome, action="dead")
+            else:
+                delay = self.retry.delay(entry.attempt, self._rng)
+                asked = max(
+                    (getattr(f.error, "retry_after", None) or 0.0 for f in outcome.failures), default=0.0
+                )
+                delay = max(delay, asked)
+                log.info("[%s] retry %d in %.2f s: %s", event.id, entry.attempt + 1, delay, error_text)
+                await self.store.retry_later(event.id, delay, error_text)
+                disposition = Disposition(outcome=outcome, action="retry", delay=delay)
+        self.handled += 1
+        for listener in self.listeners:
+            listener(disposition)

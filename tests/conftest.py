@@ -1,0 +1,41 @@
+"""Shared test helpers: waiting on conditions (never on fixed sleeps) and service availability."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+
+async def wait_until(condition: Callable[[], Awaitable[bool] | bool], timeout: float = 10.0, interval: float = 0.01) -> None:
+    """Poll `condition` until it is true; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if isinstance(result, Awaitable):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+def wait_until_sync(condition: Callable[[], bool], timeout: float = 20.0, interval: float = 0.02) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+def require_service(name: str, available: bool, reason: str) -> None:
+    """Skip locally when a service is down, but fail under CI=true, where it must be there."""
+    if available:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{name} is required under CI but is not reachable: {reason}")
+    pytest.skip(f"{name} not reachable: {reason}")

@@ -1,0 +1,37 @@
+"""Event: ids, defaults and a lossless JSON round trip."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from framework.events import Event, event_from_json, event_to_json, new_event
+
+
+def test_round_trip_keeps_every_field() -> None:
+    event = Event(
+        id="evt-1",
+        type="shift.published",
+        data={"title": "Morning", "workers": ["3158", 120915], "nested": {"ok": True, "ratio": 0.25, "none": None}},
+        source="webhook:/hooks/shifts",
+        occurred_at=datetime(2024, 1, 5, 20, 13, 0, 123456, tzinfo=timezone(timedelta(hours=2))),
+        received_at=datetime(2024, 1, 5, 18, 13, 1, tzinfo=UTC),
+        attempt=3,
+        trace_id="trace-9",
+    )
+    restored = event_from_json(event_to_json(event))
+    assert restored == event
+    assert restored.occurred_at.utcoffset() == timedelta(hours=2)
+
+
+def test_new_event_has_fresh_id_and_traces_itself() -> None:
+    first, second = new_event("a.b"), new_event("a.b")
+    assert first.id != second.id
+    assert first.trace_id == first.id
+    assert first.attempt == 1
+    assert first.received_at.tzinfo is not None
+
+
+def test_naive_timestamps_from_json_are_taken_as_utc() -> None:
+    raw = b'{"id":"x","type":"t","occurred_at":"2024-01-05T20:13:00","received_at":"2024-01-05T20:13:00"}'
+    event = event_from_json(raw)
+    assert event.occurred_at.tzinfo is UTC
