@@ -8,7 +8,7 @@ The framework never imports `adapters/` directly, so the import graph runs one w
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
@@ -67,6 +67,8 @@ class AdapterSpec(Generic[ConfigT]):
     """Builds the provider's local emulator, served by `chatwright emulate`."""
     emulator_prefix: str = ""
     """Where the emulator is mounted under `chatwright emulate` (e.g. `/roostedhr`)."""
+    emulator_settings: Mapping[str, Any] = attrs.field(factory=dict)
+    """Config values (credentials, acting user) that the emulator accepts; the testing kit applies them."""
 
 
 def available_providers() -> dict[str, AdapterSpec[Any]]:

@@ -1,0 +1,183 @@
+"""The unified chat API (framework.chats.ChatProvider) on Popsell API v2, and the config table it reads."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import attrs
+
+from adapters.popsell.client import PROVIDER, SOURCES, PopsellClient
+from adapters.popsell.models import ChatMessage, Chatroom
+from framework.adapter_registry import AdapterConfig
+from framework.chats import Capability, Chat, Message
+from framework.errors import ConfigError, InvalidRequest, Unsupported
+
+__all__ = ["PopsellConfig", "PopsellProvider", "build"]
+
+log = logging.getLogger("chatwright.adapters.popsell")
+
+_FIXED_ROOM = "a Popsell chatroom's name and members are fixed once it is created"
+CREATE_OPTIONS = frozenset({"id_brand_tag", "source"})
+
+
+def _config_int(value: str | int) -> int:
+    """Ids in config may be TOML ints or strings; Popsell wants ints."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected an integer id, got {value!r}")
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if not text.lstrip("-").isdigit():
+        raise ValueError(f"expected an integer id, got {value!r}")
+    return int(text)
+
+
+@attrs.frozen(kw_only=True)
+class PopsellConfig(AdapterConfig):
+    """`[adapters.x]` with `provider = "popsell"`; `base_url` is `https://<tenant-domain>/api/v2`."""
+
+    domain: str
+    """The tenant domain sent as `X-Popsell-Domain` when fetching a token."""
+    api_key: str = attrs.field(repr=False)
+    brand_id: int = attrs.field(converter=_config_int)
+    """Sent as `X-Popsell-Brand` on every call."""
+    sender_ambassador_id: int = attrs.field(converter=_config_int)
+    """The ambassador the bot posts as, and whose chatrooms `list_chats` lists."""
+    source: int = attrs.field(default=0, converter=_config_int, validator=attrs.validators.in_(SOURCES))
+    """Default `source` of new chatrooms: 0 direct, 1 waiting list, 2 hot list."""
+
+
+def _provider_int(value: object, field: str) -> int:
+    if isinstance(value, bool):
+        raise InvalidRequest(
+            f"{field}: expected an integer id, got {value!r}",
+            field_errors={field: [f"expected an integer id, got {value!r}"]},
+            provider=PROVIDER,
+        )
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    why = f"expected an integer id (as an int or a numeric string), got {value!r}"
+    raise InvalidRequest(f"{field}: {why}", field_errors={field: [why]}, provider=PROVIDER)
+
+
+class PopsellProvider:
+    """Popsell chatrooms through the unified API: create, get, list, post, read messages; no rename/delete."""
+
+    capabilities = frozenset(
+        {
+            Capability.CREATE_CHAT,
+            Capability.POST_MESSAGE,
+            Capability.GET_CHAT,
+            Capability.LIST_CHATS,
+            Capability.LIST_MESSAGES,
+        }
+    )
+
+    def __init__(self, name: str, config: PopsellConfig, *, client: PopsellClient | None = None) -> None:
+        self.name = name
+        self.config = config
+        self.client = client or PopsellClient(
+            base_url=config.base_url,
+            domain=config.domain,
+            api_key=config.api_key,
+            brand_id=config.brand_id,
+            settings=config.http_settings(),
+        )
+
+    async def create_chat(self, name: str | None, members: Iterable[str | int], **options: Any) -> Chat:
+        """`POST /chat/chatrooms`: `members` are the two ambassadors, or pass `id_brand_tag=` and no members.
+
+        A Popsell chatroom has no name: a given `name` is ignored. Options: `id_brand_tag`, `source` (0|1|2,
+        default from config).
+        """
+        unknown = sorted(set(options) - CREATE_OPTIONS)
+        if unknown:
+            why = f"unknown option; Popsell takes {', '.join(sorted(CREATE_OPTIONS))}"
+            raise InvalidRequest(
+                f"{', '.join(unknown)}: {why}",
+                field_errors={key: [why] for key in unknown},
+                provider=PROVIDER,
+            )
+        if name is not None:
+            log.debug("popsell: chatrooms have no name; ignoring name %r", name)
+        ids = [_provider_int(member, "members") for member in members]
+        brand_tag = options.get("id_brand_tag")
+        chatroom = await self.client.create_chatroom(
+            source=_provider_int(options.get("source", self.config.source), "source"),
+            ids_ambassadors=ids if ids or brand_tag is None else None,
+            id_brand_tag=None if brand_tag is None else _provider_int(brand_tag, "id_brand_tag"),
+        )
+        return self._chat(chatroom)
+
+    async def rename_chat(self, chat_id: str | int, name: str) -> Chat:
+        raise Unsupported(PROVIDER, "rename_chat", _FIXED_ROOM)
+
+    async def set_members(self, chat_id: str | int, members: Iterable[str | int]) -> Chat:
+        raise Unsupported(PROVIDER, "set_members", _FIXED_ROOM)
+
+    async def delete_chat(self, chat_id: str | int) -> None:
+        raise Unsupported(PROVIDER, "delete_chat", "Popsell documents no way to delete a chatroom")
+
+    async def post_message(self, chat_id: str | int, text: str) -> Message:
+        """`POST /chat/chatrooms/{id}/messages` as the configured sender, a text message (type 0)."""
+        chatroom_id = _provider_int(chat_id, "chat_id")
+        posted = await self.client.post_message(
+            chatroom_id, id_ambassador=self.config.sender_ambassador_id, content=text
+        )
+        if posted is None:
+            return Message(provider=PROVIDER, chat_id=str(chatroom_id), text=text)
+        return self._message(str(chatroom_id), posted, fallback_text=text)
+
+    async def get_chat(self, chat_id: str | int) -> Chat:
+        """`GET /chat/chatrooms/{id}`."""
+        return self._chat(await self.client.get_chatroom(_provider_int(chat_id, "chat_id")))
+
+    async def list_chats(self) -> AsyncIterator[Chat]:
+        """`GET /chat/ambassadors/{sender}/chatrooms?page=N`: the configured sender's chatrooms."""
+        async for chatroom in self.client.iter_ambassador_chatrooms(self.config.sender_ambassador_id):
+            yield self._chat(chatroom)
+
+    async def list_messages(self, chat_id: str | int) -> AsyncIterator[Message]:
+        """`GET /chat/chatrooms/{id}/messages?page=N`."""
+        chatroom_id = _provider_int(chat_id, "chat_id")
+        async for message in self.client.iter_messages(chatroom_id):
+            yield self._message(str(chatroom_id), message)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    @staticmethod
+    def _chat(chatroom: Chatroom) -> Chat:
+        return Chat(
+            provider=PROVIDER,
+            id=str(chatroom.id_chatroom),
+            name=None,
+            members=tuple(str(ambassador.id_ambassador) for ambassador in chatroom.ambassadors),
+            created_at=chatroom.date_insert,
+            raw=chatroom,
+        )
+
+    @staticmethod
+    def _message(chat_id: str, message: ChatMessage, fallback_text: str = "") -> Message:
+        return Message(
+            provider=PROVIDER,
+            chat_id=chat_id,
+            id=str(message.id_message),
+            text=message.content if message.content is not None else fallback_text,
+            sent_at=message.date_insert,
+            raw=message,
+        )
+
+
+def build(name: str, config: PopsellConfig) -> PopsellProvider:
+    """The AdapterSpec's factory: one provider per `[adapters.NAME]` table."""
+    empty = [key for key in ("base_url", "domain", "api_key") if not getattr(config, key).strip()]
+    if empty:
+        raise ConfigError(
+            [f"adapters.{name}.{key}: empty; set the Popsell {key.replace('_', ' ')}" for key in empty]
+        )
+    return PopsellProvider(name, config)
