@@ -62,12 +62,12 @@ def check(args: argparse.Namespace) -> int:
             print(f"    on {handler.pattern}{suffix} -> {handler.name}")
         for need in sorted(plugin.needs):
             adapter, _, operation = need.partition(":")
-            provider = providers.get(adapter)
-            if provider is None:
+            needed = providers.get(adapter)
+            if needed is None:
                 problems.append(f"plugin {plugin.name} needs adapter {adapter!r}, which is not configured")
             elif operation not in {c.value for c in Capability}:
                 problems.append(f"plugin {plugin.name}: unknown operation {operation!r}")
-            elif Capability(operation) not in provider.capabilities:
+            elif Capability(operation) not in needed.capabilities:
                 problems.append(
                     f"plugin {plugin.name} needs {operation} on adapter {adapter!r}, which"
                     f" {config.adapters[adapter].provider} does not support"
@@ -76,14 +76,18 @@ def check(args: argparse.Namespace) -> int:
 
     print("webhooks:")
     for index, route in enumerate(config.webhooks):
-        target = route.event or f"<body.{route.event_field}>"
+        target = route.event or f"<body.{route.event_field or 'type'}>"
         print(f"  POST {route.path} -> {target} (verify: {route.verify.scheme})")
         for finding in route_problems(route, f"{config.name}: webhooks[{index}]"):
             (warnings if finding.startswith("warning") or "warning" in finding else problems).append(finding)
-    from framework.triggers.schedules import ScheduleService
+    from framework.triggers.schedules import ScheduleService, schedule_problems
 
     print("schedules:")
     crons = [cron for plugin in plugins for cron in plugin.crons]
+    for index, schedule in enumerate(config.schedules):
+        problems += schedule_problems(schedule, f"{config.name}: schedules[{index}]")
+    for cron in crons:
+        problems += schedule_problems(cron, f"plugin {cron.plugin}: @plugin.cron {cron.id!r}")
     service = ScheduleService(
         open_store("sqlite://:memory:"), "sqlite://:memory:", [*config.schedules, *crons]
     )

@@ -7,6 +7,7 @@ reported together. Relative paths in `sqlite:///` store URLs resolve against the
 from __future__ import annotations
 
 import os
+from datetime import date, datetime, time
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -20,8 +21,8 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, Iterabl
 from framework.adapter_registry import AdapterConfig, find_adapter
 from framework.errors import ConfigError
 from framework.triggers.schedules import ScheduleConfig
-from framework.triggers.verify import configure_converter as configure_verify
-from framework.triggers.webhooks import WebhookRoute
+from framework.triggers.webhooks import configure_converter as configure_verify
+from framework.triggers.webhooks import WebhookRoute, route_problems
 from framework.worker import HandlerRetry
 
 __all__ = [
@@ -60,7 +61,12 @@ class ServiceConfig:
 class StoreConfig:
     """`[store]`: where the inbox, dedupe keys, state and schedules live."""
 
-    url: str = "sqlite:///chatwright.db"
+    url: str = attrs.field(default="sqlite:///chatwright.db", validator=lambda _, __, value: _check_store_url(value))
+
+
+def _check_store_url(url: str) -> None:
+    if not url.startswith(("sqlite://", "redis://", "rediss://")):
+        raise ValueError(f"url: {url!r} is not a store URL; expected sqlite:///PATH.db or redis://HOST:PORT/DB")
 
 
 @attrs.frozen(kw_only=True)
@@ -104,6 +110,8 @@ def _strict_bool(value: Any, _: type) -> bool:
 def _strict_str(value: Any, _: type) -> str:
     if isinstance(value, str):
         return value
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()  # an unquoted TOML date-time, e.g. at = 2025-06-01T08:00:00Z
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     raise ValueError(f"expected a string, got {type(value).__name__}")
@@ -278,10 +286,10 @@ def config_from_dict(raw: dict[str, Any], path: Path, file_name: str, environ: M
     else:
         settings = {k: v for k, v in plugins_raw.items() if isinstance(v, dict)}
         base = {k: v for k, v in plugins_raw.items() if not isinstance(v, dict)}
-        value, found = structure_section(converter, base, PluginsConfig, "plugins", file_name)
+        structured, found = structure_section(converter, base, PluginsConfig, "plugins", file_name)
         problems.extend(found)
-        if value is not None:
-            plugins = attrs.evolve(value, settings=settings)
+        if structured is not None:
+            plugins = attrs.evolve(structured, settings=settings)
 
     adapters: dict[str, AdapterConfig] = {}
     adapters_raw = raw.get("adapters", {})
@@ -302,31 +310,31 @@ def config_from_dict(raw: dict[str, Any], path: Path, file_name: str, environ: M
         except ConfigError as error:
             problems.append(f"{file_name}: {where}.provider: {error}")
             continue
-        value, found = structure_section(converter, table, spec.config_type, where, file_name)
+        adapter_config, found = structure_section(converter, table, spec.config_type, where, file_name)
         problems.extend(found)
-        if value is not None:
-            adapters[name] = value
+        if adapter_config is not None:
+            adapters[name] = adapter_config
 
     webhooks: list[WebhookRoute] = []
     for index, table in enumerate(_array_of_tables(raw, "webhooks", file_name, problems)):
-        value, found = structure_section(converter, table, WebhookRoute, f"webhooks[{index}]", file_name)
+        route, found = structure_section(converter, table, WebhookRoute, f"webhooks[{index}]", file_name)
         problems.extend(found)
-        if value is not None:
-            webhooks.append(value)
+        if route is not None:
+            webhooks.append(route)
     seen_paths: dict[str, int] = {}
     for index, route in enumerate(webhooks):
+        where = f"{file_name}: webhooks[{index}]"
+        problems.extend(p for p in route_problems(route, where) if "warning:" not in p)
         if route.path in seen_paths:
-            problems.append(
-                f"{file_name}: webhooks[{index}].path: {route.path!r} is already used by webhooks[{seen_paths[route.path]}]"
-            )
+            problems.append(f"{where}.path: {route.path!r} is already used by webhooks[{seen_paths[route.path]}]")
         seen_paths.setdefault(route.path, index)
 
     schedules: list[ScheduleConfig] = []
     for index, table in enumerate(_array_of_tables(raw, "schedules", file_name, problems)):
-        value, found = structure_section(converter, table, ScheduleConfig, f"schedules[{index}]", file_name)
+        schedule, found = structure_section(converter, table, ScheduleConfig, f"schedules[{index}]", file_name)
         problems.extend(found)
-        if value is not None:
-            schedules.append(value)
+        if schedule is not None:
+            schedules.append(schedule)
     ids = [schedule.id for schedule in schedules]
     for duplicate in sorted({i for i in ids if ids.count(i) > 1}):
         problems.append(f"{file_name}: schedules: id {duplicate!r} is used more than once")

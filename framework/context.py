@@ -169,7 +169,18 @@ class EventLogger(logging.LoggerAdapter[logging.Logger]):
 class Context:
     """What a handler gets beside the event."""
 
-    __slots__ = ("_emit_counter", "_emitter", "_origin", "chats", "config", "event", "log", "plugin", "schedule", "state")
+    __slots__ = (
+        "_emit_counter",
+        "_emitter",
+        "_origin",
+        "chats",
+        "config",
+        "event",
+        "log",
+        "plugin",
+        "schedule",
+        "state",
+    )
 
     def __init__(
         self,
@@ -197,7 +208,9 @@ class Context:
         )
         self._emitter = emitter
 
-    async def emit(self, type: str, data: dict[str, Any] | None = None, *, ordering_key: str | None = None) -> str:
+    async def emit(
+        self, type: str, data: dict[str, Any] | None = None, *, ordering_key: str | None = None
+    ) -> str:
         """Append a new event to the inbox (durably); returns its id. It carries this event's trace id.
 
         Its id derives from this event and handler, so a retried handler does not emit twice.

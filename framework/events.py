@@ -73,9 +73,7 @@ def _build_converter() -> cattrs.Converter:
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
     converter.register_structure_hook(datetime, structure_datetime)
-    converter.register_structure_hook_func(
-        lambda cls: cls == dict[str, Any], lambda value, _: dict(value)
-    )
+    converter.register_structure_hook_func(lambda cls: cls == dict[str, Any], lambda value, _: dict(value))
     return converter
 
 

@@ -16,7 +16,13 @@ from typing import Any
 import aiohttp
 import attrs
 from aiolimiter import AsyncLimiter
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 from framework import jsoncodec
 from framework.errors import (
@@ -235,9 +241,7 @@ class HttpClient:
                 raise _NotSent(str(error)) from error
             raise Unavailable(f"connection lost: {error}", provider=self.provider) from error
         except TimeoutError as error:
-            raise Unavailable(
-                f"no answer within {self.settings.timeout}s", provider=self.provider
-            ) from error
+            raise Unavailable(f"no answer within {self.settings.timeout}s", provider=self.provider) from error
         except aiohttp.ClientError as error:
             raise Unavailable(f"transport error: {error}", provider=self.provider) from error
         elapsed_ms = (time.perf_counter() - started) * 1000

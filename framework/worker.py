@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import attrs
 
@@ -107,7 +108,7 @@ class Worker:
                 for entry in entries:
                     task = asyncio.create_task(self._handle(entry))
                     self._in_flight[entry.event.id] = task
-                    task.add_done_callback(lambda _, event_id=entry.event.id: self._finished(event_id))
+                    task.add_done_callback(functools.partial(self._finished, entry.event.id))
         finally:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -132,8 +133,8 @@ class Worker:
             log.warning("left %d unfinished event(s) in the inbox for the next start", released)
         return released
 
-    async def _wait_any(self, awaitable: object) -> None:
-        waiter = asyncio.ensure_future(awaitable)  # type: ignore[arg-type]
+    async def _wait_any(self, awaitable: Awaitable[object]) -> None:
+        waiter = asyncio.ensure_future(awaitable)
         stopper = asyncio.ensure_future(self._stopping.wait())
         try:
             await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -142,7 +143,7 @@ class Worker:
                 if not future.done():
                     future.cancel()
 
-    def _finished(self, event_id: str) -> None:
+    def _finished(self, event_id: str, _: object = None) -> None:
         self._in_flight.pop(event_id, None)
         self._slot_free.set()
 

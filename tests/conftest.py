@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable
 
 import pytest
 
+from framework.testing.waiting import wait_until as kit_wait_until
 
-async def wait_until(condition: Callable[[], Awaitable[bool] | bool], timeout: float = 10.0, interval: float = 0.01) -> None:
+
+async def wait_until(
+    condition: Callable[[], Awaitable[bool] | bool], timeout: float = 10.0, interval: float = 0.01
+) -> None:
     """Poll `condition` until it is true; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if isinstance(result, Awaitable):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout}s")
-        await asyncio.sleep(interval)
+    try:
+        await kit_wait_until(condition, timeout, interval)
+    except TimeoutError as error:
+        pytest.fail(str(error))
 
 
 def wait_until_sync(condition: Callable[[], bool], timeout: float = 20.0, interval: float = 0.02) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from datetime import datetime
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -215,6 +216,18 @@ class BotHarness:
                     f"the bot did not settle within {timeout}s: {await runtime.store.pending()} event(s) pending"
                 )
             await asyncio.sleep(0.005)
+
+    async def advance_to(self, moment: datetime | str, timeout: float = 10.0) -> list[Disposition]:
+        """The controllable clock: fire every schedule due at `moment` (aware datetime or ISO 8601) as if that
+        time had come, wait until their events are handled, and return those outcomes."""
+        schedules = self._runtime.schedules
+        if schedules is None:
+            raise RuntimeError("this bot runs without schedules")
+        when = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+        before = len(self.dispositions)
+        await schedules.fire_due(when)
+        await self.settle(timeout)
+        return [d for d in self.dispositions[before:] if d.outcome.event.source.startswith("schedule:")]
 
     # -- inspecting --------------------------------------------------------------------------------------------
 

@@ -1,0 +1,361 @@
+"""Schedules: APScheduler fires static (config, `@plugin.cron`) and dynamic (`ctx.schedule`) jobs as events.
+
+Every job lives in a persistent job store next to the inbox (see schedule_jobstores), so a restart loses none
+and replicas share them; every fire becomes an Event appended through the Store (see schedule_executor).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_RUNNING, BaseScheduler
+from apscheduler.triggers.date import DateTrigger
+
+from framework import jsoncodec
+from framework.context import ScheduledJob
+from framework.errors import ConfigError
+from framework.events import utcnow
+from framework.plugins import CronSpec
+from framework.store.base import Store
+from framework.triggers.schedule_config import (
+    InvalidSchedule,
+    ScheduleConfig,
+    StaticSchedule,
+    crontab_trigger,
+    load_timezone,
+    parse_instant,
+    schedule_problems,
+    static_schedules,
+)
+from framework.triggers.schedule_executor import EXECUTOR_ALIAS, FIRE_FUNC, FireExecutor, FireStats
+from framework.triggers.schedule_jobstores import build_job_store
+
+__all__ = ["DEFAULT_POLL_INTERVAL", "FireStats", "ScheduleConfig", "ScheduleService", "schedule_problems"]
+
+log = logging.getLogger("chatwright.schedules")
+
+DEFAULT_POLL_INTERVAL = 10.0
+"""Seconds between looks at the shared job store for jobs other replicas added (or left due when they died).
+"""
+
+SHUTDOWN_DRAIN = 10.0
+"""Seconds shutdown waits for fires still being appended."""
+
+_NEVER = datetime.max.replace(tzinfo=UTC)
+
+NextFires = list[tuple[str, datetime | None]]
+"""(schedule id, next planned fire in UTC, None when it will not fire), soonest first."""
+
+
+class _Scheduler(AsyncIOScheduler):  # type: ignore[misc]  # APScheduler is untyped
+    """AsyncIOScheduler that folds bursts of wakeups into one pass, shuts down synchronously, and shrugs when
+    a job it wants to remove is already gone (another replica removed it first)."""
+
+    _wakeup_pending = False
+
+    def wakeup(self) -> None:
+        loop = self._eventloop
+        if loop is None or self._wakeup_pending:
+            return
+        self._wakeup_pending = True
+        loop.call_soon_threadsafe(self._process_now)
+
+    def _process_now(self) -> None:
+        self._wakeup_pending = False
+        if self.state != STATE_RUNNING:
+            return
+        self._stop_timer()
+        try:
+            wait_seconds = self._process_jobs()
+        except Exception:  # e.g. the job store stayed locked past its busy timeout: try again shortly
+            wait_seconds = self.jobstore_retry_interval
+            log.exception("schedules: processing due jobs failed; trying again in %ss", wait_seconds)
+        self._start_timer(wait_seconds)
+
+    def shutdown(self, wait: bool = True) -> None:
+        BaseScheduler.shutdown(self, wait)
+        self._stop_timer()
+        self._eventloop = None
+
+    def remove_job(self, job_id: str, jobstore: str | None = None) -> None:
+        with contextlib.suppress(JobLookupError):
+            super().remove_job(job_id, jobstore)
+
+
+def _job_kwargs(event_type: str, data: dict[str, Any] | None, trigger: str, **extra: Any) -> dict[str, Any]:
+    if not isinstance(event_type, str) or not event_type.strip():
+        raise ValueError(f"schedule event type {event_type!r} must be a non-empty string")
+    payload = dict(data or {})
+    try:
+        jsoncodec.dumps(payload)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"schedule data for {event_type!r} must be JSON-serialisable: {error}") from None
+    return {"type": event_type, "data": payload, "trigger": trigger, **extra}
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.astimezone(UTC)
+
+
+class ScheduleService:
+    """Runs the schedules: `start()` them, hand the service to handlers as their `ScheduleApi`, `shutdown()`.
+
+    `static` are the `[[schedules]]` of the config and the `@plugin.cron` specs; they are (re)written to the
+    job store at start. Dynamic jobs come from `at` / `after` / `cron`; giving an existing id replaces it.
+    `timezone` is the zone of `at` times given without an offset.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        store_url: str,
+        static: Sequence[ScheduleConfig | CronSpec] = (),
+        *,
+        timezone: str = "UTC",
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+    ) -> None:
+        try:
+            self._zone = load_timezone(timezone)
+        except InvalidSchedule as error:
+            raise ConfigError(f"schedules: {error}") from None
+        self._statics = static_schedules(static)
+        self._static_ids = frozenset(schedule.id for schedule in self._statics)
+        self._poll_interval = poll_interval
+        self._store_url = store_url
+        self.stats = FireStats()
+        self._executor = FireExecutor(store, self.stats)
+        self._executor_store = store
+        self._scheduler = _Scheduler(
+            jobstores={"default": build_job_store(store_url)},
+            executors={EXECUTOR_ALIAS: self._executor},
+            job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
+            timezone=UTC,
+        )
+        self._poller: asyncio.Task[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return bool(self._scheduler.running)
+
+    async def start(self) -> None:
+        """Open the job store, write the static schedules to it, and start firing (missed fires first)."""
+        if self.running:
+            return
+        self._scheduler.start(paused=True)
+        try:
+            await asyncio.to_thread(self._sync_statics)
+        except BaseException:
+            self._scheduler.shutdown(wait=False)
+            raise
+        self._scheduler.resume()
+        self._poller = asyncio.create_task(self._poll(), name="chatwright-schedules-poll")
+        log.info(
+            "schedules started: %d static schedules, jobs kept in %s", len(self._statics), self._store_url
+        )
+
+    async def shutdown(self) -> None:
+        """Stop firing, then wait (bounded) for fires still being appended; jobs stay in the job store."""
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+            self._poller = None
+        if self.running:
+            self._scheduler.shutdown(wait=False)
+        await self._executor.drain(SHUTDOWN_DRAIN)
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self._poll_interval)
+            self._scheduler.wakeup()
+
+    def _sync_statics(self) -> None:
+        """Write the static schedules. An unchanged one keeps its stored next fire, so fires missed while the
+        service was down are seen (and handled by its misfire policy); a changed one starts afresh; static
+        jobs no longer configured are removed. A one-off `at` already past and not pending is not re-added."""
+        stored = {job.id: job for job in self._scheduler.get_jobs()}
+        now = utcnow()
+        for schedule in self._statics:
+            old = stored.get(schedule.id)
+            kwargs = _job_kwargs(
+                schedule.event_type,
+                schedule.data,
+                schedule.description,
+                static=True,
+                fingerprint=schedule.fingerprint,
+                misfire=schedule.misfire,
+                grace_time=schedule.grace_time,
+            )
+            if old is not None and not old.kwargs.get("static"):
+                log.warning(
+                    "schedule %s: a dynamic job had this id; the static schedule replaces it", schedule.id
+                )
+                old = None
+            if old is not None and old.kwargs.get("fingerprint") == schedule.fingerprint:
+                continue
+            options: dict[str, Any] = {}
+            if old is not None and old.kwargs.get("trigger") == schedule.description and old.next_run_time:
+                options["next_run_time"] = old.next_run_time
+            elif isinstance(schedule.trigger, DateTrigger) and schedule.trigger.run_date < now:
+                log.info(
+                    "schedule %s: %s is past and not pending; it will not fire",
+                    schedule.id,
+                    schedule.description,
+                )
+                if old is not None:
+                    self._scheduler.remove_job(schedule.id)
+                continue
+            self._add(schedule.id, schedule.trigger, kwargs, **options)
+        for job_id, job in stored.items():
+            if job.kwargs.get("static") and job_id not in self._static_ids:
+                log.info("schedule %s is no longer configured; removing it", job_id)
+                self._scheduler.remove_job(job_id)
+
+    def _add(self, job_id: str, trigger: Any, kwargs: dict[str, Any], **options: Any) -> None:
+        self._scheduler.add_job(
+            FIRE_FUNC,
+            trigger,
+            id=job_id,
+            name=job_id,
+            kwargs=kwargs,
+            replace_existing=True,
+            misfire_grace_time=None,
+            coalesce=True,
+            executor=EXECUTOR_ALIAS,
+            **options,
+        )
+
+    # -- ScheduleApi: dynamic jobs ---------------------------------------------------------------------------
+
+    async def at(self, when: datetime | str, type: str, data: dict[str, Any] | None, *, id: str) -> str:
+        """Fire `type` once at `when` (aware datetime or ISO 8601; naive means this service's timezone).
+        A time already past fires at once."""
+        moment = parse_instant(when, self._zone, key="when")
+        return await self._add_dynamic(
+            id, DateTrigger(run_date=moment, timezone=UTC), type, data, f"at {moment.isoformat()}"
+        )
+
+    async def after(self, seconds: float, type: str, data: dict[str, Any] | None, *, id: str) -> str:
+        """Fire `type` once, `seconds` from now."""
+        if not (isinstance(seconds, int | float) and math.isfinite(seconds) and seconds >= 0):
+            raise ValueError(f"schedule after: {seconds!r} must be a number of seconds, 0 or more")
+        moment = utcnow() + timedelta(seconds=seconds)
+        return await self._add_dynamic(
+            id, DateTrigger(run_date=moment, timezone=UTC), type, data, f"at {moment.isoformat()}"
+        )
+
+    async def cron(
+        self, expression: str, type: str, data: dict[str, Any] | None, *, id: str, tz: str = "UTC"
+    ) -> str:
+        """Fire `type` on a 5-field crontab expression in time zone `tz` until cancelled."""
+        trigger = crontab_trigger(expression, tz)
+        return await self._add_dynamic(id, trigger, type, data, f"cron {expression} ({tz})")
+
+    async def cancel(self, id: str) -> bool:
+        """Remove a dynamic job; True if it existed. Static schedules cannot be cancelled here."""
+        self._check_dynamic_id(id)
+
+        def remove() -> bool:
+            if self._scheduler.get_job(id) is None:
+                return False
+            self._scheduler.remove_job(id)
+            return True
+
+        return await asyncio.to_thread(remove)
+
+    async def list(self) -> list[ScheduledJob]:
+        """The dynamic jobs, soonest first."""
+        jobs = await asyncio.to_thread(self._scheduler.get_jobs)
+        found = [
+            ScheduledJob(
+                id=job.id,
+                event_type=job.kwargs.get("type", ""),
+                data=dict(job.kwargs.get("data") or {}),
+                trigger=job.kwargs.get("trigger", str(job.trigger)),
+                next_fire=self._next_fire(job),
+            )
+            for job in jobs
+            if not job.kwargs.get("static")
+        ]
+        return sorted(found, key=lambda job: (job.next_fire or _NEVER, job.id))
+
+    def _check_dynamic_id(self, job_id: str) -> None:
+        if not isinstance(job_id, str) or not job_id:
+            raise ValueError(f"schedule id {job_id!r} must be a non-empty string")
+        if job_id in self._static_ids:
+            raise ValueError(f"schedule id {job_id!r} belongs to a static schedule (config or @plugin.cron)")
+
+    async def _add_dynamic(
+        self, job_id: str, trigger: Any, event_type: str, data: dict[str, Any] | None, description: str
+    ) -> str:
+        self._check_dynamic_id(job_id)
+        kwargs = _job_kwargs(event_type, data, description, misfire="run-once", grace_time=None)
+        await asyncio.to_thread(self._add, job_id, trigger, kwargs)
+        return job_id
+
+    # -- a controllable clock, for tests -----------------------------------------------------------------------
+
+    async def fire_due(self, now: datetime) -> int:
+        """Fire every job due at `now` as if the clock said so, then move each job on as the scheduler would.
+
+        The testing kit's clock: a test jumps to a shift's reminder time instead of waiting for it. Fires carry
+        the same ids as real ones, so a real fire of the same tick later is a duplicate. Returns the fires appended.
+        """
+        from framework.triggers.schedule_executor import fire_event
+
+        def collect() -> list[Any]:
+            events = []
+            for job in self._scheduler.get_jobs():
+                run_times = job._get_run_times(now)
+                if not run_times:
+                    continue
+                if job.coalesce:
+                    run_times = run_times[-1:]
+                events += [
+                    fire_event(job.id, planned, job.kwargs.get("type", ""), job.kwargs.get("data") or {})
+                    for planned in run_times
+                ]
+                following = job.trigger.get_next_fire_time(run_times[-1], now)
+                if following is None:
+                    self._scheduler.remove_job(job.id)
+                else:
+                    self._scheduler.modify_job(job.id, next_run_time=following)
+            return events
+
+        appended = 0
+        for event in await asyncio.to_thread(collect):
+            if not (await self._executor_store.append(event)).duplicate:
+                appended += 1
+        return appended
+
+    # -- for `chatwright check` and the admin page -----------------------------------------------------------
+
+    def next_fires(self) -> NextFires:
+        """(schedule id, next planned fire in UTC or None), soonest first. Before `start()` (e.g. in
+        `chatwright check`) these are the static schedules' next fires from now; once started, every job's."""
+        if self.running:
+            pairs = [(job.id, self._next_fire(job)) for job in self._scheduler.get_jobs()]
+        else:
+            now = utcnow()
+            pairs = [(schedule.id, schedule.next_fire(now)) for schedule in self._statics]
+        return sorted(pairs, key=lambda pair: (pair[1] or _NEVER, pair[0]))
+
+    @staticmethod
+    def _next_fire(job: Any) -> datetime | None:
+        if hasattr(job, "next_run_time"):
+            return _utc(job.next_run_time)
+        return _utc(job.trigger.get_next_fire_time(None, utcnow()))  # not yet started: a pending job
+
+    @property
+    def statics(self) -> tuple[StaticSchedule, ...]:
+        return tuple(self._statics)

@@ -1,0 +1,407 @@
+"""Inbound webhooks, where the flow starts: verify a delivery, parse it, and append its Event to the inbox."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import re
+import time
+import types
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+import cattrs
+from aiohttp import web
+from cattrs.gen import make_dict_structure_fn
+
+from framework import jsoncodec
+from framework.errors import ConfigError
+from framework.events import new_event
+from framework.store.base import DEFAULT_DEDUPE_TTL, Store
+from framework.triggers import verify
+from framework.triggers.verify import (
+    DEFAULT_TOLERANCE,
+    FieldProblem,
+    HmacSha256Verify,
+    NoVerify,
+    StandardWebhooksVerify,
+    VerificationFailed,
+    Verifier,
+    VerifyConfig,
+    build_verifier,
+    check_timestamp,
+    structure_checked,
+)
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "WebhookReceiver",
+    "WebhookRoute",
+    "configure_converter",
+    "error_response",
+    "event_id_for",
+    "json_errors",
+    "route_problems",
+    "route_warnings",
+]
+
+log = logging.getLogger("chatwright.webhooks")
+
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+PRESETS = ("devrev",)
+DEVREV_SIGNATURE_HEADER = "X-DevRev-Signature"
+MAX_READABLE_DELIVERY_ID = 128
+"""Longer delivery ids (or ones with unprintable characters) are hashed into the event id."""
+_URL_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*")
+
+
+def _path(_: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    if not _URL_PATH.fullmatch(value):
+        raise FieldProblem(attribute.name, f"{value!r} is not a plain URL path; expected e.g. /hooks/github")
+
+
+def _dotted(_: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None and not all(value.split(".")):
+        raise FieldProblem(
+            attribute.name, f"{value!r} is not a dotted path into the body; expected e.g. data.chat.id"
+        )
+
+
+def _not_empty(_: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None and not value.strip():
+        raise FieldProblem(attribute.name, "empty; remove the key or give it a value")
+
+
+def _positive(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not value > 0:
+        raise FieldProblem(attribute.name, f"must be positive, got {value!r}")
+
+
+def _preset(_: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None and value not in PRESETS:
+        raise FieldProblem(attribute.name, f'unknown preset {value!r}; the only preset is "devrev"')
+
+
+@attrs.frozen(kw_only=True)
+class WebhookRoute:
+    """One `[[webhooks]]` entry: where deliveries arrive, how they are verified, what Event they become."""
+
+    path: str = attrs.field(validator=_path)
+    verify: VerifyConfig
+    event: str | None = attrs.field(default=None, validator=_not_empty)
+    event_field: str | None = attrs.field(default=None, validator=_dotted)
+    id_field: str | None = attrs.field(default=None, validator=_dotted)
+    id_header: str | None = attrs.field(default=None, validator=_not_empty)
+    ordering_field: str | None = attrs.field(default=None, validator=_dotted)
+    max_body_bytes: int = attrs.field(default=DEFAULT_MAX_BODY_BYTES, validator=_positive)
+    dedupe_ttl: float = attrs.field(default=DEFAULT_DEDUPE_TTL, validator=_positive)
+    timestamp_tolerance: float = attrs.field(default=DEFAULT_TOLERANCE, validator=_positive)
+    insecure: bool = False
+    preset: str | None = attrs.field(default=None, validator=_preset)
+
+
+def configure_converter(converter: cattrs.Converter) -> None:
+    """Teach `converter` WebhookRoute and VerifyConfig (a devrev route's `verify` may omit its scheme)."""
+    verify.configure_converter(converter)
+    generated = make_dict_structure_fn(WebhookRoute, converter)
+
+    def structure_route(value: Any, _: Any) -> WebhookRoute:
+        if isinstance(value, WebhookRoute):
+            return value
+        if not isinstance(value, Mapping):
+            raise ValueError("expected a table ([[webhooks]] with path, verify, event or event_field)")
+        table = value.get("verify")
+        if value.get("preset") == "devrev" and isinstance(table, Mapping) and "scheme" not in table:
+            value = {**value, "verify": {"scheme": "hmac-sha256", **table}}
+        return structure_checked(generated, value, WebhookRoute)
+
+    converter.register_structure_hook(WebhookRoute, structure_route)
+
+
+def route_problems(route: WebhookRoute, where: str) -> list[str]:
+    """For `chatwright check`: what makes `route` unusable, then its warnings (which contain "warning:")."""
+    return _route_errors(route, where) + route_warnings(route, where)
+
+
+def _route_errors(route: WebhookRoute, where: str) -> list[str]:
+    problems = []
+    scheme = route.verify
+    devrev = route.preset == "devrev"
+    if isinstance(scheme, NoVerify) and not route.insecure:
+        problems.append(
+            f'{where}.verify.scheme: "none" accepts requests from anyone; choose a signature scheme'
+            " or, for local testing only, set insecure = true"
+        )
+    if route.event and route.event_field:
+        problems.append(f"{where}: both event and event_field are set; keep one")
+    if not route.event and not route.event_field and not devrev:
+        problems.append(f'{where}: no event type; set event = "thing.happened" or event_field = "type"')
+    if route.id_field and route.id_header:
+        problems.append(f"{where}: both id_field and id_header are set; keep one")
+    if isinstance(scheme, HmacSha256Verify) and scheme.header is None and not devrev:
+        problems.append(
+            f'{where}.verify.header: missing; name the signature header, e.g. "X-Hub-Signature-256"'
+        )
+    if devrev and not isinstance(scheme, HmacSha256Verify | NoVerify):
+        problems.append(
+            f'{where}.verify.scheme: DevRev signs with "hmac-sha256"; use verify = {{ secrets = [...] }}'
+        )
+    return problems
+
+
+def route_warnings(route: WebhookRoute, where: str) -> list[str]:
+    """What works but is probably not meant, each as `<where>: warning: ...`."""
+    warnings = []
+    scheme = route.verify
+    if not (route.id_field or route.id_header or route.preset or isinstance(scheme, StandardWebhooksVerify)):
+        warnings.append(
+            f"{where}: warning: no delivery id (id_field, id_header, standard-webhooks or a preset); every"
+            " delivery gets a fresh event id, so a redelivered webhook is handled twice"
+        )
+    if route.insecure and isinstance(scheme, NoVerify):
+        warnings.append(
+            f"{where}: warning: insecure = true; anyone who can reach {route.path} can enqueue events"
+        )
+    return warnings
+
+
+def error_response(status: int, code: str, detail: str) -> web.Response:
+    """The JSON error body every webhook answer and every HTTP error of the service uses."""
+    return _answer(status, {"error": code, "detail": detail})
+
+
+def _answer(status: int, payload: dict[str, Any]) -> web.Response:
+    return web.Response(status=status, body=jsoncodec.dumps(payload), content_type="application/json")
+
+
+_ERROR_CODES = types.MappingProxyType({404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"})
+_SKIPPED_HEADERS = ("content-type", "content-length")
+
+
+@web.middleware
+async def json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Answer aiohttp's own HTTP errors (404, 405, 413 ...) and unexpected failures with a JSON error body."""
+    try:
+        return await handler(request)
+    except web.HTTPException as error:
+        if error.status < 400 or error.content_type == "application/json":
+            raise
+        code = _ERROR_CODES.get(error.status) or "_".join(error.reason.lower().split()) or "error"
+        if isinstance(error, web.HTTPMethodNotAllowed):
+            detail = f"{request.method} is not allowed here; use {', '.join(sorted(error.allowed_methods))}"
+        elif error.status == 404:
+            detail = "nothing is served at this path"
+        else:
+            detail = error.text or error.reason
+        response = error_response(error.status, code, detail.encode("utf-8", "backslashreplace").decode())
+        for name, value in error.headers.items():
+            if name.lower() not in _SKIPPED_HEADERS:
+                response.headers.add(name, value)
+        return response
+    except Exception:
+        log.exception("unhandled error answering %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "the service failed; the error is in its log")
+
+
+@attrs.frozen
+class _Endpoint:
+    """A route compiled for the request path: dotted paths split, verifier keys decoded, preset applied."""
+
+    route: WebhookRoute
+    verifier: Verifier
+    event_type: str | None
+    event_path: tuple[str, ...]
+    id_path: tuple[str, ...]
+    id_header: str | None
+    ordering_path: tuple[str, ...]
+    source: str
+    devrev: bool
+
+
+def _split(dotted: str | None) -> tuple[str, ...]:
+    return tuple(dotted.split(".")) if dotted else ()
+
+
+def _compile(route: WebhookRoute) -> _Endpoint:
+    devrev = route.preset == "devrev"
+    event_field = route.event_field or (None if route.event or not devrev else "type")
+    id_field = route.id_field or (None if route.id_header or not devrev else "id")
+    header = DEVREV_SIGNATURE_HEADER if devrev else None
+    return _Endpoint(
+        route=route,
+        verifier=build_verifier(route.verify, default_header=header),
+        event_type=route.event,
+        event_path=_split(event_field),
+        id_path=_split(id_field),
+        id_header=route.id_header,
+        ordering_path=_split(route.ordering_field),
+        source=f"webhook:{route.path}",
+        devrev=devrev,
+    )
+
+
+def _lookup(data: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = data
+    for key in path:
+        if type(value) is not dict:
+            return None
+        value = value.get(key)
+    return value
+
+
+def _scalar(value: Any) -> str | None:
+    if type(value) is str:
+        return value or None
+    if type(value) is int:
+        return str(value)
+    return None
+
+
+def event_id_for(path: str, delivery_id: str) -> str:
+    """The event id of a delivery: readable for sane ids, a hash for long or unprintable ones."""
+    if len(delivery_id) <= MAX_READABLE_DELIVERY_ID and delivery_id.isascii() and delivery_id.isprintable():
+        return f"webhook:{path}:{delivery_id}"
+    digest = hashlib.sha256(delivery_id.encode("utf-8", "surrogateescape")).hexdigest()
+    return f"webhook:{path}:sha256:{digest}"
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes | None:
+    """The raw body, or None as soon as it is known to exceed `limit` (by Content-Length or while reading)."""
+    length = request.content_length
+    if length is not None and length > limit:
+        return None
+    content = request.content
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await content.readany():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _rfc3339(value: Any) -> float | None:
+    if type(value) is not str:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.upper())
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _devrev(data: dict[str, Any], now: float, tolerance: float) -> tuple[web.Response | None, float | None]:
+    """DevRev's checks on a verified body: a fresh `timestamp`, and the verify handshake answered."""
+    verify_type = data.get("type") == "verify"
+    nested = data.get("verify")
+    challenge = nested.get("challenge") if verify_type and type(nested) is dict else data.get("challenge")
+    if verify_type and type(challenge) is not str:
+        return error_response(400, "missing_challenge", "a verify request needs verify.challenge"), None
+    handshake = type(challenge) is str
+    stamp = data.get("timestamp")
+    timestamp = None
+    if stamp is not None or not handshake:
+        timestamp = _rfc3339(stamp)
+        if timestamp is None:
+            return error_response(
+                401, "bad_timestamp", "the body's timestamp is missing or not RFC 3339"
+            ), None
+        try:
+            check_timestamp(timestamp, now, tolerance)
+        except VerificationFailed as failure:
+            return error_response(401, failure.code, failure.detail), None
+    if handshake:
+        return _answer(200, {"challenge": challenge}), None
+    return None, timestamp
+
+
+class WebhookReceiver:
+    """Serves the configured webhook routes: each delivery verified, parsed, and appended to the inbox."""
+
+    def __init__(
+        self, routes: Iterable[WebhookRoute], store: Store, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.routes = tuple(routes)
+        problems: list[str] = []
+        seen: dict[str, int] = {}
+        for index, route in enumerate(self.routes):
+            problems += _route_errors(route, f"webhooks[{index}]")
+            if route.path in seen:
+                problems.append(
+                    f"webhooks[{index}].path: {route.path} is already webhooks[{seen[route.path]}]'s"
+                )
+            seen.setdefault(route.path, index)
+        if problems:
+            raise ConfigError(problems)
+        self._endpoints = tuple(_compile(route) for route in self.routes)
+        self._store = store
+        self._clock = clock
+
+    def add_to(self, app: web.Application) -> None:
+        """Register a POST route on `app` for every webhook route."""
+        for endpoint in self._endpoints:
+            app.router.add_post(endpoint.route.path, functools.partial(self._receive, endpoint))
+
+    async def _receive(self, endpoint: _Endpoint, request: web.Request) -> web.Response:
+        route = endpoint.route
+        body = await _read_body(request, route.max_body_bytes)
+        if body is None:
+            response = error_response(
+                413, "payload_too_large", f"the body exceeds {route.max_body_bytes} bytes"
+            )
+            response.force_close()
+            return response
+        now = self._clock()
+        try:
+            verified = endpoint.verifier.verify(request.headers, body, now)
+        except VerificationFailed as failure:
+            log.info("webhook %s refused: %s", route.path, failure.code)
+            return error_response(401, failure.code, failure.detail)
+        try:
+            data = jsoncodec.loads(body)
+        except (ValueError, RecursionError):
+            return error_response(400, "invalid_json", "the body is not valid JSON")
+        if type(data) is not dict:
+            return error_response(400, "not_an_object", "the body must be a JSON object")
+        timestamp = verified.timestamp
+        if endpoint.devrev:
+            answer, timestamp = _devrev(data, now, route.timestamp_tolerance)
+            if answer is not None:
+                return answer
+        event_type = endpoint.event_type or _lookup(data, endpoint.event_path)
+        if type(event_type) is not str or not event_type:
+            field = ".".join(endpoint.event_path)
+            return error_response(400, "missing_event_type", f"the body has no string at {field}")
+        if endpoint.id_path:
+            delivery_id = _scalar(_lookup(data, endpoint.id_path))
+        elif endpoint.id_header:
+            delivery_id = request.headers.get(endpoint.id_header) or None
+        else:
+            delivery_id = verified.delivery_id
+        if delivery_id is None and (endpoint.id_path or endpoint.id_header):
+            where = ".".join(endpoint.id_path) or f"header {endpoint.id_header}"
+            return error_response(400, "missing_delivery_id", f"the delivery id ({where}) is missing")
+        ordering_key = _scalar(_lookup(data, endpoint.ordering_path)) if endpoint.ordering_path else None
+        event = new_event(
+            event_type,
+            data,
+            id=event_id_for(route.path, delivery_id) if delivery_id else None,
+            source=endpoint.source,
+            occurred_at=datetime.fromtimestamp(timestamp, UTC) if timestamp is not None else None,
+        )
+        try:
+            result = await self._store.append(event, ordering_key=ordering_key, dedupe_ttl=route.dedupe_ttl)
+        except Exception:
+            log.exception("webhook %s: event %s could not be stored", route.path, event.id)
+            return error_response(503, "inbox_unavailable", "the event could not be stored; retry later")
+        if result.duplicate:
+            log.debug("webhook %s: event %s is a duplicate", route.path, result.event_id)
+            return _answer(200, {"event_id": result.event_id, "duplicate": True})
+        log.debug("webhook %s: event %s accepted", route.path, result.event_id)
+        return _answer(202, {"event_id": result.event_id})

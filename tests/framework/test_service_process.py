@@ -1,0 +1,152 @@
+"""The real service as a subprocess: readiness, SIGTERM drain, and no accepted event lost to `kill -9`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from framework.events import new_event
+from framework.store.sqlite import SQLiteStore
+from tests.conftest import wait_until, wait_until_sync
+
+pytestmark = pytest.mark.slow
+
+PLUGIN = """
+import asyncio
+from pathlib import Path
+from framework import Context, Event, Plugin
+
+plugin = Plugin("crashy")
+MARKS = Path(__file__).parent / "marks"
+
+@plugin.on("job.run")
+async def run_job(event: Event, ctx: Context) -> None:
+    MARKS.mkdir(exist_ok=True)
+    (MARKS / f"started-{event.data['n']}-{event.attempt}").touch()
+    if event.data.get("hang_first") and event.attempt == 1:
+        await asyncio.Event().wait()
+    (MARKS / f"done-{event.data['n']}").touch()
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def bot_dir(tmp_path: Path) -> Path:
+    (tmp_path / "crashy_plugin.py").write_text(PLUGIN)
+    port = free_port()
+    (tmp_path / "bot.toml").write_text(
+        f"[service]\nport = {port}\ndrain_timeout = 2\npoll_interval = 0.05\n"
+        '[store]\nurl = "sqlite:///bot.db"\n'
+        "[retry]\nbase_delay = 0.05\n"
+        '[plugins]\nmodules = ["crashy_plugin"]\nentry_points = false\n'
+    )
+    return tmp_path
+
+
+def start_service(bot_dir: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": f"{bot_dir}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "framework.cli", "run", str(bot_dir / "bot.toml")],
+        cwd=bot_dir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def port_of(bot_dir: Path) -> int:
+    text = (bot_dir / "bot.toml").read_text()
+    return int(text.split("port = ")[1].split("\n")[0])
+
+
+async def ready(port: int) -> bool:
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/readyz") as response,
+        ):
+            return response.status == 200
+    except aiohttp.ClientError:
+        return False
+
+
+async def append(bot_dir: Path, **data: object) -> None:
+    store = SQLiteStore(f"sqlite:///{bot_dir}/bot.db")
+    await store.open()
+    try:
+        await store.append(new_event("job.run", dict(data)))
+    finally:
+        await store.close()
+
+
+async def test_event_in_flight_during_kill_9_is_handled_after_restart(
+    bot_dir: Path, processes: list[subprocess.Popen[bytes]]
+) -> None:
+    port = port_of(bot_dir)
+    processes.append(start_service(bot_dir))
+    await wait_until(lambda: ready(port), timeout=20, interval=0.05)
+    await append(bot_dir, n=1, hang_first=True)
+    marks = bot_dir / "marks"
+    await wait_until(lambda: (marks / "started-1-1").exists(), timeout=10)
+    processes[0].send_signal(signal.SIGKILL)
+    processes[0].wait()
+    assert not (marks / "done-1").exists()
+
+    processes.append(start_service(bot_dir))
+    await wait_until(lambda: (marks / "done-1").exists(), timeout=20)
+    assert (marks / "started-1-2").exists()
+
+
+async def test_sigterm_drains_and_exits_zero_leaving_the_rest_in_the_inbox(
+    bot_dir: Path, processes: list[subprocess.Popen[bytes]]
+) -> None:
+    port = port_of(bot_dir)
+    process = start_service(bot_dir)
+    processes.append(process)
+    await wait_until(lambda: ready(port), timeout=20, interval=0.05)
+    await append(bot_dir, n=1)
+    await wait_until(lambda: (bot_dir / "marks" / "done-1").exists(), timeout=10)
+    await append(bot_dir, n=2, hang_first=True)
+    await wait_until(lambda: (bot_dir / "marks" / "started-2-1").exists(), timeout=10)
+    process.send_signal(signal.SIGTERM)
+    code = await asyncio.get_running_loop().run_in_executor(None, process.wait, 30)
+    output = process.stdout.read().decode() if process.stdout else ""
+    assert code == 0, output
+    assert "left 1 unfinished event" in output
+    store = SQLiteStore(f"sqlite:///{bot_dir}/bot.db")
+    await store.open()
+    try:
+        (entry,) = await store.claim("inspector", 10, lease=30)
+        assert entry.event.data["n"] == 2 and entry.attempt == 1
+    finally:
+        await store.close()
+
+
+def test_wait_helper_is_usable_synchronously(tmp_path: Path) -> None:
+    flag = tmp_path / "flag"
+    flag.touch()
+    wait_until_sync(flag.exists, timeout=1)
