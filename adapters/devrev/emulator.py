@@ -1,10 +1,8 @@
 """DevRev as a local aiohttp app (chats and timeline comments), for tests and `chatwright emulate`.
 
 Valid credentials are the tokens in `TOKENS` below: `TEST_TOKEN` authenticates `TEST_USER_ID`; any other
-token is answered DevRev's 401 body. Besides the emulator kit's routes and faults (`adapters.emulation`) it
-serves `POST /_emulator/script {status, times?, retry_after?, path?}`: answer the next provider request(s)
-with that status (DevRev's error body, or an empty body for a 2xx), so a test can script one failure and
-see the retry succeed.
+token is answered DevRev's 401 body. The emulator kit (`adapters.emulation`) adds its `/_emulator` routes,
+faults and scripted answers, which answer with DevRev's error body.
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ from adapters.emulation import emulator_app, read_json
 from framework.adapter_registry import EmulatorOptions
 
 from .client import BODY_TYPES, MAX_ARTIFACTS, MAX_RECORDS, MAX_USERS, VISIBILITIES
-from .emulator_state import ChatRecord, DevRevState, DevUser, ScriptedAnswer, decode_cursor, encode_cursor
+from .emulator_state import ChatRecord, DevRevState, DevUser, decode_cursor, encode_cursor
 
 __all__ = [
     "DEV_USERS",
@@ -190,15 +188,10 @@ def _chat_or_404(state: DevRevState, ref: str) -> ChatRecord:
 
 
 def _provider_route(handler: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """Scripted answers, then auth, then the per-user rate limit, then the handler with its caller."""
+    """Auth, then the per-user rate limit, then the handler with its caller."""
 
     async def route(request: web.Request) -> web.StreamResponse:
         state = request.app[STATE_KEY]
-        scripted = state.take_scripted(request.path)
-        if scripted is not None:
-            if scripted.status < 400:
-                return web.Response(status=scripted.status)
-            return error_response(scripted.status, "Scripted failure", retry_after=scripted.retry_after)
         caller = state.caller(request.headers.get("Authorization"))
         if caller is None:
             return error_response(401, "Authentication token is missing or invalid")
@@ -322,28 +315,6 @@ async def _list_entries(request: web.Request, state: DevRevState, caller: str) -
     return web.json_response(page)
 
 
-async def _script(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    body = body if isinstance(body, dict) else {}
-    status, times = body.get("status"), body.get("times", 1)
-    retry_after, path = body.get("retry_after"), body.get("path")
-    if (
-        not isinstance(status, int)
-        or not 200 <= status <= 599
-        or not isinstance(times, int)
-        or times < 1
-        or not (retry_after is None or isinstance(retry_after, int | float))
-        or not (path is None or isinstance(path, str))
-    ):
-        return web.json_response(
-            {"message": "expected {status: 200..599, times?: int >= 1, retry_after?: seconds, path?: str}"},
-            status=400,
-        )
-    scripted = request.app[STATE_KEY].scripted
-    scripted.append(ScriptedAnswer(status=status, times=times, retry_after=retry_after, path=path))
-    return web.json_response({"scripted": len(scripted)})
-
-
 def create_app(options: EmulatorOptions) -> web.Application:
     """The DevRev emulator: documented endpoints, error bodies, rate-limit headers and the kit's faults."""
     state = DevRevState(tokens=TOKENS, seed_users=DEV_USERS, rate_limit=RATE_LIMIT, rate_window=RATE_WINDOW)
@@ -362,5 +333,4 @@ def create_app(options: EmulatorOptions) -> web.Application:
     app.router.add_post("/chats.update", _provider_route(_update_chat))
     app.router.add_post("/timeline-entries.create", _provider_route(_create_entry))
     app.router.add_post("/timeline-entries.list", _provider_route(_list_entries))
-    app.router.add_post("/_emulator/script", _script)
     return app

@@ -21,7 +21,6 @@ __all__ = [
     "DevRevState",
     "DevUser",
     "EntryRecord",
-    "ScriptedAnswer",
     "decode_cursor",
     "encode_cursor",
 ]
@@ -90,19 +89,6 @@ class EntryRecord:
 
 
 @attrs.define
-class ScriptedAnswer:
-    """The next `times` provider requests (to `path`, when given) are answered `status` instead of served.
-
-    A 4xx/5xx answers DevRev's error body (with `retry_after` on a 429); a 2xx answers an empty body.
-    """
-
-    status: int
-    times: int = 1
-    retry_after: float | None = None
-    path: str | None = None
-
-
-@attrs.define
 class DevRevState:
     """Everything the emulator remembers; `reset()` goes back to the seeded users and nothing else."""
 
@@ -114,7 +100,6 @@ class DevRevState:
     users: dict[str, DevUser] = attrs.field(factory=dict)
     chats: dict[str, ChatRecord] = attrs.field(factory=dict)
     timelines: dict[str, list[EntryRecord]] = attrs.field(factory=dict)
-    scripted: list[ScriptedAnswer] = attrs.field(factory=list)
     used: dict[str, int] = attrs.field(factory=dict)
     window_start: float = 0.0
     next_chat: int = 1
@@ -127,7 +112,6 @@ class DevRevState:
         self.users = {user.id: user for user in self.seed_users}
         self.chats.clear()
         self.timelines.clear()
-        self.scripted.clear()
         self.used.clear()
         self.window_start = 0.0
         self.next_chat = 1
@@ -165,15 +149,6 @@ class DevRevState:
         if now >= self.window_start + self.rate_window:
             self.window_start = now
             self.used.clear()
-
-    def take_scripted(self, path: str) -> ScriptedAnswer | None:
-        for answer in self.scripted:
-            if answer.path is None or path.endswith(answer.path):
-                answer.times -= 1
-                if answer.times <= 0:
-                    self.scripted.remove(answer)
-                return answer
-        return None
 
     # --- lookups -------------------------------------------------------------------------------
 

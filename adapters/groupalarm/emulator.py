@@ -2,9 +2,9 @@
 
 Credentials: `API-TOKEN: test-api-token` (organization 1) or `Personal-Access-Token: test-pat` (user 7,
 in organizations 1 and 2); anything else is answered 401 `{"message": ...}`. Errors are `{message}` with
-400, 401, 403, 404, 409 or 500. Beside the kit's `/_emulator` routes, `GET /_emulator/groupalarm` shows the
-state and `POST /_emulator/groupalarm` `{message_reply, update_reply, fail_next: [{status, retry_after}]}`
-changes how it answers.
+400, 401, 403, 404, 409 or 500. Beside the kit's `/_emulator` routes and scripted answers
+(adapters.emulation), which answer with that error body, `GET /_emulator/groupalarm` shows the state and
+`POST /_emulator/groupalarm` `{message_reply?, update_reply?}` changes how it answers a message and an update.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from adapters.groupalarm.emulator_state import (
     GroupAlarmState,
     MessageReply,
     Room,
-    ScriptedFailure,
     UpdateReply,
 )
 from framework.adapter_registry import EmulatorOptions
@@ -292,16 +291,18 @@ async def configure(request: web.Request) -> web.Response:
     changes = await read_json(request) or {}
     if not isinstance(changes, dict):
         return error_response(400, "bad emulator settings: expected a JSON object")
+    unknown = sorted(set(changes) - {"message_reply", "update_reply"})
+    if unknown:
+        message = (
+            f"bad emulator settings: unknown {', '.join(unknown)}; scripted answers: POST /_emulator/script"
+        )
+        return error_response(400, message)
     try:
         if "message_reply" in changes:
             state.message_reply = MessageReply(str(changes["message_reply"]))
         if "update_reply" in changes:
             state.update_reply = UpdateReply(str(changes["update_reply"]))
-        for failure in changes.get("fail_next", []):
-            state.scripted.append(
-                ScriptedFailure(status=int(failure["status"]), retry_after=failure.get("retry_after"))
-            )
-    except (KeyError, TypeError, ValueError) as error:
+    except ValueError as error:
         return error_response(400, f"bad emulator settings: {error}")
     return await show_state(request)
 
@@ -321,9 +322,6 @@ def create_app(
     async def provider_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if "/_emulator/" in request.path:
             return await handler(request)
-        if state.scripted:
-            failure = state.scripted.popleft()
-            return error_response(failure.status, failure.message, failure.retry_after)
         try:
             _caller(request)
             return await handler(request)

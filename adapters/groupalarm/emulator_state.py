@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +22,6 @@ __all__ = [
     "GroupAlarmState",
     "MessageReply",
     "Room",
-    "ScriptedFailure",
     "StoredMessage",
     "UpdateReply",
 ]
@@ -119,15 +117,6 @@ class StoredMessage:
         }
 
 
-@attrs.frozen
-class ScriptedFailure:
-    """An error the emulator answers instead of the next provider request (then forgets)."""
-
-    status: int
-    message: str = "Scripted failure"
-    retry_after: float | None = None
-
-
 @attrs.define
 class GroupAlarmState:
     """Everything the emulator remembers; `reset()` returns to the seed: one event room in organization 1."""
@@ -136,7 +125,6 @@ class GroupAlarmState:
     update_reply: UpdateReply = UpdateReply.ROOM
     rooms: dict[int, Room] = attrs.field(factory=dict)
     messages: list[StoredMessage] = attrs.field(factory=list)
-    scripted: deque[ScriptedFailure] = attrs.field(factory=deque)
     next_room_id: int = 1
 
     def __attrs_post_init__(self) -> None:
@@ -145,7 +133,6 @@ class GroupAlarmState:
     def reset(self) -> None:
         self.rooms.clear()
         self.messages.clear()
-        self.scripted.clear()
         self.next_room_id = 1
         self.add_room(
             name="Alarm: Fire Main Street",
@@ -155,11 +142,6 @@ class GroupAlarmState:
             event_id=SEED_EVENT_ID,
             scheduled_deletion=SEED_SCHEDULED_DELETION,
         )
-
-    def fail_next(self, status: int, *, retry_after: float | None = None, times: int = 1) -> None:
-        """Answer the next `times` provider requests with `status` (and a Retry-After header when given)."""
-        for _ in range(times):
-            self.scripted.append(ScriptedFailure(status=status, retry_after=retry_after))
 
     def add_room(
         self,

@@ -3,12 +3,8 @@
 Credentials: `POST /auth/token` accepts only `TEST_API_KEY` (with any non-empty `X-Popsell-Domain`) and issues
 tokens; every other call needs one of those tokens as `Authorization: Bearer ...` (else 401) and an integer
 `X-Popsell-Brand` (any brand; else 403). Ambassadors 1-4 are seeded; brand tag 1 tags ambassadors 2 and 3.
-Beside the kit's `/_emulator` routes (adapters.emulation) it serves, for tests:
-- `POST /_emulator/expire-tokens`  forget every issued token, so the next call answers 401
-- `POST /_emulator/script`  `{status, retry_after?, body?, method?, path?}`, or `{"answers": [...]}` for
-  several: answer the next matching request (any, or only that method / path) with this, once. An error
-  status is answered before acting, with Popsell's error body unless `body` is given; a 2xx after acting,
-  with an empty body unless `body` is given.
+Beside the kit's `/_emulator` routes and scripted answers (adapters.emulation), which answer with Popsell's
+error bodies, it serves `POST /_emulator/expire-tokens`: forget every issued token, so the next call is a 401.
 """
 
 from __future__ import annotations
@@ -28,7 +24,6 @@ from adapters.popsell.emulator_state import (
     EmulatorState,
     Pivot,
     Room,
-    ScriptedAnswer,
     date_insert_text,
     error_response,
     invalid_response,
@@ -61,36 +56,10 @@ STATE_KEY = web.AppKey("popsell_state", EmulatorState)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _scripted_response(answer: ScriptedAnswer) -> web.StreamResponse:
-    if answer.status >= 300 and answer.body is None:
-        return error_response(answer.status, "Scripted failure", answer.retry_after)
-    headers = {"Retry-After": str(round(answer.retry_after))} if answer.retry_after is not None else None
-    if answer.body is None:
-        return web.Response(status=answer.status, headers=headers)
-    return web.json_response(answer.body, status=answer.status, headers=headers)
-
-
 @web.middleware
-async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Scripted answers, and the token and brand every call but `POST /auth/token` needs.
-
-    A scripted error is answered before acting (the call had no effect); a scripted 2xx after acting, so a
-    test sees what happens when Popsell does the work but answers, say, an empty body.
-    """
-    if "/_emulator/" in request.path:
-        return await handler(request)
-    state = request.app[STATE_KEY]
-    scripted = state.take_scripted(request.method, request.path)
-    if scripted is not None and scripted.status >= 300:
-        return _scripted_response(scripted)
-    response = await _authorised(request, handler)
-    if scripted is not None and 200 <= response.status < 300:
-        return _scripted_response(scripted)
-    return response
-
-
 async def _authorised(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path.endswith("/auth/token"):
+    """The token and brand every call but `POST /auth/token` (and the admin routes) needs."""
+    if "/_emulator/" in request.path or request.path.endswith("/auth/token"):
         return await handler(request)
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or token not in request.app[STATE_KEY].tokens:
@@ -275,25 +244,11 @@ async def expire_tokens(request: web.Request) -> web.StreamResponse:
     return web.json_response({"expired": expired})
 
 
-async def script_answer(request: web.Request) -> web.StreamResponse:
-    """Queue one answer `{status, ...}` or several `{"answers": [{status, ...}, ...]}`."""
-    body = await read_json(request)
-    items = body.get("answers") if isinstance(body, dict) and "answers" in body else [body]
-    fields = {field.name for field in attrs.fields(ScriptedAnswer)}
-    if not isinstance(items, list) or not all(isinstance(i, dict) and is_int(i.get("status")) for i in items):
-        expected = "expected {status, retry_after?, body?, method?, path?} or {answers: [...]}"
-        return web.json_response({"message": expected}, status=400)
-    state = request.app[STATE_KEY]
-    for item in items:
-        state.scripted.append(ScriptedAnswer(**{key: value for key, value in item.items() if key in fields}))
-    return web.json_response({"queued": len(state.scripted)})
-
-
 def create_app(options: EmulatorOptions) -> web.Application:
     """The Popsell emulator: the kit's recording and faults, Popsell's routes, and the test admin routes."""
     state = EmulatorState()
     app = emulator_app(options=options, error_responder=error_response, reset=state.reset)
-    app.middlewares.append(_guard)
+    app.middlewares.append(_authorised)
     app[STATE_KEY] = state
     router = app.router
     router.add_post("/auth/token", issue_token)
@@ -306,5 +261,4 @@ def create_app(options: EmulatorOptions) -> web.Application:
     router.add_patch(pivot_path, change_pivot)
     router.add_post("/chat/chatrooms/{chatroom}/ambassadors/{ambassador}/{action:read}", change_pivot)
     router.add_post("/_emulator/expire-tokens", expire_tokens)
-    router.add_post("/_emulator/script", script_answer)
     return app

@@ -1,4 +1,4 @@
-"""The Popsell emulator's memory (ambassadors, chatrooms, tokens, scripted answers) and its answer shapes."""
+"""The Popsell emulator's memory (ambassadors, chatrooms, tokens) and its answer shapes."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ __all__ = [
     "EmulatorState",
     "Pivot",
     "Room",
-    "ScriptedAnswer",
     "date_insert_text",
     "error_response",
     "invalid_response",
@@ -62,20 +61,6 @@ class Room:
     messages: list[dict[str, Any]] = attrs.field(factory=list)
 
 
-@attrs.frozen
-class ScriptedAnswer:
-    """An answer a test asked for (`POST /_emulator/script`), given once to the next matching request."""
-
-    status: int
-    retry_after: float | None = None
-    body: Any = None
-    method: str | None = None
-    path: str | None = None
-
-    def matches(self, method: str, path: str) -> bool:
-        return (self.method is None or self.method.upper() == method) and (self.path in (None, path))
-
-
 @attrs.define
 class EmulatorState:
     """Everything the emulator remembers; `reset` brings back the seeded state."""
@@ -84,7 +69,6 @@ class EmulatorState:
     brand_tags: dict[int, tuple[int, ...]] = attrs.field(factory=dict)
     rooms: dict[int, Room] = attrs.field(factory=dict)
     tokens: set[str] = attrs.field(factory=set)
-    scripted: list[ScriptedAnswer] = attrs.field(factory=list)
     next_room_id: int = 1
     next_message_id: int = 1
 
@@ -113,15 +97,8 @@ class EmulatorState:
         self.brand_tags = dict(SEED_BRAND_TAGS)
         self.rooms.clear()
         self.tokens.clear()
-        self.scripted.clear()
         self.next_room_id = 1
         self.next_message_id = 1
-
-    def take_scripted(self, method: str, path: str) -> ScriptedAnswer | None:
-        for index, answer in enumerate(self.scripted):
-            if answer.matches(method, path):
-                return self.scripted.pop(index)
-        return None
 
 
 def date_insert_text(moment: datetime) -> str:

@@ -2,9 +2,8 @@
 
 Credentials: `X-API-KEY: test-key` (TEST_API_KEY) may do everything; `read-only-key` may read but gets
 403 on writes; anything else is 401 `{"message": ...}`. The path's worker id must be one of SEED_WORKERS.
-Beside the emulator kit's `/_emulator` routes it serves `GET /_emulator/workers` and
-`POST /_emulator/script` `{"answers": [{"status": 503}, {"status": 429, "retry_after": 1}, {"status": 204}]}`:
-the next provider calls get those answers in order (an error before acting; a 2xx after acting, with no body).
+Beside the emulator kit's `/_emulator` routes and scripted answers (adapters.emulation), which answer with
+RoostedHR's error body, it serves `GET /_emulator/workers`.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from aiohttp import web
 from adapters.emulation import emulator_app, read_json
 from framework.adapter_registry import EmulatorOptions
 
-from .emulator_state import EmulatedWorker, RoostedState, ScriptedAnswer, StoredChat
+from .emulator_state import EmulatedWorker, RoostedState, StoredChat
 
 __all__ = [
     "MAX_LIMIT",
@@ -80,20 +79,14 @@ def _provider_route(
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def route(request: web.Request) -> web.Response:
         state = request.app[STATE_KEY]
-        scripted = state.script.popleft() if state.script else None
-        if scripted is not None and scripted.status >= 300:
-            return error_response(scripted.status, "Scripted failure", scripted.retry_after)
         try:
             _authenticate(request, write=write)
             worker = state.workers.get(request.match_info["worker_id"])
             if worker is None:
                 raise _Reject(404, f"Worker {request.match_info['worker_id']} not found")
-            response = await handler(request, state, worker)
+            return await handler(request, state, worker)
         except _Reject as rejected:
             return error_response(rejected.status, rejected.message)
-        if scripted is not None and response.status < 300:
-            return web.Response(status=scripted.status)
-        return response
 
     return route
 
@@ -227,20 +220,6 @@ async def _post_message(request: web.Request, state: RoostedState, worker: Emula
     return web.json_response(state.render_message(message, worker.id), status=201)
 
 
-async def _script(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    answers = body.get("answers") if isinstance(body, dict) else None
-    if not isinstance(answers, list) or not all(
-        isinstance(item, dict) and isinstance(item.get("status"), int) and 200 <= item["status"] <= 599
-        for item in answers
-    ):
-        return error_response(400, 'Expected {"answers": [{"status": 200..599, "retry_after": seconds?}]}')
-    state = request.app[STATE_KEY]
-    for item in answers:
-        state.script.append(ScriptedAnswer(status=item["status"], retry_after=item.get("retry_after")))
-    return web.json_response({"queued": len(state.script)})
-
-
 async def _workers(request: web.Request) -> web.Response:
     return web.json_response([attrs.asdict(worker) for worker in request.app[STATE_KEY].workers.values()])
 
@@ -257,6 +236,5 @@ def create_app(options: EmulatorOptions) -> web.Application:
     app.router.add_patch(chats + "/{chat_id}", _provider_route(_update_chat, write=True))
     app.router.add_get(chats + "/{chat_id}/messages", _provider_route(_list_messages))
     app.router.add_post(chats + "/{chat_id}/messages", _provider_route(_post_message, write=True))
-    app.router.add_post("/_emulator/script", _script)
     app.router.add_get("/_emulator/workers", _workers)
     return app

@@ -1,10 +1,9 @@
-"""The RoostedHR emulator's in-memory world (workers, chats, messages, scripted answers) and its JSON."""
+"""The RoostedHR emulator's in-memory world (workers, chats, messages) and its JSON."""
 
 from __future__ import annotations
 
 import random
 import string
-from collections import deque
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +12,7 @@ import attrs
 
 from .models import format_timestamp
 
-__all__ = ["EmulatedWorker", "RoostedState", "ScriptedAnswer", "StoredChat", "StoredMessage"]
+__all__ = ["EmulatedWorker", "RoostedState", "StoredChat", "StoredMessage"]
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 
@@ -63,14 +62,6 @@ class StoredChat:
     """Oldest first; lists answer newest first."""
 
 
-@attrs.frozen
-class ScriptedAnswer:
-    """An answer queued by a test: an error status (with Retry-After), or a 2xx given with an empty body."""
-
-    status: int
-    retry_after: float | None = None
-
-
 @attrs.define
 class RoostedState:
     """Everything the emulator remembers; `reset()` goes back to the seeded workers and no chats."""
@@ -80,7 +71,6 @@ class RoostedState:
     workers: dict[str, EmulatedWorker] = attrs.field(factory=dict)
     chats: dict[str, StoredChat] = attrs.field(factory=dict)
     """In creation order."""
-    script: deque[ScriptedAnswer] = attrs.field(factory=deque)
     next_message_id: int = 1001
     rng: random.Random = attrs.field(factory=random.Random)
 
@@ -90,7 +80,6 @@ class RoostedState:
     def reset(self) -> None:
         self.workers = dict(self.seed_workers)
         self.chats.clear()
-        self.script.clear()
         self.next_message_id = 1001
         self.rng = random.Random(self.seed)
 

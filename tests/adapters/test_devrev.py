@@ -12,10 +12,10 @@ from aiohttp.test_utils import TestServer
 
 from adapters.devrev import ADAPTER, TEST_TOKEN, TEST_USER_ID, DevRevChat, DevRevConfig, DevRevProvider
 from adapters.devrev.emulator import STATE_KEY, create_app
-from adapters.devrev.emulator_state import DevRevState, ScriptedAnswer
+from adapters.devrev.emulator_state import DevRevState
 from adapters.devrev.models import TimelineEntry
 from adapters.devrev.provider import build_provider
-from adapters.emulation import FAULTS_KEY, RecordedRequest
+from adapters.emulation import FAULTS_KEY, RecordedRequest, ScriptedAnswer
 from framework.adapter_registry import EmulatorOptions
 from framework.chats import Capability, ChatProvider
 from framework.errors import (
@@ -73,7 +73,7 @@ def state(server: TestServer) -> DevRevState:
 def script(
     server: TestServer, status: int, *, path: str | None = None, retry_after: float | None = None
 ) -> None:
-    state(server).scripted.append(ScriptedAnswer(status=status, path=path, retry_after=retry_after))
+    server.app[FAULTS_KEY].scripted.append(ScriptedAnswer(status=status, path=path, retry_after=retry_after))
 
 
 async def new_chat(devrev: DevRevProvider, server: TestServer, *members: str) -> str:

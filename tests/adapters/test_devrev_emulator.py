@@ -167,7 +167,8 @@ async def test_kit_faults_answer_devrevs_error_bodies(
     limited = await aiohttp_client(create_app(EmulatorOptions(rate_limit=1)))
     await limited.get("/chats.get", params={"id": "DM-1"}, headers=AUTH)
     throttled = await limited.get("/chats.get", params={"id": "DM-1"}, headers=AUTH)
-    failed = await api.get("/chats.get", params={"id": "DM-1", "_fail": "500"}, headers=AUTH)
+    await api.post("/_emulator/script", json={"status": 500})
+    failed = await api.get("/chats.get", params={"id": "DM-1"}, headers=AUTH)
 
     assert throttled.status == 429 and (await throttled.json())["retry_after"] == 1
     assert throttled.headers["Retry-After"] == "1"

@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
-from adapters.emulation import FAULTS_KEY, RecordedRequest
+from adapters.emulation import FAULTS_KEY, RecordedRequest, ScriptedAnswer
 from adapters.groupalarm import (
     ADAPTER,
     Chatroom,
@@ -84,8 +84,8 @@ def forget_requests(app: web.Application) -> None:
     app[FAULTS_KEY].requests.clear()
 
 
-def headers(request: RecordedRequest) -> dict[str, str]:
-    return {key.lower(): value for key, value in request.headers.items()}
+def script(app: web.Application, status: int, *, retry_after: float | None = None) -> None:
+    app[FAULTS_KEY].scripted.append(ScriptedAnswer(status, retry_after=retry_after))
 
 
 def calls(app: web.Application) -> list[tuple[str, str]]:
@@ -111,9 +111,9 @@ async def test_create_chat_posts_exactly_the_documented_body(
     [request] = sent(app)
     assert (request.method, request.path, request.query) == ("POST", "/chatroom", {})
     assert request.body == {"assignedUsers": [11, 12], "name": "Night shift", "organizationID": 1}
-    assert headers(request)["api-token"] == TEST_API_TOKEN
-    assert "personal-access-token" not in headers(request)
-    assert headers(request)["content-type"] == "application/json"
+    assert request.header("api-token") == TEST_API_TOKEN
+    assert request.header("personal-access-token") is None
+    assert request.header("content-type") == "application/json"
     assert chat.provider == "groupalarm"
     assert chat.id == str(chat.raw.id) and chat.name == "Night shift" and chat.members == ("11", "12")
     assert isinstance(chat.raw, Chatroom) and chat.raw.type == "custom" and chat.raw.organization_id == 1
@@ -127,8 +127,8 @@ async def test_create_chat_with_a_personal_token_and_another_organization(
     chat = await provider.create_chat("Logistics", [21], organization_id="2")
 
     [request] = sent(app)
-    assert headers(request)["personal-access-token"] == TEST_PERSONAL_ACCESS_TOKEN
-    assert "api-token" not in headers(request)
+    assert request.header("personal-access-token") == TEST_PERSONAL_ACCESS_TOKEN
+    assert request.header("api-token") is None
     assert request.body == {"assignedUsers": [21], "name": "Logistics", "organizationID": 2}
     assert chat.raw.organization_id == 2
 
@@ -333,7 +333,7 @@ async def test_a_second_default_room_is_a_conflict(make_provider: MakeProvider) 
 async def test_a_server_error_is_unavailable_with_the_providers_message(
     make_provider: MakeProvider, app: web.Application
 ) -> None:
-    app[STATE_KEY].fail_next(500)
+    script(app, 500)
 
     with pytest.raises(Unavailable) as raised:
         await make_provider().get_chat(1)
@@ -345,7 +345,7 @@ async def test_a_server_error_is_unavailable_with_the_providers_message(
 async def test_429_with_retry_after_is_waited_out_and_retried_even_for_a_message(
     make_provider: MakeProvider, app: web.Application
 ) -> None:
-    app[STATE_KEY].fail_next(429, retry_after=1)
+    script(app, 429, retry_after=1)
     started = time.monotonic()
 
     await make_provider(retries=2).post_message(1, "Retry me")
@@ -358,7 +358,7 @@ async def test_429_with_retry_after_is_waited_out_and_retried_even_for_a_message
 async def test_429_when_retries_run_out_says_how_long_to_wait(
     make_provider: MakeProvider, app: web.Application
 ) -> None:
-    app[STATE_KEY].fail_next(429, retry_after=1)
+    script(app, 429, retry_after=1)
 
     with pytest.raises(RateLimited) as raised:
         await make_provider(retries=1).get_chat(1)
@@ -372,14 +372,14 @@ async def test_a_5xx_is_retried_for_reads_and_updates(
     provider = make_provider(retries=3)
     chat = await provider.create_chat("Retry", [11])
     forget_requests(app)
-    app[STATE_KEY].fail_next(503)
+    script(app, 503)
 
     renamed = await provider.rename_chat(chat.id, "Retried")
 
     assert calls(app) == [("GET", f"/chatroom/{chat.id}")] * 2 + [("PUT", f"/chatroom/{chat.id}")]
     assert renamed.name == "Retried"
     forget_requests(app)
-    app[STATE_KEY].fail_next(502)
+    script(app, 502)
 
     await provider.client.update_chatroom(int(chat.id), organization_id=1, name="Again", assigned_users=[11])
 
@@ -393,7 +393,7 @@ async def test_a_5xx_is_retried_for_reads_and_updates(
 async def test_a_5xx_is_not_retried_for_calls_that_may_have_been_delivered(
     make_provider: MakeProvider, app: web.Application, call: Any
 ) -> None:
-    app[STATE_KEY].fail_next(503)
+    script(app, 503)
 
     with pytest.raises(Unavailable):
         await call(make_provider(retries=3))

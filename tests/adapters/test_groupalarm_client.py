@@ -62,10 +62,6 @@ def sent(app: web.Application) -> list[RecordedRequest]:
     return list(app[FAULTS_KEY].requests)
 
 
-def headers(request: RecordedRequest) -> dict[str, str]:
-    return {key.lower(): value for key, value in request.headers.items()}
-
-
 async def test_the_chatroom_of_an_event_is_found_by_query(
     make_client: MakeClient, app: web.Application
 ) -> None:
@@ -169,8 +165,8 @@ async def test_the_avatar_is_uploaded_raw_and_removed_with_an_empty_body(
 
     set_request, _, remove_request = sent(app)[1:]
     assert (set_request.method, set_request.path) == ("PUT", f"/chatroom/{room.id}/avatar")
-    assert headers(set_request)["content-type"] == "image/png"
-    assert headers(remove_request)["content-length"] == "0" and remove_request.path == set_request.path
+    assert set_request.header("content-type") == "image/png"
+    assert remove_request.header("content-length") == "0" and remove_request.path == set_request.path
     assert app[STATE_KEY].rooms[room.id].avatar is None
     assert (await client.get_chatroom(room.id)).avatar_url is None
 

@@ -170,8 +170,9 @@ async def test_the_message_answer_is_selectable_over_http(emulator: Client) -> N
 
 
 async def test_the_kits_fault_injection_answers_the_providers_error_body(emulator: Client) -> None:
-    response = await emulator.get(f"/chatroom/{SEED_EVENT_ROOM_ID}?_fail=500", headers=ORG)
-    assert await answer(response) == (500, {"message": "Injected failure"})
+    await emulator.post("/_emulator/script", json={"status": 500})
+    response = await emulator.get(f"/chatroom/{SEED_EVENT_ROOM_ID}", headers=ORG)
+    assert await answer(response) == (500, {"message": "Scripted failure"})
 
 
 async def test_the_kits_rate_limit_answers_429_with_retry_after(aiohttp_client: AiohttpClient) -> None:
@@ -208,3 +209,12 @@ async def test_it_works_mounted_under_its_prefix_as_chatwright_emulate_does(
 
     assert room.status == 200 and (await room.json())["id"] == SEED_EVENT_ROOM_ID
     assert settings.status == 200 and (await settings.json())["update_reply"] == "204"
+
+
+async def test_unknown_settings_are_refused_and_point_to_the_kits_script(emulator: Client) -> None:
+    response = await emulator.post("/_emulator/groupalarm", json={"fail_next": [{"status": 500}]})
+
+    status, body = await answer(response)
+    assert status == 400 and body["message"].endswith(
+        "unknown fail_next; scripted answers: POST /_emulator/script"
+    )

@@ -207,10 +207,11 @@ async def test_a_dialogue_is_established_once_two_authors_wrote(emulator: Any) -
 
 async def test_injected_faults_answer_with_popsells_error_bodies(emulator: Any) -> None:
     headers = await token_headers(emulator)
-    failed = await emulator.get("/chat/chatrooms/1", params={"_fail": "503"}, headers=headers)
+    await emulator.post("/_emulator/script", json={"answers": [{"status": 503}, {"status": 404}]})
+    failed = await emulator.get("/chat/chatrooms/1", headers=headers)
     assert failed.status == 503
     assert "message" in await failed.json()
-    missing = await emulator.get("/chat/chatrooms/1", params={"_fail": "404"}, headers=headers)
+    missing = await emulator.get("/chat/chatrooms/1", headers=headers)
     assert missing.content_type == "text/plain"
 
     await emulator.post("/_emulator/faults", json={"rate_limit": 1})

@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
-from adapters.emulation import FAULTS_KEY, RecordedRequest
+from adapters.emulation import FAULTS_KEY, RecordedRequest, ScriptedAnswer
 from adapters.roostedhr import (
     ADAPTER,
     RoostedChat,
@@ -23,7 +23,7 @@ from adapters.roostedhr import (
     build_provider,
 )
 from adapters.roostedhr.emulator import READ_ONLY_API_KEY, STATE_KEY, TEST_API_KEY, create_app
-from adapters.roostedhr.emulator_state import RoostedState, ScriptedAnswer
+from adapters.roostedhr.emulator_state import RoostedState
 from framework.adapter_registry import EmulatorOptions
 from framework.chats import Capability, ChatProvider
 from framework.errors import (
@@ -75,7 +75,7 @@ def sent(server: TestServer) -> list[RecordedRequest]:
 
 
 def script(server: TestServer, *answers: ScriptedAnswer) -> None:
-    state_of(server).script.extend(answers)
+    server.app[FAULTS_KEY].scripted.extend(answers)
 
 
 async def new_chat(provider: RoostedHRProvider, server: TestServer, name: str = "Crew", *members: str) -> str:

@@ -178,9 +178,13 @@ async def test_list_items_carry_no_members_and_unread_counts_follow_reading(
 
 
 async def test_scripted_answers_and_kit_faults_use_the_error_body(client: TestClient[Any, Any]) -> None:
-    scripted = await client.post("/_emulator/script", json={"answers": [{"status": 429, "retry_after": 1}]})
+    answers = [{"status": 429, "retry_after": 1}, {"status": 503}]
+    scripted = await client.post("/_emulator/script", json={"answers": answers})
     limited = await client.get(CHATS, headers=AUTH)
-    failed = await client.get(f"{CHATS}?_fail=503", headers=AUTH)
+    failed = await client.get(CHATS, headers=AUTH)
+    served = await client.get(CHATS, headers=AUTH)
+    await client.post("/_emulator/faults", json={"error_rate": 1.0})
+    injected = await client.get(CHATS, headers=AUTH)
     recorded = await (await client.get("/_emulator/requests")).json()
 
     assert scripted.status == 200
@@ -189,8 +193,10 @@ async def test_scripted_answers_and_kit_faults_use_the_error_body(client: TestCl
         "1",
         {"message": "Scripted failure"},
     )
-    assert (failed.status, await failed.json()) == (503, {"message": "Injected failure"})
-    assert [(r["method"], r["path"]) for r in recorded] == [("GET", CHATS), ("GET", CHATS)]
+    assert (failed.status, await failed.json()) == (503, {"message": "Scripted failure"})
+    assert served.status == 200
+    assert (injected.status, await injected.json()) == (503, {"message": "Injected failure"})
+    assert [(r["method"], r["path"]) for r in recorded] == [("GET", CHATS)] * 4
 
 
 async def test_reset_forgets_chats(client: TestClient[Any, Any]) -> None:
