@@ -133,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8080, help="the service's port")
     demo.add_argument("--emulator-port", type=int, default=8090)
     demo.add_argument("--data-dir", default=".chatwright-demo", help="where the demo's SQLite file lives")
+    demo.add_argument("--send-samples", action="store_true", help="send every sample webhook once at start")
 
     sample = _command(sub, "send-sample", "send a signed sample webhook to the demo")
     sample.add_argument("name", nargs="?", help="which sample (see --list)")

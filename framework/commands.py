@@ -245,13 +245,23 @@ def emulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo(args: argparse.Namespace) -> int:
-    from framework.demo import run_demo
+def _demo_module() -> Any:
+    # The demo ships with the bots; the framework does not import them otherwise.
+    import importlib
 
-    return run_demo(port=args.port, emulator_port=args.emulator_port, data_dir=args.data_dir)
+    try:
+        return importlib.import_module("bots.demo")
+    except ImportError as error:
+        raise ConfigError(f"the demo needs the bots package, which did not import: {error}") from None
+
+
+def demo(args: argparse.Namespace) -> int:
+    code: int = _demo_module().run_demo(
+        port=args.port, emulator_port=args.emulator_port, data_dir=args.data_dir, send_samples=args.send_samples
+    )
+    return code
 
 
 def send_sample(args: argparse.Namespace) -> int:
-    from framework.demo import send_sample as send
-
-    return send(args.name, list_only=args.list, url=args.url)
+    code: int = _demo_module().send_sample(args.name, list_only=args.list, url=args.url)
+    return code

@@ -7,10 +7,10 @@ reported together. Relative paths in `sqlite:///` store URLs resolve against the
 from __future__ import annotations
 
 import os
-from datetime import date, datetime, time
 import re
 import tomllib
 from collections.abc import Callable, Mapping
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,8 +21,8 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, Iterabl
 from framework.adapter_registry import AdapterConfig, find_adapter
 from framework.errors import ConfigError
 from framework.triggers.schedules import ScheduleConfig
-from framework.triggers.webhooks import configure_converter as configure_verify
 from framework.triggers.webhooks import WebhookRoute, route_problems
+from framework.triggers.webhooks import configure_converter as configure_verify
 from framework.worker import HandlerRetry
 
 __all__ = [
@@ -61,12 +61,16 @@ class ServiceConfig:
 class StoreConfig:
     """`[store]`: where the inbox, dedupe keys, state and schedules live."""
 
-    url: str = attrs.field(default="sqlite:///chatwright.db", validator=lambda _, __, value: _check_store_url(value))
+    url: str = attrs.field(
+        default="sqlite:///chatwright.db", validator=lambda _, __, value: _check_store_url(value)
+    )
 
 
 def _check_store_url(url: str) -> None:
     if not url.startswith(("sqlite://", "redis://", "rediss://")):
-        raise ValueError(f"url: {url!r} is not a store URL; expected sqlite:///PATH.db or redis://HOST:PORT/DB")
+        raise ValueError(
+            f"url: {url!r} is not a store URL; expected sqlite:///PATH.db or redis://HOST:PORT/DB"
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -84,13 +88,13 @@ class Config:
     """A whole config file, structured."""
 
     path: Path
-    service: ServiceConfig = ServiceConfig()
-    store: StoreConfig = StoreConfig()
-    retry: HandlerRetry = HandlerRetry()
+    service: ServiceConfig = attrs.field(factory=ServiceConfig)
+    store: StoreConfig = attrs.field(factory=StoreConfig)
+    retry: HandlerRetry = attrs.field(factory=HandlerRetry)
     adapters: dict[str, AdapterConfig] = attrs.field(factory=dict)
     webhooks: tuple[WebhookRoute, ...] = ()
     schedules: tuple[ScheduleConfig, ...] = ()
-    plugins: PluginsConfig = PluginsConfig()
+    plugins: PluginsConfig = attrs.field(factory=PluginsConfig)
 
     @property
     def name(self) -> str:
@@ -326,12 +330,16 @@ def config_from_dict(raw: dict[str, Any], path: Path, file_name: str, environ: M
         where = f"{file_name}: webhooks[{index}]"
         problems.extend(p for p in route_problems(route, where) if "warning:" not in p)
         if route.path in seen_paths:
-            problems.append(f"{where}.path: {route.path!r} is already used by webhooks[{seen_paths[route.path]}]")
+            problems.append(
+                f"{where}.path: {route.path!r} is already used by webhooks[{seen_paths[route.path]}]"
+            )
         seen_paths.setdefault(route.path, index)
 
     schedules: list[ScheduleConfig] = []
     for index, table in enumerate(_array_of_tables(raw, "schedules", file_name, problems)):
-        schedule, found = structure_section(converter, table, ScheduleConfig, f"schedules[{index}]", file_name)
+        schedule, found = structure_section(
+            converter, table, ScheduleConfig, f"schedules[{index}]", file_name
+        )
         problems.extend(found)
         if schedule is not None:
             schedules.append(schedule)

@@ -15,7 +15,9 @@ MAX_EVENTS = 1000
 """An emit chain longer than this is cut short (a handler emitting in a loop)."""
 
 
-async def run_inline(config: Config, event: Event, *, runtime: Runtime | None = None) -> list[tuple[Event, DispatchOutcome]]:
+async def run_inline(
+    config: Config, event: Event, *, runtime: Runtime | None = None
+) -> list[tuple[Event, DispatchOutcome]]:
     """Dispatch `event`, then every event its handlers emit, in order; failing handlers are not retried.
 
     Plugin state goes to the configured store; `ctx.schedule` is unavailable here.

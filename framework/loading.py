@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import sys
 import traceback
 from collections.abc import Iterable
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -33,10 +35,23 @@ def _import_error(module_name: str, error: BaseException) -> str:
     return f"plugin module {module_name!r} failed to import: {type(error).__name__}: {error}{where}"
 
 
+def importable_from(*directories: Path) -> None:
+    """Let plugin modules be imported from these directories too (as `python -m` imports from the working
+    directory): the working directory first, then e.g. the config file's directory."""
+    for directory in directories:
+        entry = str(directory.resolve())
+        if entry not in sys.path:
+            sys.path.append(entry)
+
+
 def load_plugins(
-    modules: Iterable[str], *, use_entry_points: bool = True, file_name: str = ""
+    modules: Iterable[str], *, use_entry_points: bool = True, file_name: str = "", search: Iterable[Path] = ()
 ) -> list[Plugin]:
-    """Import every plugin module; all failures are reported together, each with its module name and error."""
+    """Import every plugin module; all failures are reported together, each with its module name and error.
+
+    Modules are looked up in the installed packages, the working directory and the `search` directories.
+    """
+    importable_from(Path.cwd(), *search)
     prefix = f"{file_name}: " if file_name else ""
     found: list[Plugin] = []
     problems: list[str] = []

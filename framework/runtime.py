@@ -41,7 +41,10 @@ def build_providers(config: Config) -> dict[str, ChatProvider]:
 def resolve_plugins(config: Config, extra: Sequence[Plugin] = ()) -> tuple[list[Plugin], dict[str, Any]]:
     """Load the configured plugins (plus `extra`) and structure their config tables."""
     plugins = load_plugins(
-        config.plugins.modules, use_entry_points=config.plugins.entry_points, file_name=config.name
+        config.plugins.modules,
+        use_entry_points=config.plugins.entry_points,
+        file_name=config.name,
+        search=[config.path.parent],
     )
     known = {plugin.name for plugin in plugins}
     plugins.extend(plugin for plugin in extra if plugin.name not in known)

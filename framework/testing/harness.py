@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import tempfile
 import time
-from datetime import datetime
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -55,9 +55,15 @@ class BotHarness:
     ) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="chatwright-test-")
         store_url = f"sqlite:///{Path(self._tmp.name) / 'bot.db'}"
-        retry = HandlerRetry(attempts=config.retry.attempts, base_delay=0.01, max_delay=0.05) if fast_retries else config.retry
+        retry = (
+            HandlerRetry(attempts=config.retry.attempts, base_delay=0.01, max_delay=0.05)
+            if fast_retries
+            else config.retry
+        )
         service = attrs.evolve(config.service, poll_interval=0.02)
-        self.config = attrs.evolve(config, store=attrs.evolve(config.store, url=store_url), retry=retry, service=service)
+        self.config = attrs.evolve(
+            config, store=attrs.evolve(config.store, url=store_url), retry=retry, service=service
+        )
         self._plugins = plugins
         self._providers = dict(providers or {})
         self._emulator_options = emulator_options or EmulatorOptions()
@@ -71,7 +77,9 @@ class BotHarness:
     # -- construction ------------------------------------------------------------------------------------------
 
     @classmethod
-    def from_config(cls, path: str | Path, *, environ: Mapping[str, str] | None = None, **kwargs: Any) -> BotHarness:
+    def from_config(
+        cls, path: str | Path, *, environ: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> BotHarness:
         """The bot a config file describes; `${ENV}` values come from `environ` (default: an empty environment
         plus each variable's `${NAME:-default}`)."""
         return cls(load_config(path, environ=environ or {}), **kwargs)
@@ -183,7 +191,12 @@ class BotHarness:
         return not result.duplicate
 
     async def post(
-        self, path: str, body: Any = None, *, headers: Mapping[str, str] | None = None, raw: bytes | None = None
+        self,
+        path: str,
+        body: Any = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        raw: bytes | None = None,
     ) -> tuple[int, Any]:
         """POST to the service (a webhook route) and return (status, decoded JSON answer)."""
         assert self.client is not None, "the harness is not started"
@@ -231,7 +244,9 @@ class BotHarness:
 
     # -- inspecting --------------------------------------------------------------------------------------------
 
-    def requests(self, adapter: str, *, method: str | None = None, path: str | None = None) -> list[RecordedRequest]:
+    def requests(
+        self, adapter: str, *, method: str | None = None, path: str | None = None
+    ) -> list[RecordedRequest]:
         """The requests adapter `adapter`'s emulator received (admin calls left out), optionally filtered by
         method and by a substring of the path."""
         app = self.emulators.get(adapter)

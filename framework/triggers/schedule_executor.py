@@ -142,7 +142,7 @@ class FireExecutor(BaseExecutor):  # type: ignore[misc]  # APScheduler is untype
         """Fires handed over by APScheduler whose append has not finished yet."""
         return len(self._tasks)
 
-    async def drain(self, timeout: float) -> None:  # noqa: ASYNC109 - a budget, not a cancellation
+    async def drain(self, timeout: float) -> None:
         """Wait for the appends under way (at shutdown); after `timeout` seconds, give up on the rest."""
         if not self._tasks:
             return

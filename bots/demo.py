@@ -1,0 +1,171 @@
+"""The demo: the four bots in one service against the local emulators, on SQLite, with no credentials.
+
+`chatwright demo` composes the four `bots/*/bot.toml` files into one config (their adapters, webhook routes,
+schedules and plugins side by side), serves the provider emulators on one port and the service on another, and
+prints how to send signed sample webhooks with `chatwright send-sample`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import os
+import signal
+import sys
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from bots.samples import WebhookSample
+from framework.adapter_registry import EmulatorOptions
+from framework.config import Config, config_from_dict
+from framework.errors import ConfigError
+
+__all__ = ["BOTS", "all_samples", "compose_config", "run_demo", "send_sample"]
+
+BOTS = ("shiftchat", "ambassador", "escalation", "eventrooms")
+BOTS_DIR = Path(__file__).resolve().parent
+PROVIDER_PREFIXES = {
+    "ROOSTED": "roostedhr",
+    "POPSELL": "popsell",
+    "DEVREV": "devrev",
+    "GROUPALARM": "groupalarm",
+}
+
+
+def demo_environment(emulator_port: int, store_url: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """The bots' `${NAME}` values for the demo: base URLs on the local emulators and the demo's store."""
+    env = dict(environ)
+    for variable, provider in PROVIDER_PREFIXES.items():
+        env[f"{variable}_BASE_URL"] = f"http://127.0.0.1:{emulator_port}/{provider}"
+    env["CHATWRIGHT_DEMO_STORE"] = store_url
+    return env
+
+
+def compose_config(
+    bot_tomls: Sequence[Path], *, port: int, store_url: str, environ: Mapping[str, str]
+) -> Config:
+    """One config running every bot: their adapters, webhooks, schedules and plugins side by side."""
+    merged: dict[str, Any] = {
+        "service": {"host": "127.0.0.1", "port": port, "poll_interval": 0.1},
+        "store": {"url": "${CHATWRIGHT_DEMO_STORE}"},
+        "adapters": {},
+        "webhooks": [],
+        "schedules": [],
+        "plugins": {"modules": [], "entry_points": False},
+    }
+    problems: list[str] = []
+    for path in bot_tomls:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        for name, table in raw.get("adapters", {}).items():
+            if name in merged["adapters"] and merged["adapters"][name] != table:
+                problems.append(f"{path}: adapters.{name}: differs from another bot's adapter of that name")
+            merged["adapters"][name] = table
+        merged["webhooks"] += raw.get("webhooks", [])
+        merged["schedules"] += raw.get("schedules", [])
+        plugins = raw.get("plugins", {})
+        merged["plugins"]["modules"] += plugins.get("modules", [])
+        merged["plugins"].update({k: v for k, v in plugins.items() if isinstance(v, dict)})
+    if problems:
+        raise ConfigError(problems)
+    return config_from_dict(merged, BOTS_DIR / "demo.toml", "demo (bots/*/bot.toml)", environ)
+
+
+def all_samples() -> dict[str, WebhookSample]:
+    """Every bot's sample deliveries, by name."""
+    samples: dict[str, WebhookSample] = {}
+    for bot in BOTS:
+        module = importlib.import_module(f"bots.{bot}.samples")
+        for sample in module.SAMPLES:
+            samples[sample.name] = sample
+    return samples
+
+
+def _instructions(port: int, emulator_port: int) -> str:
+    lines = [
+        "",
+        "chatwright demo is running:",
+        f"  service    http://127.0.0.1:{port}   (/healthz, /readyz, /metrics, /admin)",
+        f"  emulators  http://127.0.0.1:{emulator_port}  (/roostedhr, /popsell, /devrev, /groupalarm)",
+        "",
+        "In another terminal, send a signed sample webhook and watch the log here:",
+    ]
+    for name, sample in sorted(all_samples().items()):
+        lines.append(f"  .venv/bin/chatwright send-sample {name:<28} # {sample.description}")
+    lines += [
+        "",
+        "See what the bots did at the providers (every request the emulators received):",
+        f"  curl -s http://127.0.0.1:{emulator_port}/roostedhr/_emulator/requests",
+        f"Recent events and dead letters: http://127.0.0.1:{port}/admin",
+        "Stop with Ctrl-C.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+async def _serve(port: int, emulator_port: int, data_dir: Path, send_samples: bool) -> None:
+    from framework.commands import emulator_app
+    from framework.runtime import Runtime
+    from framework.service import create_app
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    store_url = f"sqlite:///{(data_dir / 'demo.db').resolve()}"
+    env = demo_environment(emulator_port, store_url, os.environ)
+    config = compose_config(
+        [BOTS_DIR / bot / "bot.toml" for bot in BOTS], port=port, store_url=store_url, environ=env
+    )
+    emulators = web.AppRunner(emulator_app(None, EmulatorOptions()), access_log=None)
+    await emulators.setup()
+    await web.TCPSite(emulators, "127.0.0.1", emulator_port).start()
+    service = web.AppRunner(create_app(Runtime(config)), access_log=None)
+    await service.setup()
+    try:
+        await web.TCPSite(service, "127.0.0.1", port).start()
+        print(_instructions(port, emulator_port), flush=True)
+        if send_samples:
+            for name in sorted(all_samples()):
+                await _send(name, f"http://127.0.0.1:{port}")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+    finally:
+        await service.cleanup()
+        await emulators.cleanup()
+
+
+def run_demo(*, port: int, emulator_port: int, data_dir: str, send_samples: bool = False) -> int:
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(port, emulator_port, Path(data_dir), send_samples))
+    return 0
+
+
+async def _send(name: str, url: str) -> int:
+    samples = all_samples()
+    if name not in samples:
+        raise ConfigError(f"no sample named {name!r}; choose one of: {', '.join(sorted(samples))}")
+    delivery = samples[name].sign()
+    async with aiohttp.ClientSession() as session:
+        try:
+            async with session.post(f"{url}{delivery.path}", data=delivery.body, headers=delivery.headers) as response:
+                answer = await response.text()
+        except aiohttp.ClientConnectionError as error:
+            print(f"error: cannot reach {url} ({error}); is `chatwright demo` running?", file=sys.stderr)
+            return 1
+    print(f"{name}: POST {delivery.path} -> {response.status} {answer}")
+    return 0 if response.status < 300 else 1
+
+
+def send_sample(name: str | None, *, list_only: bool, url: str) -> int:
+    samples = all_samples()
+    if list_only or name is None:
+        for sample_name, sample in sorted(samples.items()):
+            print(f"{sample_name:<30} POST {sample.path:<22} {sample.description}")
+        return 0
+    return asyncio.run(_send(name, url))

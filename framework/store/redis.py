@@ -1,0 +1,284 @@
+"""The Store on Redis, so several service replicas share one inbox, its dedupe keys and the plugins' state.
+
+The inbox is a Redis Stream read through one consumer group: a claim is an XREADGROUP, the group's pending list
+holds what each worker (consumer) has claimed, and a claim whose lease ran out is XCLAIMed by the next claim
+of any replica. What a stream alone cannot express - per-claim leases, delayed retries, ordering keys, attempt
+counts - lives in sorted sets, lists and a hash per event, and every operation is one Lua script, so it is
+atomic across replicas (see `redis_scripts`). Keys live under `{prefix}:`, the prefix taken from the URL:
+`redis://127.0.0.1:6379/0?prefix=chatwright`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import attrs
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
+
+from framework import jsoncodec
+from framework.errors import ConfigError
+from framework.events import Event, event_from_json, event_to_json
+from framework.store import redis_scripts as lua
+from framework.store.base import DEFAULT_DEDUPE_TTL, AppendResult, DeadLetter, InboxEntry, Store
+
+__all__ = ["DEFAULT_PREFIX", "RedisStore", "redis_settings"]
+
+DEFAULT_PREFIX = "chatwright"
+"""The key prefix when the URL names none."""
+
+SOCKET_TIMEOUT = 10.0
+"""Seconds a Redis reply may take before the connection counts as broken, unless the URL sets `socket_timeout`."""
+
+IDLE_CONSUMER_SWEEP = 3600.0
+"""Seconds after which a consumer with nothing pending (a worker killed while idle) is dropped from the group."""
+
+_PREFIX_PATTERN = re.compile(r"[A-Za-z0-9_.:-]+")
+
+
+def redis_settings(url: str) -> tuple[str, str]:
+    """Split a store URL into the URL redis-py connects to and the key prefix (`?prefix=`, default chatwright)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        raise ConfigError(f"store.url: {url!r} is not a redis:// or rediss:// URL")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefixes = [value for name, value in query if name == "prefix"]
+    prefix = prefixes[-1] if prefixes else DEFAULT_PREFIX
+    if not _PREFIX_PATTERN.fullmatch(prefix):
+        raise ConfigError(
+            f"store.url: prefix {prefix!r}: use letters, digits and _ . : - only, e.g. ?prefix=chatwright"
+        )
+    rest = urlencode([(name, value) for name, value in query if name != "prefix"])
+    return urlunsplit(parts._replace(query=rest)), prefix
+
+
+def _us(seconds: float) -> int:
+    return round(seconds * 1_000_000)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _optional_text(value: bytes | str | None) -> str | None:
+    return None if value is None else _text(value)
+
+
+@attrs.frozen
+class _Scripts:
+    append: AsyncScript
+    claim: AsyncScript
+    extend: AsyncScript
+    remove: AsyncScript
+    retry_later: AsyncScript
+    dead_letter: AsyncScript
+    dead_letters: AsyncScript
+    replay: AsyncScript
+    release: AsyncScript
+    peek: AsyncScript
+    sweep_consumers: AsyncScript
+    state_get: AsyncScript
+    state_set: AsyncScript
+    state_delete: AsyncScript
+    state_keys: AsyncScript
+
+    @classmethod
+    def load(cls, client: aioredis.Redis) -> _Scripts:
+        sources = {
+            "append": lua.APPEND,
+            "claim": lua.CLAIM,
+            "extend": lua.EXTEND,
+            "remove": lua.REMOVE,
+            "retry_later": lua.RETRY_LATER,
+            "dead_letter": lua.DEAD_LETTER,
+            "dead_letters": lua.DEAD_LETTERS,
+            "replay": lua.REPLAY,
+            "release": lua.RELEASE,
+            "peek": lua.PEEK,
+            "sweep_consumers": lua.SWEEP_CONSUMERS,
+            "state_get": lua.STATE_GET,
+            "state_set": lua.STATE_SET,
+            "state_delete": lua.STATE_DELETE,
+            "state_keys": lua.STATE_KEYS,
+        }
+        return cls(**{name: client.register_script(source) for name, source in sources.items()})
+
+
+@attrs.frozen
+class _Connection:
+    client: aioredis.Redis
+    scripts: _Scripts
+
+
+class RedisStore(Store):
+    """Store on one Redis database (or cluster slot); any number of replicas may share it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.connection_url, self.prefix = redis_settings(url)
+        self.key_prefix = "{" + self.prefix + "}:"
+        """Every key starts with this; the braces keep all keys in one Redis Cluster hash slot."""
+        self._connection: _Connection | None = None
+
+    def key(self, name: str) -> str:
+        """The full Redis key of `name` (`inbox`, `ready`, `event:<id>`, ...), for tools and tests."""
+        return self.key_prefix + name
+
+    async def open(self) -> None:
+        # a burst of appends waits for a free connection instead of failing (`?max_connections=` sets the size)
+        pool = aioredis.BlockingConnectionPool.from_url(self.connection_url, socket_timeout=SOCKET_TIMEOUT)
+        client = aioredis.Redis.from_pool(pool)
+        try:
+            await client.ping()
+            await client.xgroup_create(self.key("ready"), lua.GROUP, id="0", mkstream=True)
+        except RedisError as error:
+            if "BUSYGROUP" not in str(error):
+                await client.aclose()
+                where = urlsplit(self.connection_url)
+                raise ConfigError(
+                    f"store.url: cannot use Redis at {where.hostname}:{where.port or 6379}{where.path}: {error};"
+                    " start Redis or correct store.url"
+                ) from error
+        self._connection = _Connection(client=client, scripts=_Scripts.load(client))
+        await self._run("sweep_consumers", round(IDLE_CONSUMER_SWEEP * 1000))
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            await connection.client.aclose()
+
+    @property
+    def _open(self) -> _Connection:
+        if self._connection is None:
+            raise RuntimeError("the Redis store is not open: await store.open() first")
+        return self._connection
+
+    async def _run(self, script: str, *args: str | int | bytes) -> Any:
+        function: AsyncScript = getattr(self._open.scripts, script)
+        return await function(keys=[self.key("inbox")], args=[self.key_prefix, *args])
+
+    # -- inbox -------------------------------------------------------------------------------------------------
+
+    async def append(
+        self,
+        event: Event,
+        *,
+        ordering_key: str | None = None,
+        dedupe_ttl: float = DEFAULT_DEDUPE_TTL,
+    ) -> AppendResult:
+        ttl_ms = math.ceil(dedupe_ttl * 1000) if dedupe_ttl > 0 else 0
+        has_key = "0" if ordering_key is None else "1"
+        duplicate = await self._run(
+            "append", event.id, event_to_json(event), has_key, ordering_key or "", ttl_ms
+        )
+        return AppendResult(event_id=event.id, duplicate=bool(duplicate))
+
+    async def claim(self, worker: str, limit: int, lease: float) -> list[InboxEntry]:
+        rows = await self._run("claim", worker, limit, _us(lease))
+        entries = []
+        for _, payload, attempt, ordering_key, last_error in rows:
+            event = attrs.evolve(event_from_json(payload), attempt=int(attempt))
+            entries.append(
+                InboxEntry(
+                    event=event,
+                    attempt=int(attempt),
+                    ordering_key=_optional_text(ordering_key),
+                    last_error=_optional_text(last_error),
+                )
+            )
+        return entries
+
+    async def extend(self, worker: str, event_ids: list[str], lease: float) -> None:
+        if event_ids:
+            await self._run("extend", worker, _us(lease), *event_ids)
+
+    async def ack(self, event_id: str) -> None:
+        await self._run("remove", event_id)
+
+    async def retry_later(self, event_id: str, delay: float, error: str) -> None:
+        await self._run("retry_later", event_id, _us(delay), error)
+
+    async def dead_letter(self, event_id: str, error: str) -> None:
+        await self._run("dead_letter", event_id, error)
+
+    async def release(self, worker: str) -> int:
+        released: int = await self._run("release", worker)
+        return released
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        if limit == 0:
+            return []
+        rows = await self._run("dead_letters", max(limit, 0))
+        letters = []
+        for raw, failed_at in rows:
+            record = jsoncodec.loads(raw)
+            letters.append(
+                DeadLetter(
+                    event=event_from_json(record["event"]),
+                    attempts=int(record["attempts"]),
+                    error=record["error"],
+                    failed_at=datetime.fromtimestamp(int(failed_at) / 1_000_000, UTC),
+                )
+            )
+        return letters
+
+    async def replay(self, event_id: str) -> bool:
+        return bool(await self._run("replay", event_id))
+
+    async def pending(self) -> int:
+        count: int = await self._open.client.scard(self.key("inbox"))
+        return count
+
+    async def wait_for_work(self, timeout: float) -> None:
+        """Block on the ready stream (XREAD), so an append by any replica wakes every waiting one at once.
+
+        Returns at once if work is ready, no later than the next retry or lease falls due, and within half the
+        connection's socket timeout (redis-py's default is 5 s), which a longer block would run into.
+        """
+        if timeout <= 0:
+            return
+        connection = self._open
+        last_id, wait_us = await self._run("peek")
+        wait_us = int(wait_us)
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            # asyncio.wait_for before Python 3.12 (used by redis-py to send) can swallow a cancellation
+            raise asyncio.CancelledError
+        if wait_us == 0:
+            return
+        block = timeout if wait_us < 0 else min(timeout, wait_us / 1_000_000)
+        socket_timeout = connection.client.connection_pool.connection_kwargs.get("socket_timeout")
+        if socket_timeout:
+            block = min(block, float(socket_timeout) / 2)
+        await connection.client.xread(
+            {self.key("ready"): last_id}, count=1, block=max(1, math.ceil(block * 1000))
+        )
+
+    # -- dedupe ------------------------------------------------------------------------------------------------
+
+    async def remember(self, key: str, ttl: float) -> bool:
+        client = self._open.client
+        if ttl <= 0:
+            return not await client.exists(self.key("dedupe:" + key))
+        return bool(await client.set(self.key("dedupe:" + key), b"1", nx=True, px=math.ceil(ttl * 1000)))
+
+    # -- plugin state ------------------------------------------------------------------------------------------
+
+    async def state_get(self, namespace: str, key: str) -> Any:
+        raw = await self._run("state_get", namespace, key)
+        return None if raw is None else jsoncodec.loads(raw)
+
+    async def state_set(self, namespace: str, key: str, value: Any, ttl: float | None = None) -> None:
+        await self._run("state_set", namespace, key, jsoncodec.dumps(value), "" if ttl is None else _us(ttl))
+
+    async def state_delete(self, namespace: str, key: str) -> bool:
+        return bool(await self._run("state_delete", namespace, key))
+
+    async def state_keys(self, namespace: str, prefix: str = "") -> list[str]:
+        return sorted(_text(key) for key in await self._run("state_keys", namespace, prefix))

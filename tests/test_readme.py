@@ -1,0 +1,148 @@
+"""The README's five-minute tutorial, followed literally: its files, its commands, its test."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from framework.adapter_registry import EmulatorOptions, find_adapter
+from tests.conftest import wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+CLI = [sys.executable, "-m", "framework.cli"]
+
+
+def tutorial_files() -> dict[str, str]:
+    return dict(re.findall(r"<!-- tutorial-file: (\S+) -->\n```\w*\n(.*?)```", README, re.S))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    for name, text in tutorial_files().items():
+        target = tmp_path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    return tmp_path
+
+
+@pytest.fixture
+async def emulator_url() -> AsyncIterator[str]:
+    server = TestServer(find_adapter("roostedhr").emulator(EmulatorOptions()), host="127.0.0.1")  # type: ignore[misc]
+    await server.start_server()
+    yield str(server.make_url("")).rstrip("/")
+    await server.close()
+
+
+async def run(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str, str]:
+    """Run the CLI without blocking the loop that serves the emulator."""
+    process = await asyncio.create_subprocess_exec(
+        *CLI, *args, cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+def test_the_tutorial_has_its_three_files() -> None:
+    assert set(tutorial_files()) == {"mybot/plugin.py", "mybot/bot.toml", "mybot/test_plugin.py"}
+
+
+def test_the_two_commands_are_in_the_readme_and_the_makefile() -> None:
+    assert "make run" in README and "make test" in README
+    makefile = (ROOT / "Makefile").read_text()
+    assert "chatwright demo" in makefile
+    assert (ROOT / ".ci" / "run").read_text().strip().endswith("make test")
+
+
+async def test_check_and_emit_as_the_tutorial_says(project: Path, emulator_url: str) -> None:
+    env = {**os.environ, "ROOSTED_BASE_URL": emulator_url}
+    code, out, err = await run(["check", "mybot/bot.toml"], project, env)
+    assert code == 0, err
+    assert "on member.joined -> welcome.welcome" in out
+    data = '{"name": "Ada", "worker_id": "120915"}'
+    code, out, err = await run(["emit", "mybot/bot.toml", "member.joined", "--data", data], project, env)
+    assert code == 0, err
+    assert "ok      welcome.welcome" in out
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{emulator_url}/_emulator/requests") as response,
+    ):
+        sent = await response.json()
+    assert [(r["method"], r["body"]) for r in sent] == [
+        ("POST", {"name": "Welcome Ada", "members": ["120915"]}),
+        ("POST", {"message": "Welcome aboard, Ada!"}),
+    ]
+
+
+async def test_the_service_answers_the_curl_of_the_tutorial(project: Path, emulator_url: str) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "ROOSTED_BASE_URL": emulator_url}
+    process = subprocess.Popen(
+        [*CLI, "run", "mybot/bot.toml", "--port", str(port)],
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        async def ready() -> bool:
+            try:
+                async with aiohttp.ClientSession() as session, session.get(f"{base}/readyz") as response:
+                    return response.status == 200
+            except aiohttp.ClientError:
+                return False
+
+        await wait_until(ready, timeout=20, interval=0.05)
+        headers = {"Authorization": "Bearer let-me-in", "Content-Type": "application/json"}
+        body = '{"id": "m-1", "name": "Ada", "worker_id": "120915"}'
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{base}/hooks/members", data=body, headers=headers) as first:
+                assert first.status == 202
+                assert "event_id" in await first.json()
+            async with session.post(f"{base}/hooks/members", data=body, headers=headers) as again:
+                assert again.status == 200
+                assert (await again.json())["duplicate"] is True
+
+            async def posted() -> bool:
+                async with session.get(f"{emulator_url}/_emulator/requests") as response:
+                    return sum(r["path"].endswith("/messages") for r in await response.json()) == 1
+
+            await wait_until(posted, timeout=10)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_the_tutorial_test_passes_as_written(project: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-c",
+            str(ROOT / "pyproject.toml"),
+            "--rootdir",
+            str(project),
+            "mybot/test_plugin.py",
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
