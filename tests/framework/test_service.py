@@ -1,0 +1,72 @@
+"""The service's own routes: health, readiness, metrics and the admin API (dead letters with replay)."""
+
+from __future__ import annotations
+
+from framework import Context, Event, Plugin
+from framework.errors import InvalidRequest
+from framework.testing import BotHarness, RecordingProvider
+
+
+def failing_plugin() -> Plugin:
+    plugin = Plugin("svc")
+
+    @plugin.on("fails.always")
+    async def broken(event: Event, ctx: Context) -> None:
+        raise InvalidRequest("users: at most 16", provider="devrev", status=400)
+
+    @plugin.on("works")
+    async def fine(event: Event, ctx: Context) -> None:
+        chat = await ctx.chats["chat"].create_chat("team", ["1", "2"])
+        await ctx.chats["chat"].post_message(chat.id, "hi")
+
+    return plugin
+
+
+async def test_health_ready_and_metrics() -> None:
+    async with BotHarness.from_plugins(failing_plugin(), providers={"chat": RecordingProvider()}) as bot:
+        assert (await bot.get("/healthz")).status == 200
+        ready = await bot.get("/readyz")
+        assert ready.status == 200 and (await ready.json())["status"] == "ready"
+        await bot.emit("works")
+        await bot.emit("fails.always")
+        text = await (await bot.get("/metrics")).text()
+        assert 'chatwright_events_total{action="done"} 1' in text
+        assert 'chatwright_events_total{action="dead"} 1' in text
+        assert "chatwright_inbox_pending 0" in text
+
+
+async def test_admin_lists_dead_letters_and_replays_them() -> None:
+    async with BotHarness.from_plugins(failing_plugin(), providers={"chat": RecordingProvider()}) as bot:
+        (outcome,) = await bot.emit("fails.always", {"n": 1})
+        event_id = outcome.outcome.event.id
+        letters = await (await bot.get("/admin/api/dead-letters")).json()
+        assert [(d["event"]["id"], d["event"]["data"]) for d in letters] == [(event_id, {"n": 1})]
+        assert "users: at most 16" in letters[0]["error"]
+        status, body = await bot.post(f"/admin/api/dead-letters/{event_id}/replay")
+        assert (status, body) == (200, {"replayed": event_id})
+        await bot.settle()
+        assert len(await bot.dead_letters()) == 1  # handled again, failed again, dead again
+        status, body = await bot.post("/admin/api/dead-letters/nope/replay")
+        assert status == 404 and body["error"] == "not_found"
+        page = await bot.get("/admin")
+        assert page.status == 200 and event_id in await page.text()
+
+
+async def test_admin_token_is_required_when_configured() -> None:
+    bot = BotHarness.from_plugins(
+        failing_plugin(), providers={"chat": RecordingProvider()}, config={"service": {"admin_token": "s3cret"}}
+    )
+    async with bot:
+        denied = await bot.get("/admin/api/dead-letters")
+        assert denied.status == 401 and (await denied.json())["error"] == "unauthorized"
+        assert bot.client is not None
+        allowed = await bot.client.get("/admin/api/dead-letters", headers={"Authorization": "Bearer s3cret"})
+        assert allowed.status == 200
+
+
+async def test_unknown_paths_and_methods_answer_json() -> None:
+    async with BotHarness.from_plugins(failing_plugin(), providers={"chat": RecordingProvider()}) as bot:
+        missing = await bot.get("/nope")
+        assert missing.status == 404 and "error" in await missing.json()
+        status, body = await bot.post("/healthz", {})
+        assert status == 405 and "error" in body
