@@ -32,7 +32,8 @@ EPILOG = {
         """,
     "emit": """
         Runs one event through the configured plugins in this process, waits until it and the events its
-        handlers emit are handled, and prints what happened. Handlers talk to the configured adapters for real.
+        handlers emit are handled, and prints what happened. Handlers talk to the configured adapters for real,
+        and keep their state in the configured store; jobs they schedule are stored for `chatwright run` to fire.
         Exit 0 if every handler succeeded, 1 otherwise. Failing handlers are not retried here.
 
         example:

@@ -20,9 +20,10 @@ async def run_inline(
 ) -> list[tuple[Event, DispatchOutcome]]:
     """Dispatch `event`, then every event its handlers emit, in order; failing handlers are not retried.
 
-    Plugin state goes to the configured store; `ctx.schedule` is unavailable here.
+    Plugin state goes to the configured store; jobs scheduled with `ctx.schedule` are kept in its job store
+    for the service to fire (nothing fires here).
     """
-    runtime = runtime or Runtime(config, with_schedules=False)
+    runtime = runtime or Runtime(config)
     queue: deque[Event] = deque([event])
 
     async def collect(child: Event, ordering_key: str | None) -> str:
@@ -31,7 +32,7 @@ async def run_inline(
 
     runtime.dispatcher.emitter = collect
     results: list[tuple[Event, DispatchOutcome]] = []
-    await runtime.start(worker=False)
+    await runtime.start(worker=False, fire_schedules=False)
     try:
         while queue and len(results) < MAX_EVENTS:
             current = queue.popleft()

@@ -123,14 +123,17 @@ class Runtime:
             await self.store.open()
             self._store_open = True
 
-    async def start(self, *, worker: bool = True) -> None:
-        """Open the store, run startup hooks, start schedules and (unless told not to) the worker."""
+    async def start(self, *, worker: bool = True, fire_schedules: bool = True) -> None:
+        """Open the store, run startup hooks, start schedules and (unless told not to) the worker.
+
+        Without `fire_schedules`, jobs handlers schedule are kept in the job store for the service to fire.
+        """
         await self.open_store()
         for plugin in self.plugins:
             for hook in plugin.startup_hooks:
                 await hook(self._hook_context(plugin, "startup"))
         if self.schedules is not None:
-            await self.schedules.start()
+            await self.schedules.start(paused=not fire_schedules)
         if worker:
             self._worker_task = asyncio.create_task(self.worker.run(), name="chatwright-worker")
         self.ready = True

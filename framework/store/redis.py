@@ -21,6 +21,7 @@ import attrs
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
+from redis.typing import KeyT, StreamIdT
 
 from framework import jsoncodec
 from framework.errors import ConfigError
@@ -56,6 +57,13 @@ def redis_settings(url: str) -> tuple[str, str]:
         )
     rest = urlencode([(name, value) for name, value in query if name != "prefix"])
     return urlunsplit(parts._replace(query=rest)), prefix
+
+
+def _raise_if_cancelled() -> None:
+    """Re-raise a cancellation that asyncio.wait_for (redis-py sends with it) swallowed before Python 3.12."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _us(seconds: float) -> int:
@@ -245,20 +253,16 @@ class RedisStore(Store):
             return
         connection = self._open
         last_id, wait_us = await self._run("peek")
-        wait_us = int(wait_us)
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            # asyncio.wait_for before Python 3.12 (used by redis-py to send) can swallow a cancellation
-            raise asyncio.CancelledError
-        if wait_us == 0:
+        _raise_if_cancelled()
+        if int(wait_us) == 0:
             return
-        block = timeout if wait_us < 0 else min(timeout, wait_us / 1_000_000)
+        block = timeout if int(wait_us) < 0 else min(timeout, int(wait_us) / 1_000_000)
         socket_timeout = connection.client.connection_pool.connection_kwargs.get("socket_timeout")
         if socket_timeout:
             block = min(block, float(socket_timeout) / 2)
-        await connection.client.xread(
-            {self.key("ready"): last_id}, count=1, block=max(1, math.ceil(block * 1000))
-        )
+        ready: dict[KeyT, StreamIdT] = {self.key("ready"): last_id}
+        await connection.client.xread(ready, count=1, block=max(1, math.ceil(block * 1000)))
+        _raise_if_cancelled()
 
     # -- dedupe ------------------------------------------------------------------------------------------------
 

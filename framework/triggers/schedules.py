@@ -147,8 +147,11 @@ class ScheduleService:
     def running(self) -> bool:
         return bool(self._scheduler.running)
 
-    async def start(self) -> None:
-        """Open the job store, write the static schedules to it, and start firing (missed fires first)."""
+    async def start(self, *, paused: bool = False) -> None:
+        """Open the job store, write the static schedules to it, and start firing (missed fires first).
+
+        `paused`: keep jobs in the store without firing them (`chatwright emit` schedules jobs for the service).
+        """
         if self.running:
             return
         self._scheduler.start(paused=True)
@@ -157,6 +160,8 @@ class ScheduleService:
         except BaseException:
             self._scheduler.shutdown(wait=False)
             raise
+        if paused:
+            return
         self._scheduler.resume()
         self._poller = asyncio.create_task(self._poll(), name="chatwright-schedules-poll")
         log.info(

@@ -27,6 +27,10 @@ async def fine(event: Event, ctx: Context) -> None:
 async def followup(event: Event, ctx: Context) -> None:
     await ctx.state.set("followed", event.data["from"])
 
+@plugin.on("plan.later")
+async def plan(event: Event, ctx: Context) -> None:
+    await ctx.schedule.after(3600, "ok.thing", {"planned": True}, id="later-1")
+
 @plugin.on("bad.thing")
 async def broken(event: Event, ctx: Context) -> None:
     raise InvalidRequest("name: too long", provider="roostedhr", status=422)
@@ -110,6 +114,28 @@ def test_emit_runs_the_event_and_what_it_emits(bot: Path, capsys: pytest.Capture
     assert main(["emit", str(bot), "ok.thing", "--data", '{"n": 1}']) == 0
     out = capsys.readouterr().out
     assert "ok      clitest.fine" in out and "ok      clitest.followup" in out
+
+
+def test_emit_keeps_scheduled_jobs_for_the_service(bot: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    from framework.triggers.schedules import ScheduleService
+
+    assert main(["emit", str(bot), "plan.later"]) == 0
+    url = f"sqlite:///{bot.parent / 'bot.db'}"
+
+    async def jobs() -> list[str]:
+        store = SQLiteStore(url)
+        await store.open()
+        service = ScheduleService(store, url)
+        await service.start(paused=True)
+        try:
+            return [job.id for job in await service.list()]
+        finally:
+            await service.shutdown()
+            await store.close()
+
+    assert asyncio.run(jobs()) == ["later-1"]
 
 
 def test_emit_exits_1_when_a_handler_fails(bot: Path, capsys: pytest.CaptureFixture[str]) -> None:
