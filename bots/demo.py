@@ -108,13 +108,11 @@ def _instructions(port: int, emulator_port: int) -> str:
     return "\n".join(lines)
 
 
-async def _serve(port: int, emulator_port: int, data_dir: Path, send_samples: bool) -> None:
+async def _serve(port: int, emulator_port: int, store_url: str, send_samples: bool) -> None:
     from framework.commands import emulator_app
     from framework.runtime import Runtime
     from framework.service import create_app
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    store_url = f"sqlite:///{(data_dir / 'demo.db').resolve()}"
     env = demo_environment(emulator_port, store_url, os.environ)
     config = compose_config(
         [BOTS_DIR / bot / "bot.toml" for bot in BOTS], port=port, store_url=store_url, environ=env
@@ -141,8 +139,11 @@ async def _serve(port: int, emulator_port: int, data_dir: Path, send_samples: bo
 
 
 def run_demo(*, port: int, emulator_port: int, data_dir: str, send_samples: bool = False) -> int:
+    directory = Path(data_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    store_url = f"sqlite:///{(directory / 'demo.db').resolve()}"
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(port, emulator_port, Path(data_dir), send_samples))
+        asyncio.run(_serve(port, emulator_port, store_url, send_samples))
     return 0
 
 
@@ -153,7 +154,9 @@ async def _send(name: str, url: str) -> int:
     delivery = samples[name].sign()
     async with aiohttp.ClientSession() as session:
         try:
-            async with session.post(f"{url}{delivery.path}", data=delivery.body, headers=delivery.headers) as response:
+            async with session.post(
+                f"{url}{delivery.path}", data=delivery.body, headers=delivery.headers
+            ) as response:
                 answer = await response.text()
         except aiohttp.ClientConnectionError as error:
             print(f"error: cannot reach {url} ({error}); is `chatwright demo` running?", file=sys.stderr)

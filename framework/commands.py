@@ -257,7 +257,10 @@ def _demo_module() -> Any:
 
 def demo(args: argparse.Namespace) -> int:
     code: int = _demo_module().run_demo(
-        port=args.port, emulator_port=args.emulator_port, data_dir=args.data_dir, send_samples=args.send_samples
+        port=args.port,
+        emulator_port=args.emulator_port,
+        data_dir=args.data_dir,
+        send_samples=args.send_samples,
     )
     return code
 

@@ -89,12 +89,16 @@ async def test_the_service_answers_the_curl_of_the_tutorial(project: Path, emula
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {**os.environ, "ROOSTED_BASE_URL": emulator_url}
-    process = subprocess.Popen(
-        [*CLI, "run", "mybot/bot.toml", "--port", str(port)],
+    process = await asyncio.create_subprocess_exec(
+        *CLI,
+        "run",
+        "mybot/bot.toml",
+        "--port",
+        str(port),
         cwd=project,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -124,7 +128,7 @@ async def test_the_service_answers_the_curl_of_the_tutorial(project: Path, emula
             await wait_until(posted, timeout=10)
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
 
 
 def test_the_tutorial_test_passes_as_written(project: Path) -> None:

@@ -164,6 +164,6 @@ def open_store(url: str) -> Store:
         except ImportError as error:
             raise ConfigError(
                 f"store.url: {url!r} needs the redis extra: pip install 'chatwright[redis]' ({error})"
-            )
+            ) from None
         return RedisStore(url)
     raise ConfigError(f"store.url: unsupported {url!r}; expected sqlite:///PATH or redis://HOST:PORT/DB")

@@ -31,7 +31,9 @@ def make_dispatcher(store: SQLiteStore, *plugins: Plugin) -> Dispatcher:
     async def emitter(event: Event, ordering_key: str | None) -> str:
         return (await store.append(event, ordering_key=ordering_key)).event_id
 
-    return Dispatcher(plugins, store=store, chats=Chats({}), emitter=emitter, schedule_api=SchedulesUnavailable())
+    return Dispatcher(
+        plugins, store=store, chats=Chats({}), emitter=emitter, schedule_api=SchedulesUnavailable()
+    )
 
 
 async def test_exact_glob_and_filter_matching(store: SQLiteStore) -> None:
@@ -128,9 +130,13 @@ async def test_on_retry_only_the_failed_handlers_run_again(store: SQLiteStore) -
     assert second.skipped == ("p.good",) and second.ok
 
 
-async def run_worker(store: SQLiteStore, dispatcher: Dispatcher, **kwargs: object) -> tuple[Worker, list[Disposition], asyncio.Task[None]]:
+async def run_worker(
+    store: SQLiteStore, dispatcher: Dispatcher, **kwargs: object
+) -> tuple[Worker, list[Disposition], asyncio.Task[None]]:
     dispositions: list[Disposition] = []
-    worker = Worker(store, dispatcher, poll_interval=0.02, listeners=[dispositions.append], rng=random.Random(1), **kwargs)  # type: ignore[arg-type]
+    worker = Worker(
+        store, dispatcher, poll_interval=0.02, listeners=[dispositions.append], rng=random.Random(1), **kwargs
+    )  # type: ignore[arg-type]
     return worker, dispositions, asyncio.create_task(worker.run())
 
 

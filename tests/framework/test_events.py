@@ -11,7 +11,11 @@ def test_round_trip_keeps_every_field() -> None:
     event = Event(
         id="evt-1",
         type="shift.published",
-        data={"title": "Morning", "workers": ["3158", 120915], "nested": {"ok": True, "ratio": 0.25, "none": None}},
+        data={
+            "title": "Morning",
+            "workers": ["3158", 120915],
+            "nested": {"ok": True, "ratio": 0.25, "none": None},
+        },
         source="webhook:/hooks/shifts",
         occurred_at=datetime(2024, 1, 5, 20, 13, 0, 123456, tzinfo=timezone(timedelta(hours=2))),
         received_at=datetime(2024, 1, 5, 18, 13, 1, tzinfo=UTC),

@@ -54,7 +54,9 @@ async def test_admin_lists_dead_letters_and_replays_them() -> None:
 
 async def test_admin_token_is_required_when_configured() -> None:
     bot = BotHarness.from_plugins(
-        failing_plugin(), providers={"chat": RecordingProvider()}, config={"service": {"admin_token": "s3cret"}}
+        failing_plugin(),
+        providers={"chat": RecordingProvider()},
+        config={"service": {"admin_token": "s3cret"}},
     )
     async with bot:
         denied = await bot.get("/admin/api/dead-letters")
