@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -84,6 +85,9 @@ def available_providers() -> dict[str, AdapterSpec[Any]]:
 def find_adapter(provider: str) -> AdapterSpec[Any]:
     """The adapter named `provider`: a registered name, or `package.module:ATTRIBUTE` for your own."""
     if ":" in provider:
+        from framework.loading import importable_from  # the same lookup as plugin modules
+
+        importable_from(Path.cwd())
         module_name, _, attribute = provider.partition(":")
         try:
             spec = getattr(importlib.import_module(module_name), attribute)

@@ -6,9 +6,11 @@ reported together. Relative paths in `sqlite:///` store URLs resolve against the
 
 from __future__ import annotations
 
+import collections.abc
 import os
 import re
 import tomllib
+import typing
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, time
 from pathlib import Path
@@ -88,6 +90,8 @@ class Config:
     """A whole config file, structured."""
 
     path: Path
+    file_name: str = ""
+    """The file as the user named it, for messages."""
     service: ServiceConfig = attrs.field(factory=ServiceConfig)
     store: StoreConfig = attrs.field(factory=StoreConfig)
     retry: HandlerRetry = attrs.field(factory=HandlerRetry)
@@ -98,7 +102,7 @@ class Config:
 
     @property
     def name(self) -> str:
-        return self.path.name
+        return self.file_name or self.path.name
 
 
 TOP_LEVEL_KEYS = ("service", "store", "retry", "adapters", "webhooks", "schedules", "plugins")
@@ -143,7 +147,29 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook(int, _strict_number(int))
     converter.register_structure_hook(float, _strict_number(float))
     configure_verify(converter)
+    _refuse_strings_for_lists(converter)
     return converter
+
+
+def _refuse_strings_for_lists(converter: cattrs.Converter) -> None:
+    """A TOML string where a list is expected (`modules = "bots.x"`) is an error, not a list of characters."""
+    base = converter.copy()
+    sequences: tuple[Any, ...] = (tuple, list, set, frozenset, collections.abc.Sequence, collections.abc.Set)
+
+    def refuse_strings(cls: Any) -> Callable[[Any, Any], Any]:
+        structure_items = base.get_structure_hook(cls)
+
+        def structure(value: Any, _: Any) -> Any:
+            if isinstance(value, str | bytes):
+                raise ValueError(f"expected a list, got the string {value!r}; write [{value!r}]")
+            return structure_items(value, cls)
+
+        return structure
+
+    def is_sequence(cls: Any) -> bool:
+        return (typing.get_origin(cls) or cls) in sequences
+
+    converter.register_structure_hook_factory(is_sequence, refuse_strings)
 
 
 def _describe(error: BaseException) -> str:
@@ -151,6 +177,8 @@ def _describe(error: BaseException) -> str:
         return f"unknown key(s) {', '.join(sorted(error.extra_fields))}"
     if isinstance(error, KeyError):
         return "missing"
+    if isinstance(error, ValueError) and len(error.args) > 1 and isinstance(error.args[0], str):
+        return error.args[0]  # attrs' built-in validators add the attribute and bounds as more args
     message = str(error) or type(error).__name__
     if "required field missing" in message:
         return "missing"
@@ -351,6 +379,7 @@ def config_from_dict(raw: dict[str, Any], path: Path, file_name: str, environ: M
         raise ConfigError(problems)
     return Config(
         path=path,
+        file_name=file_name,
         service=service,
         store=store,
         retry=retry,

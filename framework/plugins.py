@@ -23,6 +23,7 @@ Filter = Callable[["Event"], bool]
 Hook = Callable[["Context"], Awaitable[None]]
 F = TypeVar("F", bound=HandlerFn)
 H = TypeVar("H", bound=Hook)
+M = TypeVar("M", bound=Callable[..., Awaitable[None]])
 
 
 @attrs.frozen
@@ -88,6 +89,7 @@ class Plugin:
         self.config_type = config
         self.handlers: list[Handler] = []
         self.crons: list[CronSpec] = []
+        self.middlewares: list[Any] = []
         self.startup_hooks: list[Hook] = []
         self.shutdown_hooks: list[Hook] = []
         self.needs: set[str] = set()
@@ -150,6 +152,11 @@ class Plugin:
             return fn
 
         return register
+
+    def middleware(self, fn: M) -> M:
+        """Wrap every handler call of the service (all plugins') in `fn(call_next, event, ctx)`."""
+        self.middlewares.append(fn)
+        return fn
 
     def on_startup(self, fn: H) -> H:
         """Run `fn(ctx)` once when the service starts, before any event is handled."""

@@ -93,7 +93,7 @@ class Runtime:
             emitter=self._emit,
             schedule_api=schedule_api,
             plugin_configs=self.plugin_configs,
-            middlewares=middlewares,
+            middlewares=[*middlewares, *(m for plugin in self.plugins for m in plugin.middlewares)],
             handler_timeout=config.service.handler_timeout,
         )
         self.worker = Worker(

@@ -98,24 +98,9 @@ class _Scripts:
 
     @classmethod
     def load(cls, client: aioredis.Redis) -> _Scripts:
-        sources = {
-            "append": lua.APPEND,
-            "claim": lua.CLAIM,
-            "extend": lua.EXTEND,
-            "remove": lua.REMOVE,
-            "retry_later": lua.RETRY_LATER,
-            "dead_letter": lua.DEAD_LETTER,
-            "dead_letters": lua.DEAD_LETTERS,
-            "replay": lua.REPLAY,
-            "release": lua.RELEASE,
-            "peek": lua.PEEK,
-            "sweep_consumers": lua.SWEEP_CONSUMERS,
-            "state_get": lua.STATE_GET,
-            "state_set": lua.STATE_SET,
-            "state_delete": lua.STATE_DELETE,
-            "state_keys": lua.STATE_KEYS,
-        }
-        return cls(**{name: client.register_script(source) for name, source in sources.items()})
+        """Register every script (`append` runs `redis_scripts.APPEND`, ...); EVALSHA loads each on first use."""
+        scripts = {field.name: getattr(lua, field.name.upper()) for field in attrs.fields(cls)}
+        return cls(**{name: client.register_script(source) for name, source in scripts.items()})
 
 
 @attrs.frozen
@@ -154,7 +139,7 @@ class RedisStore(Store):
                     " start Redis or correct store.url"
                 ) from error
         self._connection = _Connection(client=client, scripts=_Scripts.load(client))
-        await self._run("sweep_consumers", round(IDLE_CONSUMER_SWEEP * 1000))
+        await self._run(self._scripts.sweep_consumers, round(IDLE_CONSUMER_SWEEP * 1000))
 
     async def close(self) -> None:
         if self._connection is not None:
@@ -167,9 +152,12 @@ class RedisStore(Store):
             raise RuntimeError("the Redis store is not open: await store.open() first")
         return self._connection
 
-    async def _run(self, script: str, *args: str | int | bytes) -> Any:
-        function: AsyncScript = getattr(self._open.scripts, script)
-        return await function(keys=[self.key("inbox")], args=[self.key_prefix, *args])
+    @property
+    def _scripts(self) -> _Scripts:
+        return self._open.scripts
+
+    async def _run(self, script: AsyncScript, *args: str | int | bytes) -> Any:
+        return await script(keys=[self.key("inbox")], args=[self.key_prefix, *args])
 
     # -- inbox -------------------------------------------------------------------------------------------------
 
@@ -183,12 +171,12 @@ class RedisStore(Store):
         ttl_ms = math.ceil(dedupe_ttl * 1000) if dedupe_ttl > 0 else 0
         has_key = "0" if ordering_key is None else "1"
         duplicate = await self._run(
-            "append", event.id, event_to_json(event), has_key, ordering_key or "", ttl_ms
+            self._scripts.append, event.id, event_to_json(event), has_key, ordering_key or "", ttl_ms
         )
         return AppendResult(event_id=event.id, duplicate=bool(duplicate))
 
     async def claim(self, worker: str, limit: int, lease: float) -> list[InboxEntry]:
-        rows = await self._run("claim", worker, limit, _us(lease))
+        rows = await self._run(self._scripts.claim, worker, limit, _us(lease))
         entries = []
         for _, payload, attempt, ordering_key, last_error in rows:
             event = attrs.evolve(event_from_json(payload), attempt=int(attempt))
@@ -204,25 +192,25 @@ class RedisStore(Store):
 
     async def extend(self, worker: str, event_ids: list[str], lease: float) -> None:
         if event_ids:
-            await self._run("extend", worker, _us(lease), *event_ids)
+            await self._run(self._scripts.extend, worker, _us(lease), *event_ids)
 
     async def ack(self, event_id: str) -> None:
-        await self._run("remove", event_id)
+        await self._run(self._scripts.remove, event_id)
 
     async def retry_later(self, event_id: str, delay: float, error: str) -> None:
-        await self._run("retry_later", event_id, _us(delay), error)
+        await self._run(self._scripts.retry_later, event_id, _us(delay), error)
 
     async def dead_letter(self, event_id: str, error: str) -> None:
-        await self._run("dead_letter", event_id, error)
+        await self._run(self._scripts.dead_letter, event_id, error)
 
     async def release(self, worker: str) -> int:
-        released: int = await self._run("release", worker)
+        released: int = await self._run(self._scripts.release, worker)
         return released
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         if limit == 0:
             return []
-        rows = await self._run("dead_letters", max(limit, 0))
+        rows = await self._run(self._scripts.dead_letters, max(limit, 0))
         letters = []
         for raw, failed_at in rows:
             record = jsoncodec.loads(raw)
@@ -237,7 +225,7 @@ class RedisStore(Store):
         return letters
 
     async def replay(self, event_id: str) -> bool:
-        return bool(await self._run("replay", event_id))
+        return bool(await self._run(self._scripts.replay, event_id))
 
     async def pending(self) -> int:
         count: int = await self._open.client.scard(self.key("inbox"))
@@ -252,7 +240,7 @@ class RedisStore(Store):
         if timeout <= 0:
             return
         connection = self._open
-        last_id, wait_us = await self._run("peek")
+        last_id, wait_us = await self._run(self._scripts.peek)
         _raise_if_cancelled()
         if int(wait_us) == 0:
             return
@@ -275,14 +263,16 @@ class RedisStore(Store):
     # -- plugin state ------------------------------------------------------------------------------------------
 
     async def state_get(self, namespace: str, key: str) -> Any:
-        raw = await self._run("state_get", namespace, key)
+        raw = await self._run(self._scripts.state_get, namespace, key)
         return None if raw is None else jsoncodec.loads(raw)
 
     async def state_set(self, namespace: str, key: str, value: Any, ttl: float | None = None) -> None:
-        await self._run("state_set", namespace, key, jsoncodec.dumps(value), "" if ttl is None else _us(ttl))
+        await self._run(
+            self._scripts.state_set, namespace, key, jsoncodec.dumps(value), "" if ttl is None else _us(ttl)
+        )
 
     async def state_delete(self, namespace: str, key: str) -> bool:
-        return bool(await self._run("state_delete", namespace, key))
+        return bool(await self._run(self._scripts.state_delete, namespace, key))
 
     async def state_keys(self, namespace: str, prefix: str = "") -> list[str]:
-        return sorted(_text(key) for key in await self._run("state_keys", namespace, prefix))
+        return sorted(_text(key) for key in await self._run(self._scripts.state_keys, namespace, prefix))

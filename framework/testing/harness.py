@@ -29,6 +29,7 @@ from framework import jsoncodec
 from framework.adapter_registry import EmulatorOptions, find_adapter
 from framework.chats import ChatProvider
 from framework.config import Config, config_from_dict, load_config
+from framework.context import ScheduledJob
 from framework.dispatch import Middleware, timing_middleware
 from framework.events import Event, new_event
 from framework.plugins import Plugin
@@ -257,6 +258,11 @@ class BotHarness:
             for request in app[FAULTS_KEY].requests
             if (method is None or request.method == method.upper()) and (path is None or path in request.path)
         ]
+
+    async def scheduled_jobs(self) -> list[ScheduledJob]:
+        """The dynamic jobs handlers scheduled (`ctx.schedule`), soonest first."""
+        schedules = self._runtime.schedules
+        return [] if schedules is None else await schedules.list()
 
     def provider(self, name: str) -> ChatProvider:
         return self._runtime.providers[name]

@@ -29,12 +29,13 @@ class BotFactory:
         self.started: list[BotHarness] = []
 
     async def from_config(self, path: str | Path, **kwargs: Any) -> BotHarness:
-        return await self._start(BotHarness.from_config(path, **kwargs))
+        return await self.start(BotHarness.from_config(path, **kwargs))
 
     async def from_plugins(self, *plugins: Plugin, **kwargs: Any) -> BotHarness:
-        return await self._start(BotHarness.from_plugins(*plugins, **kwargs))
+        return await self.start(BotHarness.from_plugins(*plugins, **kwargs))
 
-    async def _start(self, bot: BotHarness) -> BotHarness:
+    async def start(self, bot: BotHarness) -> BotHarness:
+        """Start a harness built by hand (e.g. from an edited Config) and close it after the test."""
         await bot.start()
         self.started.append(bot)
         return bot

@@ -123,3 +123,10 @@ def test_duplicate_schedule_ids_and_webhook_paths(tmp_path: Path) -> None:
     found = problems_of(path)
     assert any("webhooks[1].path" in p and "already used" in p for p in found)
     assert any("schedules" in p and "'s'" in p for p in found)
+
+
+def test_a_string_where_a_list_is_expected_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, '[plugins]\nmodules = "bots.shiftchat"\n')
+    (problem,) = problems_of(path)
+    assert problem.startswith(f"{path}: plugins.modules")
+    assert "expected a list" in problem

@@ -1,0 +1,206 @@
+"""escalation: DevRev work items that match a rule get a DM among the responders and a summary per change.
+
+`work_updated` records the item (`ctx.state["item:<id>"]`) and escalates it when it matches the rule and its
+priority, stage or title changed; `timeline_entry_created` relays a comment on an item that matches. Each
+escalation opens (once per item) the responders' DM with `get_if_conflict`, posts one summary per business
+event - an update (item and `modified_date`) or a comment (its id) - and plans a reminder. Every step is
+recorded, so repeated or re-sent events and retries do nothing twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from framework import (
+    AuthError,
+    ChatProvider,
+    Conflict,
+    Context,
+    Event,
+    InvalidRequest,
+    NotFound,
+    Plugin,
+    ProviderError,
+    RateLimited,
+    Unsupported,
+)
+
+from .config import EscalationConfig
+from .item import (
+    InvalidPayload,
+    WorkItem,
+    changes,
+    comment_reason,
+    is_older,
+    parse_work,
+    reminder_text,
+    summary_text,
+)
+
+__all__ = ["ADAPTER", "REMINDER_EVENT", "plugin", "reminder_job_id"]
+
+ADAPTER = "devrev"
+"""The `[adapters.devrev]` table the bot talks to."""
+REMINDER_EVENT = "escalation.reminder"
+
+plugin = Plugin("escalation", config=EscalationConfig)
+plugin.requires(ADAPTER, "create_chat", "post_message", "list_messages")
+
+
+def reminder_job_id(item_id: str) -> str:
+    """The reminder's schedule id: one per item, so a new escalation moves it."""
+    return f"escalation.reminder:{item_id}"
+
+
+def _config(ctx: Context) -> EscalationConfig:
+    config = ctx.config
+    if not isinstance(config, EscalationConfig):
+        raise TypeError("the escalation plugin runs without its [plugins.escalation] config")
+    return config
+
+
+async def _known(ctx: Context, item_id: str) -> tuple[WorkItem, bool] | None:
+    """The item as last seen, and whether it matched the rule then."""
+    raw = await ctx.state.get(f"item:{item_id}")
+    return None if raw is None else (WorkItem.from_state(raw), bool(raw.get("matches")))
+
+
+def _uncertain(error: ProviderError) -> bool:
+    """Whether DevRev may have acted on a call that failed with `error` (refusals and 429s did not)."""
+    return not isinstance(error, InvalidRequest | AuthError | NotFound | Conflict | RateLimited | Unsupported)
+
+
+async def _posted_before(devrev: ChatProvider, chat_id: str, text: str) -> bool:
+    async for message in devrev.list_messages(chat_id):
+        if message.text == text:
+            return True
+    return False
+
+
+class _Step:
+    """One recorded effect (`ctx.state[key]`: "posting", then "posted"), so it happens once across retries."""
+
+    def __init__(self, ctx: Context, key: str, ttl: float) -> None:
+        self._ctx, self._key, self._ttl = ctx, key, ttl
+
+    async def status(self) -> str:
+        return str(await self._ctx.state.get(self._key, ""))
+
+    async def mark(self, status: str) -> None:
+        await self._ctx.state.set(self._key, status, ttl=self._ttl)
+
+
+async def _post_once(ctx: Context, devrev: ChatProvider, step: _Step, chat_id: str, text: str) -> bool:
+    """Post `text` in the DM unless `step` says it was; an unanswered earlier try is looked for first."""
+    status = await step.status()
+    if status == "posted":
+        return False
+    if status == "posting" and await _posted_before(devrev, chat_id, text):
+        ctx.log.info("DM %s: the comment of an earlier attempt is there; not posting it again", chat_id)
+    else:
+        await step.mark("posting")
+        try:
+            await devrev.post_message(chat_id, text)
+        except ProviderError as error:
+            if not _uncertain(error) or not await _posted_before(devrev, chat_id, text):
+                raise
+    await step.mark("posted")
+    return True
+
+
+async def _escalate(ctx: Context, item: WorkItem, reason: str, trigger: str, at: datetime) -> None:
+    """Open (or reuse) the item's DM, post the summary of `trigger` once, and (re)plan the reminder."""
+    config = _config(ctx)
+    ttl = config.remember_days * 86400
+    done = _Step(ctx, f"escalated:{trigger}", ttl)
+    if await done.status() == "done":
+        ctx.log.info("%s: %s was handled before; nothing to do", item.display_id, trigger)
+        return
+    devrev = ctx.chats[ADAPTER]
+    dm_id = await ctx.state.get(f"dm:{item.id}")
+    if dm_id is None:
+        chat = await devrev.create_chat(item.heading, config.responders, get_if_conflict=True)
+        dm_id = chat.id
+        await ctx.state.set(f"dm:{item.id}", dm_id, ttl=ttl)
+        ctx.log.info("%s: DM %s with %d responders", item.display_id, dm_id, len(config.responders))
+    text = summary_text(item, reason, config.link(item))
+    if await _post_once(ctx, devrev, _Step(ctx, f"summary:{trigger}", ttl), dm_id, text):
+        ctx.log.info("%s: summary of %s posted in DM %s", item.display_id, trigger, dm_id)
+    if config.remind_after_minutes > 0:
+        data: dict[str, Any] = {"item_id": item.id, "dm_id": dm_id, "escalated_at": at.isoformat()}
+        when = at + timedelta(minutes=config.remind_after_minutes)
+        await ctx.schedule.at(when, REMINDER_EVENT, data, id=reminder_job_id(item.id))
+    await done.mark("done")
+
+
+@plugin.on("work_updated")
+async def work_updated(event: Event, ctx: Context) -> None:
+    """Record the item; escalate it when it matches the rule and what the summary shows changed."""
+    config = _config(ctx)
+    payload = event.data.get("work_updated")
+    try:
+        if not isinstance(payload, dict):
+            raise InvalidPayload("work_updated: missing or not an object")
+        item = parse_work(payload.get("work"), "work_updated.work")
+        old_raw = payload.get("old_work")
+        old = None if old_raw is None else parse_work(old_raw, "work_updated.old_work")
+    except InvalidPayload as error:
+        ctx.log.warning("ignoring %s: %s", event.type, error)
+        return
+    known = await _known(ctx, item.id)
+    if known is not None and is_older(item, known[0]):
+        ctx.log.info("%s: an update older than the last one seen; nothing to do", item.display_id)
+        return
+    matches = config.rule.matches(item)
+    await ctx.state.set(
+        f"item:{item.id}", {**item.to_state(), "matches": matches}, ttl=config.remember_days * 86400
+    )
+    if not matches:
+        if known is not None and known[1]:
+            await ctx.schedule.cancel(reminder_job_id(item.id))
+            ctx.log.info("%s no longer matches the rule; its reminder is cancelled", item.display_id)
+        return
+    changed = ["escalated"] if old is None else changes(old, item)
+    if not changed:
+        ctx.log.info("%s matches, but nothing a summary shows changed", item.display_id)
+        return
+    trigger = f"update:{item.id}@{item.modified}" if item.modified else f"delivery:{event.id}"
+    await _escalate(ctx, item, ", ".join(changed), trigger, event.occurred_at)
+
+
+@plugin.on("timeline_entry_created")
+async def timeline_entry_created(event: Event, ctx: Context) -> None:
+    """Relay a comment on an item that matched the rule when last seen (comments anywhere else are ignored)."""
+    payload = event.data.get("timeline_entry_created")
+    entry = payload.get("entry") if isinstance(payload, dict) else None
+    if not isinstance(entry, dict) or entry.get("type") != "timeline_comment":
+        return
+    object_id, entry_id = entry.get("object"), entry.get("id")
+    if not isinstance(object_id, str) or not isinstance(entry_id, str):
+        ctx.log.warning("ignoring %s: the entry has no object or id", event.type)
+        return
+    known = await _known(ctx, object_id)
+    if known is None or not known[1]:
+        ctx.log.debug("comment %s is on %s, which is not an escalated item", entry_id, object_id)
+        return
+    await _escalate(ctx, known[0], comment_reason(entry), f"comment:{entry_id}", event.occurred_at)
+
+
+@plugin.on(REMINDER_EVENT)
+async def remind(event: Event, ctx: Context) -> None:
+    """Post the reminder once, if the item still matches the rule."""
+    config = _config(ctx)
+    item_id, dm_id = str(event.data["item_id"]), str(event.data["dm_id"])
+    known = await _known(ctx, item_id)
+    if known is None or not known[1]:
+        ctx.log.info("%s no longer matches the rule; no reminder", item_id)
+        return
+    item = known[0]
+    minutes = round(
+        (event.occurred_at - datetime.fromisoformat(event.data["escalated_at"])).total_seconds() / 60
+    )
+    text = reminder_text(item, minutes, config.link(item))
+    step = _Step(ctx, f"reminder:{event.id}", config.remember_days * 86400)
+    if await _post_once(ctx, ctx.chats[ADAPTER], step, dm_id, text):
+        ctx.log.info("%s: reminder posted in DM %s", item.display_id, dm_id)

@@ -1,0 +1,1 @@
+"""Reminders posted on a schedule: `@plugin.cron` in code and `[[schedules]]` in config."""

@@ -1,0 +1,1 @@
+"""The smallest bot: one handler that greets."""

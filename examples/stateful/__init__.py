@@ -1,0 +1,1 @@
+"""A handler that keeps state between events: counting alerts and de-duplicating them per key."""

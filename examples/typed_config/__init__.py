@@ -1,0 +1,1 @@
+"""A plugin with a typed config section, structured from `[plugins.welcome]`."""

@@ -1,0 +1,1 @@
+"""A signed webhook whose handler posts a message on RoostedHR."""
