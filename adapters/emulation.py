@@ -26,6 +26,7 @@ Tests may also append `ScriptedAnswer`s to `app[FAULTS_KEY].scripted`.
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import itertools
 import json
 import random
@@ -109,7 +110,9 @@ class ScriptedAnswer:
 
     def matches(self, method: str, path: str, full_path: str) -> bool:
         return (self.method is None or self.method.upper() == method) and (
-            self.path is None or self.path in (path, full_path)
+            self.path is None
+            or fnmatch.fnmatchcase(path, self.path)
+            or fnmatch.fnmatchcase(full_path, self.path)
         )
 
     def response(self, error_responder: ErrorResponder) -> web.StreamResponse:
@@ -148,9 +151,10 @@ class FaultState:
         """The first queued answer matching the request, used once more (and dropped when used up)."""
         for answer in self.scripted:
             if answer.matches(method, path, full_path):
-                answer.times -= 1
-                if answer.times <= 0:
+                if answer.times <= 1:
                     self.scripted.remove(answer)
+                else:
+                    answer.times -= 1
                 return answer
         return None
 

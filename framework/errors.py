@@ -11,6 +11,7 @@ __all__ = [
     "ConfigError",
     "Conflict",
     "HandlerError",
+    "InvalidEvent",
     "InvalidRequest",
     "NotFound",
     "PluginLoadError",
@@ -38,6 +39,10 @@ class ConfigError(ChatwrightError):
 
 class PluginLoadError(ConfigError):
     """A plugin module could not be imported or exposes no Plugin."""
+
+
+class InvalidEvent(ChatwrightError, ValueError):
+    """A handler found the event itself malformed: retrying cannot help, so it is dead-lettered at once."""
 
 
 class HandlerError(ChatwrightError):

@@ -3,7 +3,8 @@
 Concurrency is bounded globally; events sharing an ordering key are handed out one at a time by the store.
 A handler that raises is retried with exponential backoff and full jitter, up to `attempts` deliveries, then the
 event is dead-lettered with its error. Errors the provider marked as not retryable (a bad request, an
-unsupported operation) are dead-lettered at once: trying again cannot help.
+unsupported operation) and events a handler found malformed (`InvalidEvent`) are dead-lettered at once:
+trying again cannot help.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Awaitable, Callable
 import attrs
 
 from framework.dispatch import Dispatcher, DispatchOutcome
-from framework.errors import ConfigError, ProviderError
+from framework.errors import ConfigError, InvalidEvent, ProviderError
 from framework.store.base import InboxEntry, Store, worker_name
 
 __all__ = ["Disposition", "HandlerRetry", "Worker"]
@@ -55,7 +56,7 @@ OutcomeListener = Callable[[Disposition], None]
 def _is_permanent(error: BaseException) -> bool:
     if isinstance(error, ProviderError):
         return not error.retryable
-    return isinstance(error, ConfigError)
+    return isinstance(error, ConfigError | InvalidEvent)
 
 
 class Worker:

@@ -285,3 +285,21 @@ async def test_state_is_per_plugin(store: SQLiteStore) -> None:
     await dispatcher.dispatch(new_event("y"))
     assert values == {"second": "absent"}
     assert await store.state_get("first", "key") == {"by": "first"}
+
+
+async def test_a_malformed_event_is_dead_lettered_without_retries(store: SQLiteStore) -> None:
+    from framework import InvalidEvent
+
+    plugin = Plugin("p")
+
+    @plugin.on("x")
+    async def strict(event: Event, ctx: Context) -> None:
+        raise InvalidEvent("shift.starts_at: missing")
+
+    worker, dispositions, task = await run_worker(store, make_dispatcher(store, plugin))
+    await store.append(new_event("x"))
+    await wait_until(lambda: bool(dispositions))
+    await stop(worker, task)
+    assert [d.action for d in dispositions] == ["dead"]
+    (letter,) = await store.dead_letters()
+    assert "shift.starts_at: missing" in letter.error

@@ -1,0 +1,274 @@
+"""shiftchat: one RoostedHR worker chat per shift, kept in line with the shift (state `shift:<id>`), reminded, cancelled."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import attrs
+
+from adapters.roostedhr import RoostedHRProvider
+from framework import ChatProvider, Context, Event, Plugin, ProviderError, Unsupported
+
+from .config import ShiftchatConfig
+from .shift import InvalidShift, Shift, parse_shift, parse_time, render
+
+__all__ = ["ADAPTER", "REMINDER_EVENT", "ShiftRecord", "plugin", "reminder_job_id"]
+
+ADAPTER = "roosted"
+"""The `[adapters.roosted]` table the bot talks to."""
+REMINDER_EVENT = "shiftchat.reminder"
+PENDING_TTL = 24 * 3600.0
+"""Seconds a "chat creation was sent, outcome unknown" marker is kept."""
+
+plugin = Plugin("shiftchat", config=ShiftchatConfig)
+plugin.requires(ADAPTER, "create_chat", "rename_chat", "set_members", "post_message", "list_chats")
+
+
+@attrs.define(kw_only=True)
+class ShiftRecord:
+    """What the bot remembers per shift (`ctx.state["shift:<id>"]`), as JSON."""
+
+    chat_id: str
+    name: str
+    title: str
+    starts_at: str
+    roster: list[str]
+    welcomed: bool = False
+    reminder_at: str | None = None
+    cancelled: bool = False
+    cancel_notified: bool = False
+
+
+def reminder_job_id(shift_id: str) -> str:
+    """The reminder's schedule id: one per shift, so re-planning it replaces it."""
+    return f"shiftchat.reminder:{shift_id}"
+
+
+async def _load(ctx: Context, shift_id: str) -> ShiftRecord | None:
+    raw = await ctx.state.get(f"shift:{shift_id}")
+    return None if raw is None else ShiftRecord(**raw)
+
+
+async def _save(ctx: Context, shift_id: str, record: ShiftRecord) -> None:
+    await ctx.state.set(f"shift:{shift_id}", attrs.asdict(record))
+
+
+def _config(ctx: Context) -> ShiftchatConfig:
+    config = ctx.config
+    return config if isinstance(config, ShiftchatConfig) else ShiftchatConfig()
+
+
+def _shift(event: Event, config: ShiftchatConfig) -> Shift:
+    try:
+        return parse_shift(event.data, config.zone)
+    except InvalidShift as error:
+        raise InvalidShift(f"{event.type}: {error}") from None
+
+
+def _text(config: ShiftchatConfig, template: str, shift_id: str, title: str, starts_at: datetime) -> str:
+    return render(template, shift_id, title, starts_at, zone=config.zone, minutes=config.reminder_minutes)
+
+
+def _members(provider: ChatProvider, roster: tuple[str, ...] | list[str]) -> list[str]:
+    """The roster plus the bot's own worker, so that replacing the members never takes the bot off the chat."""
+    members = list(roster)
+    if isinstance(provider, RoostedHRProvider) and provider.client.worker_id not in members:
+        members.append(provider.client.worker_id)
+    return members
+
+
+async def _find_chat(provider: ChatProvider, name: str) -> str | None:
+    """The id of the bot's chat named `name`, if one exists (RoostedHR: one search request)."""
+    if isinstance(provider, RoostedHRProvider):
+        page = await provider.client.list_chats(search_term=name, limit=100)
+        return next((chat.id for chat in page.chats if chat.name == name), None)
+    try:
+        async for chat in provider.list_chats():
+            if chat.name == name:
+                return chat.id
+    except Unsupported:
+        return None
+    return None
+
+
+async def _create_chat(ctx: Context, shift: Shift, name: str) -> str:
+    """Create the shift's chat once, also when an earlier try's answer was lost.
+
+    A marker is kept while a creation is under way; if it is still there on the next try (a crash, a lost
+    answer), or the provider fails in a way that may mean it acted (5xx, timeout, unreadable answer), the chat
+    is looked up by name before anything is created again.
+    """
+    provider = ctx.chats[ADAPTER]
+    pending_key = f"creating:{shift.id}"
+    pending = await ctx.state.get(pending_key)
+    if pending is not None:
+        found = await _find_chat(provider, str(pending))
+        if found is not None:
+            ctx.log.info("shift %s: adopting chat %s created by an earlier try", shift.id, found)
+            return found
+    await ctx.state.set(pending_key, name, ttl=PENDING_TTL)
+    try:
+        chat = await provider.create_chat(name, _members(provider, shift.worker_ids))
+    except ProviderError as error:
+        if not 400 <= error.status < 500:
+            found = await _find_chat(provider, name)
+            if found is not None:
+                ctx.log.warning(
+                    "shift %s: create failed (%s) but chat %s exists; using it", shift.id, error, found
+                )
+                return found
+        await ctx.state.delete(pending_key)
+        raise
+    return chat.id
+
+
+async def _sync_name(ctx: Context, record: ShiftRecord, shift: Shift) -> None:
+    config = _config(ctx)
+    name = _text(config, config.chat_name, shift.id, shift.title, shift.starts_at)
+    if name != record.name:
+        await ctx.chats[ADAPTER].rename_chat(record.chat_id, name)
+    wanted = (name, shift.title, shift.starts_at.isoformat())
+    if wanted != (record.name, record.title, record.starts_at):
+        record.name, record.title, record.starts_at = wanted
+        await _save(ctx, shift.id, record)
+
+
+async def _sync_roster(ctx: Context, record: ShiftRecord, shift: Shift) -> None:
+    if set(record.roster) == set(shift.worker_ids):
+        return
+    provider = ctx.chats[ADAPTER]
+    await provider.set_members(record.chat_id, _members(provider, shift.worker_ids))
+    record.roster = list(shift.worker_ids)
+    await _save(ctx, shift.id, record)
+
+
+async def _plan_reminder(ctx: Context, record: ShiftRecord, shift: Shift) -> None:
+    """Schedule (or move) the reminder `reminder_minutes` before the start; none for a shift already begun."""
+    job_id = reminder_job_id(shift.id)
+    if shift.starts_at <= datetime.now(UTC):
+        if record.reminder_at is not None:
+            await ctx.schedule.cancel(job_id)
+            record.reminder_at = None
+            await _save(ctx, shift.id, record)
+        return
+    remind_at = (shift.starts_at - timedelta(minutes=_config(ctx).reminder_minutes)).astimezone(UTC)
+    if record.reminder_at == remind_at.isoformat():
+        return
+    data = {"shift_id": shift.id, "starts_at": shift.starts_at.isoformat()}
+    await ctx.schedule.at(remind_at, REMINDER_EVENT, data, id=job_id)
+    record.reminder_at = remind_at.isoformat()
+    await _save(ctx, shift.id, record)
+
+
+async def _open_or_update(ctx: Context, shift: Shift) -> None:
+    """Bring the shift's chat in line with `shift`: create it (once) or rename and re-roster it."""
+    config = _config(ctx)
+    record = await _load(ctx, shift.id)
+    if record is None:
+        name = _text(config, config.chat_name, shift.id, shift.title, shift.starts_at)
+        chat_id = await _create_chat(ctx, shift, name)
+        record = ShiftRecord(
+            chat_id=chat_id,
+            name=name,
+            title=shift.title,
+            starts_at=shift.starts_at.isoformat(),
+            roster=list(shift.worker_ids),
+        )
+        await _save(ctx, shift.id, record)
+        await ctx.state.delete(f"creating:{shift.id}")
+        ctx.log.info("shift %s: chat %s created", shift.id, chat_id)
+    else:
+        if record.cancelled:
+            record.cancelled = record.cancel_notified = False
+            await _save(ctx, shift.id, record)
+        await _sync_name(ctx, record, shift)
+        await _sync_roster(ctx, record, shift)
+    if not record.welcomed:
+        text = _text(config, config.welcome, shift.id, shift.title, shift.starts_at)
+        await ctx.chats[ADAPTER].post_message(record.chat_id, text)
+        record.welcomed = True
+        await _save(ctx, shift.id, record)
+    await _plan_reminder(ctx, record, shift)
+
+
+@plugin.on("shift.published")
+async def shift_published(event: Event, ctx: Context) -> None:
+    """Open the shift's chat with its workers, welcome them, plan the reminder (a re-publish updates all)."""
+    await _open_or_update(ctx, _shift(event, _config(ctx)))
+
+
+@plugin.on("shift.renamed")
+async def shift_renamed(event: Event, ctx: Context) -> None:
+    """Rename the chat after the shift's new title or time, and move the reminder with the start."""
+    shift = _shift(event, _config(ctx))
+    record = await _load(ctx, shift.id)
+    if record is None:
+        await _open_or_update(ctx, shift)
+    elif record.cancelled:
+        ctx.log.info("shift %s is cancelled; rename ignored", shift.id)
+    else:
+        await _sync_name(ctx, record, shift)
+        await _plan_reminder(ctx, record, shift)
+
+
+@plugin.on("shift.roster_changed")
+async def shift_roster_changed(event: Event, ctx: Context) -> None:
+    """Replace the chat's members with the shift's new roster (the bot stays in)."""
+    shift = _shift(event, _config(ctx))
+    record = await _load(ctx, shift.id)
+    if record is None:
+        await _open_or_update(ctx, shift)
+    elif record.cancelled:
+        ctx.log.info("shift %s is cancelled; roster change ignored", shift.id)
+    else:
+        await _sync_roster(ctx, record, shift)
+
+
+def _shift_id(event: Event) -> str:
+    shift: Any = event.data.get("shift")
+    value = shift.get("id") if isinstance(shift, dict) else None
+    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
+        raise InvalidShift(f"{event.type}: shift.id: expected a non-empty id, got {value!r}")
+    return str(value).strip()
+
+
+@plugin.on("shift.cancelled")
+async def shift_cancelled(event: Event, ctx: Context) -> None:
+    """Drop the reminder and tell the chat, once; the chat stays (RoostedHR cannot delete chats)."""
+    shift_id = _shift_id(event)
+    record = await _load(ctx, shift_id)
+    if record is None:
+        ctx.log.info("shift %s was never opened; nothing to cancel", shift_id)
+        return
+    if record.cancelled and record.cancel_notified:
+        return
+    if not record.cancelled or record.reminder_at is not None:
+        await ctx.schedule.cancel(reminder_job_id(shift_id))
+        record.cancelled, record.reminder_at = True, None
+        await _save(ctx, shift_id, record)
+    config = _config(ctx)
+    text = _text(config, config.cancelled, shift_id, record.title, parse_time(record.starts_at))
+    await ctx.chats[ADAPTER].post_message(record.chat_id, text)
+    record.cancel_notified = True
+    await _save(ctx, shift_id, record)
+
+
+@plugin.on(REMINDER_EVENT)
+async def remind(event: Event, ctx: Context) -> None:
+    """Post "Your shift ... starts at ..." - unless the shift was cancelled or moved since it was planned."""
+    shift_id = str(event.data.get("shift_id", ""))
+    record = await _load(ctx, shift_id)
+    if record is None or record.cancelled:
+        return
+    planned_start = str(event.data.get("starts_at", ""))
+    if parse_time(planned_start) != parse_time(record.starts_at):
+        ctx.log.info("shift %s moved since this reminder was planned; skipped", shift_id)
+        return
+    reminded_key = f"reminded:{shift_id}"
+    if await ctx.state.get(reminded_key) == planned_start:
+        return
+    config = _config(ctx)
+    text = _text(config, config.reminder, shift_id, record.title, parse_time(record.starts_at))
+    await ctx.chats[ADAPTER].post_message(record.chat_id, text)
+    await ctx.state.set(reminded_key, planned_start)
