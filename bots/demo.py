@@ -126,7 +126,7 @@ async def _serve(port: int, emulator_port: int, store_url: str, send_samples: bo
         await web.TCPSite(service, "127.0.0.1", port).start()
         print(_instructions(port, emulator_port), flush=True)
         if send_samples:
-            for name in sorted(all_samples()):
+            for name in all_samples():  # in each bot's own order: a shift is published before it is renamed
                 await _send(name, f"http://127.0.0.1:{port}")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
