@@ -235,7 +235,7 @@ class RedisStore(Store):
         """Block on the ready stream (XREAD), so an append by any replica wakes every waiting one at once.
 
         Returns at once if work is ready, no later than the next retry or lease falls due, and within half the
-        connection's socket timeout (redis-py's default is 5 s), which a longer block would run into.
+        socket timeout (SOCKET_TIMEOUT unless the URL sets one), which a longer block would run into.
         """
         if timeout <= 0:
             return
@@ -249,7 +249,11 @@ class RedisStore(Store):
         if socket_timeout:
             block = min(block, float(socket_timeout) / 2)
         ready: dict[KeyT, StreamIdT] = {self.key("ready"): last_id}
-        await connection.client.xread(ready, count=1, block=max(1, math.ceil(block * 1000)))
+        try:
+            await connection.client.xread(ready, count=1, block=max(1, math.ceil(block * 1000)))
+        except RedisError:
+            if self._connection is connection:
+                raise  # else the store was closed under a waiter that outlived its cancellation
         _raise_if_cancelled()
 
     # -- dedupe ------------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ log = logging.getLogger("chatwright.schedules")
 
 JOBS_TABLE = "chatwright_schedule_jobs"
 REDIS_JOBS_KEY = "chatwright:schedule:jobs"
+"""The job store's keys with the default prefix; `?prefix=` in the store URL changes the first part."""
 REDIS_RUN_TIMES_KEY = "chatwright:schedule:run_times"
 SQLITE_BUSY_TIMEOUT = 30.0
 """Seconds a job store write waits for the inbox's writer to release the SQLite file before failing."""
@@ -67,6 +68,8 @@ def _redis_job_store(url: str) -> Any:
     try:
         from apscheduler.jobstores.redis import RedisJobStore
         from redis import Redis
+
+        from framework.store.redis import redis_settings
     except ImportError as error:
         raise ConfigError(
             f"store.url: {url!r} needs the redis extra: pip install 'chatwright[redis]' ({error})"
@@ -76,8 +79,9 @@ def _redis_job_store(url: str) -> Any:
         def update_job(self, job: Any) -> None:
             _upsert(self, RedisJobStore, job)
 
-    store = _RedisJobStore(jobs_key=REDIS_JOBS_KEY, run_times_key=REDIS_RUN_TIMES_KEY)
-    store.redis = Redis.from_url(url)  # connects lazily, honours db, password and rediss://
+    connection_url, prefix = redis_settings(url)
+    store = _RedisJobStore(jobs_key=f"{prefix}:schedule:jobs", run_times_key=f"{prefix}:schedule:run_times")
+    store.redis = Redis.from_url(connection_url)  # connects lazily, honours db, password and rediss://
     return store
 
 

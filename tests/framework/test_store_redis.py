@@ -69,6 +69,23 @@ async def replicas(redis_url: str) -> AsyncIterator[tuple[Store, Store]]:
     await second.close()
 
 
+@pytest.fixture
+async def raw_redis(redis_url: str) -> AsyncIterator[Any]:
+    """A plain client on the test database, to look at the keys."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(REDIS_URL)
+    yield client
+    await client.aclose()
+
+
+def _key(store: Store, name: str) -> str:
+    from framework.store.redis import RedisStore
+
+    assert isinstance(store, RedisStore)
+    return store.key(name)
+
+
 async def _ids(store: Store, worker: str, limit: int = 10, lease: float = 30) -> list[str]:
     return [entry.event.id for entry in await store.claim(worker, limit, lease)]
 
@@ -276,33 +293,25 @@ async def test_concurrent_appends_of_one_id_on_two_replicas_store_one_event(
     assert await replicas[0].pending() == 1
 
 
-async def test_a_dead_replicas_claim_is_taken_over_when_its_lease_runs_out(redis_url: str) -> None:
-    dying, survivor = await _opened(redis_url), await _opened(redis_url)
-    try:
-        event = new_event("a")
-        await dying.append(event)
-        await dying.claim("dying", 1, lease=0.3)
-        assert await survivor.claim("survivor", 1, lease=30) == []
-        await dying.close()  # killed: no release, no ack
-        taken: list[Any] = []
+async def test_a_dead_replicas_claim_is_taken_over_when_its_lease_runs_out(
+    replicas: tuple[Store, Store], raw_redis: Any
+) -> None:
+    dying, survivor = replicas
+    event = new_event("a")
+    await dying.append(event)
+    await dying.claim("dying", 1, lease=0.3)
+    assert await survivor.claim("survivor", 1, lease=30) == []
+    await dying.close()  # killed: no release, no ack
+    taken: list[Any] = []
 
-        async def took_over() -> bool:
-            taken.extend(await survivor.claim("survivor", 1, lease=30))
-            return bool(taken)
+    async def took_over() -> bool:
+        taken.extend(await survivor.claim("survivor", 1, lease=30))
+        return bool(taken)
 
-        await wait_until(took_over, timeout=5)
-        assert (taken[0].event.id, taken[0].attempt) == (event.id, 2)
-        import redis.asyncio as aioredis
-
-        client = aioredis.from_url(redis_url.partition("?")[0])
-        try:
-            stream = "{" + redis_url.partition("prefix=")[2] + "}:ready"
-            (pending,) = await client.xpending_range(stream, "inbox", "-", "+", 10)
-            assert pending["consumer"] == b"survivor"
-        finally:
-            await client.aclose()
-    finally:
-        await survivor.close()
+    await wait_until(took_over, timeout=5)
+    assert (taken[0].event.id, taken[0].attempt) == (event.id, 2)
+    (pending,) = await raw_redis.xpending_range(_key(survivor, "ready"), "inbox", "-", "+", 10)
+    assert pending["consumer"] == b"survivor"
 
 
 async def test_a_released_claim_goes_to_the_other_replica_at_once(replicas: tuple[Store, Store]) -> None:
@@ -358,28 +367,19 @@ async def test_wait_for_work_times_out_and_survives_cancellation(replicas: tuple
     await asyncio.wait_for(store.wait_for_work(20), timeout=5)
 
 
-async def test_handled_events_leave_no_keys_behind(redis_url: str) -> None:
-    store = await _opened(redis_url)
-    try:
-        for key in ("chat-1", "chat-1", None):
-            await store.append(new_event("a"), ordering_key=key)
-        while entries := await store.claim("w", 10, lease=30):
-            for entry in entries:
-                await store.ack(entry.event.id)
-        await store.release("w")
-        import redis.asyncio as aioredis
-
-        client = aioredis.from_url(redis_url.partition("?")[0])
-        try:
-            prefix = "{" + redis_url.partition("prefix=")[2] + "}:"
-            keys = sorted([key.decode()[len(prefix) :] async for key in client.scan_iter(match=prefix + "*")])
-            assert [key for key in keys if not key.startswith("dedupe:")] == ["ready"]
-            assert await client.xlen(prefix + "ready") == 0
-            assert await client.xinfo_consumers(prefix + "ready", "inbox") == []
-        finally:
-            await client.aclose()
-    finally:
-        await store.close()
+async def test_handled_events_leave_no_keys_behind(replicas: tuple[Store, Store], raw_redis: Any) -> None:
+    store = replicas[0]
+    for key in ("chat-1", "chat-1", None):
+        await store.append(new_event("a"), ordering_key=key)
+    while entries := await store.claim("w", 10, lease=30):
+        for entry in entries:
+            await store.ack(entry.event.id)
+    await store.release("w")
+    prefix = _key(store, "")
+    keys = sorted([key.decode()[len(prefix) :] async for key in raw_redis.scan_iter(match=prefix + "*")])
+    assert [key for key in keys if not key.startswith("dedupe:")] == ["ready"]
+    assert await raw_redis.xlen(prefix + "ready") == 0
+    assert await raw_redis.xinfo_consumers(prefix + "ready", "inbox") == []
 
 
 def _require_redis_package() -> None:
@@ -410,3 +410,71 @@ async def test_an_unreachable_redis_is_reported_with_what_to_do() -> None:
     store = open_store("redis://127.0.0.1:1/0")
     with pytest.raises(ConfigError, match=r"start Redis or correct store\.url"):
         await store.open()
+
+
+async def test_two_workers_on_two_replicas_handle_each_event_once_in_key_order(
+    replicas: tuple[Store, Store],
+) -> None:
+    from framework.dispatch import DispatchOutcome, HandlerFailure
+    from framework.worker import HandlerRetry, Worker
+
+    done: dict[str, list[int]] = {}
+    busy: set[str] = set()
+    overlaps: list[str] = []
+
+    class Handler:
+        """Stands in for the Dispatcher: fails every 7th event once, records the order per chat."""
+
+        async def dispatch(self, event: Any) -> DispatchOutcome:
+            chat = event.data["chat"]
+            if chat in busy:
+                overlaps.append(chat)
+            busy.add(chat)
+            try:
+                await asyncio.sleep(0)
+                if event.data["n"] % 7 == 0 and event.attempt == 1:
+                    return DispatchOutcome(event, failures=(HandlerFailure("h", RuntimeError("flaky")),))
+                done.setdefault(chat, []).append(event.data["n"])
+                return DispatchOutcome(event, succeeded=("h",))
+            finally:
+                busy.discard(chat)
+
+    retry = HandlerRetry(attempts=3, base_delay=0.01, max_delay=0.05)
+    workers = [Worker(store, Handler(), concurrency=8, retry=retry) for store in replicas]  # type: ignore[arg-type]
+    runs = [asyncio.create_task(worker.run()) for worker in workers]
+    try:
+        for n in range(200):
+            chat = f"chat-{n % 10}"
+            await replicas[n % 2].append(new_event("a", {"n": n, "chat": chat}), ordering_key=chat)
+        await wait_until(lambda: sum(map(len, done.values())) == 200, timeout=20)
+    finally:
+        for worker in workers:
+            worker.stop()
+        await asyncio.gather(*runs)
+        for worker in workers:
+            await worker.drain(5)
+    assert {chat: numbers == sorted(numbers) for chat, numbers in done.items()} == {
+        f"chat-{i}": True for i in range(10)
+    }
+    assert sorted(n for numbers in done.values() for n in numbers) == list(range(200))
+    assert not overlaps
+    assert all(worker.handled for worker in workers)
+    assert await replicas[0].pending() == 0
+
+
+async def test_schedules_on_a_prefixed_redis_url_keep_their_jobs_apart() -> None:
+    import redis.asyncio as aioredis
+
+    from framework.triggers.schedule_jobstores import build_job_store
+
+    url = f"redis://127.0.0.1:6379/15?prefix=cwtest-{uuid.uuid4().hex[:8]}"
+    try:
+        probe = aioredis.Redis.from_url("redis://127.0.0.1:6379/15")
+        await probe.ping()
+        await probe.aclose()
+    except Exception as error:
+        require_service("redis", False, str(error))
+    store = build_job_store(url)
+    prefix = url.rsplit("prefix=", 1)[1]
+    assert store.jobs_key == f"{prefix}:schedule:jobs"
+    assert store.run_times_key == f"{prefix}:schedule:run_times"
