@@ -8,6 +8,7 @@ released at once, and claims whose lease ran out are taken over by any worker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import sqlite3
@@ -282,10 +283,8 @@ class SQLiteStore(Store):
         return await self._writer.run(op)
 
     async def wait_for_work(self, timeout: float) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._work.wait(), timeout)
-        except TimeoutError:
-            pass
         self._work.clear()
 
     # -- dedupe ------------------------------------------------------------------------------------------------

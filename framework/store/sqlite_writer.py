@@ -9,6 +9,7 @@ and its caller gets the error; the others still commit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -115,7 +116,5 @@ class SQLiteWriter:
                 connection.execute("ROLLBACK")
             outcomes = [(None, error)] * len(batch)
         for (_, future, loop), (result, failure) in zip(batch, outcomes, strict=True):
-            try:
+            with contextlib.suppress(RuntimeError):  # the caller's loop is closed; nobody waits any more
                 loop.call_soon_threadsafe(_settle, future, result, failure)
-            except RuntimeError:
-                pass  # the caller's loop is closed; nobody is waiting any more
