@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import attrs
 import cattrs
+
+from adapters import wire
+from adapters.wire import format_millis_z as format_date
 
 __all__ = [
     "ApiError",
@@ -129,52 +131,12 @@ class ApiError:
     """Quote it to DevRev support, on `internal_error`."""
 
 
-# More than six fractional digits (DevRev can send nanoseconds) is more than `fromisoformat` reads.
-_LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
-
-
 def parse_date(value: Any) -> datetime:
-    """An aware datetime from DevRev's ISO strings (any fraction length, `Z`, a space) or epoch numbers."""
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        # Epoch values past the year 5000 in seconds are really milliseconds.
-        seconds = value / 1000 if abs(value) > 1e11 else value
-        moment = datetime.fromtimestamp(seconds, tz=UTC)
-    elif isinstance(value, str) and value.strip():
-        text = _LONG_FRACTION.sub(r"\1", value.strip().replace(" ", "T", 1))
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        moment = datetime.fromisoformat(text)
-    else:
-        raise ValueError(f"not a date: {value!r}")
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    """An aware datetime from DevRev's ISO strings (any fraction length, `Z`, a space) or epoch numbers.
 
-
-def format_date(moment: datetime) -> str:
-    """DevRev's own form: UTC with milliseconds and a `Z` (`2023-01-01T12:00:00.000Z`)."""
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
-def _structure_str(value: Any, _: type) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    raise ValueError(f"expected a string or an integer id, got {value!r}")
-
-
-def _structure_int(value: Any, _: type) -> int:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    raise ValueError(f"expected an integer, got {value!r}")
+    Epoch numbers are seconds, or milliseconds when past the year 5000 in seconds.
+    """
+    return wire.parse_timestamp(value, epoch="seconds-or-millis")
 
 
 def _structure_float(value: Any, _: type) -> float:
@@ -185,30 +147,16 @@ def _structure_float(value: Any, _: type) -> float:
     raise ValueError(f"expected a number, got {value!r}")
 
 
-_TRUE = frozenset({"1", "true", "yes"})
-_FALSE = frozenset({"0", "false", "no", ""})
-
-
-def _structure_bool(value: Any, _: type) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise ValueError(f"expected a boolean (or 0/1), got {value!r}")
-
-
 def make_converter() -> cattrs.Converter:
     """DevRev's converter: ids as ints or strings, numbers and 0/1 flags as strings, any date form.
 
     Unknown keys are ignored (cattrs' default), so new DevRev fields never break parsing.
     """
     converter = cattrs.Converter()
-    converter.register_structure_hook(str, _structure_str)
-    converter.register_structure_hook(int, _structure_int)
+    converter.register_structure_hook(str, wire.structure_str)
+    converter.register_structure_hook(int, lambda value, _: wire.structure_int(value, booleans=True))
     converter.register_structure_hook(float, _structure_float)
-    converter.register_structure_hook(bool, _structure_bool)
+    converter.register_structure_hook(bool, wire.structure_flag)
     converter.register_structure_hook(datetime, lambda value, _: parse_date(value))
     converter.register_unstructure_hook(datetime, format_date)
     return converter

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from adapters import wire
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -115,33 +117,18 @@ GO_ZERO_TIME_YEAR = 1
 """Go services send the zero time `0001-01-01T00:00:00Z` for 'no time'."""
 
 
-def _structure_int(value: Any, _: type) -> int:
-    """Ints, and ints sent as strings or integral floats (`"12"`, `12.0`); never booleans."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected an integer, got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    raise ValueError(f"expected an integer, got {value!r}")
-
-
 def _structure_optional_id(value: Any, _: type) -> int | None:
     """An id where null, "" and 0 all mean 'none' (Go's zero value)."""
     if value is None or value == "":
         return None
-    number = _structure_int(value, int)
-    return number or None
+    return wire.structure_int(value) or None
 
 
 def _structure_id_text(value: Any, _: type) -> str | None:
+    """A string id, sent as a string or an integer; null and "" mean 'none'."""
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError(f"expected an id (integer or string), got {value!r}")
-    return str(value)
+    return wire.structure_str(value)
 
 
 def _structure_optional_text(value: Any, _: type) -> str | None:
@@ -158,35 +145,21 @@ def _structure_user_ids(value: Any, _: type) -> tuple[int, ...]:
         return ()
     if not isinstance(value, list | tuple):
         raise ValueError(f"expected a list of user ids, got {value!r}")
-    return tuple(_structure_int(item, int) for item in value)
+    return tuple(wire.structure_int(item) for item in value)
 
 
 def parse_time(value: Any) -> datetime | None:
-    """RFC 3339 with any fraction (Go sends nanoseconds), `Z` or an offset, a space for `T`, or Unix seconds.
+    """A time, or None for null, "" and Go's zero time (`0001-01-01T00:00:00Z`).
 
-    A time without a zone is taken as UTC; null, "" and Go's zero time mean 'no time'.
+    RFC 3339 with any fraction (Go sends nanoseconds), `Z` or an offset, a space for `T`; or Unix seconds
+    (milliseconds when past 1e11), also as a string of digits. A time without a zone is taken as UTC.
     """
     if value is None or value == "":
         return None
-    if isinstance(value, bool):
-        raise ValueError(f"expected a time, got {value!r}")
-    if isinstance(value, int | float):
-        seconds = value / 1000 if value > 100_000_000_000 else value
-        return datetime.fromtimestamp(seconds, tz=UTC)
-    if not isinstance(value, str):
-        raise ValueError(f"expected a time, got {value!r}")
-    text = value.strip()
-    if text.isdigit():
-        return parse_time(int(text))
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"expected an RFC 3339 time, got {value!r}") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    if parsed.year == GO_ZERO_TIME_YEAR:
-        return None
-    return parsed
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    moment = wire.parse_timestamp(value, epoch="seconds-or-millis")
+    return None if moment.year == GO_ZERO_TIME_YEAR else moment
 
 
 def _structure_time(value: Any, _: type) -> datetime | None:
@@ -196,7 +169,7 @@ def _structure_time(value: Any, _: type) -> datetime | None:
 def make_converter() -> cattrs.Converter:
     """The GroupAlarm converter: camelCase wire names, ids as ints or strings, Go zero values as None."""
     converter = cattrs.Converter()
-    converter.register_structure_hook(int, _structure_int)
+    converter.register_structure_hook(int, wire.structure_int)
     converter.register_structure_hook(datetime, _structure_time)
     user_ids = override(rename="assignedUsers", struct_hook=_structure_user_ids)
     converter.register_structure_hook(
@@ -220,7 +193,7 @@ def make_converter() -> cattrs.Converter:
             raise ValueError(f"entries: expected a list, got {type(entries).__name__}")
         rooms = tuple(converter.structure(entry, Chatroom) for entry in entries)
         total = value.get("total")
-        return ChatroomPage(entries=rooms, total=len(rooms) if total is None else _structure_int(total, int))
+        return ChatroomPage(entries=rooms, total=len(rooms) if total is None else wire.structure_int(total))
 
     converter.register_structure_hook(ChatroomPage, structure_page)
     converter.register_structure_hook(

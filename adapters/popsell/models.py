@@ -8,11 +8,13 @@ Unknown extra fields are ignored (cattrs' default; keep it that way) and every f
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import attrs
 import cattrs
+
+from adapters import wire
 
 __all__ = [
     "Ambassador",
@@ -153,50 +155,22 @@ class Page(Generic[T]):
         return self.last_page is not None and self.current_page < self.last_page
 
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off", ""})
-
-
 def parse_int(value: Any) -> int:
     """An int sent as an int, an integral float or a numeric string."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected an integer, got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    raise ValueError(f"expected an integer, got {value!r}")
+    return wire.structure_int(value)
 
 
 def parse_bool(value: Any) -> bool:
-    """A flag sent as a boolean, 0/1, or a string ("0", "1", "true", "false")."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-    raise ValueError(f"expected a boolean flag, got {value!r}")
+    """A flag sent as a boolean, 0/1, or a string ("0", "1", "true", "false", "on", "off")."""
+    return wire.structure_flag(value, on_off=True)
 
 
 def parse_datetime(value: Any) -> datetime:
-    """ISO dates with or without `T`, `Z`, fractions and a zone; a date without a zone is read as UTC."""
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        parsed = datetime.fromisoformat(text)
-    else:
-        raise ValueError(f"expected a date-time, got {value!r}")
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    """ISO dates with or without `T`, `Z`, fractions and a zone; a date without a zone is read as UTC.
+
+    Numbers are refused: Popsell is not known to send epoch times.
+    """
+    return wire.parse_timestamp(value, epoch="refuse")
 
 
 def _parse_dialogue(value: Any, _: Any) -> DialogueState | None:
@@ -204,8 +178,10 @@ def _parse_dialogue(value: Any, _: Any) -> DialogueState | None:
         return None
     if isinstance(value, bool | int):
         return parse_bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return parse_bool(value)
+    if isinstance(value, str):
+        flag = wire.flag_word(value, on_off=True)
+        if flag is not None:
+            return flag
     return parse_datetime(value)
 
 

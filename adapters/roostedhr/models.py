@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import attrs
 import cattrs
+
+from adapters import wire
+from adapters.wire import format_millis_z as format_timestamp
 
 __all__ = [
     "ChatMember",
@@ -19,8 +22,6 @@ __all__ = [
     "parse_timestamp",
 ]
 
-_TRUE = frozenset({"1", "true", "yes"})
-_FALSE = frozenset({"0", "false", "no", ""})
 _ZERO_DATES = frozenset({"", "0000-00-00 00:00:00", "0000-00-00T00:00:00Z", "0000-00-00"})
 
 
@@ -76,7 +77,7 @@ class RoostedMessage:
 
     @property
     def is_read(self) -> bool:
-        return (self.read or "").strip().lower() in _TRUE
+        return wire.flag_word(self.read or "") is True
 
 
 @attrs.frozen(kw_only=True)
@@ -96,61 +97,13 @@ class MessagePage:
 
 
 def parse_timestamp(value: Any) -> datetime | None:
-    """Read `2024-01-05T20:13:00.000Z`, `2023-11-07T05:31:56Z`, `2024-01-05 20:13:00` or Unix seconds."""
-    if value is None:
+    """Read `2024-01-05T20:13:00.000Z`, `2023-11-07T05:31:56Z`, `2024-01-05 20:13:00` or Unix seconds.
+
+    Null, "" and the zero dates (`0000-00-00 00:00:00`, `0000-00-00`, ...) mean no date.
+    """
+    if value is None or (isinstance(value, str) and value.strip() in _ZERO_DATES):
         return None
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
-    elif isinstance(value, str):
-        text = value.strip()
-        if text in _ZERO_DATES:
-            return None
-        parsed = datetime.fromisoformat(text)
-    else:
-        raise ValueError(f"expected a timestamp, got {value!r}")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def format_timestamp(value: datetime) -> str:
-    """The provider's own form: `2024-01-05T20:13:00.000Z` (UTC, milliseconds)."""
-    utc = value.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
-def _structure_flag(value: Any, _: type) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-    raise ValueError(f"expected a 0/1 flag, got {value!r}")
-
-
-def _structure_int(value: Any, _: type) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"expected an integer, got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    raise ValueError(f"expected an integer, got {value!r}")
-
-
-def _structure_text(value: Any, _: type) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    raise ValueError(f"expected a string, got {value!r}")
+    return wire.parse_timestamp(value, epoch="seconds")
 
 
 def make_converter() -> cattrs.Converter:
@@ -159,9 +112,9 @@ def make_converter() -> cattrs.Converter:
     Extra keys are ignored (cattrs' default), so fields the provider adds later do not break parsing.
     """
     converter = cattrs.Converter()
-    converter.register_structure_hook(bool, _structure_flag)
-    converter.register_structure_hook(int, _structure_int)
-    converter.register_structure_hook(str, _structure_text)
+    converter.register_structure_hook(bool, wire.structure_flag)
+    converter.register_structure_hook(int, wire.structure_int)
+    converter.register_structure_hook(str, lambda value, _: wire.structure_str(value, floats=True))
     converter.register_structure_hook(datetime, lambda value, _: parse_timestamp(value))
     converter.register_unstructure_hook(datetime, format_timestamp)
     return converter
