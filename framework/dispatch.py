@@ -2,13 +2,16 @@
 
 Matching is worked out once per event type and cached, so dispatch stays a short loop. Handlers of one event run
 concurrently; the outcome lists which failed. On a retry of the event, handlers that already succeeded on an
-earlier attempt are skipped (their success is recorded in the store when a sibling fails).
+earlier attempt are skipped (their success is recorded in the store when a sibling fails). A handler still
+running `handler_timeout` seconds after it began is cancelled and fails with TimeoutError; the time limits of
+all running handlers share one loop timer per tenth of the timeout (HandlerDeadlines) instead of one per call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -23,6 +26,7 @@ from framework.store.base import Store
 __all__ = [
     "DispatchOutcome",
     "Dispatcher",
+    "HandlerDeadlines",
     "HandlerFailure",
     "Middleware",
     "NextHandler",
@@ -97,6 +101,7 @@ class Dispatcher:
         self.handler_timeout = handler_timeout
         self._by_type: dict[str, tuple[Handler, ...]] = {}
         self._chains: dict[str, NextHandler] = {}
+        self._deadlines = HandlerDeadlines(handler_timeout) if handler_timeout else None
 
     def add_middleware(self, middleware: Middleware) -> None:
         """Wrap every handler call in `middleware` (outermost first, in the order added)."""
@@ -128,8 +133,8 @@ class Dispatcher:
         chain = self._chains.get(handler.name)
         if chain is None:
             call: NextHandler = handler.fn
-            if self.handler_timeout:
-                call = _with_timeout(call, self.handler_timeout)
+            if self._deadlines is not None:
+                call = self._deadlines.bound(call)
             for middleware in reversed(self.middlewares):
                 call = _wrap(middleware, call)
             self._chains[handler.name] = chain = call
@@ -190,9 +195,54 @@ def _wrap(middleware: Middleware, call_next: NextHandler) -> NextHandler:
     return wrapped
 
 
-def _with_timeout(call: NextHandler, seconds: float) -> NextHandler:
-    async def bounded(event: Event, ctx: Context) -> None:
-        async with asyncio.timeout(seconds):
-            await call(event, ctx)
+class HandlerDeadlines:
+    """Time limits for handler calls without a timer per call.
 
-    return bounded
+    A call's deadline is rounded up to the next tick (a tenth of the limit, at most a second); one loop timer
+    per tick cancels the calls of that tick still running, which then fail with TimeoutError, as under
+    `asyncio.timeout`. A call is thus cancelled between `seconds` and `seconds` + one tick after it began.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.tick = min(1.0, seconds / 10)
+        self._due: dict[tuple[asyncio.AbstractEventLoop, int], set[asyncio.Task[Any]]] = {}
+        self._expired: set[asyncio.Task[Any]] = set()
+
+    def bound(self, call: NextHandler) -> NextHandler:
+        async def bounded(event: Event, ctx: Context) -> None:
+            task = asyncio.current_task()
+            if task is None:  # not in a task (cannot be cancelled alone): no limit
+                await call(event, ctx)
+                return
+            loop = task.get_loop()
+            key = (loop, math.ceil((loop.time() + self.seconds) / self.tick))
+            calls = self._due.get(key)
+            if calls is None:
+                calls = self._due[key] = set()
+                loop.call_at(key[1] * self.tick, self._expire, key)
+            calls.add(task)
+            cancelling = task.cancelling()
+            try:
+                await call(event, ctx)
+            except asyncio.CancelledError:
+                if task in self._expired:
+                    self._expired.discard(task)
+                    if task.uncancel() <= cancelling:
+                        raise TimeoutError(
+                            f"the handler was still running after {self.seconds:g} s"
+                        ) from None
+                raise
+            finally:
+                calls.discard(task)
+                if task in self._expired:  # expired as it returned: take the cancellation back
+                    self._expired.discard(task)
+                    task.uncancel()
+
+        return bounded
+
+    def _expire(self, key: tuple[asyncio.AbstractEventLoop, int]) -> None:
+        for task in self._due.pop(key, ()):
+            if not task.done():
+                self._expired.add(task)
+                task.cancel()

@@ -4,25 +4,23 @@ Retry rules. A call is retried on connection errors, 429 and 5xx, waiting what t
 (`Retry-After`, or a `retry_after` field in the error body) or else an exponential backoff with full jitter.
 A call that is not idempotent (POST and PATCH unless the adapter says the operation is safe to repeat) is retried
 only when the provider cannot have acted on it: the connection was never made, or the answer was 429.
+
+Rate limit. Requests to one provider are paced first come, first served, `1 / rate_limit` seconds apart (a
+burst of `burst` may go back to back), a little below the configured rate (RATE_HEADROOM): a provider that
+counts requests in a sliding second then never sees one too many, even when they reach it with some jitter.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
 import attrs
-from aiolimiter import AsyncLimiter
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_random_exponential,
-)
 
 from framework import jsoncodec
 from framework.errors import (
@@ -35,11 +33,21 @@ from framework.errors import (
     Unavailable,
 )
 
-__all__ = ["ErrorDetails", "HttpClient", "HttpSettings", "RetryPolicy", "default_error_parser"]
+__all__ = [
+    "ErrorDetails",
+    "HttpClient",
+    "HttpSettings",
+    "RateLimiter",
+    "RetryPolicy",
+    "default_error_parser",
+]
 
 log = logging.getLogger("chatwright.http")
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+
+RATE_HEADROOM = 0.02
+"""The limiter paces this share below the configured rate, against the jitter of requests in transit."""
 
 
 @attrs.frozen(kw_only=True)
@@ -61,6 +69,7 @@ class HttpSettings:
     rate_limit: float | None = None
     """Requests per second this process sends the provider at most (None: no limit)."""
     burst: int = 1
+    """Requests that may go back to back before the pacing applies."""
 
 
 @attrs.frozen(kw_only=True)
@@ -116,6 +125,29 @@ class _NotSent(Exception):
     """The connection failed before the request could reach the provider."""
 
 
+class RateLimiter:
+    """Paces requests `1 / rate` seconds apart in the order they ask, letting `burst` go back to back.
+
+    A generic cell rate algorithm: one number (the time the next request is due), no background task, and
+    each waiter sleeps exactly until its own slot, however many are waiting.
+    """
+
+    def __init__(self, rate: float, burst: int = 1) -> None:
+        if not rate > 0:
+            raise ValueError(f"rate must be positive, got {rate!r}")
+        self.interval = 1.0 / rate
+        self.allowance = max(0, burst - 1) * self.interval
+        self._due = 0.0
+
+    async def acquire(self) -> None:
+        now = asyncio.get_running_loop().time()
+        due = max(self._due, now)
+        self._due = due + self.interval
+        wait = due - self.allowance - now
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
 class HttpClient:
     """Sends JSON requests to one provider and turns its answers into Python values or ProviderErrors."""
 
@@ -137,7 +169,7 @@ class HttpClient:
         self._session = session
         self._owns_session = session is None
         self._limiter = (
-            AsyncLimiter(self.settings.rate_limit * self.settings.burst, self.settings.burst)
+            RateLimiter(self.settings.rate_limit * (1 - RATE_HEADROOM), self.settings.burst)
             if self.settings.rate_limit
             else None
         )
@@ -172,35 +204,29 @@ class HttpClient:
         method = method.upper()
         safe_to_repeat = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         policy = self.settings.retry
-        backoff = wait_random_exponential(multiplier=policy.base_delay, max=policy.max_delay)
+        attempts = max(1, policy.attempts)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._send_once(method, path, json, params, data, headers)
+            except _NotSent as error:
+                if attempt >= attempts:
+                    raise Unavailable(
+                        f"cannot connect: {error}", provider=self.provider, retryable=True
+                    ) from error.__cause__
+                delay = self._backoff(attempt)
+            except (RateLimited, Unavailable) as error:
+                if attempt >= attempts or not (safe_to_repeat or isinstance(error, RateLimited)):
+                    raise
+                asked = error.retry_after
+                delay = self._backoff(attempt) if asked is None else min(float(asked), policy.max_retry_after)
+            await asyncio.sleep(delay)
 
-        def should_retry(error: BaseException) -> bool:
-            if isinstance(error, _NotSent | RateLimited):
-                return True
-            return safe_to_repeat and isinstance(error, Unavailable)
-
-        def wait(state: RetryCallState) -> float:
-            error = state.outcome.exception() if state.outcome else None
-            asked = getattr(error, "retry_after", None)
-            if asked is not None:
-                return float(min(asked, policy.max_retry_after))
-            return float(backoff(state))
-
-        result: Any = None
-        try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(max(1, policy.attempts)),
-                wait=wait,
-                retry=retry_if_exception(should_retry),
-                reraise=True,
-            ):
-                with attempt:
-                    result = await self._send_once(method, path, json, params, data, headers)
-        except _NotSent as error:
-            raise Unavailable(
-                f"cannot connect: {error}", provider=self.provider, retryable=True
-            ) from error.__cause__
-        return result
+    def _backoff(self, attempt: int) -> float:
+        """Full jitter: a uniform pick between 0 and the exponential ceiling after try number `attempt`."""
+        policy = self.settings.retry
+        return random.uniform(0, min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1)))
 
     async def _send_once(
         self,

@@ -1,6 +1,10 @@
 """The inbox worker: claims events from the store, dispatches them, and acks, retries or dead-letters each one.
 
 Concurrency is bounded globally; events sharing an ordering key are handed out one at a time by the store.
+Claims are batched and pipelined, so a busy inbox costs one claim per many events and no handler waits for a
+commit: the worker keeps up to `prefetch` claimed events ready beyond the `concurrency` it runs, starts the next
+one as soon as a handler returns (its ack then goes to the store in the same commit as the next claim), and
+claims again once a quarter of that room is free, or CLAIM_DELAY after the first of it was.
 A handler that raises is retried with exponential backoff and full jitter, up to `attempts` deliveries, then the
 event is dead-lettered with its error. Errors the provider marked as not retryable (a bad request, an
 unsupported operation) and events a handler found malformed (`InvalidEvent`) are dead-lettered at once:
@@ -14,6 +18,7 @@ import contextlib
 import functools
 import logging
 import random
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 import attrs
@@ -25,6 +30,9 @@ from framework.store.base import InboxEntry, Store, worker_name
 __all__ = ["Disposition", "HandlerRetry", "Worker"]
 
 log = logging.getLogger("chatwright.worker")
+
+CLAIM_DELAY = 0.005
+"""Seconds the worker may wait for more room to free before it claims for the little that is."""
 
 
 @attrs.frozen(kw_only=True)
@@ -73,6 +81,7 @@ class Worker:
         poll_interval: float = 0.5,
         listeners: list[OutcomeListener] | None = None,
         rng: random.Random | None = None,
+        prefetch: int | None = None,
     ) -> None:
         self.store = store
         self.dispatcher = dispatcher
@@ -83,7 +92,13 @@ class Worker:
         self.listeners = list(listeners or [])
         self.name = worker_name()
         self._rng = rng or random.Random()
-        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._in_flight: dict[str, asyncio.Task[None] | None] = {}
+        """Events claimed and not yet acked, retried or dead-lettered: their task, or None while ready."""
+        self._ready: deque[InboxEntry] = deque()
+        self._running = 0
+        """Handlers running: what `concurrency` bounds (an event being acked holds no slot)."""
+        self.prefetch = concurrency // 2 if prefetch is None else prefetch
+        self._claim_at = max(1, (concurrency + self.prefetch) // 4)
         self._stopping = asyncio.Event()
         self._slot_free = asyncio.Event()
         self.handled = 0
@@ -95,21 +110,28 @@ class Worker:
     async def run(self) -> None:
         """Claim and handle events until `stop()` is called."""
         renewer = asyncio.create_task(self._renew_leases(), name="chatwright-lease-renewer")
+        loop = asyncio.get_running_loop()
+        claim_by = 0.0
         try:
             while not self._stopping.is_set():
-                free = self.concurrency - len(self._in_flight)
-                if free <= 0:
-                    self._slot_free.clear()
-                    await self._wait_any(self._slot_free.wait())
+                room = self.concurrency + self.prefetch - self._running - len(self._ready)
+                if room <= 0:
+                    await self._wait_for_slot(None)
                     continue
-                entries = await self.store.claim(self.name, free, self.lease)
+                if room < self._claim_at and (self._running or self._ready):
+                    claim_by = claim_by or loop.time() + CLAIM_DELAY
+                    if loop.time() < claim_by:
+                        await self._wait_for_slot(claim_by - loop.time())
+                        continue
+                claim_by = 0.0
+                entries = await self.store.claim(self.name, room, self.lease)
                 if not entries:
                     await self._wait_any(self.store.wait_for_work(self.poll_interval))
                     continue
                 for entry in entries:
-                    task = asyncio.create_task(self._handle(entry))
-                    self._in_flight[entry.event.id] = task
-                    task.add_done_callback(functools.partial(self._finished, entry.event.id))
+                    self._in_flight[entry.event.id] = None
+                self._ready.extend(entries)
+                self._start_ready()
         finally:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -118,13 +140,30 @@ class Worker:
     def stop(self) -> None:
         """Stop claiming new events (in-flight ones go on)."""
         self._stopping.set()
+        self._slot_free.set()
+
+    def _start_ready(self) -> None:
+        """Start claimed events while slots are free (not after `stop()`: those go back to the inbox)."""
+        while self._ready and self._running < self.concurrency and not self._stopping.is_set():
+            entry = self._ready.popleft()
+            self._running += 1
+            task = asyncio.create_task(self._handle(entry))
+            self._in_flight[entry.event.id] = task
+            task.add_done_callback(functools.partial(self._finished, entry.event.id))
+
+    async def _wait_for_slot(self, timeout: float | None) -> None:
+        """Until a handler returns (or `stop()`), at most `timeout` seconds."""
+        self._slot_free.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._slot_free.wait()
 
     async def drain(self, timeout: float) -> int:
         """Wait up to `timeout` seconds for in-flight events; give the rest back to the inbox. Returns how many."""
-        tasks = list(self._in_flight.values())
+        tasks = [task for task in self._in_flight.values() if task is not None]
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
-        unfinished = [task for task in self._in_flight.values() if not task.done()]
+        unfinished = [task for task in self._in_flight.values() if task is not None and not task.done()]
         for task in unfinished:
             task.cancel()
         if unfinished:
@@ -146,7 +185,6 @@ class Worker:
 
     def _finished(self, event_id: str, _: object = None) -> None:
         self._in_flight.pop(event_id, None)
-        self._slot_free.set()
 
     async def _renew_leases(self) -> None:
         while True:
@@ -159,7 +197,12 @@ class Worker:
 
     async def _handle(self, entry: InboxEntry) -> None:
         event = entry.event
-        outcome = await self.dispatcher.dispatch(event)
+        try:
+            outcome = await self.dispatcher.dispatch(event)
+        finally:
+            self._running -= 1
+            self._start_ready()
+            self._slot_free.set()
         if outcome.ok:
             await self.store.ack(event.id)
             disposition = Disposition(outcome=outcome, action="done")

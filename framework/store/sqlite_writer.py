@@ -2,8 +2,13 @@
 
 Every operation is a function of the connection. Operations that arrive while a commit is under way wait and
 are committed together in the next transaction, so with `synchronous=FULL` many concurrent appends share one
-fsync instead of paying one each. Each operation runs inside a savepoint: one that raises is rolled back alone
-and its caller gets the error; the others still commit.
+fsync instead of paying one each. An operation that raises is rolled back alone and its caller gets the error;
+the others still commit. (A batch runs without savepoints first; only when one of its operations raises is the
+transaction rolled back and the batch run again with one savepoint per operation, which costs two statements
+each.) Operations submitted during one event loop iteration reach the thread as one item (one wakeup), and
+results go back to each event loop in one thread-safe call per batch, not one per operation. When nothing has
+come for IDLE_AFTER seconds after a commit, the thread runs the `idle` hook (the store checkpoints its WAL
+there, off the hot path).
 """
 
 from __future__ import annotations
@@ -20,27 +25,41 @@ __all__ = ["SQLiteWriter"]
 
 T = TypeVar("T")
 Operation = Callable[[sqlite3.Connection], Any]
+Pending = tuple[Operation, "asyncio.Future[Any]", asyncio.AbstractEventLoop]
 
 _STOP = object()
 MAX_BATCH = 512
+IDLE_AFTER = 0.05
+"""Seconds without work after a commit before the writer runs its `idle` hook."""
 
 
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+Outcome = tuple[Any, BaseException | None]
+
+
+def _settle(settled: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, result, error in settled:
+        if future.done():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
 
 
 class SQLiteWriter:
     """Runs operations on a dedicated thread; `await writer.run(op)` returns op's result once committed."""
 
-    def __init__(self, path: str, setup: Callable[[sqlite3.Connection], None]) -> None:
+    def __init__(
+        self,
+        path: str,
+        setup: Callable[[sqlite3.Connection], None],
+        idle: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> None:
         self._path = path
         self._setup = setup
+        self._idle = idle
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._pending: dict[asyncio.AbstractEventLoop, list[Pending]] = {}
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
@@ -56,6 +75,8 @@ class SQLiteWriter:
     async def stop(self) -> None:
         if self._thread is None:
             return
+        for loop in list(self._pending):
+            self._flush(loop)
         self._queue.put(_STOP)
         await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
         self._thread = None
@@ -65,8 +86,18 @@ class SQLiteWriter:
             raise RuntimeError("the SQLite store is not open: await store.open() first")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put((operation, future, loop))
+        pending = self._pending.get(loop)
+        if pending is None:
+            pending = self._pending[loop] = []
+            loop.call_soon(self._flush, loop)
+        pending.append((operation, future, loop))
         return await future
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Hand what this loop submitted during one iteration to the writer thread in one piece (one wakeup)."""
+        pending = self._pending.pop(loop, None)
+        if pending:
+            self._queue.put(pending)
 
     def _main(self) -> None:
         try:
@@ -77,12 +108,20 @@ class SQLiteWriter:
             self._ready.set()
             return
         self._ready.set()
+        committed = False
         try:
             while True:
-                first = self._queue.get()
+                try:
+                    first = self._queue.get(timeout=IDLE_AFTER) if committed else self._queue.get()
+                except queue.Empty:
+                    committed = False
+                    if self._idle is not None:
+                        with contextlib.suppress(sqlite3.Error):
+                            self._idle(connection)
+                    continue
                 if first is _STOP:
                     return
-                batch = [first]
+                batch = list(first)
                 while len(batch) < MAX_BATCH:
                     try:
                         item = self._queue.get_nowait()
@@ -91,30 +130,49 @@ class SQLiteWriter:
                     if item is _STOP:
                         self._queue.put(_STOP)
                         break
-                    batch.append(item)
+                    batch.extend(item)
                 self._commit(connection, batch)
+                committed = self._idle is not None
         finally:
             connection.close()
 
     def _commit(self, connection: sqlite3.Connection, batch: list[Any]) -> None:
-        outcomes: list[tuple[Any, BaseException | None]] = []
+        outcomes: list[Outcome]
         try:
             connection.execute("BEGIN IMMEDIATE")
-            for operation, _, _ in batch:
-                connection.execute("SAVEPOINT op")
-                try:
-                    outcomes.append((operation(connection), None))
-                    connection.execute("RELEASE op")
-                except Exception as error:
-                    connection.execute("ROLLBACK TO op")
-                    connection.execute("RELEASE op")
-                    outcomes.append((None, error))
-            connection.execute("COMMIT")
-            self.commits += 1
+            try:
+                outcomes = [(operation(connection), None) for operation, _, _ in batch]
+            except Exception as error:
+                connection.execute("ROLLBACK")
+                if len(batch) == 1:
+                    outcomes = [(None, error)]
+                else:
+                    connection.execute("BEGIN IMMEDIATE")
+                    outcomes = [self._isolated(connection, operation) for operation, _, _ in batch]
+            if connection.in_transaction:
+                connection.execute("COMMIT")
+                self.commits += 1
         except Exception as error:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             outcomes = [(None, error)] * len(batch)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, BaseException | None]]]
+        by_loop = {}
         for (_, future, loop), (result, failure) in zip(batch, outcomes, strict=True):
+            by_loop.setdefault(loop, []).append((future, result, failure))
+        for loop, settled in by_loop.items():
             with contextlib.suppress(RuntimeError):  # the caller's loop is closed; nobody waits any more
-                loop.call_soon_threadsafe(_settle, future, result, failure)
+                loop.call_soon_threadsafe(_settle, settled)
+
+    @staticmethod
+    def _isolated(connection: sqlite3.Connection, operation: Operation) -> Outcome:
+        """Run one operation in a savepoint: if it raises, only its own changes are undone."""
+        connection.execute("SAVEPOINT op")
+        try:
+            result = operation(connection)
+        except Exception as error:
+            connection.execute("ROLLBACK TO op")
+            connection.execute("RELEASE op")
+            return None, error
+        connection.execute("RELEASE op")
+        return result, None

@@ -1,0 +1,157 @@
+"""Benchmark 3, dispatch overhead: events through inbox -> dispatcher -> one no-op handler, in one process.
+
+Three ways, each a fresh child process on the server core:
+- `pipeline`: 64 producers append N events (each append durable, synchronous=FULL) while the worker claims,
+  dispatches and acks them; the clock runs from the first append to the last ack. This is "through the inbox".
+- `drain`: the N events are appended first (not timed); the clock runs while the worker empties the inbox.
+- `plain`: the baseline, a plain loop awaiting the same no-op handler N times.
+The overhead per event is (1 / ours - 1 / plain) in microseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.benchmarks.harness import Bar, Cores, Report, Series, Settings, emit_result, new_loop, spawn
+
+__all__ = ["OVERHEAD_BAR_US", "run"]
+
+OVERHEAD_BAR_US = 50.0
+PRODUCERS = 64
+
+
+async def _ours(events: int, db: Path, mode: str) -> dict[str, Any]:
+    from framework.config import config_from_dict
+    from framework.events import new_event
+    from framework.runtime import Runtime
+    from tests.benchmarks.plugins import noop_plugin
+
+    config = config_from_dict(
+        {"store": {"url": f"sqlite:///{db / 'bench.db'}"}, "plugins": {"entry_points": False}},
+        db / "bench.toml",
+        "bench.toml",
+        {},
+    )
+    finished = asyncio.Event()
+    handled = [0]
+
+    def count(_: Any) -> None:
+        handled[0] += 1
+        if handled[0] == events:
+            finished.set()
+
+    runtime = Runtime(
+        config, plugins=[noop_plugin("bench.*")], providers={}, listeners=[count], with_schedules=False
+    )
+    batch = [new_event("bench.tick", {"n": i, "chat_id": "c-1"}) for i in range(events)]
+    shares = [batch[i::PRODUCERS] for i in range(PRODUCERS)]
+
+    async def produce(share: list[Any]) -> None:
+        for event in share:
+            await runtime.store.append(event)
+
+    await runtime.open_store()
+    if mode == "drain":
+        await asyncio.gather(*(produce(share) for share in shares))
+        started, cpu_started = time.perf_counter(), time.process_time()
+        await runtime.start()
+    else:
+        await runtime.start()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(produce(share) for share in shares))
+    await finished.wait()
+    elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
+    commits = getattr(runtime.store, "commits", 0)
+    await runtime.stop()
+    return {"rate": events / elapsed, "elapsed": elapsed, "commits": commits, "cpu_share": cpu / elapsed}
+
+
+async def _plain(events: int) -> dict[str, Any]:
+    from framework.events import new_event
+    from tests.benchmarks.plugins import noop_plugin
+
+    handler = noop_plugin("bench.*").handlers[0].fn
+    batch = [new_event("bench.tick", {"n": i, "chat_id": "c-1"}) for i in range(events)]
+    started = time.perf_counter()
+    for event in batch:
+        await handler(event, None)  # type: ignore[arg-type]  # the no-op never looks at its context
+    elapsed = time.perf_counter() - started
+    return {"rate": events / elapsed, "elapsed": elapsed, "commits": 0}
+
+
+def measure(mode: str, events: int, cores: Cores, uvloop: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="chatwright-bench-") as directory:
+        args = ["--mode", mode, "--events", str(events), "--db", directory]
+        if uvloop:
+            args.append("--uvloop")
+        child = spawn("tests.benchmarks.bench_dispatch", *args, cpus=cores.server, name=f"dispatch {mode}")
+        return child.result()
+
+
+def run(settings: Settings, cores: Cores) -> Report:
+    report = Report("dispatch", "3. Dispatch overhead (inbox -> dispatcher -> one no-op handler)")
+    pipeline = report.add(Series("events/s, appended while the worker runs", "1/s", baseline=[]))
+    drain = report.add(Series("events/s, draining a full inbox", "1/s", baseline=[]))
+    overhead = report.add(Series("overhead per event, appended while running", "us", higher_is_better=False))
+    overhead_drain = report.add(Series("overhead per event, draining", "us", higher_is_better=False))
+    batch_sizes = []
+    n = settings.dispatch_events
+    for _ in range(settings.rounds):
+        ours = measure("pipeline", n, cores, settings.uvloop)
+        base = measure("plain", n, cores, settings.uvloop)
+        ours_drain = measure("drain", n, cores, settings.uvloop)
+        assert pipeline.baseline is not None and drain.baseline is not None
+        pipeline.ours.append(ours["rate"])
+        pipeline.baseline.append(base["rate"])
+        drain.ours.append(ours_drain["rate"])
+        drain.baseline.append(base["rate"])
+        overhead.ours.append((ours["elapsed"] - base["elapsed"]) / n * 1e6)
+        overhead_drain.ours.append((ours_drain["elapsed"] - base["elapsed"]) / n * 1e6)
+        batch_sizes.append(3 * n / max(1, ours["commits"]))
+    drained = Series.summary(overhead_drain.ours)["median"]
+    piped = Series.summary(overhead.ours)["median"]
+    report.bars.append(
+        Bar(
+            "overhead < 50 us/event, claim -> dispatch -> ack", f"{drained:.1f} us", drained < OVERHEAD_BAR_US
+        )
+    )
+    report.bars.append(
+        Bar(
+            "overhead < 50 us/event, append -> claim -> dispatch -> ack",
+            f"{piped:.1f} us",
+            piped < OVERHEAD_BAR_US,
+        )
+    )
+    report.notes.append(
+        f"{n} events per round, {PRODUCERS} concurrent producers, worker concurrency 64, SQLite synchronous=FULL;"
+        f" about {Series.summary(batch_sizes)['median']:.0f} store operations (append, claim, ack) per commit"
+    )
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=["pipeline", "drain", "plain"], required=True)
+    parser.add_argument("--events", type=int, required=True)
+    parser.add_argument("--db", default=".")
+    parser.add_argument("--uvloop", action="store_true")
+    args = parser.parse_args()
+    loop = new_loop(args.uvloop)
+    try:
+        if args.mode == "plain":
+            result = loop.run_until_complete(_plain(args.events))
+        else:
+            result = loop.run_until_complete(_ours(args.events, Path(args.db), args.mode))
+    finally:
+        loop.close()
+    emit_result(result)
+
+
+if __name__ == "__main__":
+    main()

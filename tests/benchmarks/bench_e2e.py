@@ -1,0 +1,127 @@
+"""Benchmark 2, end to end: webhook -> handler -> one `post_message` on the RoostedHR emulator.
+
+A round sends a fixed number N of signed webhooks over 64 connections and waits until the emulator has stored
+N messages; the figure is N / (last message stored - first webhook sent), completed provider calls per second.
+chatwright acknowledges each webhook once it is in the inbox and its worker makes the call; the baseline makes
+the same call inline, on one shared ClientSession, before answering. The emulator runs in its own process on
+the load generator's core, so the server core does nothing but the system under test.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tests.benchmarks import servers
+from tests.benchmarks.harness import Bar, Child, Cores, Report, Series, Settings, running, spawn
+
+__all__ = ["RATIO_BAR", "Emulator", "run"]
+
+RATIO_BAR = 0.9
+WARMUP_EVENTS = 300
+
+
+class Emulator:
+    """The RoostedHR emulator process (tests.benchmarks.emulator) and its benchmark counters."""
+
+    def __init__(self, cpus: frozenset[int] | None, rate_limit: float | None = None) -> None:
+        args = ["--rate-limit", str(rate_limit)] if rate_limit else []
+        self.child: Child = spawn("tests.benchmarks.emulator", *args, cpus=cpus, name="emulator")
+        self.url = f"http://127.0.0.1:{self.child.ready()['port']}"
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return json.loads(answer.read())
+
+    def chats(self, count: int) -> list[str]:
+        ids: list[str] = self.call("POST", "/_emulator/bench-chats", {"count": count})["chat_ids"]
+        return ids
+
+    def stats(self) -> dict[str, Any]:
+        found: dict[str, Any] = self.call("GET", "/_emulator/bench-stats")
+        return found
+
+    def reset_counters(self) -> None:
+        self.call("POST", "/_emulator/bench-reset", {})
+
+    def wait_for_messages(self, count: int, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            stats = self.stats()
+            if stats["messages"] >= count:
+                return stats
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the emulator stored {stats['messages']} of {count} messages in {timeout:.0f}s"
+                )
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.child.stop()
+
+
+def measure(
+    variant: str, events: int, emulator: Emulator, chat_id: str, settings: Settings, cores: Cores
+) -> dict[str, Any]:
+    """N webhooks through one fresh server; completed provider calls per second."""
+    emulator.reset_counters()
+    with tempfile.TemporaryDirectory(prefix="chatwright-bench-") as directory:
+        server, port = servers.start(
+            variant, cores.server, db=Path(directory), emulator=emulator.url, uvloop=settings.uvloop
+        )
+        with running(server):
+            load = spawn(
+                "tests.benchmarks.loadgen",
+                *("--port", str(port), "--connections", str(settings.connections)),
+                *("--count", str(events), "--chat-id", chat_id),
+                cpus=cores.load,
+                name="load generator",
+            )
+            with running(load):
+                sent = load.result()
+            done = emulator.wait_for_messages(events, timeout=60 + events / 100)
+            server.stop()
+    if sent["statuses"].get("202", 0) != events:
+        raise RuntimeError(f"{variant}: not every webhook was answered 202: {sent['statuses']}")
+    elapsed = done["last_at"] - sent["started"]
+    return {
+        "rate": events / elapsed,
+        "elapsed": elapsed,
+        "ack_rate": sent["rate"],
+        "messages": done["messages"],
+    }
+
+
+def run(settings: Settings, cores: Cores) -> Report:
+    report = Report("e2e", "2. End to end (webhook -> handler -> post_message on the RoostedHR emulator)")
+    rate = report.add(Series("provider calls completed/s", "1/s", baseline=[]))
+    emulator = Emulator(cores.load)
+    try:
+        (chat_id,) = emulator.chats(1)
+        warm = min(WARMUP_EVENTS, settings.e2e_events or WARMUP_EVENTS)
+        measure("ours", warm, emulator, chat_id, settings, cores)
+        calibration = measure("baseline", warm, emulator, chat_id, settings, cores)
+        events = settings.e2e_events or max(1000, int(calibration["rate"] * settings.seconds))
+        for _ in range(settings.rounds):
+            ours = measure("ours", events, emulator, chat_id, settings, cores)
+            base = measure("baseline", events, emulator, chat_id, settings, cores)
+            assert rate.baseline is not None
+            rate.ours.append(ours["rate"])
+            rate.baseline.append(base["rate"])
+    finally:
+        emulator.stop()
+    ratio = Series.summary(rate.ratios)["median"]
+    report.bars.append(Bar("end-to-end ratio >= 0.9", f"{ratio:.2f}", ratio >= RATIO_BAR))
+    report.notes.append(
+        f"{events} webhooks per round over {settings.connections} connections; the worker runs in the service"
+        " (concurrency 64); every webhook answered 202 and every message stored (checked)"
+    )
+    return report

@@ -1,0 +1,285 @@
+"""Benchmark 6, footprint: idle RSS and start-up time of `chatwright run` with the four bots, and RSS over 100k events.
+
+The service is the real command, `chatwright run bench.toml`, on the server core. Its config is the four bots'
+`bots/*/bot.toml` side by side (as `chatwright demo` composes them) plus one standard-webhooks route,
+`/hooks/bench`, whose events a no-op handler takes; the bots' adapters point at the four emulators, served by
+one process on the load core. (Without the bots, the four adapters are configured directly, and a note says so.)
+- start-up: from just before the process is spawned until `GET /readyz` answers 200;
+- idle RSS: two seconds after that;
+- RSS over events: webhooks to `/hooks/bench` until the worker has handled N; RSS once N/10 are handled (after
+  warm-up) and again once all N are and the service is idle. The growth between the two is the figure.
+The baseline is the raw aiohttp server of the ingest benchmark, measured the same way (its "events" are webhooks
+verified, parsed and answered).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import sys
+import tempfile
+import time
+import tomllib
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tests.benchmarks.harness import ROOT, SECRET, Bar, Child, Cores, Report, Series, Settings, running, spawn
+
+__all__ = ["IDLE_RSS_BAR_MB", "RSS_GROWTH_BAR", "STARTUP_BAR_S", "bench_config", "run"]
+
+IDLE_RSS_BAR_MB = 60.0
+STARTUP_BAR_S = 1.5
+RSS_GROWTH_BAR = 0.10
+BOTS = ("shiftchat", "ambassador", "escalation", "eventrooms")
+PREFIXES = {"roostedhr": "ROOSTED", "popsell": "POPSELL", "devrev": "DEVREV", "groupalarm": "GROUPALARM"}
+
+
+def _rss_mb(pid: int) -> float:
+    import psutil
+
+    return float(psutil.Process(pid).memory_info().rss) / 2**20
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+# -- the config: the four bots side by side, plus the benchmark's route ---------------------------------------------
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def _toml(document: dict[str, Any]) -> str:
+    lines = []
+    for section, table in document.items():
+        if isinstance(table, dict):
+            lines.append(f"[{section}]")
+            lines += [f"{json.dumps(str(key))} = {_toml_value(value)}" for key, value in table.items()]
+        else:
+            lines.append(f"{section} = {_toml_value(table)}")
+    return "\n".join(lines) + "\n"
+
+
+def bench_config(directory: Path, port: int, emulator: str) -> tuple[Path, dict[str, str], bool]:
+    """Write the service's config; returns its path, the environment it needs, and whether the bots are in it."""
+    merged: dict[str, Any] = {
+        "service": {"host": "127.0.0.1", "port": port},
+        "store": {"url": f"sqlite:///{directory / 'bench.db'}"},
+        "adapters": {},
+        "webhooks": [],
+        "schedules": [],
+        "plugins": {"modules": ["tests.benchmarks.plugins"], "entry_points": False},
+    }
+    env = {f"{variable}_BASE_URL": f"{emulator}/{provider}" for provider, variable in PREFIXES.items()}
+    tomls = [ROOT / "bots" / bot / "bot.toml" for bot in BOTS]
+    with_bots = all(path.exists() for path in tomls)
+    if with_bots:
+        for path in tomls:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+            merged["adapters"].update(raw.get("adapters", {}))
+            merged["webhooks"] += raw.get("webhooks", [])
+            merged["schedules"] += raw.get("schedules", [])
+            plugins = raw.get("plugins", {})
+            merged["plugins"]["modules"] += plugins.get("modules", [])
+            merged["plugins"].update({k: v for k, v in plugins.items() if isinstance(v, dict)})
+    else:
+        from framework.adapter_registry import find_adapter
+
+        for provider in PREFIXES:
+            spec = find_adapter(provider)
+            merged["adapters"][provider] = {
+                "provider": provider,
+                "base_url": f"{emulator}{spec.emulator_prefix}",
+                **dict(spec.emulator_settings),
+            }
+    merged["webhooks"].append(
+        {
+            "path": "/hooks/bench",
+            "event": "bench.ping",
+            "verify": {"scheme": "standard-webhooks", "secrets": [SECRET]},
+        }
+    )
+    if not merged["schedules"]:
+        del merged["schedules"]
+    path = directory / "bench.toml"
+    path.write_text(_toml({k: v for k, v in merged.items() if k not in ("webhooks", "schedules")}))
+    with path.open("a") as file:
+        for key in ("webhooks", "schedules"):
+            for table in merged.get(key, []):
+                file.write(
+                    f"\n[[{key}]]\n"
+                    + "\n".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in table.items())
+                )
+                file.write("\n")
+    return path, env, with_bots
+
+
+# -- measuring ----------------------------------------------------------------------------------------------------
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+
+
+def _wait_ready(child: Child, url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.process.poll() is not None:
+            raise RuntimeError(
+                f"{child.name} exited with code {child.process.returncode} before it was ready"
+            )
+        try:
+            if _get(url)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.005)
+    raise RuntimeError(f"{child.name} was not ready within {timeout:.0f}s")
+
+
+def _handled(base: str) -> int:
+    _, text = _get(f"{base}/metrics")
+    match = re.search(r'chatwright_events_total\{action="done"\} (\d+)', text)
+    return int(match.group(1)) if match else 0
+
+
+def measure(variant: str, settings: Settings, cores: Cores, emulator: str) -> dict[str, Any]:
+    events = settings.footprint_events
+    with tempfile.TemporaryDirectory(prefix="chatwright-bench-") as directory:
+        port = _free_port()
+        if variant == "ours":
+            config, env, with_bots = bench_config(Path(directory), port, emulator)
+            command = [sys.executable, "-m", "framework.cli", "run", str(config)]
+            started = time.monotonic()
+            child = spawn("", cpus=cores.server, name="chatwright run", env=env, command=command)
+            ready_url = f"http://127.0.0.1:{port}/readyz"
+        else:
+            with_bots = False
+            started = time.monotonic()
+            child = spawn(
+                "tests.benchmarks.servers",
+                "baseline",
+                "--port",
+                str(port),
+                cpus=cores.server,
+                name="baseline",
+            )
+            ready_url = f"http://127.0.0.1:{port}/readyz"
+        with running(child):
+            _wait_ready(child, ready_url)
+            startup = time.monotonic() - started
+            time.sleep(settings.idle_seconds)
+            idle = _rss_mb(child.pid)
+            load = spawn(
+                "tests.benchmarks.loadgen",
+                *("--port", str(port), "--count", str(events), "--connections", str(settings.connections)),
+                cpus=cores.load,
+                name="load generator",
+            )
+            base = f"http://127.0.0.1:{port}"
+            warm = peak = 0.0
+            with running(load):
+                while True:
+                    done = (
+                        _handled(base)
+                        if variant == "ours"
+                        else events
+                        if load.process.poll() is not None
+                        else 0
+                    )
+                    rss = _rss_mb(child.pid)
+                    peak = max(peak, rss)
+                    if not warm and (variant != "ours" or done >= events // 10):
+                        warm = rss
+                    if done >= events and load.process.poll() is not None:
+                        break
+                    time.sleep(0.2)
+                sent = load.result()
+            time.sleep(1.0)
+            end = _rss_mb(child.pid)
+            child.stop()
+    if sent["statuses"].get("202", 0) != events:
+        raise RuntimeError(f"{variant}: not every webhook was answered 202: {sent['statuses']}")
+    return {
+        "startup_s": startup,
+        "idle_rss_mb": idle,
+        "warm_rss_mb": warm,
+        "end_rss_mb": end,
+        "peak_rss_mb": peak,
+        "growth": end / warm - 1 if warm else float("nan"),
+        "with_bots": with_bots,
+    }
+
+
+def run(settings: Settings, cores: Cores) -> Report:
+    n = settings.footprint_events
+    report = Report("footprint", "6. Footprint (`chatwright run` with the four bots)")
+    startup = report.add(Series("start-up to /readyz 200", "s", baseline=[], higher_is_better=False))
+    idle = report.add(Series("idle RSS", "MB", baseline=[], higher_is_better=False))
+    warm = report.add(
+        Series(f"RSS after warm-up ({n // 10} events)", "MB", baseline=[], higher_is_better=False)
+    )
+    end = report.add(Series(f"RSS after {n} events", "MB", baseline=[], higher_is_better=False))
+    growth = report.add(Series("RSS growth after warm-up", "%", baseline=[], higher_is_better=False))
+    emulators = spawn("tests.benchmarks.emulator", "--all", cpus=cores.load, name="emulators")
+    with running(emulators):
+        emulator = f"http://127.0.0.1:{emulators.ready()['port']}"
+        bots = True
+        for _ in range(settings.rounds):
+            ours = measure("ours", settings, cores, emulator)
+            base = measure("baseline", settings, cores, emulator)
+            bots = bots and ours["with_bots"]
+            for series, key, scale in (
+                (startup, "startup_s", 1.0),
+                (idle, "idle_rss_mb", 1.0),
+                (warm, "warm_rss_mb", 1.0),
+                (end, "end_rss_mb", 1.0),
+                (growth, "growth", 100.0),
+            ):
+                assert series.baseline is not None
+                series.ours.append(ours[key] * scale)
+                series.baseline.append(base[key] * scale)
+        emulators.stop()
+    rss = Series.summary(idle.ours)["median"]
+    seconds = Series.summary(startup.ours)["median"]
+    grown = Series.summary(growth.ours)["max"]
+    report.bars.append(Bar("idle RSS <= 60 MB", f"{rss:.1f} MB", rss <= IDLE_RSS_BAR_MB))
+    report.bars.append(Bar("start-up to /readyz <= 1.5 s", f"{seconds:.2f} s", seconds <= STARTUP_BAR_S))
+    report.bars.append(
+        Bar(
+            f"RSS growth after warm-up <= 10% ({n} events)",
+            f"{grown:+.1f}% (worst round)",
+            grown <= 100 * RSS_GROWTH_BAR,
+        )
+    )
+    if not bots:
+        report.notes.append(
+            "bots/*/bot.toml not all present: the four adapters were configured without the bots"
+        )
+    else:
+        report.notes.append("the four bots (bots/*/bot.toml) loaded side by side, adapters on the emulators")
+    return report

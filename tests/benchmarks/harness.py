@@ -1,0 +1,369 @@
+"""What every benchmark shares: settings, A/B result series and their statistics, child processes pinned to cores.
+
+A benchmark runs its rounds as child processes (servers, load generators, emulators, in-process drivers), each
+started fresh and pinned with `os.sched_setaffinity`: the system under test on the "server" core, the load
+generator (and the provider emulator) on the "load" core. Children print one JSON line prefixed `RESULT ` (or
+`READY ` for servers) on stdout; everything else they print goes to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "ROOT",
+    "SECRET",
+    "Bar",
+    "Child",
+    "Cores",
+    "Report",
+    "Series",
+    "Settings",
+    "cores",
+    "cpu_seconds",
+    "emit_result",
+    "machine",
+    "new_loop",
+    "read_result",
+    "running",
+    "spawn",
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+"""The repository root: children run with it as their working directory, so `tests.benchmarks` imports."""
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+"""The standard-webhooks secret of every benchmark route (and of the load generator that signs for it)."""
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """How long and how big: `seconds` per measured window, `rounds` A/B pairs, and each benchmark's sizes."""
+
+    seconds: float = 5.0
+    rounds: int = 5
+    warmup: float = 1.0
+    connections: int = 64
+    e2e_events: int = 0
+    """Webhooks per end-to-end round; 0: as many as the baseline handles in `seconds`."""
+    dispatch_events: int = 20_000
+    fanout_chats: int = 1000
+    fanout_rate: float = 200.0
+    schedule_jobs: int = 10_000
+    schedule_due: int = 1000
+    schedule_rounds: int = 3
+    restart_budget: float = 4.0
+    """Seconds between the end of adding schedule jobs and their due time, for the restart in between."""
+    footprint_events: int = 100_000
+    idle_seconds: float = 2.0
+    """How long the service sits idle before its idle RSS is read."""
+    uvloop: bool = False
+    """Serve (both sides) on uvloop instead of asyncio's default loop."""
+
+    @classmethod
+    def quick(cls, **changes: Any) -> Settings:
+        """A run of about a minute: short windows, three rounds, smaller sizes."""
+        values: dict[str, Any] = {
+            "seconds": 2.0,
+            "rounds": 3,
+            "warmup": 0.5,
+            "dispatch_events": 5000,
+            "fanout_chats": 400,
+            "schedule_jobs": 2000,
+            "schedule_due": 200,
+            "schedule_rounds": 1,
+            "footprint_events": 20_000,
+        }
+        return cls(**{**values, **changes})
+
+    @classmethod
+    def smoke(cls) -> Settings:
+        """Tiny sizes, one round: enough to show that each benchmark still runs (tests/benchmarks/test_smoke)."""
+        return cls(
+            seconds=0.4,
+            rounds=1,
+            warmup=0.1,
+            connections=8,
+            e2e_events=150,
+            dispatch_events=300,
+            fanout_chats=40,
+            fanout_rate=200.0,
+            schedule_jobs=120,
+            schedule_due=30,
+            schedule_rounds=1,
+            restart_budget=1.2,
+            footprint_events=600,
+            idle_seconds=0.3,
+        )
+
+
+# -- results -----------------------------------------------------------------------------------------------------
+
+
+def _quartiles(values: Sequence[float]) -> tuple[float, float]:
+    if len(values) < 2:
+        return values[0], values[0]
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q3
+
+
+@attrs.define
+class Series:
+    """One figure measured each round, for chatwright ("ours") and, when it has one, for the baseline."""
+
+    label: str
+    unit: str
+    ours: list[float] = attrs.field(factory=list)
+    baseline: list[float] | None = None
+    higher_is_better: bool = True
+
+    @property
+    def ratios(self) -> list[float]:
+        """ours / baseline per round (paired: the two ran back to back)."""
+        if self.baseline is None:
+            return []
+        return [o / b for o, b in zip(self.ours, self.baseline, strict=False) if b]
+
+    @staticmethod
+    def summary(values: Sequence[float]) -> dict[str, float]:
+        if not values:
+            return {}
+        q1, q3 = _quartiles(values)
+        return {
+            "median": statistics.median(values),
+            "min": min(values),
+            "max": max(values),
+            "q1": q1,
+            "q3": q3,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "unit": self.unit,
+            "ours": self.ours,
+            "baseline": self.baseline,
+            "ratios": self.ratios,
+            "ours_summary": self.summary(self.ours),
+            "baseline_summary": self.summary(self.baseline or []),
+            "ratio_summary": self.summary(self.ratios),
+        }
+
+
+@attrs.frozen
+class Bar:
+    """A bar the issue sets, with the measured value and whether it is met."""
+
+    description: str
+    value: str
+    met: bool
+
+
+@attrs.define
+class Report:
+    """What one benchmark found: its series, the bars it was held to, checks and notes."""
+
+    key: str
+    title: str
+    series: list[Series] = attrs.field(factory=list)
+    bars: list[Bar] = attrs.field(factory=list)
+    notes: list[str] = attrs.field(factory=list)
+
+    def add(self, series: Series) -> Series:
+        self.series.append(series)
+        return series
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "title": self.title,
+            "series": [series.as_dict() for series in self.series],
+            "bars": [attrs.asdict(bar) for bar in self.bars],
+            "notes": self.notes,
+        }
+
+
+# -- the machine and its cores -----------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Cores:
+    """Where the system under test runs, and where the load (and the provider emulator) runs."""
+
+    server: frozenset[int] | None
+    load: frozenset[int] | None
+
+    @property
+    def pinned(self) -> bool:
+        return self.server is not None
+
+
+def cores() -> Cores:
+    """The first available core for the server, the last for the load; unpinned on a one-core machine."""
+    available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(available) < 2:
+        return Cores(None, None)
+    return Cores(frozenset({available[0]}), frozenset({available[-1]}))
+
+
+def machine() -> dict[str, str]:
+    """nproc, CPU model and Python version, for the report."""
+    model = platform.processor() or "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    loop = "uvloop available" if _has_uvloop() else "asyncio only"
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "loops": loop,
+    }
+
+
+def _has_uvloop() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# -- child processes ---------------------------------------------------------------------------------------------
+
+
+def emit_result(payload: dict[str, Any], prefix: str = "RESULT") -> None:
+    """Print the one line a child reports to its parent."""
+    sys.stdout.write(f"{prefix} {json.dumps(payload)}\n")
+    sys.stdout.flush()
+
+
+def read_result(output: str, prefix: str = "RESULT") -> dict[str, Any]:
+    for line in reversed(output.splitlines()):
+        if line.startswith(prefix + " "):
+            found: dict[str, Any] = json.loads(line[len(prefix) + 1 :])
+            return found
+    raise RuntimeError(f"the child printed no {prefix} line; its output was:\n{output[-2000:]}")
+
+
+@attrs.define
+class Child:
+    """A started child process: wait for its READY line, stop it, read its RESULT line."""
+
+    process: subprocess.Popen[str]
+    name: str
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def ready(self, timeout: float = 30.0) -> dict[str, Any]:
+        """Block until the child prints `READY {...}`; returns the JSON."""
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            if line.startswith("READY "):
+                found: dict[str, Any] = json.loads(line[6:])
+                return found
+        self.kill()
+        raise RuntimeError(f"{self.name} did not become ready (exit code {self.process.poll()})")
+
+    def result(self, timeout: float = 600.0) -> dict[str, Any]:
+        """Wait for the child to exit and return its RESULT."""
+        try:
+            output, _ = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise RuntimeError(f"{self.name} did not finish within {timeout:.0f}s") from None
+        if self.process.returncode != 0:
+            raise RuntimeError(f"{self.name} failed with exit code {self.process.returncode}")
+        return read_result(output)
+
+    def stop(self, timeout: float = 20.0) -> dict[str, Any] | None:
+        """SIGTERM, wait, and return the RESULT the child printed on its way out, if any."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            output, _ = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+        try:
+            return read_result(output or "")
+        except RuntimeError:
+            return None
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=5)
+
+
+def spawn(
+    module: str,
+    *args: str,
+    cpus: frozenset[int] | None,
+    name: str | None = None,
+    env: dict[str, str] | None = None,
+    command: Sequence[str] | None = None,
+) -> Child:
+    """Start `python -m module args...` (or `command`) in the repository root, pinned to `cpus`."""
+    argv = list(command) if command is not None else [sys.executable, "-m", module, *args]
+    process = subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=None if os.environ.get("BENCH_VERBOSE") else subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+    )
+    if cpus and hasattr(os, "sched_setaffinity"):
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(process.pid, cpus)
+    return Child(process, name or module)
+
+
+@contextlib.contextmanager
+def running(*children: Child) -> Iterator[None]:
+    """Kill whatever is still running on the way out (a failed round must not leave servers behind)."""
+    try:
+        yield
+    finally:
+        for child in children:
+            child.kill()
+
+
+def new_loop(use_uvloop: bool) -> asyncio.AbstractEventLoop:
+    """The event loop a child runs on: asyncio's default (what `chatwright run` uses) or uvloop."""
+    if use_uvloop:
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) this process used so far."""
+    times = os.times()
+    return times.user + times.system

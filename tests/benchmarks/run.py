@@ -1,0 +1,219 @@
+"""Run every benchmark against its baseline, alternating the two round by round, and print a table of ratios.
+
+    .venv/bin/python -m tests.benchmarks.run             # the full run (about 8 minutes on 2 cores)
+    .venv/bin/python -m tests.benchmarks.run --quick     # shorter windows, smaller sizes (about 2 minutes)
+    .venv/bin/python -m tests.benchmarks.run --only ingest,dispatch --seconds 3 --rounds 3
+
+Ratios are ours / baseline per round (each round runs the two back to back), summarised as the median with
+the min-max and the interquartile range over rounds. `--json FILE` keeps every number; `--markdown FILE`
+writes the tables docs/PERFORMANCE.md quotes. Set BENCH_VERBOSE=1 to see the children's logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import attrs
+
+from tests.benchmarks import (
+    bench_dispatch,
+    bench_e2e,
+    bench_fanout,
+    bench_footprint,
+    bench_ingest,
+    bench_schedules,
+)
+from tests.benchmarks.harness import Cores, Report, Series, Settings, cores, machine
+
+__all__ = ["BENCHMARKS", "format_bars", "format_report", "main", "run_all"]
+
+BENCHMARKS: dict[str, Callable[[Settings, Cores], Report]] = {
+    "ingest": bench_ingest.run,
+    "e2e": bench_e2e.run,
+    "dispatch": bench_dispatch.run,
+    "fanout": bench_fanout.run,
+    "schedules": bench_schedules.run,
+    "footprint": bench_footprint.run,
+}
+
+
+def _number(value: float) -> str:
+    if math.isnan(value):
+        return "-"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def _cells(series: Series) -> list[str]:
+    ours = Series.summary(series.ours)
+    base = Series.summary(series.baseline or [])
+    ratios = Series.summary(series.ratios)
+    unit = f" {series.unit}" if series.unit else ""
+    row = [
+        series.label,
+        f"{_number(ours['median'])}{unit}"
+        + (f" ({_number(ours['min'])}-{_number(ours['max'])})" if len(series.ours) > 1 else ""),
+        f"{_number(base['median'])}{unit}" if base else "",
+    ]
+    if ratios:
+        row += [
+            f"{ratios['median']:.3f}",
+            f"{ratios['min']:.3f}-{ratios['max']:.3f}",
+            f"{ratios['q1']:.3f}-{ratios['q3']:.3f}",
+        ]
+    else:
+        row += ["", "", ""]
+    row.append(str(len(series.ours)))
+    return row
+
+
+HEADER = [
+    "figure",
+    "ours: median (min-max)",
+    "baseline: median",
+    "ratio",
+    "ratio min-max",
+    "ratio IQR",
+    "rounds",
+]
+
+
+def format_report(report: Report, *, markdown: bool = False) -> str:
+    rows = [_cells(series) for series in report.series]
+    lines = [f"### {report.title}" if markdown else report.title]
+    if markdown:
+        lines.append("")
+        lines.append("| " + " | ".join(HEADER) + " |")
+        lines.append("|" + "|".join("---" for _ in HEADER) + "|")
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        lines.append("")
+        lines += [
+            f"- **{'met' if bar.met else 'NOT MET'}**: {bar.description}: {bar.value}" for bar in report.bars
+        ]
+        lines += [f"- {note}" for note in report.notes]
+    else:
+        widths = [max(len(row[i]) for row in [HEADER, *rows]) for i in range(len(HEADER))]
+        for row in [HEADER, *rows]:
+            lines.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+        lines += [
+            f"  [{'met' if bar.met else 'NOT MET'}] {bar.description}: {bar.value}" for bar in report.bars
+        ]
+        lines += [f"  note: {note}" for note in report.notes]
+    return "\n".join(lines)
+
+
+def format_bars(reports: Sequence[Report]) -> str:
+    """One line per bar of every benchmark: the summary printed last."""
+    rows = [("benchmark", "bar", "measured", "met")]
+    rows += [
+        (report.title.split(" (")[0], bar.description, bar.value, "yes" if bar.met else "NO")
+        for report in reports
+        for bar in report.bars
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["summary of the bars"]
+    lines += [
+        "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows
+    ]
+    return "\n".join(lines)
+
+
+def run_all(names: Sequence[str], settings: Settings, *, echo: bool = True) -> list[Report]:
+    """Run the named benchmarks in order; each report is printed as soon as it is done."""
+    placement = cores()
+    reports = []
+    for name in names:
+        started = time.monotonic()
+        if echo:
+            print(f"... {name}", file=sys.stderr, flush=True)
+        report = BENCHMARKS[name](settings, placement)
+        report.notes.append(f"took {time.monotonic() - started:.0f} s")
+        reports.append(report)
+        if echo:
+            print(format_report(report) + "\n", flush=True)
+    return reports
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.benchmarks.run", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="short windows and small sizes (about 2 minutes)"
+    )
+    parser.add_argument("--seconds", type=float, help="seconds per measured window")
+    parser.add_argument("--rounds", type=int, help="A/B rounds per benchmark")
+    parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(BENCHMARKS)}")
+    parser.add_argument("--uvloop", action="store_true", help="serve both sides on uvloop")
+    parser.add_argument("--json", type=Path, help="write every number to this file")
+    parser.add_argument("--markdown", type=Path, help="write the tables as markdown to this file")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a bar is not met")
+    args = parser.parse_args(argv)
+    names = [name.strip() for name in args.only.split(",")] if args.only else list(BENCHMARKS)
+    unknown = [name for name in names if name not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    settings = Settings.quick() if args.quick else Settings()
+    changes = {
+        key: value
+        for key, value in (
+            ("seconds", args.seconds),
+            ("rounds", args.rounds),
+            ("uvloop", args.uvloop or None),
+        )
+        if value is not None
+    }
+    settings = attrs.evolve(settings, **changes)
+    if args.rounds is not None:
+        settings = attrs.evolve(settings, schedule_rounds=args.rounds)
+    where = cores()
+    info = machine()
+    command = "python -m tests.benchmarks.run " + shlex.join(argv if argv is not None else sys.argv[1:])
+    print(f"command: {command.strip()}")
+    print(f"machine: {info['nproc']} cores, {info['cpu']}, Python {info['python']}, {info['platform']}")
+    print(
+        f"placement: server core {sorted(where.server or [])}, load core {sorted(where.load or [])}"
+        if where.pinned
+        else "placement: one core, not pinned"
+    )
+    print(f"settings: {attrs.asdict(settings)}\n", flush=True)
+    reports = run_all(names, settings)
+    print("=" * 100)
+    for report in reports:
+        print(format_report(report) + "\n")
+    print(format_bars(reports))
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "command": command,
+                    "machine": info,
+                    "settings": attrs.asdict(settings),
+                    "reports": [report.as_dict() for report in reports],
+                },
+                indent=2,
+            )
+        )
+    if args.markdown:
+        header = f"Command: `{command.strip()}`  \nMachine: {info['nproc']} cores, {info['cpu']}, Python {info['python']}\n\n"
+        args.markdown.write_text(
+            header + "\n\n".join(format_report(r, markdown=True) for r in reports) + "\n"
+        )
+    failed = [bar for report in reports for bar in report.bars if not bar.met]
+    return 1 if args.strict and failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

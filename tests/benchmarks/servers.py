@@ -1,0 +1,205 @@
+"""The servers the webhook benchmarks load, each in its own process: chatwright's service and a raw baseline.
+
+`python -m tests.benchmarks.servers ours --db DIR [--no-worker] [--emulator URL]` serves the real service app
+(`framework.service.create_app` around a `Runtime`, schedules included) with one standard-webhooks route,
+`/hooks/bench`, on a fresh SQLite file (synchronous=FULL). Without `--emulator` the plugin is a no-op; with it,
+each webhook's handler posts one message on the RoostedHR emulator.
+
+`python -m tests.benchmarks.servers baseline [--emulator URL]` serves a raw aiohttp handler on the same path
+that verifies the same HMAC, parses the JSON and answers 202 without storing anything; with `--emulator` it
+first makes the same provider call inline, on one shared ClientSession.
+
+Both print `READY {"port": ...}` once they listen, and on SIGTERM a `RESULT` line with their CPU share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import functools
+import hashlib
+import hmac
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from framework import jsoncodec
+from tests.benchmarks.harness import SECRET, Child, cpu_seconds, emit_result, new_loop, spawn
+from tests.benchmarks.plugins import MESSAGE, noop_plugin, post_plugin
+
+__all__ = ["baseline_app", "main", "ours_app", "start"]
+
+PATH = "/hooks/bench"
+TOLERANCE = 300.0
+API_KEY = "test-key"
+WORKER_ID = "3158"
+
+
+# -- the baseline: verify, parse, (call), 202 --------------------------------------------------------------------
+
+
+def _verify(key: bytes, headers: Any, body: bytes) -> str | None:
+    """Standard Webhooks, the same HMAC the service checks; returns the message id or None."""
+    msg_id = headers.get("webhook-id")
+    stamp = headers.get("webhook-timestamp")
+    signatures = headers.get("webhook-signature")
+    if not msg_id or not stamp or not signatures or not stamp.isdigit():
+        return None
+    if abs(time.time() - int(stamp)) > TOLERANCE:
+        return None
+    mac = hmac.new(key, f"{msg_id}.{stamp}.".encode(), hashlib.sha256)
+    mac.update(body)
+    expected = mac.digest()
+    for part in signatures.split():
+        version, _, encoded = part.partition(",")
+        if version == "v1" and hmac.compare_digest(expected, base64.b64decode(encoded)):
+            return str(msg_id)
+    return None
+
+
+def baseline_app(emulator: str | None) -> web.Application:
+    key = base64.b64decode(SECRET.removeprefix("whsec_"))
+    session_key = web.AppKey("session", aiohttp.ClientSession)
+
+    async def receive(request: web.Request) -> web.Response:
+        body = await request.read()
+        msg_id = _verify(key, request.headers, body)
+        if msg_id is None:
+            return web.json_response({"error": "bad_signature"}, status=401)
+        data = jsoncodec.loads(body)
+        if emulator is not None:
+            url = f"{emulator}/workers/{WORKER_ID}/chats/{data['data']['chat_id']}/messages"
+            async with request.app[session_key].post(
+                url, data=jsoncodec.dumps({"message": MESSAGE}), headers={"X-API-KEY": API_KEY}
+            ) as answer:
+                await answer.read()
+                if answer.status != 201:
+                    return web.json_response({"error": "provider"}, status=502)
+        return web.Response(
+            status=202, body=jsoncodec.dumps({"event_id": msg_id}), content_type="application/json"
+        )
+
+    async def session(app: web.Application) -> Any:
+        app[session_key] = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=100), headers={"Content-Type": "application/json"}
+        )
+        yield
+        await app[session_key].close()
+
+    async def ready(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ready"})
+
+    app = web.Application()
+    app.router.add_post(PATH, receive)
+    app.router.add_get("/readyz", ready)
+    app.cleanup_ctx.append(session)
+    return app
+
+
+# -- ours: the chatwright service ---------------------------------------------------------------------------------
+
+
+def ours_app(db_dir: Path, *, worker: bool, emulator: str | None) -> tuple[web.Application, Any]:
+    from framework.config import config_from_dict
+    from framework.runtime import Runtime
+    from framework.service import create_app
+
+    raw: dict[str, Any] = {
+        "store": {"url": f"sqlite:///{db_dir / 'bench.db'}"},
+        "webhooks": [
+            {
+                "path": PATH,
+                "event": "shift.published",
+                "verify": {"scheme": "standard-webhooks", "secrets": [SECRET]},
+            }
+        ],
+        "plugins": {"entry_points": False},
+    }
+    if emulator is not None:
+        raw["adapters"] = {
+            "roosted": {
+                "provider": "roostedhr",
+                "base_url": emulator,
+                "api_key": API_KEY,
+                "worker_id": WORKER_ID,
+            }
+        }
+    config = config_from_dict(raw, db_dir / "bench.toml", "bench.toml", {})
+    plugins = [post_plugin("roosted")] if emulator is not None else [noop_plugin("*")]
+    runtime = Runtime(config, plugins=plugins)
+    if not worker:
+        # The service app starts the runtime with its worker; the ingest benchmark measures intake alone.
+        runtime.start = functools.partial(Runtime.start, runtime, worker=False)  # type: ignore[method-assign]
+    return create_app(runtime), runtime
+
+
+async def _serve(args: argparse.Namespace) -> dict[str, Any]:
+    runtime = None
+    if args.variant == "ours":
+        app, runtime = ours_app(Path(args.db), worker=not args.no_worker, emulator=args.emulator)
+    else:
+        app = baseline_app(args.emulator)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", args.port)
+    await site.start()
+    emit_result({"port": runner.addresses[0][1]}, prefix="READY")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    started, cpu_start = time.monotonic(), cpu_seconds()
+    await stop.wait()
+    cpu_share = (cpu_seconds() - cpu_start) / max(time.monotonic() - started, 1e-9)
+    handled = runtime.worker.handled if runtime is not None else 0
+    pending = await runtime.store.pending() if runtime is not None else 0
+    await runner.cleanup()
+    return {"cpu_share": cpu_share, "handled": handled, "pending": pending}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("variant", choices=["ours", "baseline"])
+    parser.add_argument("--db", default=".", help="directory of the SQLite file (ours)")
+    parser.add_argument("--no-worker", action="store_true", help="serve webhooks without the worker (ours)")
+    parser.add_argument("--emulator", default=None, help="RoostedHR emulator URL: one provider call per hook")
+    parser.add_argument("--uvloop", action="store_true")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    loop = new_loop(args.uvloop)
+    try:
+        emit_result(loop.run_until_complete(_serve(args)))
+    finally:
+        loop.close()
+
+
+if __name__ == "__main__":
+    main()
+
+
+def start(
+    variant: str,
+    cpus: frozenset[int] | None,
+    *,
+    db: Path | None = None,
+    worker: bool = True,
+    emulator: str | None = None,
+    uvloop: bool = False,
+) -> tuple[Child, int]:
+    """Start a server process (from the benchmark driver) and wait until it listens; returns it and its port."""
+    args = [variant]
+    if db is not None:
+        args += ["--db", str(db)]
+    if not worker:
+        args.append("--no-worker")
+    if emulator is not None:
+        args += ["--emulator", emulator]
+    if uvloop:
+        args.append("--uvloop")
+    child = spawn("tests.benchmarks.servers", *args, cpus=cpus, name=f"{variant} server")
+    return child, int(child.ready()["port"])

@@ -1,0 +1,40 @@
+"""Every benchmark runs for about a second at tiny sizes, so none of them can rot unnoticed.
+
+Performance bars are not checked here (tiny sizes say nothing about them); what must hold at any size is: every
+series has a number per round, and the correctness checks (exactly-once fan-out, no 429 reaching a handler,
+no schedule lost across a restart) pass.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tests.benchmarks.harness import Settings, cores
+from tests.benchmarks.run import BENCHMARKS, format_report
+
+pytestmark = pytest.mark.benchmark
+
+CORRECTNESS_BARS = (
+    "no 429 reaches a handler",
+    "every message delivered exactly once",
+    "none lost across the restart",
+)
+
+
+@pytest.mark.parametrize("name", list(BENCHMARKS))
+def test_benchmark_runs_at_tiny_sizes(name: str) -> None:
+    settings = Settings.smoke()
+    report = BENCHMARKS[name](settings, cores())
+    assert report.series, format_report(report)
+    for series in report.series:
+        assert len(series.ours) == settings.rounds, series.label
+        assert all(math.isfinite(value) for value in series.ours), (series.label, series.ours)
+        if series.baseline is not None:
+            assert len(series.baseline) == settings.rounds, series.label
+            assert all(math.isfinite(value) for value in series.baseline), (series.label, series.baseline)
+    for bar in report.bars:
+        if bar.description.startswith(CORRECTNESS_BARS):
+            assert bar.met, f"{bar.description}: {bar.value}"
+    assert format_report(report, markdown=True).startswith("### ")
