@@ -94,6 +94,11 @@ def check(args: argparse.Namespace) -> int:
     for schedule_id, when in service.next_fires():
         print(f"  {schedule_id}: next fire {when.isoformat() if when else 'never'}")
     handled = {h.pattern for p in plugins for h in p.handlers}
+    for route in config.webhooks:
+        if route.event and not any(_pattern_matches(pattern, route.event) for pattern in handled):
+            warnings.append(
+                f"webhook {route.path} turns requests into {route.event!r}, which no handler listens to"
+            )
     for schedule in config.schedules:
         if not any(_pattern_matches(pattern, schedule.event) for pattern in handled):
             warnings.append(f"schedule {schedule.id!r} fires {schedule.event!r}, which no handler listens to")

@@ -72,6 +72,17 @@ def test_check_lists_handlers_schedules_and_adapters(bot: Path, capsys: pytest.C
     assert "all good" in out
 
 
+def test_check_warns_about_a_webhook_nobody_handles(bot: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bot.write_text(
+        bot.read_text()
+        + '[[webhooks]]\npath = "/hooks/x"\nevent = "nobody.listens"\nverify = { scheme = "bearer", tokens = ["t"] }\n'
+    )
+    assert main(["check", str(bot)]) == 0
+    assert "warning: webhook /hooks/x turns requests into 'nobody.listens', which no handler listens to" in (
+        capsys.readouterr().out
+    )
+
+
 def test_check_reports_a_plugin_needing_what_its_adapter_lacks(
     bot: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

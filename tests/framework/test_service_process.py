@@ -22,11 +22,20 @@ pytestmark = pytest.mark.slow
 
 PLUGIN = """
 import asyncio
+import os
 from pathlib import Path
 from framework import Context, Event, Plugin
 
 plugin = Plugin("crashy")
 MARKS = Path(__file__).parent / "marks"
+
+
+@plugin.on("hook.received")
+async def on_hook(event: Event, ctx: Context) -> None:
+    if os.environ.get("CRASHY_HOLD"):
+        await asyncio.Event().wait()  # this process never finishes it: only a restart can
+    MARKS.mkdir(exist_ok=True)
+    (MARKS / f"hook-{event.data['n']}").touch()
 
 @plugin.on("job.run")
 async def run_job(event: Event, ctx: Context) -> None:
@@ -52,13 +61,19 @@ def bot_dir(tmp_path: Path) -> Path:
         f"[service]\nport = {port}\ndrain_timeout = 2\npoll_interval = 0.05\n"
         '[store]\nurl = "sqlite:///bot.db"\n'
         "[retry]\nbase_delay = 0.05\n"
+        '[[webhooks]]\npath = "/hooks/in"\nevent = "hook.received"\nid_field = "id"\n'
+        'verify = { scheme = "bearer", tokens = ["t0ken"] }\n'
         '[plugins]\nmodules = ["crashy_plugin"]\nentry_points = false\n'
     )
     return tmp_path
 
 
-def start_service(bot_dir: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": f"{bot_dir}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+def start_service(bot_dir: Path, **extra_env: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{bot_dir}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        **extra_env,
+    }
     return subprocess.Popen(
         [sys.executable, "-m", "framework.cli", "run", str(bot_dir / "bot.toml")],
         cwd=bot_dir,
@@ -144,6 +159,27 @@ async def test_sigterm_drains_and_exits_zero_leaving_the_rest_in_the_inbox(
         assert entry.event.data["n"] == 2 and entry.attempt == 1
     finally:
         await store.close()
+
+
+async def test_kill_9_right_after_a_202_loses_nothing(
+    bot_dir: Path, processes: list[subprocess.Popen[bytes]]
+) -> None:
+    port = port_of(bot_dir)
+    processes.append(start_service(bot_dir, CRASHY_HOLD="1"))
+    await wait_until(lambda: ready(port), timeout=20, interval=0.05)
+    headers = {"Authorization": "Bearer t0ken"}
+    async with aiohttp.ClientSession() as session:
+        for n in range(5):
+            async with session.post(
+                f"http://127.0.0.1:{port}/hooks/in", json={"id": f"d-{n}", "n": n}, headers=headers
+            ) as response:
+                assert response.status == 202
+    processes[0].send_signal(signal.SIGKILL)  # right after the last 202
+    processes[0].wait()
+
+    processes.append(start_service(bot_dir))
+    marks = bot_dir / "marks"
+    await wait_until(lambda: all((marks / f"hook-{n}").exists() for n in range(5)), timeout=20)
 
 
 def test_wait_helper_is_usable_synchronously(tmp_path: Path) -> None:
