@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import string
 from typing import Any
 
 import attrs
+
+from bots.config_checks import template
 
 __all__ = ["POST_AS", "TEMPLATE_FIELDS", "AmbassadorConfig", "InvalidMatch", "Match", "parse_match"]
 
@@ -14,20 +15,11 @@ TEMPLATE_FIELDS = ("customer_name", "first_name", "match_id")
 POST_AS = ("sender", "ambassador")
 
 
-def check_template(_: Any, attribute: attrs.Attribute[Any], template: str) -> None:
-    """Refuse, when the config is read, a template that is empty, malformed or names an unknown field."""
-    fields = ", ".join(f"{{{name}}}" for name in TEMPLATE_FIELDS)
-    try:
-        names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
-    except ValueError as error:
-        raise ValueError(
-            f"{attribute.name}: {template!r} is not a valid template ({error}); use {fields}"
-        ) from None
-    unknown = sorted({f"{{{name}}}" for name in names if name not in TEMPLATE_FIELDS})
-    if unknown:
-        raise ValueError(f"{attribute.name}: unknown field(s) {', '.join(unknown)}; use {fields}")
-    if not template.strip():
-        raise ValueError(f"{attribute.name}: empty; give a text such as 'Hi {{first_name}}, welcome!'")
+check_template = template(
+    {name: name.replace("_", " ") for name in TEMPLATE_FIELDS},
+    empty_hint="give a text such as 'Hi {first_name}, welcome!'",
+)
+"""Refuses, when the config is read, a template that is empty, malformed or names an unknown field."""
 
 
 def check_post_as(_: Any, attribute: attrs.Attribute[Any], value: str) -> None:

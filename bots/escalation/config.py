@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import string
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import attrs
+
+from bots.config_checks import template
 
 if TYPE_CHECKING:
     from .item import WorkItem
@@ -57,17 +58,7 @@ def _check_responders(_: Any, attribute: attrs.Attribute[Any], responders: tuple
         raise ValueError(f"{attribute.name}: listed more than once: {', '.join(duplicates)}")
 
 
-def _check_url(_: Any, attribute: attrs.Attribute[Any], template: str) -> None:
-    fields = ", ".join(f"{{{name}}}" for name in URL_FIELDS)
-    try:
-        names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
-    except ValueError as error:
-        raise ValueError(
-            f"{attribute.name}: {template!r} is not a valid template ({error}); use {fields}"
-        ) from None
-    unknown = sorted({f"{{{name}}}" for name in names if name not in URL_FIELDS})
-    if unknown:
-        raise ValueError(f"{attribute.name}: unknown field(s) {', '.join(unknown)}; use {fields}")
+_check_url = template({name: name for name in URL_FIELDS})
 
 
 def _check_minutes(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:

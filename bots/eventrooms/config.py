@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import attrs
+
+from bots.config_checks import template, time_zone
 
 __all__ = ["ALARM_FIELDS", "DIGEST_FIELDS", "LINE_FIELDS", "EventroomsConfig"]
 
@@ -25,48 +27,25 @@ LINE_FIELDS: dict[str, Any] = {
 """What digest_line may use: `{id}`, `{name}`, `{organization_id}`, `{started_at:%H:%M}`, `{room_id}`."""
 
 
-def _template(fields: dict[str, Any]) -> Any:
-    def check(_: Any, attribute: attrs.Attribute[Any], template: str) -> None:
-        try:
-            rendered = template.format(**fields)
-        except KeyError as error:
-            raise ValueError(f"{attribute.name}: unknown field {error}; use {', '.join(fields)}") from None
-        except (ValueError, IndexError, AttributeError) as error:
-            raise ValueError(f"{attribute.name}: {template!r} is not a valid template: {error}") from None
-        if not rendered.strip():
-            raise ValueError(f"{attribute.name}: empty; give a text")
-
-    return check
-
-
-def _check_zone(_: Any, attribute: attrs.Attribute[Any], name: str) -> None:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"{attribute.name}: unknown time zone {name!r}; use an IANA name like 'Europe/Berlin'"
-        ) from None
-
-
 @attrs.frozen(kw_only=True)
 class EventroomsConfig:
     """`[plugins.eventrooms]`; every key has a default."""
 
-    room_name: str = attrs.field(default="Alarm {id}: {name}", validator=_template(ALARM_FIELDS))
+    room_name: str = attrs.field(default="Alarm {id}: {name}", validator=template(ALARM_FIELDS))
     """The event chatroom's name (keep `{id}` in it: a lost answer is recovered by finding the room by name)."""
-    message: str = attrs.field(default="{text}", validator=_template(ALARM_FIELDS))
+    message: str = attrs.field(default="{text}", validator=template(ALARM_FIELDS))
     """Posted into the new room once (nothing is posted when the alarm has no text)."""
     digest_title: str = attrs.field(
         default="Alarm digest {until:%a %d %b}: {count} alarm(s) since {since:%a %H:%M}",
-        validator=_template(DIGEST_FIELDS),
+        validator=template(DIGEST_FIELDS),
     )
     digest_line: str = attrs.field(
-        default="- {started_at:%H:%M} {name} (#{id})", validator=_template(LINE_FIELDS)
+        default="- {started_at:%H:%M} {name} (#{id})", validator=template(LINE_FIELDS)
     )
     """One line per alarm under the title."""
     post_empty_digest: bool = False
     """Also post a digest (to the adapter's own organization) when no alarm started."""
-    timezone: str = attrs.field(default="Europe/Berlin", validator=_check_zone)
+    timezone: str = attrs.field(default="Europe/Berlin", validator=time_zone)
     """The zone the digest shows times in; keep it equal to the digest schedule's timezone."""
     remember_days: int = attrs.field(default=30, validator=attrs.validators.ge(1))
     """Days an alarm's room is remembered (re-sent alarms reuse it; the digest reads it)."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import attrs
+
+from bots.config_checks import template, time_zone
 
 __all__ = ["TEMPLATE_FIELDS", "ShiftchatConfig", "check_template"]
 
@@ -21,28 +23,8 @@ _EXAMPLE: dict[str, Any] = {
 }
 
 
-def check_template(_: Any, attribute: attrs.Attribute[Any], template: str) -> None:
-    """Refuse a template that names an unknown field or has a bad format, when the config is read."""
-    try:
-        rendered = template.format(**_EXAMPLE)
-    except KeyError as error:
-        fields = ", ".join(TEMPLATE_FIELDS)
-        raise ValueError(f"{attribute.name}: unknown field {error}; use {fields}") from None
-    except (ValueError, IndexError, AttributeError) as error:
-        raise ValueError(f"{attribute.name}: {template!r} is not a valid template: {error}") from None
-    if not rendered.strip():
-        raise ValueError(f"{attribute.name}: empty; give a text such as 'Shift {{title}}'")
-
-
-def _check_zone(_: Any, attribute: attrs.Attribute[Any], name: str | None) -> None:
-    if name is None:
-        return
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"{attribute.name}: unknown time zone {name!r}; use an IANA name like 'Europe/Berlin'"
-        ) from None
+check_template = template(_EXAMPLE, empty_hint="give a text such as 'Shift {title}'")
+"""Refuses, when the config is read, a template that names an unknown field or has a bad format."""
 
 
 @attrs.frozen(kw_only=True)
@@ -67,7 +49,7 @@ class ShiftchatConfig:
     )
     """Posted once when the shift is cancelled."""
     reminder_minutes: int = attrs.field(default=60, validator=attrs.validators.ge(0))
-    timezone: str | None = attrs.field(default=None, validator=_check_zone)
+    timezone: str | None = attrs.field(default=None, validator=time_zone)
     """IANA zone the times are shown in (and a `starts_at` without offset is read in); unset: as sent."""
 
     @property

@@ -232,5 +232,5 @@ def test_a_bad_template_is_refused_with_its_key(tmp_path: Path) -> None:
     config = BOT_TOML.read_text().replace("[plugins.shiftchat]", '[plugins.shiftchat]\nwelcome = "Hi {name}"')
     path = tmp_path / "bot.toml"
     path.write_text(config)
-    with pytest.raises(ConfigError, match=r"plugins\.shiftchat\.welcome: unknown field 'name'"):
+    with pytest.raises(ConfigError, match=r"plugins\.shiftchat\.welcome: unknown field\(s\) \{name\}"):
         resolve_plugins(load_config(path, environ={}))
