@@ -1,12 +1,11 @@
-"""The Redis store: every inbox behaviour runs against SQLite and Redis alike, then replicas share one inbox."""
+"""The Redis store beyond the shared behaviours (test_store_contract.py): replicas sharing one inbox, keys, URLs."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,49 +14,17 @@ from framework.errors import ConfigError
 from framework.events import new_event
 from framework.store.base import Store, open_store
 from tests.conftest import require_service, wait_until
-
-REDIS_URL = "redis://127.0.0.1:6379/15"
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    """A store URL on db 15 with a prefix of its own; its keys are deleted afterwards."""
-    _require_redis_package()
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        client.close()
-        require_service("redis", False, f"{REDIS_URL}: {error}")
-    prefix = f"test-{uuid.uuid4().hex[:12]}"
-    yield f"{REDIS_URL}?prefix={prefix}"
-    keys = list(client.scan_iter(match="{" + prefix + "}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/inbox.db"
-    url: str = request.getfixturevalue("redis_url")
-    return url
-
-
-async def _opened(url: str) -> Store:
-    store = open_store(url)
-    await store.open()
-    return store
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    opened = await _opened(store_url)
-    yield opened
-    await opened.close()
+from tests.framework.store_fixtures import (  # noqa: F401 - fixtures
+    REDIS_URL,
+    redis_url,
+    require_redis_package,
+)
+from tests.framework.store_fixtures import (
+    claimed_ids as _ids,
+)
+from tests.framework.store_fixtures import (
+    open_and_start as _opened,
+)
 
 
 @pytest.fixture
@@ -84,188 +51,6 @@ def _key(store: Store, name: str) -> str:
 
     assert isinstance(store, RedisStore)
     return store.key(name)
-
-
-async def _ids(store: Store, worker: str, limit: int = 10, lease: float = 30) -> list[str]:
-    return [entry.event.id for entry in await store.claim(worker, limit, lease)]
-
-
-# -- the behaviours of tests/framework/test_store_sqlite.py, on both stores ---------------------------------
-
-
-async def test_append_then_claim_hands_out_the_event_once(store: Store) -> None:
-    event = new_event("shift.published", {"id": "s1"})
-    result = await store.append(event)
-    assert (result.event_id, result.duplicate) == (event.id, False)
-    claimed = await store.claim("w1", 10, lease=30)
-    assert [entry.event for entry in claimed] == [event]
-    assert claimed[0].attempt == 1
-    assert await store.claim("w2", 10, lease=30) == []
-
-
-async def test_same_id_is_a_duplicate_even_after_ack(store: Store) -> None:
-    await store.append(new_event("a", id="delivery-1"))
-    (entry,) = await store.claim("w", 1, lease=30)
-    await store.ack(entry.event.id)
-    assert (await store.append(new_event("a", id="delivery-1"))).duplicate
-    assert await store.pending() == 0
-
-
-async def test_concurrent_appends_of_one_id_store_one_event(store: Store) -> None:
-    results = await asyncio.gather(*(store.append(new_event("a", id="same")) for _ in range(50)))
-    assert sum(not r.duplicate for r in results) == 1
-    assert await store.pending() == 1
-
-
-async def test_dedupe_expires_after_ttl(store: Store) -> None:
-    await store.append(new_event("a", id="short"), dedupe_ttl=0.0)
-    (entry,) = await store.claim("w", 1, lease=30)
-    await store.ack(entry.event.id)
-    assert not (await store.append(new_event("a", id="short"))).duplicate
-
-
-async def test_events_with_one_ordering_key_are_handed_out_one_at_a_time(store: Store) -> None:
-    first, second, other = new_event("a"), new_event("a"), new_event("a")
-    await store.append(first, ordering_key="chat-1")
-    await store.append(second, ordering_key="chat-1")
-    await store.append(other, ordering_key="chat-2")
-    claimed = await store.claim("w", 10, lease=30)
-    assert [entry.event.id for entry in claimed] == [first.id, other.id]
-    assert [entry.ordering_key for entry in claimed] == ["chat-1", "chat-2"]
-    await store.retry_later(first.id, 0, "boom")
-    # the first is ready again, and still blocks the second
-    assert await _ids(store, "w") == [first.id]
-    await store.ack(first.id)
-    assert await _ids(store, "w") == [second.id]
-
-
-async def test_a_delayed_head_blocks_its_ordering_key(store: Store) -> None:
-    first, second = new_event("a"), new_event("a")
-    await store.append(first, ordering_key="chat-1")
-    await store.append(second, ordering_key="chat-1")
-    await store.claim("w", 10, lease=30)
-    await store.retry_later(first.id, 60, "HTTP 503")
-    assert await store.claim("w", 10, lease=30) == []
-    await store.dead_letter(first.id, "gave up")
-    assert await _ids(store, "w") == [second.id]
-
-
-async def test_retry_later_raises_attempt_and_waits(store: Store) -> None:
-    event = new_event("a")
-    await store.append(event)
-    await store.claim("w", 1, lease=30)
-    await store.retry_later(event.id, 60, "HTTP 503")
-    assert await store.claim("w", 1, lease=30) == []
-    assert await store.pending() == 1
-    await store.retry_later(event.id, 0, "HTTP 503")
-    (entry,) = await store.claim("w", 1, lease=30)
-    assert (entry.attempt, entry.event.attempt, entry.last_error) == (2, 2, "HTTP 503")
-
-
-async def test_expired_lease_is_taken_over(store: Store) -> None:
-    await store.append(new_event("a"))
-    await store.claim("dead-worker", 1, lease=0.0)
-    (entry,) = await store.claim("w2", 1, lease=30)
-    assert entry.attempt == 2
-
-
-async def test_extend_keeps_a_lease_only_for_its_holder(store: Store) -> None:
-    await store.append(new_event("a"))
-    (entry,) = await store.claim("w1", 1, lease=0.0)
-    await store.extend("someone-else", [entry.event.id], lease=30)
-    (taken,) = await store.claim("w2", 1, lease=0.0)
-    await store.extend("w2", [taken.event.id], lease=30)
-    assert await store.claim("w3", 1, lease=30) == []
-
-
-async def test_dead_letter_and_replay(store: Store) -> None:
-    event = new_event("a", {"x": 1})
-    await store.append(event)
-    await store.claim("w", 1, lease=30)
-    await store.dead_letter(event.id, "ValueError: bad")
-    assert await store.pending() == 0
-    (letter,) = await store.dead_letters()
-    assert (letter.event.id, letter.error, letter.attempts) == (event.id, "ValueError: bad", 1)
-    assert abs(letter.failed_at.timestamp() - time.time()) < 60
-    assert await store.replay(event.id)
-    assert not await store.replay(event.id)
-    (entry,) = await store.claim("w", 1, lease=30)
-    assert entry.attempt == 1
-    assert entry.last_error is None
-    assert await store.dead_letters() == []
-
-
-async def test_dead_letters_are_newest_first_and_keep_their_ordering_key(store: Store) -> None:
-    older, newer, behind = new_event("a", {"text": 'grüße \u2603 / "q"'}), new_event("b"), new_event("c")
-    await store.append(older, ordering_key="chat")
-    await store.append(newer)
-    await store.claim("w", 10, lease=30)
-    await store.dead_letter(older.id, "first")
-    await store.dead_letter(newer.id, "second")
-    assert [letter.event for letter in await store.dead_letters()] == [newer, older]
-    assert [letter.error for letter in await store.dead_letters(limit=1)] == ["second"]
-    await store.append(behind, ordering_key="chat")
-    assert await store.replay(older.id)
-    # the replayed event queues behind the one that took its place at the head of the key
-    assert await _ids(store, "w") == [behind.id]
-    await store.ack(behind.id)
-    (entry,) = await store.claim("w", 10, lease=30)
-    assert (entry.event, entry.ordering_key) == (older, "chat")
-
-
-async def test_release_gives_events_back_without_counting_an_attempt(store: Store) -> None:
-    await store.append(new_event("a"))
-    await store.claim("w", 1, lease=30)
-    assert await store.release("w") == 1
-    assert await store.release("w") == 0
-    (entry,) = await store.claim("w2", 1, lease=30)
-    assert entry.attempt == 1
-
-
-async def test_plugin_state(store: Store) -> None:
-    await store.state_set("shiftchat", "shift:1", {"chat": "c1"})
-    await store.state_set("shiftchat", "shift:2", "c2", ttl=60)
-    await store.state_set("other", "shift:3", "c3")
-    assert await store.state_get("shiftchat", "shift:1") == {"chat": "c1"}
-    assert await store.state_get("shiftchat", "shift:2") == "c2"
-    assert await store.state_keys("shiftchat", "shift:") == ["shift:1", "shift:2"]
-    assert await store.state_delete("shiftchat", "shift:1")
-    assert not await store.state_delete("shiftchat", "shift:1")
-    assert await store.state_get("shiftchat", "shift:1") is None
-    await store.state_set("shiftchat", "gone", 1, ttl=0.0)
-    assert await store.state_get("shiftchat", "gone") is None
-    assert not await store.state_delete("shiftchat", "gone")
-    await store.state_set("shiftchat", "shift:2", [1, 2])  # no ttl: kept for good
-    assert await store.state_keys("shiftchat") == ["shift:2"]
-    assert await store.state_get("shiftchat", "shift:2") == [1, 2]
-
-
-async def test_remember(store: Store) -> None:
-    assert await store.remember("k", 60)
-    assert not await store.remember("k", 60)
-    assert await store.remember("brief", 0.0)
-    assert await store.remember("brief", 0.0)
-
-
-async def test_events_survive_reopening(store_url: str) -> None:
-    first = await _opened(store_url)
-    event = new_event("a", {"n": 1})
-    await first.append(event)
-    await first.close()
-    second = await _opened(store_url)
-    try:
-        (entry,) = await second.claim("w", 1, lease=30)
-        assert entry.event == event
-    finally:
-        await second.close()
-
-
-async def test_using_a_closed_store_says_what_to_do(store_url: str) -> None:
-    with pytest.raises(RuntimeError, match="open"):
-        await open_store(store_url).pending()
-
-
-# -- Redis: several replicas on one inbox ------------------------------------------------------------------
 
 
 async def test_replicas_claiming_concurrently_never_get_the_same_event(replicas: tuple[Store, Store]) -> None:
@@ -382,15 +167,8 @@ async def test_handled_events_leave_no_keys_behind(replicas: tuple[Store, Store]
     assert await raw_redis.xinfo_consumers(prefix + "ready", "inbox") == []
 
 
-def _require_redis_package() -> None:
-    try:
-        import redis  # noqa: F401
-    except ImportError as error:
-        require_service("redis", False, f"the redis package is not installed ({error})")
-
-
 def test_the_url_names_the_key_prefix() -> None:
-    _require_redis_package()
+    require_redis_package()
     from framework.store.redis import RedisStore, redis_settings
 
     assert redis_settings("redis://127.0.0.1:6379/0") == ("redis://127.0.0.1:6379/0", "chatwright")
@@ -406,7 +184,7 @@ def test_the_url_names_the_key_prefix() -> None:
 
 
 async def test_an_unreachable_redis_is_reported_with_what_to_do() -> None:
-    _require_redis_package()
+    require_redis_package()
     store = open_store("redis://127.0.0.1:1/0")
     with pytest.raises(ConfigError, match=r"start Redis or correct store\.url"):
         await store.open()

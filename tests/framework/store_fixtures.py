@@ -1,0 +1,76 @@
+"""Store fixtures shared by the store tests: a Redis URL of the test's own, and each kind of store."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from framework.store.base import Store, open_store
+from tests.conftest import require_service
+
+__all__ = [
+    "REDIS_URL",
+    "claimed_ids",
+    "open_and_start",
+    "redis_url",
+    "require_redis_package",
+    "store",
+    "store_url",
+]
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+def require_redis_package() -> None:
+    try:
+        import redis  # noqa: F401
+    except ImportError as error:
+        require_service("redis", False, f"the redis package is not installed ({error})")
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A store URL on db 15 with a prefix of its own; its keys are deleted afterwards."""
+    require_redis_package()
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        client.close()
+        require_service("redis", False, f"{REDIS_URL}: {error}")
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    yield f"{REDIS_URL}?prefix={prefix}"
+    keys = list(client.scan_iter(match="{" + prefix + "}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/inbox.db"
+    url: str = request.getfixturevalue("redis_url")
+    return url
+
+
+async def open_and_start(url: str) -> Store:
+    store = open_store(url)
+    await store.open()
+    return store
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    opened = await open_and_start(store_url)
+    yield opened
+    await opened.close()
+
+
+async def claimed_ids(store: Store, worker: str, limit: int = 10, lease: float = 30) -> list[str]:
+    return [entry.event.id for entry in await store.claim(worker, limit, lease)]
