@@ -93,14 +93,14 @@ def check(args: argparse.Namespace) -> int:
     )
     for schedule_id, when in service.next_fires():
         print(f"  {schedule_id}: next fire {when.isoformat() if when else 'never'}")
-    handled = {h.pattern for p in plugins for h in p.handlers}
+    handlers = [handler for plugin in plugins for handler in plugin.handlers]
     for route in config.webhooks:
-        if route.event and not any(_pattern_matches(pattern, route.event) for pattern in handled):
+        if route.event and not any(handler.matches_type(route.event) for handler in handlers):
             warnings.append(
                 f"webhook {route.path} turns requests into {route.event!r}, which no handler listens to"
             )
     for schedule in config.schedules:
-        if not any(_pattern_matches(pattern, schedule.event) for pattern in handled):
+        if not any(handler.matches_type(schedule.event) for handler in handlers):
             warnings.append(f"schedule {schedule.id!r} fires {schedule.event!r}, which no handler listens to")
     for warning in warnings:
         print(f"warning: {warning}")
@@ -110,12 +110,6 @@ def check(args: argparse.Namespace) -> int:
         return 2
     print("all good")
     return 0
-
-
-def _pattern_matches(pattern: str, event_type: str) -> bool:
-    import fnmatch
-
-    return fnmatch.fnmatchcase(event_type, pattern)
 
 
 def emit(args: argparse.Namespace) -> int:

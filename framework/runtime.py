@@ -24,7 +24,7 @@ from framework.triggers.schedules import ScheduleService
 from framework.triggers.webhooks import WebhookReceiver
 from framework.worker import OutcomeListener, Worker
 
-__all__ = ["Runtime", "build_providers", "resolve_plugins"]
+__all__ = ["Runtime", "build_providers", "resolve_plugins", "resolve_plugins_from"]
 
 log = logging.getLogger("chatwright.runtime")
 
@@ -38,22 +38,25 @@ def build_providers(config: Config) -> dict[str, ChatProvider]:
     return providers
 
 
-def resolve_plugins(config: Config, extra: Sequence[Plugin] = ()) -> tuple[list[Plugin], dict[str, Any]]:
-    """Load the configured plugins (plus `extra`) and structure their config tables."""
+def resolve_plugins(config: Config) -> tuple[list[Plugin], dict[str, Any]]:
+    """Load the configured plugins and structure their config tables."""
     plugins = load_plugins(
         config.plugins.modules,
         use_entry_points=config.plugins.entry_points,
         file_name=config.name,
         search=[config.path.parent],
     )
-    known = {plugin.name for plugin in plugins}
-    plugins.extend(plugin for plugin in extra if plugin.name not in known)
+    return resolve_plugins_from(config, plugins)
+
+
+def resolve_plugins_from(config: Config, plugins: Sequence[Plugin]) -> tuple[list[Plugin], dict[str, Any]]:
+    """Use the given plugins instead of loading modules, still structuring their config tables."""
     configs, problems = structure_plugin_configs(
         plugins, config.plugins.settings, make_converter(), config.name
     )
     if problems:
         raise ConfigError(problems)
-    return plugins, configs
+    return list(plugins), configs
 
 
 class Runtime:
@@ -165,13 +168,3 @@ class Runtime:
             await self.store.close()
             self._store_open = False
         return left
-
-
-def resolve_plugins_from(config: Config, plugins: Sequence[Plugin]) -> tuple[list[Plugin], dict[str, Any]]:
-    """Use the given plugins instead of loading modules, still structuring their config tables."""
-    configs, problems = structure_plugin_configs(
-        plugins, config.plugins.settings, make_converter(), config.name
-    )
-    if problems:
-        raise ConfigError(problems)
-    return list(plugins), configs
