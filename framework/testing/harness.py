@@ -24,7 +24,7 @@ import attrs
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from adapters.emulation import FAULTS_KEY, RecordedRequest
+from adapters.emulation import FAULTS_KEY, RecordedRequest, ScriptedAnswer
 from framework import jsoncodec
 from framework.adapter_registry import EmulatorOptions, find_adapter
 from framework.chats import ChatProvider
@@ -263,6 +263,15 @@ class BotHarness:
         """The dynamic jobs handlers scheduled (`ctx.schedule`), soonest first."""
         schedules = self._runtime.schedules
         return [] if schedules is None else await schedules.list()
+
+    def script(self, adapter: str, **answer: Any) -> None:
+        """Make adapter `adapter`'s emulator give a scripted answer (`status`, `retry_after`, `body`, `method`,
+        `path` - a glob, e.g. `*/messages` - and `times`): an error before it acts, or a 2xx after (see
+        adapters.emulation)."""
+        app = self.emulators.get(adapter)
+        if app is None:
+            raise KeyError(f"no emulator runs for adapter {adapter!r} (running: {', '.join(self.emulators)})")
+        app[FAULTS_KEY].scripted.append(ScriptedAnswer(**answer))
 
     def provider(self, name: str) -> ChatProvider:
         return self._runtime.providers[name]

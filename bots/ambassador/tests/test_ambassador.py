@@ -7,7 +7,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import attrs
 import pytest
 
@@ -65,16 +64,6 @@ def calls(bot: BotHarness) -> list[tuple[str, str, Any]]:
     return [(request.method, request.path, request.body) for request in bot.requests("popsell")]
 
 
-async def script(bot: BotHarness, **answer: Any) -> None:
-    """Queue a scripted answer on the Popsell emulator (`POST /_emulator/script`)."""
-    base_url = bot.config.adapters["popsell"].base_url
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(f"{base_url}/_emulator/script", json=answer) as response,
-    ):
-        assert response.status == 200, await response.text()
-
-
 def test_samples_are_signed_with_the_routes_secret() -> None:
     route = next(route for route in load_config(BOT_TOML, environ={}).webhooks if route.path == PATH)
     assert route.verify.scheme == "standard-webhooks"
@@ -129,7 +118,7 @@ async def test_a_tampered_delivery_is_refused_and_nothing_is_called(chatwright_b
 
 async def test_a_failed_chatroom_creation_is_retried_into_one_chatroom(chatwright_bot: BotFactory) -> None:
     bot = await start(chatwright_bot)
-    await script(bot, status=503, method="POST", path="/chat/chatrooms")
+    bot.script("popsell", status=503, method="POST", path="/chat/chatrooms")
 
     assert (await deliver(bot))[0] == 202
 
@@ -142,7 +131,7 @@ async def test_a_failed_chatroom_creation_is_retried_into_one_chatroom(chatwrigh
 async def test_a_lost_answer_to_the_creation_reuses_the_chatroom(chatwright_bot: BotFactory) -> None:
     bot = await start(chatwright_bot)
     # Popsell creates the chatroom but its answer is empty: the bot cannot know the id from the answer.
-    await script(bot, status=201, method="POST", path="/chat/chatrooms")
+    bot.script("popsell", status=201, method="POST", path="/chat/chatrooms")
 
     assert (await deliver(bot))[0] == 202
 
@@ -152,7 +141,7 @@ async def test_a_lost_answer_to_the_creation_reuses_the_chatroom(chatwright_bot:
 
 async def test_a_failed_welcome_is_retried_into_one_message(chatwright_bot: BotFactory) -> None:
     bot = await start(chatwright_bot)
-    await script(bot, status=503, method="POST", path="/chat/chatrooms/1/messages")
+    bot.script("popsell", status=503, method="POST", path="/chat/chatrooms/1/messages")
 
     assert (await deliver(bot))[0] == 202
 

@@ -7,7 +7,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import attrs
 import pytest
 
@@ -78,16 +77,6 @@ def calls(bot: BotHarness) -> list[tuple[str, str, Any]]:
 
 async def dm_comments(bot: BotHarness) -> list[str]:
     return [message.text async for message in bot.provider("devrev").list_messages(DM)]
-
-
-async def script(bot: BotHarness, **answer: Any) -> None:
-    """Queue a scripted answer on the DevRev emulator (`POST /_emulator/script`)."""
-    base_url = bot.config.adapters["devrev"].base_url
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(f"{base_url}/_emulator/script", json=answer) as response,
-    ):
-        assert response.status == 200, await response.text()
 
 
 def test_samples_are_signed_with_the_routes_secret() -> None:
@@ -210,7 +199,7 @@ async def test_a_stale_delivery_is_refused(chatwright_bot: BotFactory) -> None:
 
 async def test_a_failed_dm_creation_is_retried_by_the_client(chatwright_bot: BotFactory) -> None:
     bot = await start(chatwright_bot)
-    await script(bot, status=503, path="/chats.create")
+    bot.script("devrev", status=503, path="/chats.create")
 
     assert (await deliver(bot, work_updated_body()))[0] == 202
 
@@ -221,7 +210,7 @@ async def test_a_failed_dm_creation_is_retried_by_the_client(chatwright_bot: Bot
 
 async def test_a_failed_summary_is_retried_into_one_comment(chatwright_bot: BotFactory) -> None:
     bot = await start(chatwright_bot)
-    await script(bot, status=503, path="/timeline-entries.create")
+    bot.script("devrev", status=503, path="/timeline-entries.create")
 
     assert (await deliver(bot, work_updated_body()))[0] == 202
 

@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from adapters.emulation import FAULTS_KEY, ScriptedAnswer
 from adapters.groupalarm.emulator import STATE_KEY
 from adapters.groupalarm.emulator_state import GroupAlarmState
 from bots.eventrooms.plugin import DIGEST_EVENT
@@ -32,10 +31,6 @@ def _calls(bot: BotHarness) -> list[tuple[str, str, Any]]:
 
 def _emulator(bot: BotHarness) -> GroupAlarmState:
     return bot.emulators["groupalarm"][STATE_KEY]
-
-
-def _script(bot: BotHarness, answer: ScriptedAnswer) -> None:
-    bot.emulators["groupalarm"][FAULTS_KEY].scripted.append(answer)
 
 
 def _next_digest() -> datetime:
@@ -103,7 +98,7 @@ async def test_a_tampered_delivery_is_refused_and_nothing_is_called(bot: BotHarn
 
 
 async def test_a_failed_create_is_retried_and_makes_one_room(bot: BotHarness) -> None:
-    _script(bot, ScriptedAnswer(status=503, method="POST", path="/chatroom"))
+    bot.script("groupalarm", status=503, method="POST", path="/chatroom")
     assert (await _deliver(bot, alarm_body()))[0] == 202
 
     assert [(r.method, r.path, r.query) for r in bot.requests("groupalarm")] == [
@@ -116,7 +111,7 @@ async def test_a_failed_create_is_retried_and_makes_one_room(bot: BotHarness) ->
 
 
 async def test_a_create_whose_answer_is_lost_adopts_the_room_it_made(bot: BotHarness) -> None:
-    _script(bot, ScriptedAnswer(status=201, method="POST", path="/chatroom"))  # acts, then answers no body
+    bot.script("groupalarm", status=201, method="POST", path="/chatroom")  # acts, then answers no body
     assert (await _deliver(bot, alarm_body()))[0] == 202
 
     assert [(r.method, r.path) for r in bot.requests("groupalarm")] == [
@@ -128,7 +123,7 @@ async def test_a_create_whose_answer_is_lost_adopts_the_room_it_made(bot: BotHar
 
 
 async def test_a_failed_post_is_retried_without_a_second_room(bot: BotHarness) -> None:
-    _script(bot, ScriptedAnswer(status=503, method="POST", path=f"/chatroom/{FIRST_ROOM}/message"))
+    bot.script("groupalarm", status=503, method="POST", path=f"/chatroom/{FIRST_ROOM}/message")
     assert (await _deliver(bot, alarm_body()))[0] == 202
 
     assert [(r.method, r.path) for r in bot.requests("groupalarm")] == [
@@ -197,7 +192,7 @@ async def test_an_existing_default_room_is_found_once_and_remembered(bot: BotHar
 async def test_a_failed_digest_post_is_retried_and_posted_once(bot: BotHarness) -> None:
     await _deliver(bot, alarm_body())
     default_room = FIRST_ROOM + 1
-    _script(bot, ScriptedAnswer(status=503, method="POST", path=f"/chatroom/{default_room}/message"))
+    bot.script("groupalarm", status=503, method="POST", path=f"/chatroom/{default_room}/message")
     await bot.advance_to(_next_digest())
 
     assert [(r.method, r.path) for r in bot.requests("groupalarm")][2:] == [

@@ -7,10 +7,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import attrs
 import pytest
 
-from adapters.emulation import FAULTS_KEY, ScriptedAnswer
 from adapters.roostedhr.emulator import STATE_KEY
 from bots.shiftchat.plugin import reminder_job_id
 from bots.shiftchat.samples import PATH, SAMPLES, SHIFT_ID, shift_body
@@ -58,20 +56,8 @@ async def _jobs(bot: BotHarness) -> dict[str, datetime | None]:
     return {job.id: job.next_fire for job in await bot.runtime.schedules.list()}
 
 
-def _script(bot: BotHarness, answer: ScriptedAnswer) -> None:
-    bot.emulators["roosted"][FAULTS_KEY].scripted.append(answer)
-
-
 def _chats(bot: BotHarness) -> list[Any]:
     return list(bot.emulators["roosted"][STATE_KEY].chats.values())
-
-
-@attrs.define(on_setattr=attrs.setters.NO_OP)
-class _FailMessages(ScriptedAnswer):
-    """A scripted answer for any message post (its path holds the chat id, unknown in advance)."""
-
-    def matches(self, method: str, path: str, full_path: str) -> bool:
-        return method == "POST" and path.endswith("/messages")
 
 
 @pytest.fixture
@@ -181,7 +167,7 @@ async def test_a_tampered_delivery_is_refused_and_nothing_is_called(bot: BotHarn
 
 
 async def test_a_failed_create_is_retried_and_makes_one_chat(bot: BotHarness) -> None:
-    _script(bot, ScriptedAnswer(status=503, method="POST", path=CHATS))
+    bot.script("roosted", status=503, method="POST", path=CHATS)
     starts_at = _start()
     chat_id = await _publish(bot, starts_at)
 
@@ -196,7 +182,7 @@ async def test_a_failed_create_is_retried_and_makes_one_chat(bot: BotHarness) ->
 
 async def test_a_create_whose_answer_is_lost_adopts_the_chat_it_made(bot: BotHarness) -> None:
     # The emulator creates the chat, then answers 201 without a body: the bot cannot know the id from the answer.
-    _script(bot, ScriptedAnswer(status=201, method="POST", path=CHATS))
+    bot.script("roosted", status=201, method="POST", path=CHATS)
     chat_id = await _publish(bot, _start())
 
     assert [(r.method, r.path) for r in bot.requests("roosted")] == [
@@ -208,7 +194,7 @@ async def test_a_create_whose_answer_is_lost_adopts_the_chat_it_made(bot: BotHar
 
 
 async def test_a_failed_welcome_is_retried_without_a_second_chat(bot: BotHarness) -> None:
-    _script(bot, _FailMessages(status=503))
+    bot.script("roosted", status=503, method="POST", path="*/messages")
     chat_id = await _publish(bot, _start())
 
     assert [(r.method, r.path) for r in bot.requests("roosted")] == [
