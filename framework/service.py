@@ -11,9 +11,9 @@ import attrs
 from aiohttp import web
 
 from framework.events import event_to_dict
+from framework.json_answers import add_json_fallbacks, json_errors_route
 from framework.metrics import Metrics
 from framework.runtime import Runtime
-from framework.triggers.webhooks import json_errors
 
 __all__ = ["METRICS_KEY", "RUNTIME_KEY", "create_app"]
 
@@ -138,21 +138,26 @@ or <code>chatwright replay CONFIG ID</code>.</p>
 def create_app(runtime: Runtime) -> web.Application:
     """The service app; starting it starts the runtime, cleaning it up drains and stops it."""
     max_body = max([route.max_body_bytes for route in runtime.config.webhooks] or [1024 * 1024])
-    app = web.Application(middlewares=[json_errors], client_max_size=max_body + 1)
+    app = web.Application(client_max_size=max_body + 1)
     metrics_state = Metrics()
     runtime.worker.listeners.append(metrics_state.record)
     app[RUNTIME_KEY] = runtime
     app[METRICS_KEY] = metrics_state
     runtime.webhooks.add_to(app)
-    guard = _admin_guard(runtime.config.service.admin_token)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/admin", guard(admin_page))
-    app.router.add_get("/admin/api/recent", guard(recent))
-    app.router.add_get("/admin/api/dead-letters", guard(dead_letters))
-    app.router.add_post("/admin/api/dead-letters/{event_id}/replay", guard(replay))
-    app.router.add_get("/admin/api/schedules", guard(schedules))
+    token = runtime.config.service.admin_token
+    for method, path, handler in [
+        ("GET", "/healthz", healthz),
+        ("GET", "/readyz", readyz),
+        ("GET", "/metrics", metrics),
+        ("GET", "/admin", _admin_guard(token)(admin_page)),
+        ("GET", "/admin/api/recent", _admin_guard(token)(recent)),
+        ("GET", "/admin/api/dead-letters", _admin_guard(token)(dead_letters)),
+        ("POST", "/admin/api/dead-letters/{event_id}/replay", _admin_guard(token)(replay)),
+        ("GET", "/admin/api/schedules", _admin_guard(token)(schedules)),
+    ]:
+        add = app.router.add_get if method == "GET" else app.router.add_post
+        add(path, json_errors_route(handler))
+    add_json_fallbacks(app)  # after every route: JSON 405s and 404s without an app-wide middleware
 
     async def start(app: web.Application) -> None:
         await runtime.start()

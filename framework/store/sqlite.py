@@ -21,7 +21,7 @@ import attrs
 
 from framework import jsoncodec
 from framework.errors import ConfigError
-from framework.events import event_from_dict, event_from_json, event_to_json
+from framework.events import event_from_json, event_from_stored, event_to_json
 from framework.store.base import DEFAULT_DEDUPE_TTL, AppendResult, DeadLetter, InboxEntry, Store
 from framework.store.sqlite_writer import SQLiteWriter
 
@@ -30,7 +30,7 @@ __all__ = ["SQLiteStore", "sqlite_path"]
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id TEXT NOT NULL UNIQUE,
+    event_id TEXT NOT NULL,
     event BLOB NOT NULL,
     ordering_key TEXT,
     attempt INTEGER NOT NULL DEFAULT 0,
@@ -128,6 +128,10 @@ class SQLiteStore(Store):
         self._work = asyncio.Event()
         self._housekeeping = _Housekeeping()
         self._host = socket.gethostname()
+        # Inbox rows this store claimed, by event id: acks, retries and dead letters find them by their primary
+        # key. The inbox has no index on event_id (the dedupe table already refuses a second append of an id);
+        # such an index costs a random B-tree page per append, a third of the pages each commit writes.
+        self._claimed: dict[str, int] = {}
 
     @property
     def commits(self) -> int:
@@ -160,8 +164,7 @@ class SQLiteStore(Store):
             if not _remember(db, event_id, dedupe_ttl, now):
                 return True
             db.execute(
-                "INSERT INTO inbox (event_id, event, ordering_key, available_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (event_id) DO NOTHING",
+                "INSERT INTO inbox (event_id, event, ordering_key, available_at) VALUES (?, ?, ?, ?)",
                 (event_id, payload, ordering_key, now),
             )
             return False
@@ -178,7 +181,7 @@ class SQLiteStore(Store):
                 self._sweep(db)
             rows = db.execute(
                 """
-                SELECT seq, event, ordering_key, attempt, last_error FROM inbox AS a
+                SELECT seq, event_id, event, ordering_key, attempt, last_error FROM inbox AS a
                 WHERE available_at <= :now AND (claimed_by IS NULL OR lease_until < :now)
                   AND (ordering_key IS NULL OR NOT EXISTS (
                         SELECT 1 FROM inbox AS b WHERE b.ordering_key = a.ordering_key AND b.seq < a.seq))
@@ -196,12 +199,13 @@ class SQLiteStore(Store):
 
         # Decoded here, after the commit, not in the writer's transaction: the next batch need not wait for it.
         entries = []
-        for _, payload, ordering_key, attempt, last_error in await self._writer.run(op):
+        for seq, event_id, payload, ordering_key, attempt, last_error in await self._writer.run(op):
+            self._claimed[event_id] = seq
             raw = jsoncodec.loads(payload)
             raw["attempt"] = attempt + 1
             entries.append(
                 InboxEntry(
-                    event=event_from_dict(raw),
+                    event=event_from_stored(raw),
                     attempt=attempt + 1,
                     ordering_key=ordering_key,
                     last_error=last_error,
@@ -209,46 +213,61 @@ class SQLiteStore(Store):
             )
         return entries
 
+    def _row(self, event_id: str, *, forget: bool) -> tuple[str, Any]:
+        """The WHERE clause and parameter finding an event's inbox row: by seq when this store claimed it."""
+        seq = self._claimed.pop(event_id, None) if forget else self._claimed.get(event_id)
+        return ("event_id = ?", event_id) if seq is None else ("seq = ?", seq)
+
     async def extend(self, worker: str, event_ids: list[str], lease: float) -> None:
+        rows = [self._row(event_id, forget=False) for event_id in event_ids]
+
         def op(db: sqlite3.Connection) -> None:
             until = time.time() + lease
-            db.executemany(
-                "UPDATE inbox SET lease_until = ? WHERE event_id = ? AND claimed_by = ?",
-                [(until, event_id, worker) for event_id in event_ids],
-            )
+            for where, key in rows:
+                db.execute(
+                    f"UPDATE inbox SET lease_until = ? WHERE {where} AND claimed_by = ?", (until, key, worker)
+                )
 
         await self._writer.run(op)
 
     async def ack(self, event_id: str) -> None:
+        where, key = self._row(event_id, forget=True)
+
         def op(db: sqlite3.Connection) -> None:
-            db.execute("DELETE FROM inbox WHERE event_id = ?", (event_id,))
+            db.execute(f"DELETE FROM inbox WHERE {where}", (key,))
 
         await self._writer.run(op)
         self._work.set()  # a successor with the same ordering key may now be ready
 
     async def retry_later(self, event_id: str, delay: float, error: str) -> None:
+        where, key = self._row(event_id, forget=True)
+
         def op(db: sqlite3.Connection) -> None:
             db.execute(
                 "UPDATE inbox SET available_at = ?, claimed_by = NULL, lease_until = NULL, last_error = ?"
-                " WHERE event_id = ?",
-                (time.time() + delay, error, event_id),
+                f" WHERE {where}",
+                (time.time() + delay, error, key),
             )
 
         await self._writer.run(op)
 
     async def dead_letter(self, event_id: str, error: str) -> None:
+        where, key = self._row(event_id, forget=True)
+
         def op(db: sqlite3.Connection) -> None:
             db.execute(
                 "INSERT OR REPLACE INTO dead_letters (event_id, event, ordering_key, attempts, error, failed_at)"
-                " SELECT event_id, event, ordering_key, attempt, ?, ? FROM inbox WHERE event_id = ?",
-                (error, time.time(), event_id),
+                f" SELECT event_id, event, ordering_key, attempt, ?, ? FROM inbox WHERE {where}",
+                (error, time.time(), key),
             )
-            db.execute("DELETE FROM inbox WHERE event_id = ?", (event_id,))
+            db.execute(f"DELETE FROM inbox WHERE {where}", (key,))
 
         await self._writer.run(op)
         self._work.set()
 
     async def release(self, worker: str) -> int:
+        self._claimed.clear()
+
         def op(db: sqlite3.Connection) -> int:
             cursor = db.execute(
                 "UPDATE inbox SET claimed_by = NULL, lease_until = NULL, attempt = MAX(attempt - 1, 0)"

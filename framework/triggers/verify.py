@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import types
 from collections.abc import Callable, Iterable, Mapping
@@ -279,25 +278,25 @@ class _StandardWebhooks:
             raise _missing("webhook-id", "webhook-timestamp", "webhook-signature")
         if not (sent_at.isascii() and sent_at.isdigit() and len(sent_at) <= 12):
             raise VerificationFailed("bad_timestamp", "webhook-timestamp is not a Unix time in seconds")
-        candidates = []
+        signed = _raw(f"{message_id}.{sent_at}.") + body
+        expected = [hmac.digest(key, signed, "sha256") for key in self.keys]
+        well_formed = False
         for part in signatures.split():
             version, _, encoded = part.partition(",")
-            if version == "v1":
-                try:
-                    candidates.append(base64.b64decode(encoded, validate=True))
-                except ValueError:
-                    continue
-        if not candidates:
+            if version != "v1":
+                continue
+            try:
+                given = base64.b64decode(encoded, validate=True)
+            except ValueError:
+                continue
+            well_formed = True
+            for digest in expected:
+                if hmac.compare_digest(digest, given):
+                    timestamp = float(sent_at)
+                    check_timestamp(timestamp, now, self.tolerance)
+                    return Verified(message_id, timestamp)
+        if not well_formed:
             raise VerificationFailed("bad_signature", "webhook-signature holds no well-formed v1 signature")
-        signed_prefix = _raw(f"{message_id}.{sent_at}.")
-        for key in self.keys:
-            mac = hmac.new(key, signed_prefix, hashlib.sha256)
-            mac.update(body)
-            expected = mac.digest()
-            if any(hmac.compare_digest(expected, candidate) for candidate in candidates):
-                timestamp = float(sent_at)
-                check_timestamp(timestamp, now, self.tolerance)
-                return Verified(message_id, timestamp)
         raise VerificationFailed("bad_signature", "no webhook-signature matches the body")
 
 

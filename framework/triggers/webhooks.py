@@ -7,8 +7,7 @@ import hashlib
 import logging
 import re
 import time
-import types
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +19,8 @@ from cattrs.gen import make_dict_structure_fn
 from framework import jsoncodec
 from framework.errors import ConfigError
 from framework.events import new_event
+from framework.json_answers import answer as _answer
+from framework.json_answers import error_response, json_errors, json_errors_route
 from framework.store.base import DEFAULT_DEDUPE_TTL, Store
 from framework.triggers import verify
 from framework.triggers.verify import (
@@ -168,46 +169,6 @@ def route_warnings(route: WebhookRoute, where: str) -> list[str]:
     return warnings
 
 
-def error_response(status: int, code: str, detail: str) -> web.Response:
-    """The JSON error body every webhook answer and every HTTP error of the service uses."""
-    return _answer(status, {"error": code, "detail": detail})
-
-
-def _answer(status: int, payload: dict[str, Any]) -> web.Response:
-    return web.Response(status=status, body=jsoncodec.dumps(payload), content_type="application/json")
-
-
-_ERROR_CODES = types.MappingProxyType({404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"})
-_SKIPPED_HEADERS = ("content-type", "content-length")
-
-
-@web.middleware
-async def json_errors(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Answer aiohttp's own HTTP errors (404, 405, 413 ...) and unexpected failures with a JSON error body."""
-    try:
-        return await handler(request)
-    except web.HTTPException as error:
-        if error.status < 400 or error.content_type == "application/json":
-            raise
-        code = _ERROR_CODES.get(error.status) or "_".join(error.reason.lower().split()) or "error"
-        if isinstance(error, web.HTTPMethodNotAllowed):
-            detail = f"{request.method} is not allowed here; use {', '.join(sorted(error.allowed_methods))}"
-        elif error.status == 404:
-            detail = "nothing is served at this path"
-        else:
-            detail = error.text or error.reason
-        response = error_response(error.status, code, detail.encode("utf-8", "backslashreplace").decode())
-        for name, value in error.headers.items():
-            if name.lower() not in _SKIPPED_HEADERS:
-                response.headers.add(name, value)
-        return response
-    except Exception:
-        log.exception("unhandled error answering %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "the service failed; the error is in its log")
-
-
 @attrs.frozen
 class _Endpoint:
     """A route compiled for the request path: dotted paths split, verifier keys decoded, preset applied."""
@@ -346,7 +307,9 @@ class WebhookReceiver:
     def add_to(self, app: web.Application) -> None:
         """Register a POST route on `app` for every webhook route."""
         for endpoint in self._endpoints:
-            app.router.add_post(endpoint.route.path, functools.partial(self._receive, endpoint))
+            app.router.add_post(
+                endpoint.route.path, json_errors_route(functools.partial(self._receive, endpoint))
+            )
 
     async def _receive(self, endpoint: _Endpoint, request: web.Request) -> web.Response:
         route = endpoint.route

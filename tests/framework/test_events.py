@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
-from framework.events import Event, event_from_json, event_to_json, new_event
+import attrs
+
+from framework import jsoncodec
+from framework.events import Event, event_from_dict, event_from_json, event_to_dict, event_to_json, new_event
 
 
 def test_round_trip_keeps_every_field() -> None:
@@ -39,3 +43,43 @@ def test_naive_timestamps_from_json_are_taken_as_utc() -> None:
     raw = b'{"id":"x","type":"t","occurred_at":"2024-01-05T20:13:00","received_at":"2024-01-05T20:13:00"}'
     event = event_from_json(raw)
     assert event.occurred_at.tzinfo is UTC
+
+
+@attrs.define
+class _Point:
+    x: int
+    when: datetime
+
+
+def test_data_values_without_a_json_form_are_unstructured_as_cattrs_does() -> None:
+    when = datetime(2024, 1, 5, 20, 13, 0, 5, tzinfo=UTC)
+    event = new_event("a.b", {"point": _Point(1, when), "at": when})
+    restored = event_from_json(event_to_json(event))
+    assert restored.data == {
+        "point": {"x": 1, "when": "2024-01-05T20:13:00.000005+00:00"},
+        "at": "2024-01-05T20:13:00.000005+00:00",
+    }
+    assert json.loads(event_to_json(event)) == json.loads(jsoncodec.dumps(event_to_dict(event)))
+
+
+def test_stored_events_with_loose_types_still_go_through_the_converter() -> None:
+    raw = {
+        "id": "x",
+        "type": "t",
+        "data": {},
+        "source": "",
+        "occurred_at": "2024-01-05T20:13:00Z",
+        "received_at": "2024-01-05T20:13:00+00:00",
+        "attempt": "2",
+        "trace_id": "x",
+    }
+    event = event_from_dict(raw)
+    assert event.attempt == 2
+    assert event.occurred_at == datetime(2024, 1, 5, 20, 13, tzinfo=UTC)
+
+
+def test_a_decoded_event_does_not_share_the_callers_data() -> None:
+    raw = json.loads(event_to_json(new_event("a.b", {"k": 1})))
+    event = event_from_dict(raw)
+    raw["data"]["k"] = 2
+    assert event.data == {"k": 1}

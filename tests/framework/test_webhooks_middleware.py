@@ -1,4 +1,5 @@
-"""The json_errors middleware: aiohttp's own HTTP errors and unexpected failures answered as JSON bodies."""
+"""JSON error answers, as the json_errors middleware and as per-route wrappers with JSON fallbacks (what the
+service uses): aiohttp's own HTTP errors and unexpected failures answered as JSON bodies."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp.plugin import AiohttpClient
 
-from framework.triggers.webhooks import json_errors
+from framework.json_answers import add_json_fallbacks, json_errors, json_errors_route
 
 Client = TestClient[web.Request, web.Application]
 
@@ -33,14 +34,18 @@ async def too_big(request: web.Request) -> web.Response:
     return web.Response()
 
 
-@pytest.fixture
-async def client(aiohttp_client: AiohttpClient) -> Client:
-    app = web.Application(middlewares=[json_errors], client_max_size=8)
-    app.router.add_get("/bad", bad_request)
-    app.router.add_get("/json", already_json)
-    app.router.add_get("/redirect", redirect)
-    app.router.add_get("/crash", crash)
-    app.router.add_post("/read", too_big)
+@pytest.fixture(params=["middleware", "per-route"])
+async def client(request: pytest.FixtureRequest, aiohttp_client: AiohttpClient) -> Client:
+    middleware = request.param == "middleware"
+    app = web.Application(middlewares=[json_errors] if middleware else [], client_max_size=8)
+    wrap = (lambda handler: handler) if middleware else json_errors_route
+    app.router.add_get("/bad", wrap(bad_request))
+    app.router.add_get("/json", wrap(already_json))
+    app.router.add_get("/redirect", wrap(redirect))
+    app.router.add_get("/crash", wrap(crash))
+    app.router.add_post("/read", wrap(too_big))
+    if not middleware:
+        add_json_fallbacks(app)
     return await aiohttp_client(app)
 
 
@@ -70,3 +75,16 @@ async def test_unexpected_failures_answer_500_without_internals(
     assert (response.status, body["error"]) == (500, "internal_error")
     assert "secret-laden" not in body["detail"]
     assert "unhandled error answering GET /crash" in caplog.text
+
+
+async def test_unknown_paths_and_methods_answer_json_404_and_405(client: Client) -> None:
+    missing = await client.post("/nowhere/at/all", data=b"{}")
+    assert (missing.status, await missing.json()) == (
+        404,
+        {"error": "not_found", "detail": "nothing is served at this path"},
+    )
+    wrong = await client.delete("/read")
+    assert (wrong.status, (await wrong.json())["error"]) == (405, "method_not_allowed")
+    assert wrong.headers["Allow"] == "POST"
+    head = await client.head("/bad")
+    assert head.status == 400  # GET routes still answer HEAD
