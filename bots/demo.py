@@ -25,6 +25,7 @@ from bots.samples import WebhookSample
 from framework.adapter_registry import EmulatorOptions
 from framework.config import Config, config_from_dict
 from framework.errors import ConfigError
+from framework.event_loops import new_event_loop
 
 __all__ = ["BOTS", "all_samples", "compose_config", "run_demo", "send_sample"]
 
@@ -138,12 +139,16 @@ async def _serve(port: int, emulator_port: int, store_url: str, send_samples: bo
         await emulators.cleanup()
 
 
+def _service_loop() -> asyncio.AbstractEventLoop:
+    return new_event_loop("auto")  # what `chatwright run` picks by default
+
+
 def run_demo(*, port: int, emulator_port: int, data_dir: str, send_samples: bool = False) -> int:
     directory = Path(data_dir)
     directory.mkdir(parents=True, exist_ok=True)
     store_url = f"sqlite:///{(directory / 'demo.db').resolve()}"
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(port, emulator_port, store_url, send_samples))
+    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=_service_loop) as runner:
+        runner.run(_serve(port, emulator_port, store_url, send_samples))
     return 0
 
 

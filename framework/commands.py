@@ -15,6 +15,7 @@ from framework.adapter_registry import EmulatorOptions, available_providers, fin
 from framework.chats import Capability
 from framework.config import Config, load_config
 from framework.errors import ConfigError
+from framework.event_loops import new_event_loop, resolve_event_loop
 from framework.events import Event, new_event
 from framework.runtime import Runtime, build_providers, resolve_plugins
 from framework.store.base import open_store
@@ -27,6 +28,9 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger().setLevel(logging.DEBUG if args.debug else config.service.log_level)
     from framework.service import create_app
 
+    loop_name = resolve_event_loop(config.service.event_loop)
+    loop = new_event_loop(loop_name)
+    asyncio.set_event_loop(loop)
     runtime = Runtime(config)
     app = create_app(runtime)
     host = args.host or config.service.host
@@ -36,8 +40,11 @@ def run(args: argparse.Namespace) -> int:
         host=host,
         port=port,
         shutdown_timeout=min(5.0, config.service.drain_timeout),
-        print=lambda _: print(f"chatwright: serving {config.name} on http://{host}:{port}", flush=True),
+        print=lambda _: print(
+            f"chatwright: serving {config.name} on http://{host}:{port} ({loop_name})", flush=True
+        ),
         access_log=None,
+        loop=loop,
     )
     return 0
 

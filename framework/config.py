@@ -57,6 +57,10 @@ class ServiceConfig:
     log_level: str = attrs.field(
         default="INFO", validator=attrs.validators.in_(["DEBUG", "INFO", "WARNING", "ERROR"])
     )
+    event_loop: str = attrs.field(
+        default="auto", validator=attrs.validators.in_(["auto", "uvloop", "asyncio"])
+    )
+    """"auto" runs the service on uvloop when it is installed (the `fast` extra), else on asyncio's loop."""
 
 
 @attrs.frozen(kw_only=True)

@@ -17,7 +17,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.benchmarks.harness import Bar, Cores, Report, Series, Settings, emit_result, new_loop, spawn
+from tests.benchmarks.harness import (
+    Bar,
+    Cores,
+    Report,
+    Series,
+    Settings,
+    emit_result,
+    loop_for,
+    new_loop,
+    spawn,
+)
 
 __all__ = ["OVERHEAD_BAR_US", "run"]
 
@@ -85,11 +95,9 @@ async def _plain(events: int) -> dict[str, Any]:
     return {"rate": events / elapsed, "elapsed": elapsed, "commits": 0}
 
 
-def measure(mode: str, events: int, cores: Cores, uvloop: bool) -> dict[str, Any]:
+def measure(mode: str, events: int, cores: Cores, loop: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="chatwright-bench-") as directory:
-        args = ["--mode", mode, "--events", str(events), "--db", directory]
-        if uvloop:
-            args.append("--uvloop")
+        args = ["--mode", mode, "--events", str(events), "--db", directory, "--loop", loop]
         child = spawn("tests.benchmarks.bench_dispatch", *args, cpus=cores.server, name=f"dispatch {mode}")
         return child.result()
 
@@ -103,9 +111,9 @@ def run(settings: Settings, cores: Cores) -> Report:
     batch_sizes = []
     n = settings.dispatch_events
     for _ in range(settings.rounds):
-        ours = measure("pipeline", n, cores, settings.uvloop)
-        base = measure("plain", n, cores, settings.uvloop)
-        ours_drain = measure("drain", n, cores, settings.uvloop)
+        ours = measure("pipeline", n, cores, loop_for(settings, "ours"))
+        base = measure("plain", n, cores, loop_for(settings, "baseline"))
+        ours_drain = measure("drain", n, cores, loop_for(settings, "ours"))
         assert pipeline.baseline is not None and drain.baseline is not None
         pipeline.ours.append(ours["rate"])
         pipeline.baseline.append(base["rate"])
@@ -140,9 +148,9 @@ def main() -> None:
     parser.add_argument("--mode", choices=["pipeline", "drain", "plain"], required=True)
     parser.add_argument("--events", type=int, required=True)
     parser.add_argument("--db", default=".")
-    parser.add_argument("--uvloop", action="store_true")
+    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="asyncio")
     args = parser.parse_args()
-    loop = new_loop(args.uvloop)
+    loop = new_loop(args.loop)
     try:
         if args.mode == "plain":
             result = loop.run_until_complete(_plain(args.events))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.benchmarks import servers
-from tests.benchmarks.harness import Bar, Child, Cores, Report, Series, Settings, running, spawn
+from tests.benchmarks.harness import Bar, Child, Cores, Report, Series, Settings, loop_for, running, spawn
 
 __all__ = ["RATIO_BAR", "Emulator", "run"]
 
@@ -75,7 +75,7 @@ def measure(
     emulator.reset_counters()
     with tempfile.TemporaryDirectory(prefix="chatwright-bench-") as directory:
         server, port = servers.start(
-            variant, cores.server, db=Path(directory), emulator=emulator.url, uvloop=settings.uvloop
+            variant, cores.server, db=Path(directory), emulator=emulator.url, loop=loop_for(settings, variant)
         )
         with running(server):
             load = spawn(

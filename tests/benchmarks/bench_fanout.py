@@ -155,7 +155,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, required=True)
     parser.add_argument("--db", default=".")
     args = parser.parse_args()
-    loop = new_loop(False)
+    loop = new_loop("asyncio")
     try:
         emit_result(loop.run_until_complete(_fan_out(args.emulator, args.chats, args.rate, Path(args.db))))
     finally:

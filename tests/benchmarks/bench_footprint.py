@@ -26,7 +26,19 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.benchmarks.harness import ROOT, SECRET, Bar, Child, Cores, Report, Series, Settings, running, spawn
+from tests.benchmarks.harness import (
+    ROOT,
+    SECRET,
+    Bar,
+    Child,
+    Cores,
+    Report,
+    Series,
+    Settings,
+    loop_for,
+    running,
+    spawn,
+)
 
 __all__ = ["IDLE_RSS_BAR_MB", "RSS_GROWTH_BAR", "STARTUP_BAR_S", "bench_config", "run"]
 
@@ -80,10 +92,12 @@ def _toml(document: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def bench_config(directory: Path, port: int, emulator: str) -> tuple[Path, dict[str, str], bool]:
+def bench_config(
+    directory: Path, port: int, emulator: str, event_loop: str = "auto"
+) -> tuple[Path, dict[str, str], bool]:
     """Write the service's config; returns its path, the environment it needs, and whether the bots are in it."""
     merged: dict[str, Any] = {
-        "service": {"host": "127.0.0.1", "port": port},
+        "service": {"host": "127.0.0.1", "port": port, "event_loop": event_loop},
         "store": {"url": f"sqlite:///{directory / 'bench.db'}"},
         "adapters": {},
         "webhooks": [],
@@ -172,7 +186,7 @@ def measure(variant: str, settings: Settings, cores: Cores, emulator: str) -> di
     with tempfile.TemporaryDirectory(prefix="chatwright-bench-") as directory:
         port = _free_port()
         if variant == "ours":
-            config, env, with_bots = bench_config(Path(directory), port, emulator)
+            config, env, with_bots = bench_config(Path(directory), port, emulator, loop_for(settings, "ours"))
             command = [sys.executable, "-m", "framework.cli", "run", str(config)]
             started = time.monotonic()
             child = spawn("", cpus=cores.server, name="chatwright run", env=env, command=command)
@@ -185,6 +199,8 @@ def measure(variant: str, settings: Settings, cores: Cores, emulator: str) -> di
                 "baseline",
                 "--port",
                 str(port),
+                "--loop",
+                loop_for(settings, "baseline"),
                 cpus=cores.server,
                 name="baseline",
             )

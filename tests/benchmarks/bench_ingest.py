@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.benchmarks import servers
-from tests.benchmarks.harness import Bar, Cores, Report, Series, Settings, running, spawn
+from tests.benchmarks.harness import Bar, Cores, Report, Series, Settings, loop_for, running, spawn
 
 __all__ = ["RATIO_BAR", "run"]
 
@@ -24,7 +24,7 @@ def measure(variant: str, settings: Settings, cores: Cores, *, worker: bool = Fa
     """One server, one load generator run against it; the load generator's numbers plus the server's CPU."""
     with tempfile.TemporaryDirectory(prefix="chatwright-bench-") as directory:
         server, port = servers.start(
-            variant, cores.server, db=Path(directory), worker=worker, uvloop=settings.uvloop
+            variant, cores.server, db=Path(directory), worker=worker, loop=loop_for(settings, variant)
         )
         with running(server):
             load = spawn(

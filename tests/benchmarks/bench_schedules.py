@@ -266,7 +266,7 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=4.0, help="seconds left for the restart before T")
     args = parser.parse_args()
     db = Path(args.db)
-    loop = new_loop(False)
+    loop = new_loop("asyncio")
     try:
         if args.phase == "schedule":
             add = _ours_schedule if args.variant == "ours" else _baseline_schedule

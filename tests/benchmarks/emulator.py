@@ -125,7 +125,7 @@ def main() -> None:
     parser.add_argument("--rate-limit", type=float, default=None)
     parser.add_argument("--all", action="store_true", help="the four emulators under their prefixes")
     args = parser.parse_args()
-    loop = new_loop(use_uvloop=True)
+    loop = new_loop("uvloop")
     try:
         loop.run_until_complete(_serve(args))
     finally:

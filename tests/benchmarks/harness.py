@@ -24,7 +24,10 @@ from typing import Any
 
 import attrs
 
+from framework.event_loops import resolve_event_loop
+
 __all__ = [
+    "LOOPS",
     "ROOT",
     "SECRET",
     "Bar",
@@ -36,6 +39,7 @@ __all__ = [
     "cores",
     "cpu_seconds",
     "emit_result",
+    "loop_for",
     "machine",
     "new_loop",
     "read_result",
@@ -71,8 +75,9 @@ class Settings:
     footprint_events: int = 100_000
     idle_seconds: float = 2.0
     """How long the service sits idle before its idle RSS is read."""
-    uvloop: bool = False
-    """Serve (both sides) on uvloop instead of asyncio's default loop."""
+    loops: str = "shipped"
+    """Event loops: "shipped" runs chatwright on the loop `chatwright run` picks (uvloop when installed) and the
+    raw aiohttp baseline on asyncio's, as `web.run_app` runs it; "uvloop" or "asyncio" run both sides on that."""
 
     @classmethod
     def quick(cls, **changes: Any) -> Settings:
@@ -354,9 +359,19 @@ def running(*children: Child) -> Iterator[None]:
             child.kill()
 
 
-def new_loop(use_uvloop: bool) -> asyncio.AbstractEventLoop:
-    """The event loop a child runs on: asyncio's default (what `chatwright run` uses) or uvloop."""
-    if use_uvloop:
+LOOPS = ("shipped", "uvloop", "asyncio")
+
+
+def loop_for(settings: Settings, side: str) -> str:
+    """ "uvloop" or "asyncio": the loop `side` ("ours" or "baseline") runs on under `settings.loops`."""
+    if settings.loops != "shipped":
+        return settings.loops
+    return resolve_event_loop("auto") if side == "ours" else "asyncio"
+
+
+def new_loop(name: str) -> asyncio.AbstractEventLoop:
+    """A new event loop of that name ("uvloop" or "asyncio")."""
+    if name == "uvloop":
         import uvloop
 
         return uvloop.new_event_loop()

@@ -181,7 +181,7 @@ def main() -> None:
     parser.add_argument("--chat-id", default=None, help="put this chat_id into every delivery's data")
     parser.add_argument("--secret", default=SECRET)
     args = parser.parse_args()
-    loop = new_loop(use_uvloop=True)
+    loop = new_loop("uvloop")
     try:
         emit_result(loop.run_until_complete(_run(args)))
     finally:

@@ -30,7 +30,7 @@ from tests.benchmarks import (
     bench_ingest,
     bench_schedules,
 )
-from tests.benchmarks.harness import Cores, Report, Series, Settings, cores, machine
+from tests.benchmarks.harness import LOOPS, Cores, Report, Series, Settings, cores, loop_for, machine
 
 __all__ = ["BENCHMARKS", "format_bars", "format_report", "main", "run_all"]
 
@@ -156,7 +156,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, help="seconds per measured window")
     parser.add_argument("--rounds", type=int, help="A/B rounds per benchmark")
     parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(BENCHMARKS)}")
-    parser.add_argument("--uvloop", action="store_true", help="serve both sides on uvloop")
+    parser.add_argument(
+        "--loops",
+        choices=LOOPS,
+        help="shipped (default): chatwright on the loop `chatwright run` picks (uvloop when installed), the"
+        " baseline on asyncio's as `web.run_app` runs it; uvloop or asyncio: both sides on that loop",
+    )
+    parser.add_argument("--uvloop", action="store_true", help="the same as --loops uvloop")
     parser.add_argument("--json", type=Path, help="write every number to this file")
     parser.add_argument("--markdown", type=Path, help="write the tables as markdown to this file")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a bar is not met")
@@ -171,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for key, value in (
             ("seconds", args.seconds),
             ("rounds", args.rounds),
-            ("uvloop", args.uvloop or None),
+            ("loops", "uvloop" if args.uvloop else args.loops),
         )
         if value is not None
     }
@@ -187,6 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"placement: server core {sorted(where.server or [])}, load core {sorted(where.load or [])}"
         if where.pinned
         else "placement: one core, not pinned"
+    )
+    print(
+        f"event loops: chatwright on {loop_for(settings, 'ours')}, baselines on {loop_for(settings, 'baseline')}"
     )
     print(f"settings: {attrs.asdict(settings)}\n", flush=True)
     reports = run_all(names, settings)

@@ -168,10 +168,10 @@ def main() -> None:
     parser.add_argument("--db", default=".", help="directory of the SQLite file (ours)")
     parser.add_argument("--no-worker", action="store_true", help="serve webhooks without the worker (ours)")
     parser.add_argument("--emulator", default=None, help="RoostedHR emulator URL: one provider call per hook")
-    parser.add_argument("--uvloop", action="store_true")
+    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="asyncio")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
-    loop = new_loop(args.uvloop)
+    loop = new_loop(args.loop)
     try:
         emit_result(loop.run_until_complete(_serve(args)))
     finally:
@@ -189,7 +189,7 @@ def start(
     db: Path | None = None,
     worker: bool = True,
     emulator: str | None = None,
-    uvloop: bool = False,
+    loop: str = "asyncio",
 ) -> tuple[Child, int]:
     """Start a server process (from the benchmark driver) and wait until it listens; returns it and its port."""
     args = [variant]
@@ -199,7 +199,6 @@ def start(
         args.append("--no-worker")
     if emulator is not None:
         args += ["--emulator", emulator]
-    if uvloop:
-        args.append("--uvloop")
+    args += ["--loop", loop]
     child = spawn("tests.benchmarks.servers", *args, cpus=cpus, name=f"{variant} server")
     return child, int(child.ready()["port"])

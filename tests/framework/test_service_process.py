@@ -136,9 +136,14 @@ async def test_event_in_flight_during_kill_9_is_handled_after_restart(
     assert (marks / "started-1-2").exists()
 
 
+@pytest.mark.parametrize("event_loop", ["uvloop", "asyncio"])
 async def test_sigterm_drains_and_exits_zero_leaving_the_rest_in_the_inbox(
-    bot_dir: Path, processes: list[subprocess.Popen[bytes]]
+    bot_dir: Path, processes: list[subprocess.Popen[bytes]], event_loop: str
 ) -> None:
+    config = bot_dir / "bot.toml"
+    config.write_text(
+        config.read_text().replace("[service]\n", f'[service]\nevent_loop = "{event_loop}"\n', 1)
+    )
     port = port_of(bot_dir)
     process = start_service(bot_dir)
     processes.append(process)
@@ -151,6 +156,7 @@ async def test_sigterm_drains_and_exits_zero_leaving_the_rest_in_the_inbox(
     code = await asyncio.get_running_loop().run_in_executor(None, process.wait, 30)
     output = process.stdout.read().decode() if process.stdout else ""
     assert code == 0, output
+    assert f":{port} ({event_loop})" in output
     assert "left 1 unfinished event" in output
     store = SQLiteStore(f"sqlite:///{bot_dir}/bot.db")
     await store.open()
