@@ -16,6 +16,7 @@ import asyncio
 import logging
 import random
 import time
+import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -164,7 +165,9 @@ class HttpClient:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
         self.settings = settings or HttpSettings()
-        self.headers: dict[str, str] = dict(headers or {})
+        self.headers: Mapping[str, str] = types.MappingProxyType(
+            dict(headers or {})
+        )  # fixed: see _json_headers
         self._error_parser = error_parser
         self._session = session
         self._owns_session = session is None
@@ -175,6 +178,10 @@ class HttpClient:
         )
         self.calls = 0
         """Requests actually sent, retries included (for tests and metrics)."""
+        # Built once: every call would otherwise build its timeout and merge its headers anew.
+        self._timeout = aiohttp.ClientTimeout(total=self.settings.timeout)
+        self._json_headers: dict[str, str] = {**self.headers}
+        self._json_headers.setdefault("Content-Type", "application/json")
 
     def _session_or_new(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -241,22 +248,21 @@ class HttpClient:
             await self._limiter.acquire()
         session = self._session_or_new()
         url = f"{self.base_url}{path}"
-        headers = {**self.headers, **(extra_headers or {})}
         body: bytes | None = data
+        headers: Mapping[str, str]
         if json_body is not None:
             body = jsoncodec.dumps(json_body)
-            headers.setdefault("Content-Type", "application/json")
-        query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
+            headers = self._json_headers
+        else:
+            headers = self.headers
+        if extra_headers:
+            headers = {**headers, **extra_headers}
+        query = {k: _query_value(v) for k, v in params.items() if v is not None} if params else None
         started = time.perf_counter()
         self.calls += 1
         try:
             async with session.request(
-                method,
-                url,
-                data=body,
-                params=query or None,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=self.settings.timeout),
+                method, url, data=body, params=query or None, headers=headers, timeout=self._timeout
             ) as response:
                 raw = await response.read()
                 status = response.status
@@ -270,8 +276,9 @@ class HttpClient:
             raise Unavailable(f"no answer within {self.settings.timeout}s", provider=self.provider) from error
         except aiohttp.ClientError as error:
             raise Unavailable(f"transport error: {error}", provider=self.provider) from error
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        log.debug("%s %s %s -> %s in %.1f ms", self.provider, method, path, status, elapsed_ms)
+        if log.isEnabledFor(logging.DEBUG):
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            log.debug("%s %s %s -> %s in %.1f ms", self.provider, method, path, status, elapsed_ms)
         decoded = _decode(raw, content_type)
         if 200 <= status < 300:
             return decoded

@@ -21,27 +21,43 @@ class RecentEvent:
     error: str | None
 
 
+_Latest = tuple[str, str, str, int, tuple[str, ...], str | None]
+"""event id, type, action, attempt, handlers that succeeded, error text"""
+
+
 @attrs.define
 class Metrics:
     """Outcome counters plus the most recent events (for the admin page)."""
 
     outcomes: Counter[str] = attrs.field(factory=Counter)
-    recent: deque[RecentEvent] = attrs.field(factory=lambda: deque(maxlen=100))
+    _latest: deque[_Latest] = attrs.field(factory=lambda: deque(maxlen=100), alias="_latest")
 
     def record(self, disposition: Disposition) -> None:
+        # Runs for every event: a plain tuple (no event data, no exception objects); `recent` builds the
+        # summaries only when asked.
         outcome = disposition.outcome
+        event = outcome.event
         self.outcomes[disposition.action] += 1
-        error = "; ".join(f"{f.handler}: {f.error}" for f in outcome.failures) or None
-        self.recent.appendleft(
+        failures = outcome.failures
+        error = "; ".join(f"{f.handler}: {f.error}" for f in failures) if failures else None
+        self._latest.appendleft(
+            (event.id, event.type, disposition.action, event.attempt, outcome.succeeded, error)
+        )
+
+    @property
+    def recent(self) -> list[RecentEvent]:
+        """The last 100 events the worker finished, newest first."""
+        return [
             RecentEvent(
-                event_id=outcome.event.id,
-                type=outcome.event.type,
-                action=disposition.action,
-                attempt=outcome.event.attempt,
-                handlers=outcome.succeeded,
+                event_id=event_id,
+                type=event_type,
+                action=action,
+                attempt=attempt,
+                handlers=succeeded,
                 error=error,
             )
-        )
+            for event_id, event_type, action, attempt, succeeded, error in self._latest
+        ]
 
     def render(self, *, pending: int, in_flight: int, ready: bool) -> str:
         lines = [
