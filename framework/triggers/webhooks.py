@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 import cattrs
 from aiohttp import web
-from cattrs.gen import make_dict_structure_fn
+from cattrs.gen import make_dict_structure_fn, override
 
 from framework import jsoncodec
 from framework.errors import ConfigError
@@ -71,6 +71,21 @@ def _dotted(_: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
         )
 
 
+def _ordering_paths(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    """`ordering_field` as given (one dotted path, or a list tried in turn) as a tuple of paths."""
+    if value is None:
+        return ()
+    paths = (value,) if isinstance(value, str) else value
+    if not isinstance(paths, list | tuple) or not all(isinstance(path, str) for path in paths):
+        raise FieldProblem("ordering_field", f"{value!r}: expected a dotted path or a list of them")
+    for path in paths:
+        if not all(path.split(".")):
+            raise FieldProblem(
+                "ordering_field", f"{path!r} is not a dotted path into the body; expected e.g. data.chat.id"
+            )
+    return tuple(paths)
+
+
 def _not_empty(_: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
     if value is not None and not value.strip():
         raise FieldProblem(attribute.name, "empty; remove the key or give it a value")
@@ -96,7 +111,8 @@ class WebhookRoute:
     event_field: str | None = attrs.field(default=None, validator=_dotted)
     id_field: str | None = attrs.field(default=None, validator=_dotted)
     id_header: str | None = attrs.field(default=None, validator=_not_empty)
-    ordering_field: str | None = attrs.field(default=None, validator=_dotted)
+    ordering_field: tuple[str, ...] = attrs.field(default=(), converter=_ordering_paths)
+    """Dotted paths into the body, tried in turn: the first string or integer found is the ordering key."""
     max_body_bytes: int = attrs.field(default=DEFAULT_MAX_BODY_BYTES, validator=_positive)
     dedupe_ttl: float = attrs.field(default=DEFAULT_DEDUPE_TTL, validator=_positive)
     timestamp_tolerance: float = attrs.field(default=DEFAULT_TOLERANCE, validator=_positive)
@@ -107,7 +123,9 @@ class WebhookRoute:
 def configure_converter(converter: cattrs.Converter) -> None:
     """Teach `converter` WebhookRoute and VerifyConfig (a devrev route's `verify` may omit its scheme)."""
     verify.configure_converter(converter)
-    generated = make_dict_structure_fn(WebhookRoute, converter)
+    generated = make_dict_structure_fn(
+        WebhookRoute, converter, ordering_field=override(struct_hook=lambda value, _: _ordering_paths(value))
+    )
 
     def structure_route(value: Any, _: Any) -> WebhookRoute:
         if isinstance(value, WebhookRoute):
@@ -179,7 +197,7 @@ class _Endpoint:
     event_path: tuple[str, ...]
     id_path: tuple[str, ...]
     id_header: str | None
-    ordering_path: tuple[str, ...]
+    ordering_paths: tuple[tuple[str, ...], ...]
     source: str
     devrev: bool
 
@@ -200,7 +218,7 @@ def _compile(route: WebhookRoute) -> _Endpoint:
         event_path=_split(event_field),
         id_path=_split(id_field),
         id_header=route.id_header,
-        ordering_path=_split(route.ordering_field),
+        ordering_paths=tuple(_split(path) for path in route.ordering_field),
         source=f"webhook:{route.path}",
         devrev=devrev,
     )
@@ -350,7 +368,11 @@ class WebhookReceiver:
         if delivery_id is None and (endpoint.id_path or endpoint.id_header):
             where = ".".join(endpoint.id_path) or f"header {endpoint.id_header}"
             return error_response(400, "missing_delivery_id", f"the delivery id ({where}) is missing")
-        ordering_key = _scalar(_lookup(data, endpoint.ordering_path)) if endpoint.ordering_path else None
+        ordering_key = None
+        for path in endpoint.ordering_paths:
+            ordering_key = _scalar(_lookup(data, path))
+            if ordering_key is not None:
+                break
         event = new_event(
             event_type,
             data,

@@ -418,3 +418,31 @@ async def test_devrev_verify_without_challenge_gets_400(client: Client) -> None:
     assert (await answer(client, "/hooks/devrev", body, devrev_headers(body)))[1][
         "error"
     ] == "missing_challenge"
+
+
+async def test_ordering_paths_are_tried_in_turn(serve: Serve, store: SQLiteStore) -> None:
+    route = WebhookRoute(
+        path="/h",
+        event_field="type",
+        id_field="id",
+        ordering_field=["work_updated.work.id", "timeline_entry_created.entry.object"],
+        verify=BearerVerify(tokens=("t",)),
+    )
+    client = await serve(route)
+    bodies = [
+        {"id": "1", "type": "work_updated", "work_updated": {"work": {"id": "ISS-7"}}},
+        {
+            "id": "2",
+            "type": "timeline_entry_created",
+            "timeline_entry_created": {"entry": {"object": "ISS-7"}},
+        },
+        {"id": "3", "type": "webhook_ping"},
+    ]
+    for body in bodies:
+        status, _ = await answer(client, "/h", json_bytes(body), {"Authorization": "Bearer t"})
+        assert status == 202
+    (first, unordered) = await store.claim("test", 10, lease=30)
+    assert [(first.event.type, first.ordering_key), (unordered.event.type, unordered.ordering_key)] == [
+        ("work_updated", "ISS-7"),
+        ("webhook_ping", None),
+    ]  # the timeline entry about ISS-7 waits for the update of ISS-7

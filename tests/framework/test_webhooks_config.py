@@ -75,7 +75,7 @@ def test_every_scheme_structures_from_toml(converter: cattrs.Converter) -> None:
         secrets=("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",), tolerance=120.0
     )
     assert (shifts.ordering_field, shifts.dedupe_ttl, shifts.max_body_bytes) == (
-        "data.chat_id",
+        ("data.chat_id",),
         3600.0,
         65536,
     )
@@ -122,6 +122,14 @@ def errors(converter: cattrs.Converter, toml: str) -> list[str]:
         (
             '[[webhooks]]\npath = "/h"\nevent_field = "data..type"\nverify = { scheme = "none" }',
             "bot.toml: webhooks[0].event_field: 'data..type' is not a dotted path",
+        ),
+        (
+            '[[webhooks]]\npath = "/h"\nevent = "e"\nordering_field = ["a.b", "c..d"]\nverify = { scheme = "none" }',
+            "bot.toml: webhooks[0].ordering_field: 'c..d' is not a dotted path into the body",
+        ),
+        (
+            '[[webhooks]]\npath = "/h"\nevent = "e"\nordering_field = 3\nverify = { scheme = "none" }',
+            "bot.toml: webhooks[0].ordering_field: 3: expected a dotted path or a list of them",
         ),
         (
             '[[webhooks]]\npath = "/h"\nevent = "e"\nmax_body_bytes = 0\nverify = { scheme = "none" }',
@@ -221,3 +229,13 @@ def test_every_toml_example_in_the_docs_is_a_valid_route(converter: cattrs.Conve
         assert [
             finding for finding in route_problems(built, "webhooks[0]") if "warning:" not in finding
         ] == []
+
+
+def test_ordering_field_takes_one_path_or_a_list(converter: cattrs.Converter) -> None:
+    one, several = structure(
+        converter,
+        '[[webhooks]]\npath = "/a"\nevent = "e"\nordering_field = "x.id"\nverify = { scheme = "none" }\n'
+        '[[webhooks]]\npath = "/b"\nevent = "e"\nordering_field = ["x.id", "y.id"]\nverify = { scheme = "none" }',
+    )
+    assert (one.ordering_field, several.ordering_field) == (("x.id",), ("x.id", "y.id"))
+    assert route(event="e", verify=HMAC).ordering_field == ()
