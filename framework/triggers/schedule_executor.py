@@ -1,8 +1,9 @@
-"""The APScheduler executor that turns every due fire of a schedule into an Event appended to the inbox.
+"""What a due fire of a schedule becomes: the misfire policy decides whether it fires, and it is appended to the
+inbox as an Event whose id is derived from (schedule id, planned time).
 
-APScheduler decides *when* (it hands over the planned run times, coalesced); this executor decides *whether*
-(the misfire policy) and appends one event per fire whose id is derived from (schedule id, planned time), so
-two replicas firing the same tick, or a fire repeated after a crash, are enqueued once.
+The processing pass (schedule_processing) hands over the planned run times of each due job, awaits their
+appends and only then records the fire in the job store; the derived id makes a fire repeated after a crash
+between the two, or fired by two replicas at once, enqueued once.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import attrs
 from apscheduler.executors.base import BaseExecutor
 
 from framework.events import Event, new_event, utcnow
-from framework.store.base import Store
+from framework.store.base import AppendResult, Store
 
 __all__ = [
+    "APPEND_ATTEMPTS",
     "EXECUTOR_ALIAS",
     "FIRE_FUNC",
     "FireExecutor",
+    "FireNotAppended",
     "FireStats",
     "fire_event",
     "fire_event_id",
@@ -35,11 +38,11 @@ FIRE_FUNC = "framework.triggers.schedule_executor:fire_placeholder"
 """The job function stored with every job. Stored jobs name it by this text: do not move or rename it."""
 
 APPEND_ATTEMPTS = 5
-"""How often a fire's append is tried when the store fails, with backoff, before the fire is given up."""
+"""How often one pass tries a fire's append when the store fails, with backoff, before leaving the job due."""
 
 
 def fire_placeholder(**_: Any) -> None:
-    """The job function APScheduler keeps for each job; FireExecutor appends events instead of calling it."""
+    """The job function APScheduler keeps for each job; the processing pass appends events instead of calling it."""
 
 
 def fire_event_id(job_id: str, planned: datetime) -> str:
@@ -60,7 +63,8 @@ def fire_event(job_id: str, planned: datetime, event_type: str, data: dict[str, 
 
 @attrs.define
 class FireStats:
-    """Counters for metrics and tests: fires appended, found already there, dropped as missed, failed."""
+    """Counters for metrics and tests: fires appended, found already there (a replica or an earlier try
+    appended them), dropped by the misfire policy, and appends given up on (their job stayed due)."""
 
     appended: int = 0
     duplicates: int = 0
@@ -68,88 +72,79 @@ class FireStats:
     failed: int = 0
 
 
+class FireNotAppended(Exception):
+    """The store kept failing on a fire's append; its job must not be moved on."""
+
+
 class FireExecutor(BaseExecutor):  # type: ignore[misc]  # APScheduler is untyped
-    """Appends the events of due fires to the Store, concurrently, so the store can commit them in batches."""
+    """Turns the planned run times of a due job into events and appends them, committed, with retries.
+
+    Registered as the jobs' APScheduler executor so their `executor` alias resolves, but APScheduler never
+    submits to it: FireScheduler's pass calls `events_for` and awaits `append` before recording the fire.
+    """
 
     def __init__(self, store: Store, stats: FireStats) -> None:
         super().__init__()
         self._store = store
         self._stats = stats
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
         self.started_at = datetime.min.replace(tzinfo=UTC)
 
     def start(self, scheduler: Any, alias: str) -> None:
         super().start(scheduler, alias)
-        self._loop = asyncio.get_running_loop()
         self.started_at = utcnow()
 
-    def submit_job(self, job: Any, run_times: list[datetime]) -> None:
-        # No max_instances bookkeeping: appending is idempotent, so overlapping fires of one job are harmless.
-        self._do_submit_job(job, run_times)
-
     def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
+        raise RuntimeError(f"schedule {job.id}: fires are appended by FireScheduler's pass, not submitted")
+
+    def events_for(self, job: Any, run_times: list[datetime], now: datetime | None) -> list[Event]:
+        """The events of the fires planned at `run_times` that still fire at `now` (None: apply no misfire
+        policy, as when the testing clock jumps); the others are dropped, counted and logged."""
         kwargs: dict[str, Any] = job.kwargs
         grace: float | None = kwargs.get("grace_time")
-        now = utcnow()
         events: list[Event] = []
         for planned in run_times:
-            late = (now - planned).total_seconds()
-            if grace is not None and late > grace:
-                self._missed(job.id, planned, f"{late:.0f}s late, more than grace_time {grace:g}s")
-            elif kwargs.get("misfire") == "skip" and planned < self.started_at:
-                self._missed(job.id, planned, "due while the service was down (misfire = skip)")
-            else:
-                events.append(fire_event(job.id, planned, kwargs.get("type", ""), kwargs.get("data") or {}))
-        if events:
-            assert self._loop is not None, "FireExecutor used before start"
-            task = self._loop.create_task(self._append_all(events))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            if now is not None:
+                late = (now - planned).total_seconds()
+                if grace is not None and late > grace:
+                    self._missed(job.id, planned, f"{late:.0f}s late, more than grace_time {grace:g}s")
+                    continue
+                if kwargs.get("misfire") == "skip" and planned < self.started_at:
+                    self._missed(job.id, planned, "due while the service was down (misfire = skip)")
+                    continue
+            events.append(fire_event(job.id, planned, kwargs.get("type", ""), kwargs.get("data") or {}))
+        return events
 
     def _missed(self, job_id: str, planned: datetime, why: str) -> None:
         self._stats.missed += 1
         log.warning("[%s] schedule %s: fire dropped: %s", fire_event_id(job_id, planned), job_id, why)
 
-    async def _append_all(self, events: list[Event]) -> None:
+    async def append(self, events: list[Event]) -> int:
+        """Append `events` in order, each committed before the next; return how many were new (the others
+        were duplicates). Raises FireNotAppended when the store failed on one `APPEND_ATTEMPTS` times."""
+        appended = 0
         for event in events:
-            await self._append(event)
+            if not (await self._append(event)).duplicate:
+                appended += 1
+        return appended
 
-    async def _append(self, event: Event) -> None:
+    async def _append(self, event: Event) -> AppendResult:
         for attempt in range(1, APPEND_ATTEMPTS + 1):
             try:
                 result = await self._store.append(event)
             except Exception as error:
                 if attempt == APPEND_ATTEMPTS:
                     self._stats.failed += 1
-                    log.error(
-                        "[%s] schedule fire lost: the store failed %d times: %s", event.id, attempt, error
-                    )
-                    return
+                    raise FireNotAppended(
+                        f"[{event.id}] schedule fire not appended: the store failed {attempt} times: {error}"
+                    ) from error
                 log.warning("[%s] appending schedule fire failed (attempt %d): %s", event.id, attempt, error)
                 await asyncio.sleep(min(0.1 * 2**attempt, 5.0))
                 continue
             if result.duplicate:
                 self._stats.duplicates += 1
-                log.info("[%s] schedule fire already in the inbox (another replica fired it)", event.id)
+                log.info("[%s] schedule fire already in the inbox (a replica or an earlier try)", event.id)
             else:
                 self._stats.appended += 1
                 log.info("[%s] schedule fired %s", event.id, event.type)
-            return
-
-    @property
-    def in_flight(self) -> int:
-        """Fires handed over by APScheduler whose append has not finished yet."""
-        return len(self._tasks)
-
-    async def drain(self, timeout: float) -> None:
-        """Wait for the appends under way (at shutdown); after `timeout` seconds, give up on the rest."""
-        if not self._tasks:
-            return
-        _, unfinished = await asyncio.wait(set(self._tasks), timeout=timeout)
-        for task in unfinished:
-            task.cancel()
-        if unfinished:
-            log.error(
-                "%d schedule fires were not appended within %.1fs of shutdown", len(unfinished), timeout
-            )
+            return result
+        raise AssertionError("unreachable: APPEND_ATTEMPTS must be at least 1")

@@ -1,7 +1,8 @@
 """Schedules: APScheduler fires static (config, `@plugin.cron`) and dynamic (`ctx.schedule`) jobs as events.
 
 Every job lives in a persistent job store next to the inbox (see schedule_jobstores), so a restart loses none
-and replicas share them; every fire becomes an Event appended through the Store (see schedule_executor).
+and replicas share them; every fire becomes an Event appended through the Store (see schedule_executor) before
+the job store records it (see schedule_processing).
 """
 
 from __future__ import annotations
@@ -14,9 +15,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from apscheduler.jobstores.base import JobLookupError
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.schedulers.base import STATE_RUNNING, BaseScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from framework import jsoncodec
@@ -37,6 +35,7 @@ from framework.triggers.schedule_config import (
 )
 from framework.triggers.schedule_executor import EXECUTOR_ALIAS, FIRE_FUNC, FireExecutor, FireStats
 from framework.triggers.schedule_jobstores import build_job_store
+from framework.triggers.schedule_processing import FireScheduler
 
 __all__ = ["DEFAULT_POLL_INTERVAL", "FireStats", "ScheduleConfig", "ScheduleService", "schedule_problems"]
 
@@ -47,47 +46,12 @@ DEFAULT_POLL_INTERVAL = 10.0
 """
 
 SHUTDOWN_DRAIN = 10.0
-"""Seconds shutdown waits for fires still being appended."""
+"""Seconds shutdown waits for the pass under way to append and record its fires."""
 
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
 NextFires = list[tuple[str, datetime | None]]
 """(schedule id, next planned fire in UTC, None when it will not fire), soonest first."""
-
-
-class _Scheduler(AsyncIOScheduler):  # type: ignore[misc]  # APScheduler is untyped
-    """AsyncIOScheduler that folds bursts of wakeups into one pass, shuts down synchronously, and shrugs when
-    a job it wants to remove is already gone (another replica removed it first)."""
-
-    _wakeup_pending = False
-
-    def wakeup(self) -> None:
-        loop = self._eventloop
-        if loop is None or self._wakeup_pending:
-            return
-        self._wakeup_pending = True
-        loop.call_soon_threadsafe(self._process_now)
-
-    def _process_now(self) -> None:
-        self._wakeup_pending = False
-        if self.state != STATE_RUNNING:
-            return
-        self._stop_timer()
-        try:
-            wait_seconds = self._process_jobs()
-        except Exception:  # e.g. the job store stayed locked past its busy timeout: try again shortly
-            wait_seconds = self.jobstore_retry_interval
-            log.exception("schedules: processing due jobs failed; trying again in %ss", wait_seconds)
-        self._start_timer(wait_seconds)
-
-    def shutdown(self, wait: bool = True) -> None:
-        BaseScheduler.shutdown(self, wait)
-        self._stop_timer()
-        self._eventloop = None
-
-    def remove_job(self, job_id: str, jobstore: str | None = None) -> None:
-        with contextlib.suppress(JobLookupError):
-            super().remove_job(job_id, jobstore)
 
 
 def _job_kwargs(event_type: str, data: dict[str, Any] | None, trigger: str, **extra: Any) -> dict[str, Any]:
@@ -131,14 +95,7 @@ class ScheduleService:
         self._poll_interval = poll_interval
         self._store_url = store_url
         self.stats = FireStats()
-        self._executor = FireExecutor(store, self.stats)
-        self._executor_store = store
-        self._scheduler = _Scheduler(
-            jobstores={"default": build_job_store(store_url)},
-            executors={EXECUTOR_ALIAS: self._executor},
-            job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
-            timezone=UTC,
-        )
+        self._scheduler = FireScheduler(FireExecutor(store, self.stats), build_job_store(store_url))
         self._poller: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------
@@ -168,16 +125,15 @@ class ScheduleService:
             "schedules started: %d static schedules, jobs kept in %s", len(self._statics), self._store_url
         )
 
-    async def shutdown(self) -> None:
-        """Stop firing, then wait (bounded) for fires still being appended; jobs stay in the job store."""
+    async def shutdown(self, *, drain: float = SHUTDOWN_DRAIN) -> None:
+        """Stop firing; a pass under way gets `drain` seconds to append and record its fires, then is cancelled
+        (its jobs stay due and fire at the next start, deduped). Jobs stay in the job store."""
         if self._poller is not None:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
             self._poller = None
-        if self.running:
-            self._scheduler.shutdown(wait=False)
-        await self._executor.drain(SHUTDOWN_DRAIN)
+        await self._scheduler.stop(drain)
 
     async def _poll(self) -> None:
         while True:
@@ -313,35 +269,12 @@ class ScheduleService:
     async def fire_due(self, now: datetime) -> int:
         """Fire every job due at `now` as if the clock said so, then move each job on as the scheduler would.
 
-        The testing kit's clock: a test jumps to a shift's reminder time instead of waiting for it. Fires carry
-        the same ids as real ones, so a real fire of the same tick later is a duplicate. Returns the fires appended.
+        The testing kit's clock: a test jumps to a shift's reminder time instead of waiting for it. It is a pass
+        like the scheduler's own (never at the same time as one; appended before recorded), without the misfire
+        policy: the jump is not lateness. Fires carry the same ids as real ones, so a real fire of the same tick
+        later is a duplicate. Returns the fires appended.
         """
-        from framework.triggers.schedule_executor import fire_event
-
-        def collect() -> list[Any]:
-            events = []
-            for job in self._scheduler.get_jobs():
-                run_times = job._get_run_times(now)
-                if not run_times:
-                    continue
-                if job.coalesce:
-                    run_times = run_times[-1:]
-                events += [
-                    fire_event(job.id, planned, job.kwargs.get("type", ""), job.kwargs.get("data") or {})
-                    for planned in run_times
-                ]
-                following = job.trigger.get_next_fire_time(run_times[-1], now)
-                if following is None:
-                    self._scheduler.remove_job(job.id)
-                else:
-                    self._scheduler.modify_job(job.id, next_run_time=following)
-            return events
-
-        appended = 0
-        for event in await asyncio.to_thread(collect):
-            if not (await self._executor_store.append(event)).duplicate:
-                appended += 1
-        return appended
+        return (await self._scheduler.process_due(now, clock_jump=True)).appended
 
     # -- for `chatwright check` and the admin page -----------------------------------------------------------
 
