@@ -1,7 +1,7 @@
 """Where schedule jobs persist: an APScheduler job store next to the inbox, chosen from the store URL.
 
-`sqlite:///x.db` gives an SQLAlchemyJobStore on the same file (its own table, WAL, a busy timeout so it shares
-the file with the inbox's writer); `redis://` gives APScheduler's RedisJobStore; an in-memory SQLite store
+`sqlite:///x.db` gives a SQLiteJobStore on the same file (its own table, SQLAlchemyJobStore's layout, WAL, a busy
+timeout so it shares the file with the inbox's writer); `redis://` gives APScheduler's RedisJobStore; an in-memory SQLite store
 gives a memory job store. The stores tolerate a job vanishing under them, as happens when replicas share them.
 """
 
@@ -12,10 +12,10 @@ from typing import Any
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
 from framework.errors import ConfigError
 from framework.store.sqlite import sqlite_path
+from framework.triggers.sqlite_jobstore import SQLiteJobStore
 
 __all__ = ["JOBS_TABLE", "REDIS_JOBS_KEY", "REDIS_RUN_TIMES_KEY", "SQLITE_BUSY_TIMEOUT", "build_job_store"]
 
@@ -41,27 +41,15 @@ def _upsert(store: Any, base: type[Any], job: Any) -> None:
             log.info("schedule %s was removed by another replica; not re-adding it", job.id)
 
 
-class _SQLiteJobStore(SQLAlchemyJobStore):  # type: ignore[misc]  # APScheduler is untyped
+class _SQLiteJobStore(SQLiteJobStore):
     def update_job(self, job: Any) -> None:
-        _upsert(self, SQLAlchemyJobStore, job)
+        _upsert(self, SQLiteJobStore, job)
 
 
 def _sqlite_job_store(path: str) -> Any:
-    from sqlalchemy import create_engine, event
-
-    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
-
-    @event.listens_for(engine, "connect")
-    def _configure(connection: Any, _record: Any) -> None:
-        cursor = connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}")
-        cursor.execute("PRAGMA journal_mode=WAL")
-        # NORMAL: in WAL mode a commit survives the process dying (kill -9); only an OS crash or power loss
-        # can drop the last commits. FULL would fsync once per job write, on the scheduler's hot path.
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    return _SQLiteJobStore(engine=engine, tablename=JOBS_TABLE)
+    # NORMAL: in WAL mode a commit survives the process dying (kill -9); only an OS crash or power loss can drop
+    # the last commits. FULL would fsync once per job write, on the scheduler's hot path.
+    return _SQLiteJobStore(path, table=JOBS_TABLE, busy_timeout=SQLITE_BUSY_TIMEOUT, synchronous="NORMAL")
 
 
 def _redis_job_store(url: str) -> Any:
