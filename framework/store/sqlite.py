@@ -169,7 +169,7 @@ class SQLiteStore(Store):
             )
             return False
 
-        duplicate = await self._writer.run(op)
+        duplicate = await self._writer.submit(op)  # a future: no coroutine of its own on the hot path
         if not duplicate:
             self._work.set()
         return AppendResult(event_id=event_id, duplicate=duplicate)
@@ -199,7 +199,7 @@ class SQLiteStore(Store):
 
         # Decoded here, after the commit, not in the writer's transaction: the next batch need not wait for it.
         entries = []
-        for seq, event_id, payload, ordering_key, attempt, last_error in await self._writer.run(op):
+        for seq, event_id, payload, ordering_key, attempt, last_error in await self._writer.submit(op):
             self._claimed[event_id] = seq
             raw = jsoncodec.loads(payload)
             raw["attempt"] = attempt + 1
@@ -236,7 +236,7 @@ class SQLiteStore(Store):
         def op(db: sqlite3.Connection) -> None:
             db.execute(f"DELETE FROM inbox WHERE {where}", (key,))
 
-        await self._writer.run(op)
+        await self._writer.submit(op)
         self._work.set()  # a successor with the same ordering key may now be ready
 
     async def retry_later(self, event_id: str, delay: float, error: str) -> None:

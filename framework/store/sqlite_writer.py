@@ -82,6 +82,10 @@ class SQLiteWriter:
         self._thread = None
 
     async def run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        return await self.submit(operation)
+
+    def submit(self, operation: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Queue `operation`; the future is done once its batch is committed (or it failed alone)."""
         if self._thread is None:
             raise RuntimeError("the SQLite store is not open: await store.open() first")
         loop = asyncio.get_running_loop()
@@ -91,7 +95,7 @@ class SQLiteWriter:
             pending = self._pending[loop] = []
             loop.call_soon(self._flush, loop)
         pending.append((operation, future, loop))
-        return await future
+        return future
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         """Hand what this loop submitted during one iteration to the writer thread in one piece (one wakeup)."""
