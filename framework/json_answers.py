@@ -81,15 +81,7 @@ def json_errors_route(handler: Handler) -> Handler:
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The same as `json_errors_route`, for every route of an app (aiohttp's 404, 405 and 413 included)."""
-    try:
-        return await handler(request)
-    except web.HTTPException as error:
-        response = _as_json(request, error)
-        if response is None:
-            raise
-        return response
-    except Exception:
-        return _unexpected(request)
+    return await json_errors_route(handler)(request)
 
 
 def add_json_fallbacks(app: web.Application) -> None:
