@@ -10,6 +10,7 @@ all running handlers share one loop timer per tenth of the timeout (HandlerDeadl
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -136,7 +137,9 @@ class Dispatcher:
             if self._deadlines is not None:
                 call = self._deadlines.bound(call)
             for middleware in reversed(self.middlewares):
-                call = _wrap(middleware, call)
+                # partial(middleware, call_next)(event, ctx) is middleware(call_next, event, ctx), without the
+                # coroutine frame a wrapper function would add to every call (and to every resume in it)
+                call = functools.partial(middleware, call)
             self._chains[handler.name] = chain = call
         return chain
 
@@ -186,13 +189,6 @@ class Dispatcher:
             )
             return error
         return None
-
-
-def _wrap(middleware: Middleware, call_next: NextHandler) -> NextHandler:
-    async def wrapped(event: Event, ctx: Context) -> None:
-        await middleware(call_next, event, ctx)
-
-    return wrapped
 
 
 class HandlerDeadlines:
