@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import signal
 import socket
@@ -136,7 +137,18 @@ async def test_event_in_flight_during_kill_9_is_handled_after_restart(
     assert (marks / "started-1-2").exists()
 
 
-@pytest.mark.parametrize("event_loop", ["uvloop", "asyncio"])
+@pytest.mark.parametrize(
+    "event_loop",
+    [
+        pytest.param(
+            "uvloop",
+            marks=pytest.mark.skipif(
+                importlib.util.find_spec("uvloop") is None, reason="uvloop is not installed (the fast extra)"
+            ),
+        ),
+        "asyncio",
+    ],
+)
 async def test_sigterm_drains_and_exits_zero_leaving_the_rest_in_the_inbox(
     bot_dir: Path, processes: list[subprocess.Popen[bytes]], event_loop: str
 ) -> None:
