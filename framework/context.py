@@ -172,14 +172,16 @@ class Context:
     __slots__ = (
         "_emit_counter",
         "_emitter",
+        "_log",
         "_origin",
+        "_schedule",
+        "_schedule_api",
+        "_state",
+        "_store",
         "chats",
         "config",
         "event",
-        "log",
         "plugin",
-        "schedule",
-        "state",
     )
 
     def __init__(
@@ -198,15 +200,45 @@ class Context:
         self.plugin = plugin
         self.chats = chats
         self.config = config
-        self.state = PluginState(store, plugin)
         # Ids of what this handler call creates derive from (event, handler), so a retry repeats them exactly.
         self._origin = f"{event.id}/{handler}"
-        self._emit_counter = itertools.count(1)
-        self.schedule = Schedules(schedule_api, self._origin)
-        self.log = EventLogger(
-            logging.getLogger(f"chatwright.plugin.{plugin}"), {"event_id": event.id, "event_type": event.type}
-        )
         self._emitter = emitter
+        self._store = store
+        self._schedule_api = schedule_api
+        # Built on first use: a context is made for every handler call, and most use one or two of these.
+        self._emit_counter: itertools.count[int] | None = None
+        self._state: PluginState | None = None
+        self._schedule: Schedules | None = None
+        self._log: EventLogger | None = None
+
+    @property
+    def state(self) -> PluginState:
+        """`ctx.state`: the plugin's own key-value store."""
+        if self._state is None:
+            self._state = PluginState(self._store, self.plugin)
+        return self._state
+
+    @property
+    def schedule(self) -> Schedules:
+        """`ctx.schedule`: jobs whose ids derive from this event and handler."""
+        if self._schedule is None:
+            self._schedule = Schedules(self._schedule_api, self._origin)
+        return self._schedule
+
+    @property
+    def log(self) -> EventLogger:
+        """`ctx.log`: the plugin's logger; every record carries the event's id and type."""
+        if self._log is None:
+            self._log = EventLogger(
+                logging.getLogger(f"chatwright.plugin.{self.plugin}"),
+                {"event_id": self.event.id, "event_type": self.event.type},
+            )
+        return self._log
+
+    def _next_emit(self) -> int:
+        if self._emit_counter is None:
+            self._emit_counter = itertools.count(1)
+        return next(self._emit_counter)
 
     async def emit(
         self, type: str, data: dict[str, Any] | None = None, *, ordering_key: str | None = None
@@ -218,7 +250,7 @@ class Context:
         child = new_event(
             type,
             data,
-            id=f"{self._origin}/emit-{next(self._emit_counter)}",
+            id=f"{self._origin}/emit-{self._next_emit()}",
             source=f"emit:{self.plugin}",
             trace_id=self.event.trace_id,
         )
