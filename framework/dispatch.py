@@ -158,7 +158,11 @@ class Dispatcher:
                     pending.append(handler)
             handlers = pending
         if len(handlers) == 1:
-            results: list[BaseException | None] = [await self._run(handlers[0], event)]
+            only = handlers[0]
+            error = await self._run(only, event)
+            if error is None:  # the common case, without the bookkeeping below
+                return DispatchOutcome(event=event, succeeded=(only.name,), skipped=tuple(skipped))
+            results: list[BaseException | None] = [error]
         else:
             results = list(await asyncio.gather(*(self._run(handler, event) for handler in handlers)))
         succeeded = tuple(h.name for h, error in zip(handlers, results, strict=True) if error is None)
