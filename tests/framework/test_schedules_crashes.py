@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -70,6 +72,18 @@ async def other_process(env: Harness, inbox: SQLiteStore, static: list[ScheduleC
     service = ScheduleService(inbox, env.url, static or [])
     await service.start()
     return service
+
+
+@contextlib.asynccontextmanager
+async def serving(env: Harness, inbox: SQLiteStore) -> AsyncIterator[ScheduleService]:
+    """A schedule service on `inbox` in "another process", shut down gracefully at the end."""
+    service = await other_process(env, inbox)
+    env.services.append(service)
+    try:
+        yield service
+    finally:
+        await service.shutdown()
+        await inbox.close()
 
 
 async def kill(service: ScheduleService, inbox: SQLiteStore) -> None:
@@ -159,9 +173,7 @@ async def test_a_fire_the_store_refuses_leaves_its_job_due_and_is_tried_again_on
     monkeypatch.setattr(schedule_executor, "APPEND_ATTEMPTS", 1)
     monkeypatch.setattr(schedule_processing, "FIRE_RETRY_DELAY", 0.05)
     inbox = FailingInbox(env.url)
-    service = await other_process(env, inbox)
-    env.services.append(service)
-    try:
+    async with serving(env, inbox) as service:
         planned = past()
         await service.at(planned, "shift.reminder", None, id="remind")
         await wait_until(lambda: service.stats.failed >= 2)  # given up twice: two passes, the job left due
@@ -179,9 +191,6 @@ async def test_a_fire_the_store_refuses_leaves_its_job_due_and_is_tried_again_on
         assert event.id == fire_id
         await no_job_left(service)
         assert service.stats.appended == 1
-    finally:
-        await service.shutdown()
-        await inbox.close()
 
 
 # -- what a pass must not trample ------------------------------------------------------------------------------
@@ -189,9 +198,7 @@ async def test_a_fire_the_store_refuses_leaves_its_job_due_and_is_tried_again_on
 
 async def test_a_job_rescheduled_while_its_fire_is_appended_keeps_its_new_time(env: Harness) -> None:
     inbox = StalledInbox(env.url)
-    service = await other_process(env, inbox)
-    env.services.append(service)
-    try:
+    async with serving(env, inbox) as service:
         await service.at(past(), "shift.reminder", {"n": 1}, id="remind")
         await asyncio.wait_for(inbox.stalled.wait(), 10)
         later = now() + timedelta(hours=1)
@@ -202,16 +209,11 @@ async def test_a_job_rescheduled_while_its_fire_is_appended_keeps_its_new_time(e
         (job,) = await service.list()
         assert (job.next_fire, job.data) == (later, {"n": 2})
         assert service.stats.appended == 1
-    finally:
-        await service.shutdown()
-        await inbox.close()
 
 
 async def test_fire_due_waits_for_the_pass_under_way_instead_of_firing_alongside_it(env: Harness) -> None:
     inbox = StalledInbox(env.url)
-    service = await other_process(env, inbox)
-    env.services.append(service)
-    try:
+    async with serving(env, inbox) as service:
         await service.at(past(), "shift.reminder", None, id="remind")
         await asyncio.wait_for(inbox.stalled.wait(), 10)
         jump = asyncio.create_task(service.fire_due(now()))
@@ -219,6 +221,3 @@ async def test_fire_due_waits_for_the_pass_under_way_instead_of_firing_alongside
         assert await jump == 0
         assert inbox.calls == 1
         assert await service.list() == []
-    finally:
-        await service.shutdown()
-        await inbox.close()
