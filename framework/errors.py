@@ -59,10 +59,13 @@ class ProviderError(ChatwrightError):
 
     `status` is the HTTP status (0 when no answer came), `code` the provider's own error code or type,
     `message` the provider's message, `retryable` whether trying again later may succeed, and
-    `retry_after` the seconds the provider asked us to wait, when it said.
+    `retry_after` the seconds the provider asked us to wait, when it said. `may_have_acted` says whether the
+    provider may have carried the call out anyway (a 5xx, a timeout, a lost answer): a handler retrying a call
+    that is not safe to repeat checks first whether it landed. Refusals and 429s did not act.
     """
 
     default_retryable = False
+    may_have_acted = True
 
     def __init__(
         self,
@@ -91,17 +94,25 @@ class ProviderError(ChatwrightError):
 class AuthError(ProviderError):
     """The provider rejected our credentials (401) or our permissions (403)."""
 
+    may_have_acted = False
+
 
 class NotFound(ProviderError):
     """The chat, message or user does not exist at the provider."""
+
+    may_have_acted = False
 
 
 class Conflict(ProviderError):
     """The provider refused because the thing already exists (e.g. a duplicate DevRev DM)."""
 
+    may_have_acted = False
+
 
 class InvalidRequest(ProviderError):
     """The request is invalid; `field_errors` maps each bad field to what is wrong with it."""
+
+    may_have_acted = False
 
     def __init__(
         self,
@@ -118,6 +129,7 @@ class RateLimited(ProviderError):
     """The provider asked us to slow down (429); `retry_after` says for how long when known."""
 
     default_retryable = True
+    may_have_acted = False
 
 
 class Unavailable(ProviderError):
@@ -128,6 +140,8 @@ class Unavailable(ProviderError):
 
 class Unsupported(ProviderError):
     """The provider has no such operation (e.g. renaming a Popsell chatroom)."""
+
+    may_have_acted = False
 
     def __init__(self, provider: str, operation: str, reason: str = "") -> None:
         self.operation = operation

@@ -14,17 +14,11 @@ import attrs
 
 from adapters.popsell import PopsellProvider
 from framework import (
-    AuthError,
     ConfigError,
-    Conflict,
     Context,
     Event,
-    InvalidRequest,
-    NotFound,
     Plugin,
     ProviderError,
-    RateLimited,
-    Unsupported,
 )
 from framework.events import utcnow
 
@@ -108,11 +102,6 @@ def _author(config: AmbassadorConfig, popsell: PopsellProvider, match: Match) ->
     return sender
 
 
-def _uncertain(error: ProviderError) -> bool:
-    """Whether Popsell may have acted on a call that failed with `error` (refusals and 429s did not)."""
-    return not isinstance(error, InvalidRequest | AuthError | NotFound | Conflict | RateLimited | Unsupported)
-
-
 async def _recent_room(popsell: PopsellProvider, match: Match, since: datetime) -> str | None:
     """The newest one-to-one chatroom of the pair created since `since` (less the lookback), if any."""
     candidates: list[tuple[datetime, int]] = []
@@ -147,7 +136,7 @@ async def _open_chatroom(
     try:
         chat = await popsell.create_chat(None, list(match.pair))
     except ProviderError as error:
-        reused = await _recent_room(popsell, match, utcnow()) if _uncertain(error) else None
+        reused = await _recent_room(popsell, match, utcnow()) if error.may_have_acted else None
         if reused is None:
             raise
         ctx.log.info("match %s: Popsell's answer was lost, but chatroom %s exists", match.id, reused)
@@ -180,7 +169,7 @@ async def _post_once(
         else:
             await popsell.client.post_message(int(chatroom_id), id_ambassador=author, content=text)
     except ProviderError as error:
-        if not _uncertain(error) or not await _posted_before(popsell, chatroom_id, author, text):
+        if not error.may_have_acted or not await _posted_before(popsell, chatroom_id, author, text):
             raise
 
 

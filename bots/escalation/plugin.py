@@ -13,17 +13,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from framework import (
-    AuthError,
     ChatProvider,
-    Conflict,
     Context,
     Event,
-    InvalidRequest,
-    NotFound,
     Plugin,
     ProviderError,
-    RateLimited,
-    Unsupported,
 )
 
 from .config import EscalationConfig
@@ -66,11 +60,6 @@ async def _known(ctx: Context, item_id: str) -> tuple[WorkItem, bool] | None:
     return None if raw is None else (WorkItem.from_state(raw), bool(raw.get("matches")))
 
 
-def _uncertain(error: ProviderError) -> bool:
-    """Whether DevRev may have acted on a call that failed with `error` (refusals and 429s did not)."""
-    return not isinstance(error, InvalidRequest | AuthError | NotFound | Conflict | RateLimited | Unsupported)
-
-
 async def _posted_before(devrev: ChatProvider, chat_id: str, text: str) -> bool:
     async for message in devrev.list_messages(chat_id):
         if message.text == text:
@@ -103,7 +92,7 @@ async def _post_once(ctx: Context, devrev: ChatProvider, step: _Step, chat_id: s
         try:
             await devrev.post_message(chat_id, text)
         except ProviderError as error:
-            if not _uncertain(error) or not await _posted_before(devrev, chat_id, text):
+            if not error.may_have_acted or not await _posted_before(devrev, chat_id, text):
                 raise
     await step.mark("posted")
     return True
