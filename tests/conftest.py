@@ -1,10 +1,14 @@
-"""Shared test helpers: waiting on conditions (never on fixed sleeps) and service availability."""
+"""Shared test helpers: waiting on conditions (never on fixed sleeps), service availability, and running a
+documented test file through pytest as a reader would."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -36,3 +40,28 @@ def require_service(name: str, available: bool, reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{name} is required under CI but is not reachable: {reason}")
     pytest.skip(f"{name} not reachable: {reason}")
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def assert_pytest_passes(test_file: str | Path, *, rootdir: Path, cwd: Path) -> None:
+    """Run one test file in a fresh pytest (the project's settings) and require its single test to pass."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-c",
+            str(ROOT / "pyproject.toml"),
+            "--rootdir",
+            str(rootdir),
+            str(test_file),
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout

@@ -6,7 +6,6 @@ import asyncio
 import os
 import re
 import socket
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,9 +15,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from framework.adapter_registry import EmulatorOptions, find_adapter
-from tests.conftest import wait_until
+from tests.conftest import ROOT, assert_pytest_passes, wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 CLI = [sys.executable, "-m", "framework.cli"]
 
@@ -132,21 +130,4 @@ async def test_the_service_answers_the_curl_of_the_tutorial(project: Path, emula
 
 
 def test_the_tutorial_test_passes_as_written(project: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-c",
-            str(ROOT / "pyproject.toml"),
-            "--rootdir",
-            str(project),
-            "mybot/test_plugin.py",
-        ],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "1 passed" in result.stdout
+    assert_pytest_passes("mybot/test_plugin.py", rootdir=project, cwd=project)
