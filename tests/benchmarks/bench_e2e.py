@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.benchmarks import servers
+from tests.benchmarks import loadgen, servers
 from tests.benchmarks.harness import Bar, Child, Cores, Report, Series, Settings, loop_for, running, spawn
 
 __all__ = ["RATIO_BAR", "Emulator", "run"]
@@ -78,12 +78,8 @@ def measure(
             variant, cores.server, db=Path(directory), emulator=emulator.url, loop=loop_for(settings, variant)
         )
         with running(server):
-            load = spawn(
-                "tests.benchmarks.loadgen",
-                *("--port", str(port), "--connections", str(settings.connections)),
-                *("--count", str(events), "--chat-id", chat_id),
-                cpus=cores.load,
-                name="load generator",
+            load = loadgen.start(
+                port, settings.connections, cores.load, *("--count", str(events), "--chat-id", chat_id)
             )
             with running(load):
                 sent = load.result()

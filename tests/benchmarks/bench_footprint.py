@@ -26,6 +26,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tests.benchmarks import loadgen
 from tests.benchmarks.harness import (
     ROOT,
     SECRET,
@@ -210,12 +211,7 @@ def measure(variant: str, settings: Settings, cores: Cores, emulator: str) -> di
             startup = time.monotonic() - started
             time.sleep(settings.idle_seconds)
             idle = _rss_mb(child.pid)
-            load = spawn(
-                "tests.benchmarks.loadgen",
-                *("--port", str(port), "--count", str(events), "--connections", str(settings.connections)),
-                cpus=cores.load,
-                name="load generator",
-            )
+            load = loadgen.start(port, settings.connections, cores.load, "--count", str(events))
             base = f"http://127.0.0.1:{port}"
             warm = peak = 0.0
             with running(load):

@@ -12,8 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.benchmarks import servers
-from tests.benchmarks.harness import Bar, Cores, Report, Series, Settings, loop_for, running, spawn
+from tests.benchmarks import loadgen, servers
+from tests.benchmarks.harness import Bar, Cores, Report, Series, Settings, loop_for, running
 
 __all__ = ["RATIO_BAR", "run"]
 
@@ -27,12 +27,11 @@ def measure(variant: str, settings: Settings, cores: Cores, *, worker: bool = Fa
             variant, cores.server, db=Path(directory), worker=worker, loop=loop_for(settings, variant)
         )
         with running(server):
-            load = spawn(
-                "tests.benchmarks.loadgen",
-                *("--port", str(port), "--connections", str(settings.connections)),
+            load = loadgen.start(
+                port,
+                settings.connections,
+                cores.load,
                 *("--seconds", str(settings.seconds), "--warmup", str(settings.warmup)),
-                cpus=cores.load,
-                name="load generator",
             )
             with running(load):
                 result = load.result()

@@ -19,9 +19,9 @@ import os
 import time
 from typing import Any
 
-from tests.benchmarks.harness import SECRET, cpu_seconds, emit_result, new_loop
+from tests.benchmarks.harness import SECRET, Child, cpu_seconds, emit_result, new_loop, spawn
 
-__all__ = ["Delivery", "main"]
+__all__ = ["Delivery", "main", "start"]
 
 
 class Delivery:
@@ -190,3 +190,14 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def start(port: int, connections: int, cpus: frozenset[int] | None, *options: str) -> Child:
+    """Start the load generator (from the benchmark driver) against 127.0.0.1:`port`; `options` as on its
+    command line (`--seconds S --warmup W`, or `--count N [--chat-id C]`)."""
+    return spawn(
+        "tests.benchmarks.loadgen",
+        *("--port", str(port), "--connections", str(connections), *options),
+        cpus=cpus,
+        name="load generator",
+    )
