@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from framework.store.base import Store, open_store
+from framework.store.sqlite import SQLiteStore
 from tests.conftest import require_service
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "open_and_start",
     "redis_url",
     "require_redis_package",
+    "sqlite_inbox",
     "store",
     "store_url",
 ]
@@ -74,3 +76,12 @@ async def store(store_url: str) -> AsyncIterator[Store]:
 
 async def claimed_ids(store: Store, worker: str, limit: int = 10, lease: float = 30) -> list[str]:
     return [entry.event.id for entry in await store.claim(worker, limit, lease)]
+
+
+@pytest.fixture(name="store")
+async def sqlite_inbox(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    """`store`, for modules that import this one: an open SQLite store in the test's own directory."""
+    opened = SQLiteStore(f"sqlite:///{tmp_path}/inbox.db")
+    await opened.open()
+    yield opened
+    await opened.close()

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from framework import Context, Event, Plugin
 from framework.context import Chats, SchedulesUnavailable
@@ -17,14 +13,7 @@ from framework.events import new_event
 from framework.store.sqlite import SQLiteStore
 from framework.worker import Disposition, HandlerRetry, Worker
 from tests.conftest import wait_until
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    opened = SQLiteStore(f"sqlite:///{tmp_path}/inbox.db")
-    await opened.open()
-    yield opened
-    await opened.close()
+from tests.framework.store_fixtures import sqlite_inbox  # noqa: F401 - the `store` fixture
 
 
 def make_dispatcher(store: SQLiteStore, *plugins: Plugin) -> Dispatcher:

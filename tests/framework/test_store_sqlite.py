@@ -4,21 +4,11 @@ behaviours every store shares are in test_store_contract.py)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from framework.events import new_event
 from framework.store.sqlite import SQLiteStore
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    opened = SQLiteStore(f"sqlite:///{tmp_path}/inbox.db")
-    await opened.open()
-    yield opened
-    await opened.close()
+from tests.framework.store_fixtures import sqlite_inbox  # noqa: F401 - the `store` fixture
 
 
 async def test_concurrent_appends_share_commits(store: SQLiteStore) -> None:

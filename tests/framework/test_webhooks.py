@@ -8,7 +8,6 @@ import hmac
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from unittest.mock import ANY
 
@@ -21,6 +20,7 @@ from framework.errors import ConfigError
 from framework.store.sqlite import SQLiteStore
 from framework.triggers.verify import BearerVerify, HmacSha256Verify, NoVerify, StandardWebhooksVerify
 from framework.triggers.webhooks import WebhookReceiver, WebhookRoute, json_errors
+from tests.framework.store_fixtures import sqlite_inbox  # noqa: F401 - the `store` fixture
 
 Client = TestClient[web.Request, web.Application]
 Serve = Callable[..., Awaitable[Client]]
@@ -89,14 +89,6 @@ def json_bytes(value: Any) -> bytes:
 
 def devrev_headers(body: bytes) -> dict[str, str]:
     return {"X-DevRev-Signature": hmac.digest(DEVREV_SECRET.encode(), body, "sha256").hex()}
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    opened = SQLiteStore(f"sqlite:///{tmp_path}/inbox.db")
-    await opened.open()
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture
