@@ -64,11 +64,14 @@ def _path(_: Any, attribute: attrs.Attribute[Any], value: str) -> None:
         raise FieldProblem(attribute.name, f"{value!r} is not a plain URL path; expected e.g. /hooks/github")
 
 
+def _check_dotted(field: str, value: str) -> None:
+    if not all(value.split(".")):
+        raise FieldProblem(field, f"{value!r} is not a dotted path into the body; expected e.g. data.chat.id")
+
+
 def _dotted(_: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
-    if value is not None and not all(value.split(".")):
-        raise FieldProblem(
-            attribute.name, f"{value!r} is not a dotted path into the body; expected e.g. data.chat.id"
-        )
+    if value is not None:
+        _check_dotted(attribute.name, value)
 
 
 def _ordering_paths(value: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -79,10 +82,7 @@ def _ordering_paths(value: str | Iterable[str] | None) -> tuple[str, ...]:
     if not isinstance(paths, list | tuple) or not all(isinstance(path, str) for path in paths):
         raise FieldProblem("ordering_field", f"{value!r}: expected a dotted path or a list of them")
     for path in paths:
-        if not all(path.split(".")):
-            raise FieldProblem(
-                "ordering_field", f"{path!r} is not a dotted path into the body; expected e.g. data.chat.id"
-            )
+        _check_dotted("ordering_field", path)
     return tuple(paths)
 
 
