@@ -11,7 +11,7 @@ import attrs
 from aiohttp import web
 
 from framework.events import event_to_dict
-from framework.json_answers import add_json_fallbacks, json_errors_route
+from framework.json_answers import add_json_fallbacks, error_response, json_errors_route
 from framework.metrics import Metrics
 from framework.runtime import Runtime
 
@@ -55,12 +55,8 @@ def _admin_guard(token: str | None) -> Callable[[Handler], Handler]:
             if token is not None:
                 given = request.headers.get("Authorization", "")
                 if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                    return web.json_response(
-                        {
-                            "error": "unauthorized",
-                            "detail": "send Authorization: Bearer <service.admin_token>",
-                        },
-                        status=401,
+                    return error_response(
+                        401, "unauthorized", "send Authorization: Bearer <service.admin_token>"
                     )
             return await handler(request)
 
@@ -90,7 +86,7 @@ async def replay(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME_KEY]
     event_id = request.match_info["event_id"]
     if not await runtime.store.replay(event_id):
-        return web.json_response({"error": "not_found", "detail": f"no dead letter {event_id!r}"}, status=404)
+        return error_response(404, "not_found", f"no dead letter {event_id!r}")
     return web.json_response({"replayed": event_id})
 
 
