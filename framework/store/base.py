@@ -22,6 +22,7 @@ from framework.events import Event
 __all__ = [
     "DEFAULT_DEDUPE_TTL",
     "AppendResult",
+    "Claim",
     "DeadLetter",
     "InboxEntry",
     "Store",
@@ -34,9 +35,23 @@ DEFAULT_DEDUPE_TTL = 7 * 24 * 3600.0
 
 
 @attrs.frozen
+class Claim:
+    """Asks `append` to store the event already claimed by `worker` (leased for `lease` seconds).
+
+    The worker then starts the event at once instead of claiming it from the inbox; should it die first, the
+    claim is released like any other (the dead-process sweep, or the lease running out).
+    """
+
+    worker: str
+    lease: float
+
+
+@attrs.frozen
 class AppendResult:
     event_id: str
     duplicate: bool
+    claimed: bool = False
+    """The store honoured `append(claim=...)`: the event is in the inbox, claimed by that worker."""
 
 
 @attrs.frozen
@@ -77,8 +92,13 @@ class Store(abc.ABC):
         *,
         ordering_key: str | None = None,
         dedupe_ttl: float = DEFAULT_DEDUPE_TTL,
+        claim: Claim | None = None,
     ) -> AppendResult:
-        """Durably store the event (committed before this returns), unless its id was seen before."""
+        """Durably store the event (committed before this returns), unless its id was seen before.
+
+        With `claim`, a store that can stores it already claimed (first attempt) and says so in `claimed`; one
+        that cannot, or an event with an ordering key, is stored unclaimed as usual.
+        """
 
     @abc.abstractmethod
     async def claim(self, worker: str, limit: int, lease: float) -> list[InboxEntry]:

@@ -27,7 +27,7 @@ from framework import jsoncodec
 from framework.errors import ConfigError
 from framework.events import Event, event_from_json, event_to_json
 from framework.store import redis_scripts as lua
-from framework.store.base import DEFAULT_DEDUPE_TTL, AppendResult, DeadLetter, InboxEntry, Store
+from framework.store.base import DEFAULT_DEDUPE_TTL, AppendResult, Claim, DeadLetter, InboxEntry, Store
 
 __all__ = ["DEFAULT_PREFIX", "RedisStore", "redis_settings"]
 
@@ -167,7 +167,10 @@ class RedisStore(Store):
         *,
         ordering_key: str | None = None,
         dedupe_ttl: float = DEFAULT_DEDUPE_TTL,
+        claim: Claim | None = None,
     ) -> AppendResult:
+        # `claim` is not taken up: a consumer group hands entries out with XREADGROUP only, so the event is
+        # appended unclaimed and the worker claims it as usual.
         ttl_ms = math.ceil(dedupe_ttl * 1000) if dedupe_ttl > 0 else 0
         has_key = "0" if ordering_key is None else "1"
         duplicate = await self._run(

@@ -22,7 +22,7 @@ import attrs
 from framework import jsoncodec
 from framework.errors import ConfigError
 from framework.events import event_from_json, event_from_stored, event_to_json
-from framework.store.base import DEFAULT_DEDUPE_TTL, AppendResult, DeadLetter, InboxEntry, Store
+from framework.store.base import DEFAULT_DEDUPE_TTL, AppendResult, Claim, DeadLetter, InboxEntry, Store
 from framework.store.sqlite_writer import SQLiteWriter
 
 __all__ = ["SQLiteStore", "sqlite_path"]
@@ -128,10 +128,11 @@ class SQLiteStore(Store):
         self._work = asyncio.Event()
         self._housekeeping = _Housekeeping()
         self._host = socket.gethostname()
-        # Inbox rows this store claimed, by event id: acks, retries and dead letters find them by their primary
-        # key. The inbox has no index on event_id (the dedupe table already refuses a second append of an id);
-        # such an index costs a random B-tree page per append, a third of the pages each commit writes.
-        self._claimed: dict[str, int] = {}
+        # Inbox rows this store claimed, by event id: their seq (acks, retries and dead letters find them by
+        # their primary key) and whether they have an ordering key (only then may removing one make another
+        # ready). The inbox has no index on event_id (the dedupe table already refuses a second append of an
+        # id); such an index costs a random B-tree page per append, a third of the pages each commit writes.
+        self._claimed: dict[str, tuple[int, bool]] = {}
 
     @property
     def commits(self) -> int:
@@ -155,24 +156,41 @@ class SQLiteStore(Store):
         *,
         ordering_key: str | None = None,
         dedupe_ttl: float = DEFAULT_DEDUPE_TTL,
+        claim: Claim | None = None,
     ) -> AppendResult:
         payload = event_to_json(event)
         event_id: str = event.id
+        # Events with an ordering key wait their turn behind their predecessors: only the claim query knows.
+        claim = claim if ordering_key is None else None
 
-        def op(db: sqlite3.Connection) -> bool:
+        def op(db: sqlite3.Connection) -> int | None:
+            """The new row's seq when it was stored claimed, 0 when stored unclaimed, None for a duplicate."""
             now = time.time()
             if not _remember(db, event_id, dedupe_ttl, now):
-                return True
-            db.execute(
-                "INSERT INTO inbox (event_id, event, ordering_key, available_at) VALUES (?, ?, ?, ?)",
-                (event_id, payload, ordering_key, now),
+                return None
+            if claim is None:
+                db.execute(
+                    "INSERT INTO inbox (event_id, event, ordering_key, available_at) VALUES (?, ?, ?, ?)",
+                    (event_id, payload, ordering_key, now),
+                )
+                return 0
+            cursor = db.execute(
+                "INSERT INTO inbox (event_id, event, available_at, claimed_by, lease_until, attempt)"
+                " VALUES (?, ?, ?, ?, ?, 1)",
+                (event_id, payload, now, claim.worker, now + claim.lease),
             )
-            return False
+            seq = cursor.lastrowid
+            assert seq, "an INSERT into a rowid table sets lastrowid"
+            return seq
 
-        duplicate = await self._writer.submit(op)  # a future: no coroutine of its own on the hot path
-        if not duplicate:
-            self._work.set()
-        return AppendResult(event_id=event_id, duplicate=duplicate)
+        seq = await self._writer.submit(op)  # a future: no coroutine of its own on the hot path
+        if seq is None:
+            return AppendResult(event_id=event_id, duplicate=True)
+        if seq:
+            self._claimed[event_id] = (seq, False)
+            return AppendResult(event_id=event_id, duplicate=False, claimed=True)
+        self._work.set()
+        return AppendResult(event_id=event_id, duplicate=False)
 
     async def claim(self, worker: str, limit: int, lease: float) -> list[InboxEntry]:
         def op(db: sqlite3.Connection) -> list[Any]:
@@ -200,7 +218,7 @@ class SQLiteStore(Store):
         # Decoded here, after the commit, not in the writer's transaction: the next batch need not wait for it.
         entries = []
         for seq, event_id, payload, ordering_key, attempt, last_error in await self._writer.submit(op):
-            self._claimed[event_id] = seq
+            self._claimed[event_id] = (seq, ordering_key is not None)
             raw = jsoncodec.loads(payload)
             raw["attempt"] = attempt + 1
             entries.append(
@@ -215,8 +233,13 @@ class SQLiteStore(Store):
 
     def _row(self, event_id: str, *, forget: bool) -> tuple[str, Any]:
         """The WHERE clause and parameter finding an event's inbox row: by seq when this store claimed it."""
-        seq = self._claimed.pop(event_id, None) if forget else self._claimed.get(event_id)
-        return ("event_id = ?", event_id) if seq is None else ("seq = ?", seq)
+        claimed = self._claimed.pop(event_id, None) if forget else self._claimed.get(event_id)
+        return ("event_id = ?", event_id) if claimed is None else ("seq = ?", claimed[0])
+
+    def _frees_successor(self, event_id: str) -> bool:
+        """Whether removing this event may make another ready: it has an ordering key, or it is not known here."""
+        claimed = self._claimed.get(event_id)
+        return claimed is None or claimed[1]
 
     async def extend(self, worker: str, event_ids: list[str], lease: float) -> None:
         rows = [self._row(event_id, forget=False) for event_id in event_ids]
@@ -231,13 +254,15 @@ class SQLiteStore(Store):
         await self._writer.run(op)
 
     async def ack(self, event_id: str) -> None:
+        wake = self._frees_successor(event_id)
         where, key = self._row(event_id, forget=True)
 
         def op(db: sqlite3.Connection) -> None:
             db.execute(f"DELETE FROM inbox WHERE {where}", (key,))
 
         await self._writer.submit(op)
-        self._work.set()  # a successor with the same ordering key may now be ready
+        if wake:
+            self._work.set()  # a successor with the same ordering key may now be ready
 
     async def retry_later(self, event_id: str, delay: float, error: str) -> None:
         where, key = self._row(event_id, forget=True)
@@ -252,6 +277,7 @@ class SQLiteStore(Store):
         await self._writer.run(op)
 
     async def dead_letter(self, event_id: str, error: str) -> None:
+        wake = self._frees_successor(event_id)
         where, key = self._row(event_id, forget=True)
 
         def op(db: sqlite3.Connection) -> None:
@@ -263,7 +289,8 @@ class SQLiteStore(Store):
             db.execute(f"DELETE FROM inbox WHERE {where}", (key,))
 
         await self._writer.run(op)
-        self._work.set()
+        if wake:
+            self._work.set()
 
     async def release(self, worker: str) -> int:
         self._claimed.clear()
