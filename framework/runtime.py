@@ -108,7 +108,7 @@ class Runtime:
             poll_interval=config.service.poll_interval,
             listeners=list(listeners),
         )
-        self.webhooks = WebhookReceiver(list(config.webhooks), self.store)
+        self.webhooks = WebhookReceiver(list(config.webhooks), self.store, append=self.worker.append)
         self._worker_task: asyncio.Task[None] | None = None
         self._store_open = False
         self.ready = False

@@ -5,6 +5,9 @@ Claims are batched and pipelined, so a busy inbox costs one claim per many event
 commit: the worker keeps up to `prefetch` claimed events ready beyond the `concurrency` it runs, starts the next
 one as soon as a handler returns (its ack then goes to the store in the same commit as the next claim), and
 claims again once a quarter of that room is free, or CLAIM_DELAY after the first of it was.
+Events appended through `Worker.append` (the webhook intake) skip the inbox round trip when they can: if a
+handler slot is free and nothing older waits in the inbox, the store appends the event already claimed by this
+worker, in the same commit, and the worker starts it at once (see `append`).
 A handler that raises is retried with exponential backoff and full jitter, up to `attempts` deliveries, then the
 event is dead-lettered with its error. Errors the provider marked as not retryable (a bad request, an
 unsupported operation) and events a handler found malformed (`InvalidEvent`) are dead-lettered at once:
@@ -25,7 +28,8 @@ import attrs
 
 from framework.dispatch import Dispatcher, DispatchOutcome
 from framework.errors import ConfigError, InvalidEvent, ProviderError
-from framework.store.base import InboxEntry, Store, worker_name
+from framework.events import Event
+from framework.store.base import DEFAULT_DEDUPE_TTL, AppendResult, Claim, InboxEntry, Store, worker_name
 
 __all__ = ["Disposition", "HandlerRetry", "Worker"]
 
@@ -102,19 +106,65 @@ class Worker:
         self._stopping = asyncio.Event()
         self._slot_free = asyncio.Event()
         self.handled = 0
+        self.handed_over = 0
+        """Events started straight from `append`, without a claim from the inbox."""
+        self._claim = Claim(self.name, lease)
+        self._claiming = False
+        """`run()` is under way: only then are appended events handed over."""
+        self._reserved = 0
+        """Handler slots promised to appends still being committed."""
+        self._inbox_clear = False
+        """The last claim found nothing more ready, and no append has gone to the inbox unclaimed since: only
+        then is an append handed over, so fresh events do not pass the ones waiting in the inbox."""
 
     @property
     def in_flight(self) -> int:
         return len(self._in_flight)
+
+    async def append(
+        self, event: Event, *, ordering_key: str | None = None, dedupe_ttl: float = DEFAULT_DEDUPE_TTL
+    ) -> AppendResult:
+        """Append `event` to the inbox, and start it here at once when this worker can take it now.
+
+        That is when `run()` is under way, a handler slot is free, nothing older waits in the inbox and the event
+        has no ordering key: the store then commits it already claimed by this worker (lease and all, so a
+        crash leaves it to the dead-process sweep or the lease like any claim), which saves the claim's query
+        and commit and the wait for the next claim. Otherwise it is a plain `store.append`.
+        """
+        claim = self._reserve() if ordering_key is None else None
+        if claim is None:
+            return await self.store.append(event, ordering_key=ordering_key, dedupe_ttl=dedupe_ttl)
+        try:
+            result = await self.store.append(event, dedupe_ttl=dedupe_ttl, claim=claim)
+        finally:
+            self._reserved -= 1
+        if result.claimed:
+            self.handed_over += 1
+            self._in_flight[event.id] = None
+            self._ready.append(InboxEntry(event=event, attempt=1))
+            self._start_ready()
+        return result
+
+    def _reserve(self) -> Claim | None:
+        """The claim for an append this worker can start at once (a slot is promised to it), or None."""
+        if not self._claiming or self._stopping.is_set():
+            return None
+        if self._inbox_clear and self._running + len(self._ready) + self._reserved < self.concurrency:
+            self._reserved += 1
+            return self._claim
+        # This event goes to the inbox unclaimed: later ones must not pass it, until a claim has taken it.
+        self._inbox_clear = False
+        return None
 
     async def run(self) -> None:
         """Claim and handle events until `stop()` is called."""
         renewer = asyncio.create_task(self._renew_leases(), name="chatwright-lease-renewer")
         loop = asyncio.get_running_loop()
         claim_by = 0.0
+        self._claiming = True
         try:
             while not self._stopping.is_set():
-                room = self.concurrency + self.prefetch - self._running - len(self._ready)
+                room = self.concurrency + self.prefetch - self._running - len(self._ready) - self._reserved
                 if room <= 0:
                     await self._wait_for_slot(None)
                     continue
@@ -125,6 +175,9 @@ class Worker:
                         continue
                 claim_by = 0.0
                 entries = await self.store.claim(self.name, room, self.lease)
+                # An append that went to the inbox unclaimed while this claim was under way may have missed it;
+                # a fresh event may then start before it, by at most the time of the next claim (which it woke).
+                self._inbox_clear = len(entries) < room
                 if not entries:
                     await self._wait_any(self.store.wait_for_work(self.poll_interval))
                     continue
@@ -133,6 +186,7 @@ class Worker:
                 self._ready.extend(entries)
                 self._start_ready()
         finally:
+            self._claiming = False
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer

@@ -7,9 +7,9 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import cattrs
@@ -18,10 +18,10 @@ from cattrs.gen import make_dict_structure_fn, override
 
 from framework import jsoncodec
 from framework.errors import ConfigError
-from framework.events import new_event
+from framework.events import Event, new_event
 from framework.json_answers import answer as _answer
 from framework.json_answers import error_response, json_errors, json_errors_route
-from framework.store.base import DEFAULT_DEDUPE_TTL, Store
+from framework.store.base import DEFAULT_DEDUPE_TTL, AppendResult, Store
 from framework.triggers import verify
 from framework.triggers.verify import (
     DEFAULT_TOLERANCE,
@@ -300,11 +300,28 @@ def _devrev(data: dict[str, Any], now: float, tolerance: float) -> tuple[web.Res
     return None, timestamp
 
 
+class Append(Protocol):
+    """What stores a received event: `Store.append`, or `Worker.append` that may hand it over at once."""
+
+    def __call__(
+        self, event: Event, *, ordering_key: str | None = ..., dedupe_ttl: float = ...
+    ) -> Awaitable[AppendResult]: ...
+
+
 class WebhookReceiver:
-    """Serves the configured webhook routes: each delivery verified, parsed, and appended to the inbox."""
+    """Serves the configured webhook routes: each delivery verified, parsed, and appended to the inbox.
+
+    `append` is what stores the event, `store.append` unless given: the runtime passes its worker's `append`,
+    which hands a fresh event to a free handler slot in the same commit.
+    """
 
     def __init__(
-        self, routes: Iterable[WebhookRoute], store: Store, *, clock: Callable[[], float] = time.time
+        self,
+        routes: Iterable[WebhookRoute],
+        store: Store,
+        *,
+        clock: Callable[[], float] = time.time,
+        append: Append | None = None,
     ) -> None:
         self.routes = tuple(routes)
         problems: list[str] = []
@@ -320,6 +337,7 @@ class WebhookReceiver:
             raise ConfigError(problems)
         self._endpoints = tuple(_compile(route) for route in self.routes)
         self._store = store
+        self._append = append
         self._clock = clock
 
     def add_to(self, app: web.Application) -> None:
@@ -381,7 +399,8 @@ class WebhookReceiver:
             occurred_at=datetime.fromtimestamp(timestamp, UTC) if timestamp is not None else None,
         )
         try:
-            result = await self._store.append(event, ordering_key=ordering_key, dedupe_ttl=route.dedupe_ttl)
+            append: Append = self._append or self._store.append
+            result = await append(event, ordering_key=ordering_key, dedupe_ttl=route.dedupe_ttl)
         except Exception:
             log.exception("webhook %s: event %s could not be stored", route.path, event.id)
             return error_response(503, "inbox_unavailable", "the event could not be stored; retry later")

@@ -1,0 +1,220 @@
+"""Fresh events handed straight to a free handler slot: appended already claimed, never lost, never unfair.
+
+`Worker.append` (what the webhook intake calls) asks the store to commit the event claimed by the worker when
+a slot is free and nothing older waits in the inbox; the worker then starts it without a claim from the inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from pathlib import Path
+from typing import Any
+
+from framework import Context, Event, Plugin
+from framework.events import new_event
+from framework.store.base import Claim, InboxEntry, Store
+from framework.store.sqlite import SQLiteStore
+from framework.worker import Worker
+from tests.conftest import wait_until
+from tests.framework.store_fixtures import (
+    claimed_ids,
+    sqlite_inbox,  # noqa: F401 - the `store` fixture
+)
+from tests.framework.store_fixtures import redis_url as redis_url
+from tests.framework.store_fixtures import store as any_store  # noqa: F401 - parametrized over both stores
+from tests.framework.store_fixtures import store_url as store_url
+from tests.framework.test_dispatch import make_dispatcher
+
+
+class Counting(SQLiteStore):
+    """A SQLite store that counts the claims the worker makes, and can hold them back (`claim_gate`)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.claims = 0
+        self.claims_waiting = 0
+        self.claim_gate = asyncio.Event()
+        self.claim_gate.set()
+
+    async def claim(self, worker: str, limit: int, lease: float) -> list[InboxEntry]:
+        self.claims += 1
+        self.claims_waiting += 1
+        await self.claim_gate.wait()
+        self.claims_waiting -= 1
+        return await super().claim(worker, limit, lease)
+
+
+def recording_plugin(seen: list[str], gate: asyncio.Event | None = None) -> Plugin:
+    plugin = Plugin("p")
+
+    @plugin.on("x")
+    async def record(event: Event, ctx: Context) -> None:
+        seen.append(event.data["n"])
+        if gate is not None:
+            await gate.wait()
+
+    return plugin
+
+
+async def started(store: SQLiteStore, plugin: Plugin, **options: object) -> tuple[Worker, asyncio.Task[None]]:
+    worker = Worker(
+        store,
+        make_dispatcher(store, plugin),
+        poll_interval=0.05,
+        rng=random.Random(1),
+        **options,  # type: ignore[arg-type]
+    )
+    task = asyncio.create_task(worker.run())
+    await wait_until(lambda: worker._inbox_clear)  # the first claim found the inbox empty
+    return worker, task
+
+
+async def stopped(worker: Worker, task: asyncio.Task[None]) -> None:
+    worker.stop()
+    await task
+    await worker.drain(1)
+
+
+async def test_an_idle_worker_starts_an_appended_event_without_claiming_it(tmp_path: Path) -> None:
+    store = Counting(f"sqlite:///{tmp_path}/inbox.db")
+    await store.open()
+    seen: list[str] = []
+    worker, task = await started(store, recording_plugin(seen))
+    claims_before = store.claims
+    results = [await worker.append(new_event("x", {"n": str(n)})) for n in range(20)]
+    await wait_until(lambda: worker.handled == 20)
+    assert all(result.claimed for result in results)
+    assert seen == [str(n) for n in range(20)]
+    assert worker.handed_over == 20
+    assert store.claims == claims_before  # no claim query was needed, and the acks woke none
+    assert await store.pending() == 0
+    await stopped(worker, task)
+    await store.close()
+
+
+async def test_a_duplicate_is_not_handed_over(store: SQLiteStore) -> None:
+    seen: list[str] = []
+    worker, task = await started(store, recording_plugin(seen))
+    first = await worker.append(new_event("x", {"n": "1"}, id="delivery-1"))
+    again = await worker.append(new_event("x", {"n": "1"}, id="delivery-1"))
+    await wait_until(lambda: worker.handled == 1)
+    assert (first.claimed, again.duplicate, again.claimed) == (True, True, False)
+    assert seen == ["1"]
+    await stopped(worker, task)
+
+
+async def test_events_with_an_ordering_key_wait_their_turn_in_the_inbox(store: SQLiteStore) -> None:
+    seen: list[str] = []
+    worker, task = await started(store, recording_plugin(seen))
+    results = [await worker.append(new_event("x", {"n": str(n)}), ordering_key="chat-1") for n in range(3)]
+    await wait_until(lambda: worker.handled == 3)
+    assert not any(result.claimed for result in results)
+    assert seen == ["0", "1", "2"]
+    await stopped(worker, task)
+
+
+async def test_a_busy_worker_sends_events_to_the_inbox_and_later_ones_do_not_overtake_them(
+    tmp_path: Path,
+) -> None:
+    store = Counting(f"sqlite:///{tmp_path}/inbox.db")
+    await store.open()
+    seen: list[str] = []
+    gate = asyncio.Event()
+    worker, task = await started(store, recording_plugin(seen, gate), concurrency=1, prefetch=0)
+    assert (await worker.append(new_event("x", {"n": "1"}))).claimed
+    await wait_until(lambda: seen == ["1"])  # the only slot is taken
+    assert not (await worker.append(new_event("x", {"n": "2"}))).claimed  # so this one waits in the inbox
+    store.claim_gate.clear()
+    gate.set()
+    # The slot is free again while the worker's claim for "2" is still under way: "3" must not take it.
+    await wait_until(lambda: worker.handled == 1 and store.claims_waiting == 1)
+    assert not (await worker.append(new_event("x", {"n": "3"}))).claimed
+    store.claim_gate.set()
+    await wait_until(lambda: worker.handled == 3)
+    assert seen == ["1", "2", "3"]
+    await stopped(worker, task)
+    await store.close()
+
+
+async def test_a_stopped_worker_takes_nothing(store: SQLiteStore) -> None:
+    worker = Worker(store, make_dispatcher(store, recording_plugin([])))
+    result = await worker.append(new_event("x", {"n": "1"}))
+    assert not result.claimed
+    assert await claimed_ids(store, "other") == [result.event_id]
+
+
+async def test_a_handed_over_event_whose_worker_died_is_claimed_again_after_its_lease(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/inbox.db"
+    first, second = SQLiteStore(url), SQLiteStore(url)
+    await first.open()
+    await second.open()
+    event = new_event("x", {"n": "1"})
+    result = await first.append(event, claim=Claim("host:1:dead", lease=0.2))
+    assert result.claimed
+    assert await second.claim("w2", 10, lease=30) == []  # leased to the first worker
+    entries = []
+
+    async def claimed_by_second() -> bool:
+        entries.extend(await second.claim("w2", 10, lease=30))
+        return bool(entries)
+
+    await wait_until(claimed_by_second, timeout=5)
+    assert [(entry.event.id, entry.event.data, entry.attempt) for entry in entries] == [
+        (event.id, event.data, 2)
+    ]
+    await first.close()
+    await second.close()
+
+
+async def test_drain_gives_back_a_handed_over_event_that_did_not_finish(store: SQLiteStore) -> None:
+    gate = asyncio.Event()
+    worker, task = await started(store, recording_plugin([], gate))
+    event = new_event("x", {"n": "1"})
+    assert (await worker.append(event)).claimed
+    await wait_until(lambda: worker.in_flight == 1)
+    worker.stop()
+    await task
+    assert await worker.drain(0.05) == 1
+    (entry,) = await store.claim("next", 10, lease=30)
+    assert (entry.event.id, entry.attempt) == (event.id, 1)
+
+
+async def test_every_store_appends_with_a_claim_and_keeps_the_event_from_others(any_store: Store) -> None:
+    event = new_event("x", {"n": "1"})
+    result = await any_store.append(event, claim=Claim("w1", lease=30))
+    assert not result.duplicate
+    others = await claimed_ids(any_store, "w2")
+    if result.claimed:
+        assert others == []  # claimed for w1 at append
+        await any_store.ack(event.id)
+    else:
+        assert others == [event.id]  # a store that cannot claim at append stores it as usual
+        await any_store.ack(event.id)
+    assert await any_store.pending() == 0
+
+
+async def test_a_webhook_reaches_its_handler_through_the_hand_over(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
+    from framework.config import config_from_dict
+    from framework.runtime import Runtime
+    from framework.service import create_app
+
+    raw = {
+        "store": {"url": f"sqlite:///{tmp_path / 'inbox.db'}"},
+        "webhooks": [{"path": "/hooks/x", "event": "x", "verify": {"scheme": "none"}, "insecure": True}],
+        "plugins": {"entry_points": False},
+    }
+    config = config_from_dict(raw, tmp_path / "bot.toml", "bot.toml", {})
+    seen: list[str] = []
+    runtime = Runtime(config, plugins=[recording_plugin(seen)], providers={}, with_schedules=False)
+    client = await aiohttp_client(create_app(runtime))
+    await wait_until(lambda: runtime.worker._inbox_clear)
+    for n in range(5):
+        answer = await client.post("/hooks/x", json={"n": str(n)})
+        assert answer.status == 202
+    await wait_until(lambda: runtime.worker.handled == 5)
+    assert sorted(seen) == ["0", "1", "2", "3", "4"]
+    assert runtime.worker.handed_over == 5
+    assert await runtime.store.pending() == 0
