@@ -1,8 +1,12 @@
 """Benchmark 3, dispatch overhead: events through inbox -> dispatcher -> one no-op handler, in one process.
 
-Three ways, each a fresh child process on the server core:
+Four ways, each a fresh child process on the server core:
 - `pipeline`: 64 producers append N events (each append durable, synchronous=FULL) while the worker claims,
   dispatches and acks them; the clock runs from the first append to the last ack. This is "through the inbox".
+- `handover`: the same, but the producers append through `Worker.append`, as the webhook intake does: an event
+  that finds a free handler slot (and nothing older waiting in the inbox) is committed already claimed and
+  started at once, without a claim. Both are also run with 8 producers (light load: the worker keeps up), where
+  events are handed over; with 64 the inbox always holds a backlog and they go through it, by design.
 - `drain`: the N events are appended first (not timed); the clock runs while the worker empties the inbox.
 - `plain`: the baseline, a plain loop awaiting the same no-op handler N times.
 The overhead per event is (1 / ours - 1 / plain) in microseconds.
@@ -33,9 +37,10 @@ __all__ = ["OVERHEAD_BAR_US", "run"]
 
 OVERHEAD_BAR_US = 50.0
 PRODUCERS = 64
+LIGHT_PRODUCERS = 8
 
 
-async def _ours(events: int, db: Path, mode: str) -> dict[str, Any]:
+async def _ours(events: int, db: Path, mode: str, producers: int = PRODUCERS) -> dict[str, Any]:
     from framework.config import config_from_dict
     from framework.events import new_event
     from framework.runtime import Runtime
@@ -59,11 +64,13 @@ async def _ours(events: int, db: Path, mode: str) -> dict[str, Any]:
         config, plugins=[noop_plugin("bench.*")], providers={}, listeners=[count], with_schedules=False
     )
     batch = [new_event("bench.tick", {"n": i, "chat_id": "c-1"}) for i in range(events)]
-    shares = [batch[i::PRODUCERS] for i in range(PRODUCERS)]
+    shares = [batch[i::producers] for i in range(producers)]
+
+    append = runtime.worker.append if mode == "handover" else runtime.store.append
 
     async def produce(share: list[Any]) -> None:
         for event in share:
-            await runtime.store.append(event)
+            await append(event)
 
     await runtime.open_store()
     if mode == "drain":
@@ -78,8 +85,15 @@ async def _ours(events: int, db: Path, mode: str) -> dict[str, Any]:
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
     commits = getattr(runtime.store, "commits", 0)
+    handed_over = runtime.worker.handed_over
     await runtime.stop()
-    return {"rate": events / elapsed, "elapsed": elapsed, "commits": commits, "cpu_share": cpu / elapsed}
+    return {
+        "rate": events / elapsed,
+        "elapsed": elapsed,
+        "commits": commits,
+        "cpu_share": cpu / elapsed,
+        "handed_over": handed_over,
+    }
 
 
 async def _plain(events: int) -> dict[str, Any]:
@@ -95,9 +109,10 @@ async def _plain(events: int) -> dict[str, Any]:
     return {"rate": events / elapsed, "elapsed": elapsed, "commits": 0}
 
 
-def measure(mode: str, events: int, cores: Cores, loop: str) -> dict[str, Any]:
+def measure(mode: str, events: int, cores: Cores, loop: str, producers: int = PRODUCERS) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="chatwright-bench-") as directory:
         args = ["--mode", mode, "--events", str(events), "--db", directory, "--loop", loop]
+        args += ["--producers", str(producers)]
         child = spawn("tests.benchmarks.bench_dispatch", *args, cpus=cores.server, name=f"dispatch {mode}")
         return child.result()
 
@@ -108,13 +123,41 @@ def run(settings: Settings, cores: Cores) -> Report:
     drain = report.add(Series("events/s, draining a full inbox", "1/s", baseline=[]))
     overhead = report.add(Series("overhead per event, appended while running", "us", higher_is_better=False))
     overhead_drain = report.add(Series("overhead per event, draining", "us", higher_is_better=False))
+    # These two compare chatwright with itself: overhead through Worker.append / overhead through store.append.
+    handover = report.add(
+        Series(
+            f"overhead per event, {PRODUCERS} producers: through the intake / the inbox",
+            "us",
+            baseline=[],
+            higher_is_better=False,
+        )
+    )
+    light = report.add(
+        Series(
+            f"overhead per event, {LIGHT_PRODUCERS} producers: through the intake / the inbox",
+            "us",
+            baseline=[],
+            higher_is_better=False,
+        )
+    )
     batch_sizes = []
+    handed_share: dict[int, list[float]] = {PRODUCERS: [], LIGHT_PRODUCERS: []}
     n = settings.dispatch_events
     for _ in range(settings.rounds):
         ours = measure("pipeline", n, cores, loop_for(settings, "ours"))
         base = measure("plain", n, cores, loop_for(settings, "baseline"))
         ours_drain = measure("drain", n, cores, loop_for(settings, "ours"))
+        ours_handover = measure("handover", n, cores, loop_for(settings, "ours"))
+        light_handover = measure("handover", n, cores, loop_for(settings, "ours"), LIGHT_PRODUCERS)
+        light_inbox = measure("pipeline", n, cores, loop_for(settings, "ours"), LIGHT_PRODUCERS)
         assert pipeline.baseline is not None and drain.baseline is not None
+        assert handover.baseline is not None and light.baseline is not None
+        handover.ours.append((ours_handover["elapsed"] - base["elapsed"]) / n * 1e6)
+        handover.baseline.append((ours["elapsed"] - base["elapsed"]) / n * 1e6)
+        light.ours.append((light_handover["elapsed"] - base["elapsed"]) / n * 1e6)
+        light.baseline.append((light_inbox["elapsed"] - base["elapsed"]) / n * 1e6)
+        handed_share[PRODUCERS].append(ours_handover["handed_over"] / n)
+        handed_share[LIGHT_PRODUCERS].append(light_handover["handed_over"] / n)
         pipeline.ours.append(ours["rate"])
         pipeline.baseline.append(base["rate"])
         drain.ours.append(ours_drain["rate"])
@@ -137,6 +180,12 @@ def run(settings: Settings, cores: Cores) -> Report:
         )
     )
     report.notes.append(
+        "through the intake, events handed over (started without a claim):"
+        f" {Series.summary(handed_share[PRODUCERS])['median']:.0%} with {PRODUCERS} producers,"
+        f" {Series.summary(handed_share[LIGHT_PRODUCERS])['median']:.0%} with {LIGHT_PRODUCERS};"
+        " the rest went through the inbox (a handler slot was busy, or older events were waiting there)"
+    )
+    report.notes.append(
         f"{n} events per round, {PRODUCERS} concurrent producers, worker concurrency 64, SQLite synchronous=FULL;"
         f" about {Series.summary(batch_sizes)['median']:.0f} store operations (append, claim, ack) per commit"
     )
@@ -145,9 +194,10 @@ def run(settings: Settings, cores: Cores) -> Report:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=["pipeline", "drain", "plain"], required=True)
+    parser.add_argument("--mode", choices=["pipeline", "drain", "handover", "plain"], required=True)
     parser.add_argument("--events", type=int, required=True)
     parser.add_argument("--db", default=".")
+    parser.add_argument("--producers", type=int, default=PRODUCERS)
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="asyncio")
     args = parser.parse_args()
     loop = new_loop(args.loop)
@@ -155,7 +205,7 @@ def main() -> None:
         if args.mode == "plain":
             result = loop.run_until_complete(_plain(args.events))
         else:
-            result = loop.run_until_complete(_ours(args.events, Path(args.db), args.mode))
+            result = loop.run_until_complete(_ours(args.events, Path(args.db), args.mode, args.producers))
     finally:
         loop.close()
     emit_result(result)

@@ -157,9 +157,10 @@ async def _serve(args: argparse.Namespace) -> dict[str, Any]:
     await stop.wait()
     cpu_share = (cpu_seconds() - cpu_start) / max(time.monotonic() - started, 1e-9)
     handled = runtime.worker.handled if runtime is not None else 0
+    handed_over = runtime.worker.handed_over if runtime is not None else 0
     pending = await runtime.store.pending() if runtime is not None else 0
     await runner.cleanup()
-    return {"cpu_share": cpu_share, "handled": handled, "pending": pending}
+    return {"cpu_share": cpu_share, "handled": handled, "handed_over": handed_over, "pending": pending}
 
 
 def main() -> None:
