@@ -59,7 +59,7 @@ class Metrics:
             for event_id, event_type, action, attempt, succeeded, error in self._latest
         ]
 
-    def render(self, *, pending: int, in_flight: int, ready: bool) -> str:
+    def render(self, *, pending: int, in_flight: int, ready: bool, handed_over: int = 0) -> str:
         lines = [
             "# HELP chatwright_events_total Events the worker finished, by what it did with them.",
             "# TYPE chatwright_events_total counter",
@@ -73,6 +73,9 @@ class Metrics:
             "# HELP chatwright_in_flight Events being handled right now by this process.",
             "# TYPE chatwright_in_flight gauge",
             f"chatwright_in_flight {in_flight}",
+            "# HELP chatwright_handed_over_total Events started straight from the webhook intake, without a claim.",
+            "# TYPE chatwright_handed_over_total counter",
+            f"chatwright_handed_over_total {handed_over}",
             "# HELP chatwright_ready Whether the service is ready (1) or not (0).",
             "# TYPE chatwright_ready gauge",
             f"chatwright_ready {int(ready)}",

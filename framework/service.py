@@ -44,7 +44,10 @@ async def metrics(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME_KEY]
     pending = await runtime.store.pending() if runtime.ready else 0
     text = request.app[METRICS_KEY].render(
-        pending=pending, in_flight=runtime.worker.in_flight, ready=runtime.ready
+        pending=pending,
+        in_flight=runtime.worker.in_flight,
+        ready=runtime.ready,
+        handed_over=runtime.worker.handed_over,
     )
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 

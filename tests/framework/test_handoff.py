@@ -218,3 +218,4 @@ async def test_a_webhook_reaches_its_handler_through_the_hand_over(
     assert sorted(seen) == ["0", "1", "2", "3", "4"]
     assert runtime.worker.handed_over == 5
     assert await runtime.store.pending() == 0
+    assert "chatwright_handed_over_total 5\n" in await (await client.get("/metrics")).text()
