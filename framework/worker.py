@@ -140,9 +140,7 @@ class Worker:
             self._reserved -= 1
         if result.claimed:
             self.handed_over += 1
-            self._in_flight[event.id] = None
-            self._ready.append(InboxEntry(event=event, attempt=1))
-            self._start_ready()
+            self._take([InboxEntry(event=event, attempt=1)])
         return result
 
     def _reserve(self) -> Claim | None:
@@ -181,10 +179,7 @@ class Worker:
                 if not entries:
                     await self._wait_any(self.store.wait_for_work(self.poll_interval))
                     continue
-                for entry in entries:
-                    self._in_flight[entry.event.id] = None
-                self._ready.extend(entries)
-                self._start_ready()
+                self._take(entries)
         finally:
             self._claiming = False
             renewer.cancel()
@@ -195,6 +190,13 @@ class Worker:
         """Stop claiming new events (in-flight ones go on)."""
         self._stopping.set()
         self._slot_free.set()
+
+    def _take(self, entries: list[InboxEntry]) -> None:
+        """Hold events claimed for this worker (from a claim or at append) and start them while slots are free."""
+        for entry in entries:
+            self._in_flight[entry.event.id] = None
+        self._ready.extend(entries)
+        self._start_ready()
 
     def _start_ready(self) -> None:
         """Start claimed events while slots are free (not after `stop()`: those go back to the inbox)."""
