@@ -168,17 +168,16 @@ class SQLiteStore(Store):
             now = time.time()
             if not _remember(db, event_id, dedupe_ttl, now):
                 return None
-            if claim is None:
-                db.execute(
-                    "INSERT INTO inbox (event_id, event, ordering_key, available_at) VALUES (?, ?, ?, ?)",
-                    (event_id, payload, ordering_key, now),
-                )
-                return 0
-            cursor = db.execute(
-                "INSERT INTO inbox (event_id, event, available_at, claimed_by, lease_until, attempt)"
-                " VALUES (?, ?, ?, ?, ?, 1)",
-                (event_id, payload, now, claim.worker, now + claim.lease),
+            holder, lease_until, attempt = (
+                (None, None, 0) if claim is None else (claim.worker, now + claim.lease, 1)
             )
+            cursor = db.execute(
+                "INSERT INTO inbox (event_id, event, ordering_key, available_at, claimed_by, lease_until, attempt)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (event_id, payload, ordering_key, now, holder, lease_until, attempt),
+            )
+            if claim is None:
+                return 0
             seq = cursor.lastrowid
             assert seq, "an INSERT into a rowid table sets lastrowid"
             return seq
@@ -231,22 +230,21 @@ class SQLiteStore(Store):
             )
         return entries
 
-    def _row(self, event_id: str, *, forget: bool) -> tuple[str, Any]:
-        """The WHERE clause and parameter finding an event's inbox row: by seq when this store claimed it."""
+    def _row(self, event_id: str, *, forget: bool) -> tuple[str, Any, bool]:
+        """The WHERE clause and parameter finding an event's inbox row (by seq when this store claimed it), and
+        whether removing the row may make another ready: it has an ordering key, or it is not known here."""
         claimed = self._claimed.pop(event_id, None) if forget else self._claimed.get(event_id)
-        return ("event_id = ?", event_id) if claimed is None else ("seq = ?", claimed[0])
-
-    def _frees_successor(self, event_id: str) -> bool:
-        """Whether removing this event may make another ready: it has an ordering key, or it is not known here."""
-        claimed = self._claimed.get(event_id)
-        return claimed is None or claimed[1]
+        if claimed is None:
+            return "event_id = ?", event_id, True
+        seq, ordered = claimed
+        return "seq = ?", seq, ordered
 
     async def extend(self, worker: str, event_ids: list[str], lease: float) -> None:
         rows = [self._row(event_id, forget=False) for event_id in event_ids]
 
         def op(db: sqlite3.Connection) -> None:
             until = time.time() + lease
-            for where, key in rows:
+            for where, key, _ in rows:
                 db.execute(
                     f"UPDATE inbox SET lease_until = ? WHERE {where} AND claimed_by = ?", (until, key, worker)
                 )
@@ -254,8 +252,7 @@ class SQLiteStore(Store):
         await self._writer.run(op)
 
     async def ack(self, event_id: str) -> None:
-        wake = self._frees_successor(event_id)
-        where, key = self._row(event_id, forget=True)
+        where, key, wake = self._row(event_id, forget=True)
 
         def op(db: sqlite3.Connection) -> None:
             db.execute(f"DELETE FROM inbox WHERE {where}", (key,))
@@ -265,7 +262,7 @@ class SQLiteStore(Store):
             self._work.set()  # a successor with the same ordering key may now be ready
 
     async def retry_later(self, event_id: str, delay: float, error: str) -> None:
-        where, key = self._row(event_id, forget=True)
+        where, key, _ = self._row(event_id, forget=True)
 
         def op(db: sqlite3.Connection) -> None:
             db.execute(
@@ -277,8 +274,7 @@ class SQLiteStore(Store):
         await self._writer.run(op)
 
     async def dead_letter(self, event_id: str, error: str) -> None:
-        wake = self._frees_successor(event_id)
-        where, key = self._row(event_id, forget=True)
+        where, key, wake = self._row(event_id, forget=True)
 
         def op(db: sqlite3.Connection) -> None:
             db.execute(
