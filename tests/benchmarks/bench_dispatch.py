@@ -124,21 +124,16 @@ def run(settings: Settings, cores: Cores) -> Report:
     overhead = report.add(Series("overhead per event, appended while running", "us", higher_is_better=False))
     overhead_drain = report.add(Series("overhead per event, draining", "us", higher_is_better=False))
     # These two compare chatwright with itself: overhead through Worker.append / overhead through store.append.
-    handover = report.add(
-        Series(
-            f"overhead per event, {PRODUCERS} producers: through the intake / the inbox",
-            "us",
-            baseline=[],
-            higher_is_better=False,
+    handover, light = (
+        report.add(
+            Series(
+                f"overhead per event, {producers} producers: through the intake / the inbox",
+                "us",
+                baseline=[],
+                higher_is_better=False,
+            )
         )
-    )
-    light = report.add(
-        Series(
-            f"overhead per event, {LIGHT_PRODUCERS} producers: through the intake / the inbox",
-            "us",
-            baseline=[],
-            higher_is_better=False,
-        )
+        for producers in (PRODUCERS, LIGHT_PRODUCERS)
     )
     batch_sizes = []
     handed_share: dict[int, list[float]] = {PRODUCERS: [], LIGHT_PRODUCERS: []}
@@ -152,18 +147,23 @@ def run(settings: Settings, cores: Cores) -> Report:
         light_inbox = measure("pipeline", n, cores, loop_for(settings, "ours"), LIGHT_PRODUCERS)
         assert pipeline.baseline is not None and drain.baseline is not None
         assert handover.baseline is not None and light.baseline is not None
-        handover.ours.append((ours_handover["elapsed"] - base["elapsed"]) / n * 1e6)
-        handover.baseline.append((ours["elapsed"] - base["elapsed"]) / n * 1e6)
-        light.ours.append((light_handover["elapsed"] - base["elapsed"]) / n * 1e6)
-        light.baseline.append((light_inbox["elapsed"] - base["elapsed"]) / n * 1e6)
+
+        def overhead_us(result: dict[str, Any], base: dict[str, Any] = base) -> float:
+            """Microseconds per event above the plain loop of this round."""
+            return float((result["elapsed"] - base["elapsed"]) / n * 1e6)
+
+        handover.ours.append(overhead_us(ours_handover))
+        handover.baseline.append(overhead_us(ours))
+        light.ours.append(overhead_us(light_handover))
+        light.baseline.append(overhead_us(light_inbox))
         handed_share[PRODUCERS].append(ours_handover["handed_over"] / n)
         handed_share[LIGHT_PRODUCERS].append(light_handover["handed_over"] / n)
         pipeline.ours.append(ours["rate"])
         pipeline.baseline.append(base["rate"])
         drain.ours.append(ours_drain["rate"])
         drain.baseline.append(base["rate"])
-        overhead.ours.append((ours["elapsed"] - base["elapsed"]) / n * 1e6)
-        overhead_drain.ours.append((ours_drain["elapsed"] - base["elapsed"]) / n * 1e6)
+        overhead.ours.append(overhead_us(ours))
+        overhead_drain.ours.append(overhead_us(ours_drain))
         batch_sizes.append(3 * n / max(1, ours["commits"]))
     drained = Series.summary(overhead_drain.ours)["median"]
     piped = Series.summary(overhead.ours)["median"]
