@@ -6,8 +6,9 @@ commit: the worker keeps up to `prefetch` claimed events ready beyond the `concu
 one as soon as a handler returns (its ack then goes to the store in the same commit as the next claim), and
 claims again once a quarter of that room is free, or CLAIM_DELAY after the first of it was.
 Events appended through `Worker.append` (the webhook intake) skip the inbox round trip when they can: if a
-handler slot is free and nothing older waits in the inbox, the store appends the event already claimed by this
-worker, in the same commit, and the worker starts it at once (see `append`).
+handler slot is free, nothing older waits in the inbox and no event with the same ordering key is still there,
+the store appends the event already claimed by this worker, in the same commit, and the worker starts it at
+once (see `append`).
 A handler that raises is retried with exponential backoff and full jitter, up to `attempts` deliveries, then the
 event is dead-lettered with its error. Errors the provider marked as not retryable (a bad request, an
 unsupported operation) and events a handler found malformed (`InvalidEvent`) are dead-lettered at once:
@@ -126,21 +127,24 @@ class Worker:
     ) -> AppendResult:
         """Append `event` to the inbox, and start it here at once when this worker can take it now.
 
-        That is when `run()` is under way, a handler slot is free, nothing older waits in the inbox and the event
-        has no ordering key: the store then commits it already claimed by this worker (lease and all, so a
-        crash leaves it to the dead-process sweep or the lease like any claim), which saves the claim's query
-        and commit and the wait for the next claim. Otherwise it is a plain `store.append`.
+        That is when `run()` is under way, a handler slot is free and nothing older waits in the inbox: the store
+        then commits it already claimed by this worker (lease and all, so a crash leaves it to the dead-process
+        sweep or the lease like any claim), which saves the claim's query and commit and the wait for the next
+        claim. The store stores it unclaimed instead when an event with the same ordering key is still in the
+        inbox (it waits its turn; nothing is passed, as it is not ready), or when it cannot claim at append.
         """
-        claim = self._reserve() if ordering_key is None else None
+        claim = self._reserve()
         if claim is None:
             return await self.store.append(event, ordering_key=ordering_key, dedupe_ttl=dedupe_ttl)
         try:
-            result = await self.store.append(event, dedupe_ttl=dedupe_ttl, claim=claim)
+            result = await self.store.append(
+                event, ordering_key=ordering_key, dedupe_ttl=dedupe_ttl, claim=claim
+            )
         finally:
             self._reserved -= 1
         if result.claimed:
             self.handed_over += 1
-            self._take([InboxEntry(event=event, attempt=1)])
+            self._take([InboxEntry(event=event, attempt=1, ordering_key=ordering_key)])
         return result
 
     def _reserve(self) -> Claim | None:

@@ -96,8 +96,9 @@ class Store(abc.ABC):
     ) -> AppendResult:
         """Durably store the event (committed before this returns), unless its id was seen before.
 
-        With `claim`, a store that can stores it already claimed (first attempt) and says so in `claimed`; one
-        that cannot, or an event with an ordering key, is stored unclaimed as usual.
+        With `claim`, a store that can stores it already claimed (first attempt) and says so in `claimed`, unless
+        an event with the same ordering key is still in the inbox (then it waits its turn behind it). A store that
+        cannot claim at append stores it unclaimed as usual.
         """
 
     @abc.abstractmethod

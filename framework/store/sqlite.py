@@ -160,23 +160,25 @@ class SQLiteStore(Store):
     ) -> AppendResult:
         payload = event_to_json(event)
         event_id: str = event.id
-        # Events with an ordering key wait their turn behind their predecessors: only the claim query knows.
-        claim = claim if ordering_key is None else None
 
         def op(db: sqlite3.Connection) -> int | None:
             """The new row's seq when it was stored claimed, 0 when stored unclaimed, None for a duplicate."""
             now = time.time()
             if not _remember(db, event_id, dedupe_ttl, now):
                 return None
-            holder, lease_until, attempt = (
-                (None, None, 0) if claim is None else (claim.worker, now + claim.lease, 1)
-            )
+            # An event whose ordering key is still in the inbox (waiting, running or due for a retry) waits its
+            # turn behind it, as the claim query would make it; checked in this transaction, so no append of
+            # another process slips in between.
+            holder: str | None = None
+            lease_until: float | None = None
+            if claim is not None and (ordering_key is None or not _ordering_key_in_inbox(db, ordering_key)):
+                holder, lease_until = claim.worker, now + claim.lease
             cursor = db.execute(
                 "INSERT INTO inbox (event_id, event, ordering_key, available_at, claimed_by, lease_until, attempt)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (event_id, payload, ordering_key, now, holder, lease_until, attempt),
+                (event_id, payload, ordering_key, now, holder, lease_until, 0 if holder is None else 1),
             )
-            if claim is None:
+            if holder is None:
                 return 0
             seq = cursor.lastrowid
             assert seq, "an INSERT into a rowid table sets lastrowid"
@@ -186,7 +188,7 @@ class SQLiteStore(Store):
         if seq is None:
             return AppendResult(event_id=event_id, duplicate=True)
         if seq:
-            self._claimed[event_id] = (seq, False)
+            self._claimed[event_id] = (seq, ordering_key is not None)
             return AppendResult(event_id=event_id, duplicate=False, claimed=True)
         self._work.set()
         return AppendResult(event_id=event_id, duplicate=False)
@@ -419,6 +421,12 @@ class SQLiteStore(Store):
                 db.execute(
                     "UPDATE inbox SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = ?", (holder,)
                 )
+
+
+def _ordering_key_in_inbox(db: sqlite3.Connection, ordering_key: str) -> bool:
+    """One probe of the partial `inbox_ordering` index."""
+    row = db.execute("SELECT 1 FROM inbox WHERE ordering_key = ? LIMIT 1", (ordering_key,)).fetchone()
+    return row is not None
 
 
 def _remember(db: sqlite3.Connection, key: str, ttl: float, now: float) -> bool:

@@ -104,14 +104,41 @@ async def test_a_duplicate_is_not_handed_over(store: SQLiteStore) -> None:
     await stopped(worker, task)
 
 
-async def test_events_with_an_ordering_key_wait_their_turn_in_the_inbox(store: SQLiteStore) -> None:
+async def test_an_event_whose_ordering_key_is_still_in_the_inbox_waits_its_turn(store: SQLiteStore) -> None:
     seen: list[str] = []
-    worker, task = await started(store, recording_plugin(seen))
-    results = [await worker.append(new_event("x", {"n": str(n)}), ordering_key="chat-1") for n in range(3)]
-    await wait_until(lambda: worker.handled == 3)
-    assert not any(result.claimed for result in results)
-    assert seen == ["0", "1", "2"]
+    gate = asyncio.Event()
+    worker, task = await started(store, recording_plugin(seen, gate))
+    first = await worker.append(new_event("x", {"n": "a1"}), ordering_key="chat-a")
+    await wait_until(lambda: seen == ["a1"])  # running, held by the gate
+    later = [await worker.append(new_event("x", {"n": f"a{n}"}), ordering_key="chat-a") for n in (2, 3)]
+    other = await worker.append(new_event("x", {"n": "b1"}), ordering_key="chat-b")
+    assert first.claimed and other.claimed  # nothing of their key was in the inbox
+    assert not any(result.claimed for result in later)  # "a1" still is: they wait behind it
+    await wait_until(lambda: len(seen) == 2)
+    assert seen == ["a1", "b1"]  # "a2" is not started while "a1" runs, though slots are free
+    gate.set()
+    await wait_until(lambda: worker.handled == 4)
+    assert seen == ["a1", "b1", "a2", "a3"]
+    # The key has left the inbox with "a3": the next event of it is handed over again.
+    assert (await worker.append(new_event("x", {"n": "a4"}), ordering_key="chat-a")).claimed
+    await wait_until(lambda: worker.handled == 5)
+    assert worker.handed_over == 3
+    assert await store.pending() == 0
     await stopped(worker, task)
+
+
+async def test_an_event_due_for_a_retry_holds_back_its_ordering_key(store: SQLiteStore) -> None:
+    waiting = new_event("x", {"n": "1"})
+    await store.append(waiting, ordering_key="chat-1")
+    (entry,) = await store.claim("w1", 10, lease=30)
+    await store.retry_later(entry.event.id, 30.0, "boom")  # not ready again for 30 s, still in the inbox
+    result = await store.append(
+        new_event("x", {"n": "2"}), ordering_key="chat-1", claim=Claim("w1", lease=30)
+    )
+    assert not result.claimed
+    assert (
+        await store.claim("w1", 10, lease=30) == []
+    )  # neither is ready: the first waits, the second is behind it
 
 
 async def test_a_busy_worker_sends_events_to_the_inbox_and_later_ones_do_not_overtake_them(
