@@ -6,7 +6,9 @@ Four ways, each a fresh child process on the server core:
 - `handover`: the same, but the producers append through `Worker.append`, as the webhook intake does: an event
   that finds a free handler slot (and nothing older waiting in the inbox) is committed already claimed and
   started at once, without a claim. Both are also run with 8 producers (light load: the worker keeps up), where
-  events are handed over; with 64 the inbox always holds a backlog and they go through it, by design.
+  events are handed over; with 64 the inbox always holds a backlog and they go through it, by design. With 8
+  producers it is run once more with an ordering key on every event (64 keys, like 64 chats, as the shipped bots'
+  routes set one): an event is handed over unless an event with its key is still in the inbox.
 - `drain`: the N events are appended first (not timed); the clock runs while the worker empties the inbox.
 - `plain`: the baseline, a plain loop awaiting the same no-op handler N times.
 The overhead per event is (1 / ours - 1 / plain) in microseconds.
@@ -38,9 +40,12 @@ __all__ = ["OVERHEAD_BAR_US", "run"]
 OVERHEAD_BAR_US = 50.0
 PRODUCERS = 64
 LIGHT_PRODUCERS = 8
+ORDERING_KEYS = 64
 
 
-async def _ours(events: int, db: Path, mode: str, producers: int = PRODUCERS) -> dict[str, Any]:
+async def _ours(
+    events: int, db: Path, mode: str, producers: int = PRODUCERS, keys: int = 0
+) -> dict[str, Any]:
     from framework.config import config_from_dict
     from framework.events import new_event
     from framework.runtime import Runtime
@@ -63,14 +68,17 @@ async def _ours(events: int, db: Path, mode: str, producers: int = PRODUCERS) ->
     runtime = Runtime(
         config, plugins=[noop_plugin("bench.*")], providers={}, listeners=[count], with_schedules=False
     )
-    batch = [new_event("bench.tick", {"n": i, "chat_id": "c-1"}) for i in range(events)]
+    batch = [
+        (new_event("bench.tick", {"n": i, "chat_id": "c-1"}), f"c-{i % keys}" if keys else None)
+        for i in range(events)
+    ]
     shares = [batch[i::producers] for i in range(producers)]
 
     append = runtime.worker.append if mode == "handover" else runtime.store.append
 
-    async def produce(share: list[Any]) -> None:
-        for event in share:
-            await append(event)
+    async def produce(share: list[tuple[Any, str | None]]) -> None:
+        for event, ordering_key in share:
+            await append(event, ordering_key=ordering_key)
 
     await runtime.open_store()
     if mode == "drain":
@@ -109,10 +117,12 @@ async def _plain(events: int) -> dict[str, Any]:
     return {"rate": events / elapsed, "elapsed": elapsed, "commits": 0}
 
 
-def measure(mode: str, events: int, cores: Cores, loop: str, producers: int = PRODUCERS) -> dict[str, Any]:
+def measure(
+    mode: str, events: int, cores: Cores, loop: str, producers: int = PRODUCERS, keys: int = 0
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="chatwright-bench-") as directory:
         args = ["--mode", mode, "--events", str(events), "--db", directory, "--loop", loop]
-        args += ["--producers", str(producers)]
+        args += ["--producers", str(producers), "--keys", str(keys)]
         child = spawn("tests.benchmarks.bench_dispatch", *args, cpus=cores.server, name=f"dispatch {mode}")
         return child.result()
 
@@ -124,19 +134,23 @@ def run(settings: Settings, cores: Cores) -> Report:
     overhead = report.add(Series("overhead per event, appended while running", "us", higher_is_better=False))
     overhead_drain = report.add(Series("overhead per event, draining", "us", higher_is_better=False))
     # These two compare chatwright with itself: overhead through Worker.append / overhead through store.append.
-    handover, light = (
+    handover, light, keyed = (
         report.add(
             Series(
-                f"overhead per event, {producers} producers: through the intake / the inbox",
+                f"overhead per event, {label}: through the intake / the inbox",
                 "us",
                 baseline=[],
                 higher_is_better=False,
             )
         )
-        for producers in (PRODUCERS, LIGHT_PRODUCERS)
+        for label in (
+            f"{PRODUCERS} producers",
+            f"{LIGHT_PRODUCERS} producers",
+            f"{LIGHT_PRODUCERS} producers, {ORDERING_KEYS} ordering keys",
+        )
     )
     batch_sizes = []
-    handed_share: dict[int, list[float]] = {PRODUCERS: [], LIGHT_PRODUCERS: []}
+    handed_share: dict[str, list[float]] = {"heavy": [], "light": [], "keyed": []}
     n = settings.dispatch_events
     for _ in range(settings.rounds):
         ours = measure("pipeline", n, cores, loop_for(settings, "ours"))
@@ -145,8 +159,14 @@ def run(settings: Settings, cores: Cores) -> Report:
         ours_handover = measure("handover", n, cores, loop_for(settings, "ours"))
         light_handover = measure("handover", n, cores, loop_for(settings, "ours"), LIGHT_PRODUCERS)
         light_inbox = measure("pipeline", n, cores, loop_for(settings, "ours"), LIGHT_PRODUCERS)
+        keyed_handover = measure(
+            "handover", n, cores, loop_for(settings, "ours"), LIGHT_PRODUCERS, ORDERING_KEYS
+        )
+        keyed_inbox = measure(
+            "pipeline", n, cores, loop_for(settings, "ours"), LIGHT_PRODUCERS, ORDERING_KEYS
+        )
         assert pipeline.baseline is not None and drain.baseline is not None
-        assert handover.baseline is not None and light.baseline is not None
+        assert handover.baseline is not None and light.baseline is not None and keyed.baseline is not None
 
         def overhead_us(result: dict[str, Any], base: dict[str, Any] = base) -> float:
             """Microseconds per event above the plain loop of this round."""
@@ -156,8 +176,11 @@ def run(settings: Settings, cores: Cores) -> Report:
         handover.baseline.append(overhead_us(ours))
         light.ours.append(overhead_us(light_handover))
         light.baseline.append(overhead_us(light_inbox))
-        handed_share[PRODUCERS].append(ours_handover["handed_over"] / n)
-        handed_share[LIGHT_PRODUCERS].append(light_handover["handed_over"] / n)
+        keyed.ours.append(overhead_us(keyed_handover))
+        keyed.baseline.append(overhead_us(keyed_inbox))
+        handed_share["heavy"].append(ours_handover["handed_over"] / n)
+        handed_share["light"].append(light_handover["handed_over"] / n)
+        handed_share["keyed"].append(keyed_handover["handed_over"] / n)
         pipeline.ours.append(ours["rate"])
         pipeline.baseline.append(base["rate"])
         drain.ours.append(ours_drain["rate"])
@@ -181,9 +204,11 @@ def run(settings: Settings, cores: Cores) -> Report:
     )
     report.notes.append(
         "through the intake, events handed over (started without a claim):"
-        f" {Series.summary(handed_share[PRODUCERS])['median']:.0%} with {PRODUCERS} producers,"
-        f" {Series.summary(handed_share[LIGHT_PRODUCERS])['median']:.0%} with {LIGHT_PRODUCERS};"
-        " the rest went through the inbox (a handler slot was busy, or older events were waiting there)"
+        f" {Series.summary(handed_share['heavy'])['median']:.0%} with {PRODUCERS} producers,"
+        f" {Series.summary(handed_share['light'])['median']:.0%} with {LIGHT_PRODUCERS},"
+        f" {Series.summary(handed_share['keyed'])['median']:.0%} with {LIGHT_PRODUCERS} and ordering keys;"
+        " the rest went through the inbox (a handler slot was busy, older events were waiting there, or an"
+        " event with the same ordering key was)"
     )
     report.notes.append(
         f"{n} events per round, {PRODUCERS} concurrent producers, worker concurrency 64, SQLite synchronous=FULL;"
@@ -198,6 +223,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, required=True)
     parser.add_argument("--db", default=".")
     parser.add_argument("--producers", type=int, default=PRODUCERS)
+    parser.add_argument("--keys", type=int, default=0, help="ordering keys, one per event in turn (0: none)")
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="asyncio")
     args = parser.parse_args()
     loop = new_loop(args.loop)
@@ -205,7 +231,9 @@ def main() -> None:
         if args.mode == "plain":
             result = loop.run_until_complete(_plain(args.events))
         else:
-            result = loop.run_until_complete(_ours(args.events, Path(args.db), args.mode, args.producers))
+            result = loop.run_until_complete(
+                _ours(args.events, Path(args.db), args.mode, args.producers, args.keys)
+            )
     finally:
         loop.close()
     emit_result(result)
