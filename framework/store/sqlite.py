@@ -63,6 +63,9 @@ CREATE TABLE IF NOT EXISTS plugin_state (
 ) WITHOUT ROWID;
 """
 
+BEHIND_ITS_KEY = -1
+"""What an append's transaction returns for an event stored unclaimed behind another with its ordering key."""
+
 PURGE_EVERY = 60.0
 """Seconds between sweeps of expired dedupe keys and state, and of claims held by dead local processes."""
 
@@ -162,24 +165,27 @@ class SQLiteStore(Store):
         event_id: str = event.id
 
         def op(db: sqlite3.Connection) -> int | None:
-            """The new row's seq when it was stored claimed, 0 when stored unclaimed, None for a duplicate."""
+            """The new row's seq when it was stored claimed, 0 when stored unclaimed and ready, BEHIND_ITS_KEY
+            when stored unclaimed behind an event with its ordering key, None for a duplicate."""
             now = time.time()
             if not _remember(db, event_id, dedupe_ttl, now):
                 return None
             # An event whose ordering key is still in the inbox (waiting, running or due for a retry) waits its
             # turn behind it, as the claim query would make it; checked in this transaction, so no append of
             # another process slips in between.
-            holder: str | None = None
-            lease_until: float | None = None
-            if claim is not None and (ordering_key is None or not _ordering_key_in_inbox(db, ordering_key)):
-                holder, lease_until = claim.worker, now + claim.lease
+            behind = (
+                claim is not None and ordering_key is not None and _ordering_key_in_inbox(db, ordering_key)
+            )
+            holder, lease_until = (
+                (None, None) if claim is None or behind else (claim.worker, now + claim.lease)
+            )
             cursor = db.execute(
                 "INSERT INTO inbox (event_id, event, ordering_key, available_at, claimed_by, lease_until, attempt)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (event_id, payload, ordering_key, now, holder, lease_until, 0 if holder is None else 1),
             )
             if holder is None:
-                return 0
+                return BEHIND_ITS_KEY if behind else 0
             seq = cursor.lastrowid
             assert seq, "an INSERT into a rowid table sets lastrowid"
             return seq
@@ -187,10 +193,14 @@ class SQLiteStore(Store):
         seq = await self._writer.submit(op)  # a future: no coroutine of its own on the hot path
         if seq is None:
             return AppendResult(event_id=event_id, duplicate=True)
-        if seq:
+        if seq > 0:
             self._claimed[event_id] = (seq, ordering_key is not None)
             return AppendResult(event_id=event_id, duplicate=False, claimed=True)
-        self._work.set()
+        if seq == 0:
+            # A claim now would find it. One stored behind its key is not ready until that event leaves the inbox,
+            # and that wakes the claim loop (an ack or dead letter here; a retry or another process's ack when
+            # the loop next looks): waking it now would only run a claim that finds nothing.
+            self._work.set()
         return AppendResult(event_id=event_id, duplicate=False)
 
     async def claim(self, worker: str, limit: int, lease: float) -> list[InboxEntry]:

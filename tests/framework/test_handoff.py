@@ -104,16 +104,20 @@ async def test_a_duplicate_is_not_handed_over(store: SQLiteStore) -> None:
     await stopped(worker, task)
 
 
-async def test_an_event_whose_ordering_key_is_still_in_the_inbox_waits_its_turn(store: SQLiteStore) -> None:
+async def test_an_event_whose_ordering_key_is_still_in_the_inbox_waits_its_turn(tmp_path: Path) -> None:
+    store = Counting(f"sqlite:///{tmp_path}/inbox.db")
+    await store.open()
     seen: list[str] = []
     gate = asyncio.Event()
     worker, task = await started(store, recording_plugin(seen, gate))
+    claims_before = store.claims
     first = await worker.append(new_event("x", {"n": "a1"}), ordering_key="chat-a")
     await wait_until(lambda: seen == ["a1"])  # running, held by the gate
     later = [await worker.append(new_event("x", {"n": f"a{n}"}), ordering_key="chat-a") for n in (2, 3)]
     other = await worker.append(new_event("x", {"n": "b1"}), ordering_key="chat-b")
     assert first.claimed and other.claimed  # nothing of their key was in the inbox
     assert not any(result.claimed for result in later)  # "a1" still is: they wait behind it
+    assert store.claims == claims_before  # and they woke no claim, which could not have taken them
     await wait_until(lambda: len(seen) == 2)
     assert seen == ["a1", "b1"]  # "a2" is not started while "a1" runs, though slots are free
     gate.set()
@@ -125,6 +129,7 @@ async def test_an_event_whose_ordering_key_is_still_in_the_inbox_waits_its_turn(
     assert worker.handed_over == 3
     assert await store.pending() == 0
     await stopped(worker, task)
+    await store.close()
 
 
 async def test_an_event_due_for_a_retry_holds_back_its_ordering_key(store: SQLiteStore) -> None:
