@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import functools
-import hashlib
-import hmac
 import signal
 import time
 from pathlib import Path
@@ -31,11 +28,11 @@ from aiohttp import web
 from framework import jsoncodec
 from tests.benchmarks.harness import SECRET, Child, cpu_seconds, emit_result, new_loop, spawn
 from tests.benchmarks.plugins import MESSAGE, noop_plugin, post_plugin
+from tests.benchmarks.standard_webhooks import key_of, verify
 
 __all__ = ["baseline_app", "main", "ours_app", "start"]
 
 PATH = "/hooks/bench"
-TOLERANCE = 300.0
 API_KEY = "test-key"
 WORKER_ID = "3158"
 
@@ -43,32 +40,13 @@ WORKER_ID = "3158"
 # -- the baseline: verify, parse, (call), 202 --------------------------------------------------------------------
 
 
-def _verify(key: bytes, headers: Any, body: bytes) -> str | None:
-    """Standard Webhooks, the same HMAC the service checks; returns the message id or None."""
-    msg_id = headers.get("webhook-id")
-    stamp = headers.get("webhook-timestamp")
-    signatures = headers.get("webhook-signature")
-    if not msg_id or not stamp or not signatures or not stamp.isdigit():
-        return None
-    if abs(time.time() - int(stamp)) > TOLERANCE:
-        return None
-    mac = hmac.new(key, f"{msg_id}.{stamp}.".encode(), hashlib.sha256)
-    mac.update(body)
-    expected = mac.digest()
-    for part in signatures.split():
-        version, _, encoded = part.partition(",")
-        if version == "v1" and hmac.compare_digest(expected, base64.b64decode(encoded)):
-            return str(msg_id)
-    return None
-
-
 def baseline_app(emulator: str | None) -> web.Application:
-    key = base64.b64decode(SECRET.removeprefix("whsec_"))
+    key = key_of(SECRET)
     session_key = web.AppKey("session", aiohttp.ClientSession)
 
     async def receive(request: web.Request) -> web.Response:
         body = await request.read()
-        msg_id = _verify(key, request.headers, body)
+        msg_id = verify(key, request.headers, body)
         if msg_id is None:
             return web.json_response({"error": "bad_signature"}, status=401)
         data = jsoncodec.loads(body)
