@@ -4,7 +4,9 @@ A round sends a fixed number N of signed webhooks over 64 connections and waits 
 N messages; the figure is N / (last message stored - first webhook sent), completed provider calls per second.
 chatwright acknowledges each webhook once it is in the inbox and its worker makes the call; the baseline makes
 the same call inline, on one shared ClientSession, before answering. The emulator runs in its own process on
-the load generator's core, so the server core does nothing but the system under test.
+the load generator's core, so the server core does nothing but the system under test. With `--peers`
+(tests.benchmarks.peers), each peer's server, whose skill makes the baseline's call inline too, runs right after
+the baseline in every round with the same N, and its figure is given against that same baseline.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.benchmarks import loadgen, servers
+from tests.benchmarks import loadgen, peers, servers
 from tests.benchmarks.harness import Bar, Child, Cores, Report, Series, Settings, loop_for, running, spawn
+from tests.benchmarks.peers import Peer
 
 __all__ = ["RATIO_BAR", "Emulator", "run"]
 
@@ -68,25 +71,31 @@ class Emulator:
         self.child.stop()
 
 
-def measure(
-    variant: str, events: int, emulator: Emulator, chat_id: str, settings: Settings, cores: Cores
+def _send(
+    name: str,
+    server: Child,
+    port: int,
+    path: str,
+    events: int,
+    emulator: Emulator,
+    chat_id: str,
+    settings: Settings,
+    cores: Cores,
 ) -> dict[str, Any]:
-    """N webhooks through one fresh server; completed provider calls per second."""
-    emulator.reset_counters()
-    with tempfile.TemporaryDirectory(prefix="chatwright-bench-") as directory:
-        server, port = servers.start(
-            variant, cores.server, db=Path(directory), emulator=emulator.url, loop=loop_for(settings, variant)
+    """N webhooks through a started server; completed provider calls per second."""
+    with running(server):
+        load = loadgen.start(
+            port,
+            settings.connections,
+            cores.load,
+            *("--count", str(events), "--chat-id", chat_id, "--path", path),
         )
-        with running(server):
-            load = loadgen.start(
-                port, settings.connections, cores.load, *("--count", str(events), "--chat-id", chat_id)
-            )
-            with running(load):
-                sent = load.result()
-            done = emulator.wait_for_messages(events, timeout=60 + events / 100)
-            served = server.stop() or {}
+        with running(load):
+            sent = load.result()
+        done = emulator.wait_for_messages(events, timeout=60 + events / 100)
+        served = server.stop() or {}
     if sent["statuses"].get("202", 0) != events:
-        raise RuntimeError(f"{variant}: not every webhook was answered 202: {sent['statuses']}")
+        raise RuntimeError(f"{name}: not every webhook was answered 202: {sent['statuses']}")
     elapsed = done["last_at"] - sent["started"]
     return {
         "rate": events / elapsed,
@@ -97,9 +106,34 @@ def measure(
     }
 
 
+def measure(
+    variant: str, events: int, emulator: Emulator, chat_id: str, settings: Settings, cores: Cores
+) -> dict[str, Any]:
+    """N webhooks through one fresh server; completed provider calls per second."""
+    emulator.reset_counters()
+    with tempfile.TemporaryDirectory(prefix="chatwright-bench-") as directory:
+        server, port = servers.start(
+            variant, cores.server, db=Path(directory), emulator=emulator.url, loop=loop_for(settings, variant)
+        )
+        return _send(variant, server, port, servers.PATH, events, emulator, chat_id, settings, cores)
+
+
+def measure_peer(
+    peer: Peer, events: int, emulator: Emulator, chat_id: str, settings: Settings, cores: Cores
+) -> dict[str, Any]:
+    """The same through a fresh server of a peer (on the server core, as the others)."""
+    emulator.reset_counters()
+    server, port, path = peers.start(peer, cores.server, emulator=emulator.url)
+    return _send(peer.name, server, port, path, events, emulator, chat_id, settings, cores)
+
+
 def run(settings: Settings, cores: Cores) -> Report:
     report = Report("e2e", "2. End to end (webhook -> handler -> post_message on the RoostedHR emulator)")
     rate = report.add(Series("provider calls completed/s", "1/s", baseline=[]))
+    ready, skipped = peers.prepare(settings.peers)
+    peer_rates = [
+        report.add(Series(f"provider calls completed/s, {peer.name}", "1/s", baseline=[])) for peer in ready
+    ]
     handed_over: list[float] = []
     emulator = Emulator(cores.load)
     try:
@@ -107,6 +141,8 @@ def run(settings: Settings, cores: Cores) -> Report:
         warm = min(WARMUP_EVENTS, settings.e2e_events or WARMUP_EVENTS)
         measure("ours", warm, emulator, chat_id, settings, cores)
         calibration = measure("baseline", warm, emulator, chat_id, settings, cores)
+        for peer in ready:
+            measure_peer(peer, warm, emulator, chat_id, settings, cores)
         events = settings.e2e_events or max(1000, int(calibration["rate"] * settings.seconds))
         for _ in range(settings.rounds):
             ours = measure("ours", events, emulator, chat_id, settings, cores)
@@ -115,6 +151,10 @@ def run(settings: Settings, cores: Cores) -> Report:
             rate.ours.append(ours["rate"])
             rate.baseline.append(base["rate"])
             handed_over.append(ours["handed_over"] / events)
+            for peer, peer_rate in zip(ready, peer_rates, strict=True):
+                assert peer_rate.baseline is not None
+                peer_rate.ours.append(measure_peer(peer, events, emulator, chat_id, settings, cores)["rate"])
+                peer_rate.baseline.append(base["rate"])
     finally:
         emulator.stop()
     ratio = Series.summary(rate.ratios)["median"]
@@ -127,4 +167,12 @@ def run(settings: Settings, cores: Cores) -> Report:
         f"{Series.summary(handed_over)['median']:.0%} of the events were handed straight to a free handler slot;"
         " the rest went through the inbox, where the webhooks arriving faster than the calls complete wait"
     )
+    report.notes += peers.notes(ready, skipped)
+    for peer, peer_rate in zip(ready, peer_rates, strict=True):
+        versus = [o / t for o, t in zip(rate.ours, peer_rate.ours, strict=True) if t]
+        report.notes.append(
+            f"chatwright / {peer.name}, provider calls completed/s in the same rounds:"
+            f" {Series.summary(versus)['median']:.2f} ({min(versus):.2f}-{max(versus):.2f});"
+            f" {peer.name}'s skill makes the call inline, on one shared ClientSession, like the baseline"
+        )
     return report

@@ -78,6 +78,8 @@ class Settings:
     loops: str = "shipped"
     """Event loops: "shipped" runs chatwright on the loop `chatwright run` picks (uvloop when installed) and the
     raw aiohttp baseline on asyncio's, as `web.run_app` runs it; "uvloop" or "asyncio" run both sides on that."""
+    peers: tuple[str, ...] = ()
+    """Other bot frameworks to measure beside the two (tests.benchmarks.peers), each against the same baseline."""
 
     @classmethod
     def quick(cls, **changes: Any) -> Settings:

@@ -3,6 +3,7 @@
     .venv/bin/python -m tests.benchmarks.run             # the full run (about 8 minutes on 2 cores)
     .venv/bin/python -m tests.benchmarks.run --quick     # shorter windows, smaller sizes (about 2 minutes)
     .venv/bin/python -m tests.benchmarks.run --only ingest,dispatch --seconds 3 --rounds 3
+    .venv/bin/python -m tests.benchmarks.run --only ingest,e2e --peers opsdroid   # opsdroid side by side
 
 Ratios are ours / baseline per round (each round runs the two back to back), summarised as the median with
 the min-max and the interquartile range over rounds. `--json FILE` keeps every number; `--markdown FILE`
@@ -19,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -31,6 +33,7 @@ from tests.benchmarks import (
     bench_schedules,
 )
 from tests.benchmarks.harness import LOOPS, Cores, Report, Series, Settings, cores, loop_for, machine
+from tests.benchmarks.peers import PEERS
 
 __all__ = ["BENCHMARKS", "format_bars", "format_report", "main", "run_all"]
 
@@ -163,6 +166,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         " baseline on asyncio's as `web.run_app` runs it; uvloop or asyncio: both sides on that loop",
     )
     parser.add_argument("--uvloop", action="store_true", help="the same as --loops uvloop")
+    parser.add_argument(
+        "--peers",
+        help=f"comma-separated bot frameworks to measure beside chatwright in the ingest and e2e benchmarks,"
+        f" each in its own virtual environment under .venv-peers/ (installed on first use): {', '.join(PEERS)}",
+    )
     parser.add_argument("--json", type=Path, help="write every number to this file")
     parser.add_argument("--markdown", type=Path, help="write the tables as markdown to this file")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a bar is not met")
@@ -171,13 +179,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [name for name in names if name not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    peers = tuple(name.strip() for name in args.peers.split(",")) if args.peers else ()
+    if unknown_peers := [name for name in peers if name not in PEERS]:
+        parser.error(f"unknown peer(s) {', '.join(unknown_peers)}; choose from {', '.join(PEERS)}")
     settings = Settings.quick() if args.quick else Settings()
-    changes = {
+    changes: dict[str, Any] = {
         key: value
         for key, value in (
             ("seconds", args.seconds),
             ("rounds", args.rounds),
             ("loops", "uvloop" if args.uvloop else args.loops),
+            ("peers", peers or None),
         )
         if value is not None
     }
