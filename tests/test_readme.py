@@ -9,6 +9,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -121,7 +122,8 @@ async def test_the_service_answers_the_curl_of_the_tutorial(project: Path, emula
 
             async def posted() -> bool:
                 async with session.get(f"{emulator_url}/_emulator/requests") as response:
-                    return sum(r["path"].endswith("/messages") for r in await response.json()) == 1
+                    requests: list[dict[str, Any]] = await response.json()
+                    return sum(1 for r in requests if str(r["path"]).endswith("/messages")) == 1
 
             await wait_until(posted, timeout=10)
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import Any
 
 from framework import Context, Event, Plugin
 from framework.context import Chats, SchedulesUnavailable
@@ -120,12 +121,12 @@ async def test_on_retry_only_the_failed_handlers_run_again(store: SQLiteStore) -
 
 
 async def run_worker(
-    store: SQLiteStore, dispatcher: Dispatcher, **kwargs: object
+    store: SQLiteStore, dispatcher: Dispatcher, **kwargs: Any
 ) -> tuple[Worker, list[Disposition], asyncio.Task[None]]:
     dispositions: list[Disposition] = []
     worker = Worker(
         store, dispatcher, poll_interval=0.02, listeners=[dispositions.append], rng=random.Random(1), **kwargs
-    )  # type: ignore[arg-type]
+    )
     return worker, dispositions, asyncio.create_task(worker.run())
 
 
