@@ -111,6 +111,7 @@ def _instructions(port: int, emulator_port: int) -> str:
 
 async def _serve(port: int, emulator_port: int, store_url: str, send_samples: bool) -> None:
     from framework.commands import emulator_app
+    from framework.gc_tuning import tune_collector_for
     from framework.runtime import Runtime
     from framework.service import create_app
 
@@ -121,7 +122,9 @@ async def _serve(port: int, emulator_port: int, store_url: str, send_samples: bo
     emulators = web.AppRunner(emulator_app(None, EmulatorOptions()), access_log=None)
     await emulators.setup()
     await web.TCPSite(emulators, "127.0.0.1", emulator_port).start()
-    service = web.AppRunner(create_app(Runtime(config)), access_log=None)
+    app = create_app(Runtime(config))
+    tune_collector_for(app, config.service.gc)  # as `chatwright run` does
+    service = web.AppRunner(app, access_log=None)
     await service.setup()
     try:
         await web.TCPSite(service, "127.0.0.1", port).start()

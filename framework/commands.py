@@ -17,6 +17,7 @@ from framework.config import Config, load_config
 from framework.errors import ConfigError
 from framework.event_loops import new_event_loop, resolve_event_loop
 from framework.events import Event, new_event
+from framework.gc_tuning import tune_collector_for
 from framework.runtime import Runtime, build_providers, resolve_plugins
 from framework.store.base import open_store
 
@@ -33,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     asyncio.set_event_loop(loop)
     runtime = Runtime(config)
     app = create_app(runtime)
+    tune_collector_for(app, config.service.gc)
     host = args.host or config.service.host
     port = args.port if args.port is not None else config.service.port
     web.run_app(

@@ -61,6 +61,8 @@ class ServiceConfig:
         default="auto", validator=attrs.validators.in_(["auto", "uvloop", "asyncio"])
     )
     """"auto" runs the service on uvloop when it is installed (the `fast` extra), else on asyncio's loop."""
+    gc: str = attrs.field(default="tuned", validator=attrs.validators.in_(["tuned", "python"]))
+    """"tuned": fewer young garbage collections and start-up objects frozen (framework.gc_tuning)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -1,0 +1,67 @@
+"""`[service] gc`: the service tunes the garbage collector by default, and leaves it alone when told to."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from framework.config import config_from_dict
+from framework.errors import ConfigError
+from framework.gc_tuning import YOUNG_THRESHOLD, tune_collector_for
+
+
+@pytest.fixture(autouse=True)
+def collector_restored() -> Iterator[None]:
+    """The collector's settings are the whole process's: give the next test what this one found."""
+    threshold = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*threshold)
+
+
+class Node:
+    link: Node | None = None
+
+
+def app_leaving_a_cycle_at_startup(cycles: list[weakref.ref[Node]]) -> web.Application:
+    app = web.Application()
+
+    async def leave_a_cycle(_: web.Application) -> None:
+        node = Node()
+        node.link = node  # garbage in a reference cycle: only the collector frees it
+        cycles.append(weakref.ref(node))
+
+    app.on_startup.append(leave_a_cycle)
+    return app
+
+
+async def test_tuned_raises_the_young_threshold_and_freezes_what_start_up_left(aiohttp_client: Any) -> None:
+    cycles: list[weakref.ref[Node]] = []
+    app = app_leaving_a_cycle_at_startup(cycles)
+    old_generations = gc.get_threshold()[1:]
+    frozen_before = gc.get_freeze_count()
+    tune_collector_for(app, "tuned")
+    assert gc.get_threshold() == (YOUNG_THRESHOLD, *old_generations)
+    await aiohttp_client(app)
+    assert gc.get_freeze_count() > frozen_before
+    assert cycles[0]() is None  # start-up's garbage was collected first, not frozen forever
+
+
+async def test_python_leaves_the_collector_alone(aiohttp_client: Any) -> None:
+    app = app_leaving_a_cycle_at_startup([])
+    threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
+    tune_collector_for(app, "python")
+    await aiohttp_client(app)
+    assert (gc.get_threshold(), gc.get_freeze_count()) == (threshold, frozen)
+
+
+def test_the_default_is_tuned_and_an_unknown_mode_names_the_key(tmp_path: Path) -> None:
+    assert config_from_dict({}, tmp_path / "bot.toml", "bot.toml", {}).service.gc == "tuned"
+    with pytest.raises(ConfigError, match=r"service\.gc"):
+        config_from_dict({"service": {"gc": "off"}}, tmp_path / "bot.toml", "bot.toml", {})
