@@ -48,6 +48,7 @@ async def _ours(
 ) -> dict[str, Any]:
     from framework.config import config_from_dict
     from framework.events import new_event
+    from framework.gc_tuning import tune_collector
     from framework.runtime import Runtime
     from tests.benchmarks.plugins import noop_plugin
 
@@ -57,6 +58,9 @@ async def _ours(
         "bench.toml",
         {},
     )
+    # The collector's threshold as `chatwright run` sets it. Not its start-up freeze: the events made below
+    # for the producers are alive at start-up here, unlike in a service.
+    tune_collector(config.service.gc)
     finished = asyncio.Event()
     handled = [0]
 

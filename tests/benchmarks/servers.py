@@ -84,6 +84,7 @@ def baseline_app(emulator: str | None) -> web.Application:
 
 def ours_app(db_dir: Path, *, worker: bool, emulator: str | None) -> tuple[web.Application, Any]:
     from framework.config import config_from_dict
+    from framework.gc_tuning import tune_collector_for
     from framework.runtime import Runtime
     from framework.service import create_app
 
@@ -113,7 +114,9 @@ def ours_app(db_dir: Path, *, worker: bool, emulator: str | None) -> tuple[web.A
     if not worker:
         # The service app starts the runtime with its worker; the ingest benchmark measures intake alone.
         runtime.start = functools.partial(Runtime.start, runtime, worker=False)  # type: ignore[method-assign]
-    return create_app(runtime), runtime
+    app = create_app(runtime)
+    tune_collector_for(app, config.service.gc)  # as `chatwright run` does
+    return app, runtime
 
 
 async def _serve(args: argparse.Namespace) -> dict[str, Any]:
