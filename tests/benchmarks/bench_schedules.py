@@ -151,7 +151,9 @@ def _scheduler(db: Path) -> Any:
 
 async def _baseline_schedule(db: Path, jobs: int, due: int, budget: float) -> dict[str, Any]:
     scheduler = _scheduler(db)
-    scheduler.start()
+    # Paused: jobs go to the store as they are added, but none runs in this process, where its fire would not be
+    # counted (on a slow day adding can take longer than planned and reach T before the restart).
+    scheduler.start(paused=True)
     far_count, far = _plan(jobs, due)
     func = f"{__name__}:baseline_job"
     started = time.perf_counter()
@@ -220,7 +222,7 @@ def run(settings: Settings, cores: Cores) -> Report:
     rss = report.add(Series("RSS after adding", "MB", baseline=[], higher_is_better=False))
     p50 = report.add(Series("fire lateness p50", "ms", baseline=[], higher_is_better=False))
     p99 = report.add(Series("fire lateness p99", "ms", baseline=[], higher_is_better=False))
-    problems: list[str] = []
+    lost: list[str] = []
     for _ in range(settings.schedule_rounds):
         ours = measure("ours", settings, cores)
         base = measure("baseline", settings, cores)
@@ -235,17 +237,18 @@ def run(settings: Settings, cores: Cores) -> Report:
             series.baseline.append(base[key])
         for name, found in (("chatwright", ours), ("APScheduler", base)):
             if found["found"] != jobs or found["fired"] != due or found["left"] != jobs - due:
-                problems.append(
+                problem = (
                     f"{name}: found {found['found']} of {jobs} after the restart, {found['fired']} of {due} fired,"
                     f" {found['left']} left"
                 )
+                (lost if found is ours else report.notes).append(problem)
             if found["restarted_after_due"]:
                 report.notes.append(f"{name}: the restart came after T; its lateness includes the restart")
     report.bars.append(
         Bar(
             "none lost across the restart",
-            "all found, all due fired once" if not problems else "; ".join(problems),
-            not problems,
+            "all found, all due fired once" if not lost else "; ".join(lost),
+            not lost,
         )
     )
     report.notes.append(
