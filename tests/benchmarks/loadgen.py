@@ -3,6 +3,8 @@
 `python -m tests.benchmarks.loadgen --port P --connections 64 --seconds 5` keeps 64 requests in flight (closed
 loop, one per connection) and reports the acknowledgements per second and their latency percentiles; with
 `--count N` it sends exactly N deliveries and reports when the first went out and the last was answered.
+A server that answers `Connection: close` (werkzeug's, under Errbot, does on every response) gets the next
+delivery on a new connection, whose connect time counts in that delivery's latency.
 
 It speaks HTTP/1.1 over asyncio protocols (uvloop when installed) rather than aiohttp's client: a Python HTTP
 client on one core is slower than the servers under test, and would measure itself.
@@ -53,10 +55,12 @@ class Delivery:
 
 
 class _Connection(asyncio.Protocol):
-    """One keep-alive connection with at most one request in flight; `send` returns the response status."""
+    """One keep-alive connection with at most one request in flight; `send` returns the response status.
+    `reusable` turns False once the server has said it closes the connection after its answer."""
 
     def __init__(self) -> None:
         self.transport: Any = None
+        self.reusable = True
         self._buffer = bytearray()
         self._waiter: asyncio.Future[int] | None = None
 
@@ -87,6 +91,8 @@ class _Connection(asyncio.Protocol):
         if len(self._buffer) < total:
             return
         status = int(head[9:12])
+        if b"\r\nconnection: close" in head:
+            self.reusable = False
         del self._buffer[:total]
         waiter, self._waiter = self._waiter, None
         if not waiter.done():
@@ -114,6 +120,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(args.connections)
     ]
     tally = _Tally()
+    reconnects = [0]
     remaining = [args.count]
     started = time.monotonic()
     window_start = started + args.warmup
@@ -133,6 +140,11 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             request = delivery.build(index, sequence)
             sent = time.monotonic()
             try:
+                if not connection.reusable:
+                    connection.transport.close()
+                    connection = (await loop.create_connection(_Connection, "127.0.0.1", args.port))[1]
+                    connections[index] = connection
+                    reconnects[0] += 1
                 status = await connection.send(request)
             except ConnectionError:
                 tally.errors += 1
@@ -164,6 +176,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         "p99_ms": percentile(0.99),
         "statuses": {str(k): v for k, v in sorted(tally.statuses.items())},
         "errors": tally.errors,
+        "reconnects": reconnects[0],
         "started": started,
         "finished": finished,
         "cpu_share": cpu_used / max(finished - started, 1e-9),
