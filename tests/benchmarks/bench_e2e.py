@@ -5,8 +5,8 @@ N messages; the figure is N / (last message stored - first webhook sent), comple
 chatwright acknowledges each webhook once it is in the inbox and its worker makes the call; the baseline makes
 the same call inline, on one shared ClientSession, before answering. The emulator runs in its own process on
 the load generator's core, so the server core does nothing but the system under test. With `--peers`
-(tests.benchmarks.peers), each peer's server, whose skill makes the baseline's call inline too, runs right after
-the baseline in every round with the same N, and its figure is given against that same baseline.
+(tests.benchmarks.peers), each peer's server, whose handler makes the baseline's call inline too, runs right
+after the baseline in every round with the same N, and its figure is given against that same baseline.
 """
 
 from __future__ import annotations
@@ -172,7 +172,6 @@ def run(settings: Settings, cores: Cores) -> Report:
         versus = [o / t for o, t in zip(rate.ours, peer_rate.ours, strict=True) if t]
         report.notes.append(
             f"chatwright / {peer.name}, provider calls completed/s in the same rounds:"
-            f" {Series.summary(versus)['median']:.2f} ({min(versus):.2f}-{max(versus):.2f});"
-            f" {peer.name}'s skill makes the call inline, on one shared ClientSession, like the baseline"
+            f" {Series.summary(versus)['median']:.2f} ({min(versus):.2f}-{max(versus):.2f}); {peer.spec.call}"
         )
     return report

@@ -1,4 +1,4 @@
-"""Other bot frameworks measured beside chatwright and the raw aiohttp baseline: `run --peers opsdroid`.
+"""Other bot frameworks measured beside chatwright and the raw aiohttp baseline: `run --peers opsdroid,errbot`.
 
 A peer runs under its own virtual environment, `.venv-peers/<name>` at the repository root (gitignored), made
 the first time the peer is asked for: `python -m venv` and a pinned `pip install`, so it never becomes a
@@ -39,6 +39,8 @@ class PeerSpec:
     """The server module, run as `python -m module` under the peer's interpreter."""
     describe: str
     """What the peer's side does, for the report's notes."""
+    call: str
+    """How its side makes the end-to-end benchmark's provider call, for that report's notes."""
 
 
 PEERS = {
@@ -53,6 +55,26 @@ PEERS = {
             " CORS middleware, the websocket connector it needs to start, logging at warning) with one"
             " class-based `@match_webhook` skill on /skill/bench/hooks that runs the baseline's own Standard"
             ' Webhooks check, parses the JSON with the stdlib and returns 202 {"event_id"}'
+        ),
+        call="opsdroid's skill makes the call inline, on one shared ClientSession, like the baseline",
+    ),
+    "errbot": PeerSpec(
+        name="errbot",
+        # The Null backend (no chat service) imports errbot.backends.test, which imports pytest.
+        requirements=("errbot==6.2.1", "pytest==9.2.0"),
+        distribution="errbot",
+        module="tests.benchmarks.errbot_server",
+        describe=(
+            "`errbot.bootstrap`'s `setup_bot(...).serve_forever()` as `errbot` runs it (the Null backend, every"
+            " core plugin, Shelf storage, logging at warning) with its Webserver core plugin configured through"
+            " its storage on 127.0.0.1: Flask on werkzeug's ThreadedWSGIServer, a thread per connection, which"
+            " closes every connection after its answer (so each webhook comes on a new connection); one plugin"
+            " with a `@webhook(raw=True)` on /bench/hooks that runs the baseline's own Standard Webhooks check,"
+            ' parses the JSON with the stdlib and returns a Flask Response 202 {"event_id"}'
+        ),
+        call=(
+            "errbot's webhook makes the call inline like the baseline, but synchronously, in werkzeug's thread"
+            " for its connection, on one shared requests.Session (pool of 100, as the baseline's limit)"
         ),
     ),
 }
@@ -109,7 +131,8 @@ def _installed(spec: PeerSpec, root: Path, interpreter: str, echo: bool) -> Path
 
 def _env(python: Path) -> dict[str, str]:
     """What a peer's processes run with: the repository importable, and (opsdroid) its module and log
-    directories, which follow the XDG base directories, inside its environment rather than in ~."""
+    directories, which follow the XDG base directories, inside its environment rather than in ~. (Errbot keeps
+    its data in a temporary directory of its server's own.)"""
     home = str(python.parents[1] / "home")
     return {"PYTHONPATH": str(ROOT), "XDG_DATA_HOME": home, "XDG_CACHE_HOME": home}
 

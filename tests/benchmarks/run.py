@@ -3,7 +3,7 @@
     .venv/bin/python -m tests.benchmarks.run             # the full run (about 8 minutes on 2 cores)
     .venv/bin/python -m tests.benchmarks.run --quick     # shorter windows, smaller sizes (about 2 minutes)
     .venv/bin/python -m tests.benchmarks.run --only ingest,dispatch --seconds 3 --rounds 3
-    .venv/bin/python -m tests.benchmarks.run --only ingest,e2e --peers opsdroid   # opsdroid side by side
+    .venv/bin/python -m tests.benchmarks.run --only ingest,e2e --peers opsdroid,errbot   # bot frameworks side by side
 
 Ratios are ours / baseline per round (each round runs the two back to back), summarised as the median with
 the min-max and the interquartile range over rounds. `--json FILE` keeps every number; `--markdown FILE`

@@ -1,4 +1,5 @@
-"""The Standard Webhooks check every baseline server makes: the raw aiohttp one and the peers' (opsdroid).
+"""The Standard Webhooks check every baseline server makes: the raw aiohttp one and the peers'
+(opsdroid, Errbot).
 
 Standard library only: the peers import it under their own virtual environment's Python, where neither the
 project nor its dependencies are installed, so every side runs this same code.
