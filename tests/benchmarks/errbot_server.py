@@ -19,12 +19,9 @@ and standard_webhooks only.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import os
 import signal
-import sys
 import tempfile
 import time
 import types
@@ -38,6 +35,7 @@ from errbot.storage import StoreMixin  # type: ignore[import-not-found]
 from flask import Response  # type: ignore[import-not-found]
 from requests.adapters import HTTPAdapter  # type: ignore[import-untyped,import-not-found]
 
+from tests.benchmarks.peer_protocol import cpu_seconds, emit, handler_settings
 from tests.benchmarks.standard_webhooks import key_of, verify
 
 __all__ = ["MODULE", "PATH", "PLUGIN", "BenchPlugin", "bot_config", "main", "storage"]
@@ -48,16 +46,6 @@ MODULE = "tests.benchmarks.errbot_server"
 """This module, as the plugin file Errbot loads imports it for the plugin class (not `__main__`)."""
 POOL = 100
 """The provider session's connection pool: more than the 64 webhook connections, as the baseline's limit=100."""
-
-
-def _cpu_seconds() -> float:
-    times = os.times()
-    return times.user + times.system
-
-
-def _emit(prefix: str, payload: dict[str, Any]) -> None:
-    sys.stdout.write(f"{prefix} {json.dumps(payload)}\n")
-    sys.stdout.flush()
 
 
 def _json(payload: dict[str, str], status: int, compact: bool) -> Any:
@@ -154,7 +142,7 @@ def _merge(config: types.SimpleNamespace, values: dict[str, Any]) -> None:
 def _serve(config: types.SimpleNamespace) -> float:
     """Run the bot until SIGTERM; returns its CPU share from READY to the signal."""
     bot = setup_bot(config.BACKEND, logging.getLogger(), config)
-    since = [time.monotonic(), _cpu_seconds()]
+    since = [time.monotonic(), cpu_seconds()]
     share = [0.0]
     connected = bot.connect_callback
 
@@ -166,11 +154,11 @@ def _serve(config: types.SimpleNamespace) -> float:
             time.sleep(0.01)
         if server.server is None:
             raise RuntimeError("Errbot's Webserver did not start")
-        since[:] = [time.monotonic(), _cpu_seconds()]
-        _emit("READY", {"port": server.server.server_address[1], "path": PATH})
+        since[:] = [time.monotonic(), cpu_seconds()]
+        emit("READY", {"port": server.server.server_address[1], "path": PATH})
 
     def stop(*_: Any) -> None:
-        share[0] = (_cpu_seconds() - since[1]) / max(time.monotonic() - since[0], 1e-9)
+        share[0] = (cpu_seconds() - since[1]) / max(time.monotonic() - since[0], 1e-9)
         raise KeyboardInterrupt  # what the Null backend's loop stops on: it deactivates every plugin, then shuts down
 
     bot.connect_callback = announce
@@ -181,26 +169,13 @@ def _serve(config: types.SimpleNamespace) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--secret", required=True)
-    parser.add_argument("--emulator", default="", help="RoostedHR emulator URL: one provider call per hook")
-    parser.add_argument("--api-key", default="")
-    parser.add_argument("--worker-id", default="")
-    parser.add_argument("--message", default="")
-    args = parser.parse_args()
-    plugin = {
-        "secret": args.secret,
-        "emulator": args.emulator,
-        "api_key": args.api_key,
-        "worker_id": args.worker_id,
-        "message": args.message,
-    }
+    plugin = handler_settings(__doc__)
     with tempfile.TemporaryDirectory(prefix="chatwright-bench-errbot-") as directory:
         config = bot_config(Path(directory))
         _install_plugin(Path(config.BOT_EXTRA_PLUGIN_DIR))
         _merge(config, storage(plugin))
         cpu_share = _serve(config)
-    _emit("RESULT", {"cpu_share": cpu_share})
+    emit("RESULT", {"cpu_share": cpu_share})
 
 
 if __name__ == "__main__":

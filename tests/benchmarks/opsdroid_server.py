@@ -14,13 +14,10 @@ dependencies are not installed: it imports the standard library, aiohttp, opsdro
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import gettext
 import json
-import os
-import sys
 import time
 from typing import Any
 
@@ -31,6 +28,7 @@ from opsdroid.logging import configure_logging  # type: ignore[import-not-found]
 from opsdroid.matchers import match_webhook  # type: ignore[import-not-found]
 from opsdroid.skill import Skill  # type: ignore[import-not-found]
 
+from tests.benchmarks.peer_protocol import cpu_seconds, emit, handler_settings
 from tests.benchmarks.standard_webhooks import key_of, verify
 
 __all__ = ["MODULE", "PATH", "BenchOpsDroid", "BenchSkill", "config", "main"]
@@ -43,23 +41,13 @@ MODULE = "tests.benchmarks.opsdroid_server"
 """This module, as opsdroid's loader imports it for the skill (not `__main__`)."""
 
 
-def _cpu_seconds() -> float:
-    times = os.times()
-    return times.user + times.system
-
-
-def _emit(prefix: str, payload: dict[str, Any]) -> None:
-    sys.stdout.write(f"{prefix} {json.dumps(payload)}\n")
-    sys.stdout.flush()
-
-
 class BenchSkill(Skill):  # type: ignore[misc]
     """Verify, parse, (call the provider), 202: the raw baseline's handler as an opsdroid webhook skill."""
 
     def __init__(self, opsdroid: Any, config: dict[str, Any], *args: Any, **kwargs: Any) -> None:
         super().__init__(opsdroid, config, *args, **kwargs)
         self._key = key_of(config["secret"])
-        self._emulator: str | None = config.get("emulator")
+        self._emulator: str | None = config.get("emulator") or None
 
     @match_webhook(WEBHOOK)  # type: ignore[untyped-decorator]
     async def receive(self, request: web.Request) -> web.Response:
@@ -108,12 +96,12 @@ class BenchOpsDroid(OpsDroid):  # type: ignore[misc]
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=100), headers={"Content-Type": "application/json"}
         )
-        self._since = (time.monotonic(), _cpu_seconds())
-        _emit("READY", {"port": self.web_server.runner.addresses[0][1], "path": PATH})
+        self._since = (time.monotonic(), cpu_seconds())
+        emit("READY", {"port": self.web_server.runner.addresses[0][1], "path": PATH})
 
     async def stop(self) -> None:
         started, cpu_start = self._since
-        self.cpu_share = (_cpu_seconds() - cpu_start) / max(time.monotonic() - started, 1e-9)
+        self.cpu_share = (cpu_seconds() - cpu_start) / max(time.monotonic() - started, 1e-9)
         if self.session is not None:
             await self.session.close()
         await super().stop()
@@ -131,27 +119,14 @@ def config(skill: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--secret", required=True)
-    parser.add_argument("--emulator", default=None, help="RoostedHR emulator URL: one provider call per hook")
-    parser.add_argument("--api-key", default="")
-    parser.add_argument("--worker-id", default="")
-    parser.add_argument("--message", default="")
-    args = parser.parse_args()
-    skill = {
-        "secret": args.secret,
-        "emulator": args.emulator,
-        "api_key": args.api_key,
-        "worker_id": args.worker_id,
-        "message": args.message,
-    }
+    skill = handler_settings(__doc__)
     settings = config(skill)
     gettext.install("opsdroid")  # what `opsdroid start` does first: opsdroid's modules log through `_`
     configure_logging(settings["logging"])
     with BenchOpsDroid(settings) as bot:
         with contextlib.suppress(SystemExit):  # opsdroid exits the process once it has stopped
             bot.run()
-        _emit("RESULT", {"cpu_share": bot.cpu_share})
+        emit("RESULT", {"cpu_share": bot.cpu_share})
 
 
 if __name__ == "__main__":
