@@ -84,14 +84,12 @@ def _send(
 ) -> dict[str, Any]:
     """N webhooks through a started server; completed provider calls per second."""
     with running(server):
-        load = loadgen.start(
+        sent = loadgen.drive(
             port,
             settings.connections,
             cores.load,
             *("--count", str(events), "--chat-id", chat_id, "--path", path),
         )
-        with running(load):
-            sent = load.result()
         done = emulator.wait_for_messages(events, timeout=60 + events / 100)
         served = server.stop() or {}
     if sent["statuses"].get("202", 0) != events:

@@ -26,14 +26,12 @@ RATIO_BAR = 0.8
 def _load(name: str, server: Child, port: int, path: str, settings: Settings, cores: Cores) -> dict[str, Any]:
     """One load generator run against a started server; its numbers plus the server's own (on SIGTERM)."""
     with running(server):
-        load = loadgen.start(
+        result = loadgen.drive(
             port,
             settings.connections,
             cores.load,
             *("--seconds", str(settings.seconds), "--warmup", str(settings.warmup), "--path", path),
         )
-        with running(load):
-            result = load.result()
         stats = server.stop() or {}
     accepted = result["statuses"].get("202", 0)
     if accepted != result["answered"] or result["errors"]:

@@ -21,7 +21,7 @@ import os
 import time
 from typing import Any
 
-from tests.benchmarks.harness import SECRET, Child, cpu_seconds, emit_result, new_loop, spawn
+from tests.benchmarks.harness import SECRET, Child, cpu_seconds, emit_result, new_loop, running, spawn
 
 __all__ = ["Delivery", "main", "start"]
 
@@ -201,10 +201,6 @@ def main() -> None:
         loop.close()
 
 
-if __name__ == "__main__":
-    main()
-
-
 def start(port: int, connections: int, cpus: frozenset[int] | None, *options: str) -> Child:
     """Start the load generator (from the benchmark driver) against 127.0.0.1:`port`; `options` as on its
     command line (`--seconds S --warmup W`, or `--count N [--chat-id C]`)."""
@@ -214,3 +210,15 @@ def start(port: int, connections: int, cpus: frozenset[int] | None, *options: st
         cpus=cpus,
         name="load generator",
     )
+
+
+def drive(port: int, connections: int, cpus: frozenset[int] | None, *options: str) -> dict[str, Any]:
+    """Run the load generator against 127.0.0.1:`port` to its end (see `start`); its result."""
+    load = start(port, connections, cpus, *options)
+    with running(load):
+        result: dict[str, Any] = load.result()
+    return result
+
+
+if __name__ == "__main__":
+    main()
