@@ -58,10 +58,10 @@ def recording_plugin(seen: list[str], gate: asyncio.Event | None = None) -> Plug
 
 
 async def started(store: SQLiteStore, plugin: Plugin, **options: object) -> tuple[Worker, asyncio.Task[None]]:
+    options.setdefault("poll_interval", 0.05)
     worker = Worker(
         store,
         make_dispatcher(store, plugin),
-        poll_interval=0.05,
         rng=random.Random(1),
         **options,  # type: ignore[arg-type]
     )
@@ -80,7 +80,9 @@ async def test_an_idle_worker_starts_an_appended_event_without_claiming_it(tmp_p
     store = Counting(f"sqlite:///{tmp_path}/inbox.db")
     await store.open()
     seen: list[str] = []
-    worker, task = await started(store, recording_plugin(seen))
+    # No poll: a claim made only because the poll interval ran out (20 commits can take longer on a slow disk)
+    # would hide one the hand-over caused.
+    worker, task = await started(store, recording_plugin(seen), poll_interval=60.0)
     claims_before = store.claims
     results = [await worker.append(new_event("x", {"n": str(n)})) for n in range(20)]
     await wait_until(lambda: worker.handled == 20)
@@ -109,7 +111,7 @@ async def test_an_event_whose_ordering_key_is_still_in_the_inbox_waits_its_turn(
     await store.open()
     seen: list[str] = []
     gate = asyncio.Event()
-    worker, task = await started(store, recording_plugin(seen, gate))
+    worker, task = await started(store, recording_plugin(seen, gate), poll_interval=60.0)  # as above: no poll
     claims_before = store.claims
     first = await worker.append(new_event("x", {"n": "a1"}), ordering_key="chat-a")
     await wait_until(lambda: seen == ["a1"])  # running, held by the gate
