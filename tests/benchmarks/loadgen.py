@@ -110,6 +110,7 @@ class _Tally:
         self.latencies: list[float] = []
         self.statuses: dict[int, int] = {}
         self.errors = 0
+        self.reconnects = 0
 
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
@@ -120,7 +121,6 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(args.connections)
     ]
     tally = _Tally()
-    reconnects = [0]
     remaining = [args.count]
     started = time.monotonic()
     window_start = started + args.warmup
@@ -144,7 +144,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                     connection.transport.close()
                     connection = (await loop.create_connection(_Connection, "127.0.0.1", args.port))[1]
                     connections[index] = connection
-                    reconnects[0] += 1
+                    tally.reconnects += 1
                 status = await connection.send(request)
             except ConnectionError:
                 tally.errors += 1
@@ -176,7 +176,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         "p99_ms": percentile(0.99),
         "statuses": {str(k): v for k, v in sorted(tally.statuses.items())},
         "errors": tally.errors,
-        "reconnects": reconnects[0],
+        "reconnects": tally.reconnects,
         "started": started,
         "finished": finished,
         "cpu_share": cpu_used / max(finished - started, 1e-9),
