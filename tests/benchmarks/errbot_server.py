@@ -114,10 +114,11 @@ def bot_config(data_dir: Path) -> types.SimpleNamespace:
     )
 
 
-def storage(plugin: dict[str, str], port: int = 0) -> dict[str, Any]:
-    """What goes into the storage's `core` namespace: the Webserver plugin's and the bench plugin's configs."""
+def storage(plugin: dict[str, str]) -> dict[str, Any]:
+    """What goes into the storage's `core` namespace: the Webserver plugin's config (a free port of 127.0.0.1,
+    SSL off) and the bench plugin's."""
     ssl = {"enabled": False, "host": "127.0.0.1", "port": 0, "certificate": "", "key": ""}
-    return {"configs": {"Webserver": {"HOST": "127.0.0.1", "PORT": port, "SSL": ssl}, PLUGIN: plugin}}
+    return {"configs": {"Webserver": {"HOST": "127.0.0.1", "PORT": 0, "SSL": ssl}, PLUGIN: plugin}}
 
 
 def _install_plugin(directory: Path) -> None:
