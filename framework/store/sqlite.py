@@ -228,7 +228,9 @@ class SQLiteStore(Store):
 
         # Decoded here, after the commit, not in the writer's transaction: the next batch need not wait for it.
         entries = []
-        for seq, event_id, payload, ordering_key, attempt, last_error in await self._writer.submit(op):
+        for seq, event_id, payload, ordering_key, attempt, last_error in await self._writer.submit(
+            op, durable=False
+        ):
             self._claimed[event_id] = (seq, ordering_key is not None)
             raw = jsoncodec.loads(payload)
             raw["attempt"] = attempt + 1
@@ -261,7 +263,7 @@ class SQLiteStore(Store):
                     f"UPDATE inbox SET lease_until = ? WHERE {where} AND claimed_by = ?", (until, key, worker)
                 )
 
-        await self._writer.run(op)
+        await self._writer.run(op, durable=False)
 
     async def ack(self, event_id: str) -> None:
         where, key, wake = self._row(event_id, forget=True)
@@ -269,7 +271,7 @@ class SQLiteStore(Store):
         def op(db: sqlite3.Connection) -> None:
             db.execute(f"DELETE FROM inbox WHERE {where}", (key,))
 
-        await self._writer.submit(op)
+        await self._writer.submit(op, durable=False)
         if wake:
             self._work.set()  # a successor with the same ordering key may now be ready
 

@@ -8,7 +8,8 @@ transaction rolled back and the batch run again with one savepoint per operation
 each.) Operations submitted during one event loop iteration reach the thread as one item (one wakeup), and
 results go back to each event loop in one thread-safe call per batch, not one per operation. When nothing has
 come for IDLE_AFTER seconds after a commit, the thread runs the `idle` hook (the store checkpoints its WAL
-there, off the hot path).
+there, off the hot path). Operations submitted as not durable (claims, acks: what a power loss may undo
+without losing an event) skip the fsync when their batch holds nothing else.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ __all__ = ["SQLiteWriter"]
 
 T = TypeVar("T")
 Operation = Callable[[sqlite3.Connection], Any]
-Pending = tuple[Operation, "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+Pending = tuple[Operation, "asyncio.Future[Any]", asyncio.AbstractEventLoop, bool]
+"""An operation, the future its caller awaits, that caller's loop, and whether its commit must be durable."""
 
 _STOP = object()
 MAX_BATCH = 512
@@ -34,6 +36,16 @@ IDLE_AFTER = 0.05
 
 
 Outcome = tuple[Any, BaseException | None]
+
+
+def _reply(batch: list[Pending], outcomes: list[Outcome]) -> None:
+    """Hand each caller its outcome: one thread-safe call per event loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, BaseException | None]]] = {}
+    for (_, future, loop, _), (result, failure) in zip(batch, outcomes, strict=True):
+        by_loop.setdefault(loop, []).append((future, result, failure))
+    for loop, settled in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the caller's loop is closed; nobody waits any more
+            loop.call_soon_threadsafe(_settle, settled)
 
 
 def _settle(settled: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
@@ -64,6 +76,8 @@ class SQLiteWriter:
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
         self.commits = 0
+        self._level = ""
+        """The `synchronous` level this writer last set on its connection ("" before the first commit)."""
 
     async def start(self) -> None:
         self._thread = threading.Thread(target=self._main, name=f"sqlite-writer:{self._path}", daemon=True)
@@ -81,11 +95,19 @@ class SQLiteWriter:
         await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
         self._thread = None
 
-    async def run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
-        return await self.submit(operation)
+    async def run(self, operation: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
+        return await self.submit(operation, durable=durable)
 
-    def submit(self, operation: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
-        """Queue `operation`; the future is done once its batch is committed (or it failed alone)."""
+    def submit(
+        self, operation: Callable[[sqlite3.Connection], T], *, durable: bool = True
+    ) -> asyncio.Future[T]:
+        """Queue `operation`; the future is done once its batch is committed (or it failed alone).
+
+        A `durable` operation (the default) is committed with synchronous=FULL: the write-ahead log is fsynced
+        before its future is done. A batch holding only operations that are not durable is committed with
+        synchronous=NORMAL, without that wait: it survives a crash of the process, and a power loss can undo it
+        only until the next durable commit, whose fsync covers the log it is in. A batch holding both is durable.
+        """
         if self._thread is None:
             raise RuntimeError("the SQLite store is not open: await store.open() first")
         loop = asyncio.get_running_loop()
@@ -94,7 +116,7 @@ class SQLiteWriter:
         if pending is None:
             pending = self._pending[loop] = []
             loop.call_soon(self._flush, loop)
-        pending.append((operation, future, loop))
+        pending.append((operation, future, loop, durable))
         return future
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -140,19 +162,30 @@ class SQLiteWriter:
         finally:
             connection.close()
 
-    def _commit(self, connection: sqlite3.Connection, batch: list[Any]) -> None:
+    def _commit(self, connection: sqlite3.Connection, batch: list[Pending]) -> None:
+        durable = any(pending[3] for pending in batch)
+        self._synchronous(connection, "FULL" if durable else "NORMAL")
+        _reply(batch, self._transaction(connection, batch))
+
+    def _synchronous(self, connection: sqlite3.Connection, level: str) -> None:
+        if self._level != level:
+            connection.execute(f"PRAGMA synchronous={level}")
+            self._level = level
+
+    def _transaction(self, connection: sqlite3.Connection, batch: list[Pending]) -> list[Outcome]:
+        """Run the batch in one transaction and commit it; each operation's result or error."""
         outcomes: list[Outcome]
         try:
             connection.execute("BEGIN IMMEDIATE")
             try:
-                outcomes = [(operation(connection), None) for operation, _, _ in batch]
+                outcomes = [(operation(connection), None) for operation, _, _, _ in batch]
             except Exception as error:
                 connection.execute("ROLLBACK")
                 if len(batch) == 1:
                     outcomes = [(None, error)]
                 else:
                     connection.execute("BEGIN IMMEDIATE")
-                    outcomes = [self._isolated(connection, operation) for operation, _, _ in batch]
+                    outcomes = [self._isolated(connection, operation) for operation, _, _, _ in batch]
             if connection.in_transaction:
                 connection.execute("COMMIT")
                 self.commits += 1
@@ -160,13 +193,7 @@ class SQLiteWriter:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             outcomes = [(None, error)] * len(batch)
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, BaseException | None]]]
-        by_loop = {}
-        for (_, future, loop), (result, failure) in zip(batch, outcomes, strict=True):
-            by_loop.setdefault(loop, []).append((future, result, failure))
-        for loop, settled in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # the caller's loop is closed; nobody waits any more
-                loop.call_soon_threadsafe(_settle, settled)
+        return outcomes
 
     @staticmethod
     def _isolated(connection: sqlite3.Connection, operation: Operation) -> Outcome:
