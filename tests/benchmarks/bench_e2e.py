@@ -142,9 +142,14 @@ def run(settings: Settings, cores: Cores) -> Report:
         for peer in ready:
             measure_peer(peer, warm, emulator, chat_id, settings, cores)
         events = settings.e2e_events or max(1000, int(calibration["rate"] * settings.seconds))
-        for _ in range(settings.rounds):
-            ours = measure("ours", events, emulator, chat_id, settings, cores)
-            base = measure("baseline", events, emulator, chat_id, settings, cores)
+        for index in range(settings.rounds):
+            # ABBA order, as in the ingest benchmark: every other round measures the baseline first.
+            if index % 2:
+                base = measure("baseline", events, emulator, chat_id, settings, cores)
+                ours = measure("ours", events, emulator, chat_id, settings, cores)
+            else:
+                ours = measure("ours", events, emulator, chat_id, settings, cores)
+                base = measure("baseline", events, emulator, chat_id, settings, cores)
             assert rate.baseline is not None
             rate.ours.append(ours["rate"])
             rate.baseline.append(base["rate"])

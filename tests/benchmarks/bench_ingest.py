@@ -69,9 +69,15 @@ def run(settings: Settings, cores: Cores) -> Report:
         for peer in ready
     ]
     drained = []
-    for _ in range(settings.rounds):
-        ours = measure("ours", settings, cores, worker=False)
-        base = measure("baseline", settings, cores)
+    for index in range(settings.rounds):
+        # Every other round measures the baseline first (ABBA order), so a drift of the machine's speed during
+        # the run weighs on both sides alike instead of always on the one measured second.
+        if index % 2:
+            base = measure("baseline", settings, cores)
+            ours = measure("ours", settings, cores, worker=False)
+        else:
+            ours = measure("ours", settings, cores, worker=False)
+            base = measure("baseline", settings, cores)
         for peer, peer_rate, peer_p99 in zip(ready, peer_rates, peer_p99s, strict=True):
             theirs = measure_peer(peer, settings, cores)
             assert peer_rate.baseline is not None and peer_p99.baseline is not None
