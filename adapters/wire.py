@@ -10,8 +10,13 @@ validation errors. What only one provider does (zero dates, Go zero values, ...)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
+
+import attrs
+import cattrs
 
 __all__ = [
     "FALSE_WORDS",
@@ -22,6 +27,7 @@ __all__ = [
     "flag_word",
     "format_millis_z",
     "parse_timestamp",
+    "register_optional_hooks",
     "structure_flag",
     "structure_int",
     "structure_str",
@@ -145,3 +151,42 @@ def _from_iso(text: str) -> datetime:
         return datetime.fromisoformat(stripped)
     except ValueError:
         raise ValueError(f"expected an ISO 8601 date-time, got {text!r}") from None
+
+
+def register_optional_hooks(converter: cattrs.Converter) -> None:
+    """Structure `X | None` fields through X's hook, looked up once per type, for X that is not an attrs class.
+
+    cattrs' own hook for optional types looks X's hook up again for every value it structures: a quarter of the
+    time a small answer takes to read (a RoostedHR message: 9.7 -> 7.1 us). Optional attrs classes keep cattrs'
+    hook, which copes with classes that refer to themselves, and so does an `X | None` given a hook of its own
+    (registered before or after this).
+    """
+
+    def optional_hook(kind: Any) -> Callable[[Any, Any], Any]:
+        inner = _optional_of(kind)
+        hook = converter.get_structure_hook(inner)
+
+        def structure_optional(value: Any, _: Any) -> Any:
+            return None if value is None else hook(value, inner)
+
+        return structure_optional
+
+    # cattrs keeps hooks registered for one union type in a registry of its own, which it consults after the
+    # factories: without this check, such a hook for `X | None` would lose to this factory.
+    specific: dict[Any, Any] = getattr(converter, "_union_struct_registry", {})
+
+    def applies(kind: Any) -> bool:
+        inner = _optional_of(kind)
+        return inner not in (None, Any) and not attrs.has(inner) and kind not in specific
+
+    converter.register_structure_hook_factory(applies, optional_hook)
+
+
+def _optional_of(kind: Any) -> Any:
+    """X for `X | None` or `Optional[X]`; None for any other type."""
+    if get_origin(kind) not in (Union, UnionType):
+        return None
+    args = get_args(kind)
+    if len(args) != 2 or type(None) not in args:
+        return None
+    return args[0] if args[1] is type(None) else args[1]

@@ -153,6 +153,7 @@ def make_converter() -> cattrs.Converter:
     Unknown keys are ignored (cattrs' default), so new DevRev fields never break parsing.
     """
     converter = cattrs.Converter()
+    wire.register_optional_hooks(converter)
     converter.register_structure_hook(str, wire.structure_str)
     converter.register_structure_hook(int, lambda value, _: wire.structure_int(value, booleans=True))
     converter.register_structure_hook(float, _structure_float)

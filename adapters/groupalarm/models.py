@@ -169,6 +169,7 @@ def _structure_time(value: Any, _: type) -> datetime | None:
 def make_converter() -> cattrs.Converter:
     """The GroupAlarm converter: camelCase wire names, ids as ints or strings, Go zero values as None."""
     converter = cattrs.Converter()
+    wire.register_optional_hooks(converter)
     converter.register_structure_hook(int, wire.structure_int)
     converter.register_structure_hook(datetime, _structure_time)
     user_ids = override(rename="assignedUsers", struct_hook=_structure_user_ids)

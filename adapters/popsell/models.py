@@ -188,6 +188,7 @@ def _parse_dialogue(value: Any, _: Any) -> DialogueState | None:
 def make_converter() -> cattrs.Converter:
     """The Popsell converter: strict on shape, lenient on Popsell's ways of writing ints, flags and dates."""
     converter = cattrs.Converter()
+    wire.register_optional_hooks(converter)
     converter.register_structure_hook(int, lambda value, _: parse_int(value))
     converter.register_structure_hook(bool, lambda value, _: parse_bool(value))
     converter.register_structure_hook(datetime, lambda value, _: parse_datetime(value))

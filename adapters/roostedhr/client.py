@@ -103,6 +103,7 @@ class RoostedHRClient:
         if not isinstance(api_key, str) or not api_key.strip():
             raise _invalid("api_key", "must not be empty")
         self.worker_id = _id("worker_id", worker_id)
+        self._chats_root = f"/workers/{quote(self.worker_id, safe='')}/chats"
         self.http = HttpClient(
             provider=PROVIDER,
             base_url=base_url,
@@ -117,7 +118,7 @@ class RoostedHRClient:
         await self.http.close()
 
     def _chats_path(self, chat_id: str | int | None = None, *, messages: bool = False) -> str:
-        path = f"/workers/{quote(self.worker_id, safe='')}/chats"
+        path = self._chats_root
         if chat_id is not None:
             path += f"/{quote(_id('chat_id', chat_id), safe='')}"
         if messages:

@@ -112,6 +112,7 @@ def make_converter() -> cattrs.Converter:
     Extra keys are ignored (cattrs' default), so fields the provider adds later do not break parsing.
     """
     converter = cattrs.Converter()
+    wire.register_optional_hooks(converter)
     converter.register_structure_hook(bool, wire.structure_flag)
     converter.register_structure_hook(int, wire.structure_int)
     converter.register_structure_hook(str, lambda value, _: wire.structure_str(value, floats=True))

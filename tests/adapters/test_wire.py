@@ -250,3 +250,44 @@ def test_the_helpers_serve_as_cattrs_hooks() -> None:
         "expected a string or an integer, got True",
         "expected an integer, got 'x'",
     ]
+
+
+@attrs.frozen
+class _Sparse:
+    id: str | None = None
+    count: int | None = None
+    seen: datetime | None = None
+    record: _Record | None = None
+
+
+def _sparse_converter() -> cattrs.Converter:
+    converter = cattrs.Converter()
+    wire.register_optional_hooks(converter)
+    converter.register_structure_hook(str, wire.structure_str)
+    converter.register_structure_hook(int, wire.structure_int)
+    converter.register_structure_hook(bool, wire.structure_flag)
+    converter.register_structure_hook(datetime, lambda value, _: wire.parse_timestamp(value))
+    return converter
+
+
+def test_optional_fields_go_through_the_hook_of_their_type() -> None:
+    converter = _sparse_converter()
+    assert converter.structure(
+        {"id": 7, "count": "3", "seen": "2024-01-05 20:13:00", "record": {"id": 1, "count": 2, "active": 0}},
+        _Sparse,
+    ) == _Sparse("7", 3, datetime(2024, 1, 5, 20, 13, tzinfo=UTC), _Record("1", 2, False))
+    assert (
+        converter.structure({"id": None, "count": None, "seen": None, "record": None}, _Sparse) == _Sparse()
+    )
+    with pytest.raises(cattrs.ClassValidationError) as raised:
+        converter.structure({"id": True, "count": "x"}, _Sparse)
+    assert sorted(str(error) for error in raised.value.exceptions) == [
+        "expected a string or an integer, got True",
+        "expected an integer, got 'x'",
+    ]
+
+
+def test_a_hook_registered_later_for_one_optional_type_wins() -> None:
+    converter = _sparse_converter()
+    converter.register_structure_hook(int | None, lambda value, _: -1 if value in (None, "") else int(value))
+    assert converter.structure({"count": ""}, _Sparse) == _Sparse(count=-1)
