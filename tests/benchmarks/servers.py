@@ -30,7 +30,7 @@ from tests.benchmarks.harness import SECRET, Child, cpu_seconds, emit_result, ne
 from tests.benchmarks.plugins import MESSAGE, noop_plugin, post_plugin
 from tests.benchmarks.standard_webhooks import key_of, verify
 
-__all__ = ["baseline_app", "main", "ours_app", "start"]
+__all__ = ["arguments", "baseline_app", "main", "ours_app", "start"]
 
 PATH = "/hooks/bench"
 API_KEY = "test-key"
@@ -174,6 +174,20 @@ def start(
     loop: str = "asyncio",
 ) -> tuple[Child, int]:
     """Start a server process (from the benchmark driver) and wait until it listens; returns it and its port."""
+    args = arguments(variant, db=db, worker=worker, emulator=emulator, loop=loop)
+    child = spawn("tests.benchmarks.servers", *args, cpus=cpus, name=f"{variant} server")
+    return child, int(child.ready()["port"])
+
+
+def arguments(
+    variant: str,
+    *,
+    db: Path | None = None,
+    worker: bool = True,
+    emulator: str | None = None,
+    loop: str = "asyncio",
+) -> list[str]:
+    """The command line of `python -m tests.benchmarks.servers` for that server."""
     args = [variant]
     if db is not None:
         args += ["--db", str(db)]
@@ -181,6 +195,4 @@ def start(
         args.append("--no-worker")
     if emulator is not None:
         args += ["--emulator", emulator]
-    args += ["--loop", loop]
-    child = spawn("tests.benchmarks.servers", *args, cpus=cpus, name=f"{variant} server")
-    return child, int(child.ready()["port"])
+    return [*args, "--loop", loop]

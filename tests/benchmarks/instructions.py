@@ -1,0 +1,135 @@
+"""Instructions per webhook, counted by valgrind: the ingest and end-to-end servers, chatwright's and the baseline's.
+
+    .venv/bin/python -m tests.benchmarks.instructions                 # both, 300 and 1,300 webhooks (5-10 minutes)
+    .venv/bin/python -m tests.benchmarks.instructions --only ingest --small 500 --large 2000
+
+Timed ratios on a shared VM drift with the machine; instruction counts do not (`valgrind --tool=callgrind`
+counts the same for the same code and inputs, whatever else runs). Each server runs under callgrind twice, for
+a small and a large number of webhooks sent by the load generator over 64 connections; the difference in
+instructions over the difference in webhooks is its cost per webhook, with start-up, warm-up and shutdown
+cancelled out. "implied ratio" is baseline / ours per webhook: the timed ratio if both sides ran their
+instructions at the same speed. Not counted: the kernel's work (the fsyncs and page writes only chatwright does,
+and the socket calls both do), and idle time. The servers, the load generator and the emulator are those of
+benchmarks 1 and 2 (chatwright on the loop it ships with, the baseline on asyncio's). Needs valgrind on PATH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import attrs
+
+from tests.benchmarks import loadgen, servers
+from tests.benchmarks.bench_e2e import Emulator
+from tests.benchmarks.harness import Cores, Settings, cores, loop_for, running, spawn
+
+__all__ = ["Count", "count", "instructions_in", "main", "per_webhook"]
+
+VALGRIND_TIMEOUT = 900.0
+"""Seconds a server under callgrind may take to start, or to finish its webhooks and stop (it runs ~50x slower)."""
+
+
+@attrs.frozen
+class Count:
+    """Instructions one server executed from start to stop, and the webhooks it served."""
+
+    webhooks: int
+    instructions: int
+
+
+def instructions_in(callgrind_output: str) -> int:
+    """The total of a callgrind output file (its `summary:` or `totals:` line)."""
+    found = re.search(r"^(?:summary|totals):\s+(\d+)", callgrind_output, re.MULTILINE)
+    if found is None:
+        raise ValueError("no summary line in the callgrind output")
+    return int(found.group(1))
+
+
+def per_webhook(small: Count, large: Count) -> float:
+    """Instructions per webhook: the slope between two runs of the same server."""
+    if large.webhooks <= small.webhooks:
+        raise ValueError("the large run must serve more webhooks than the small one")
+    return (large.instructions - small.instructions) / (large.webhooks - small.webhooks)
+
+
+def count(benchmark: str, side: str, webhooks: int, place: Cores, settings: Settings) -> Count:
+    """Run one server under callgrind for `webhooks` webhooks of `benchmark` ("ingest" or "e2e")."""
+    with tempfile.TemporaryDirectory(prefix="chatwright-instructions-") as directory:
+        output = Path(directory) / "callgrind.out"
+        emulator = Emulator(place.load) if benchmark == "e2e" else None
+        try:
+            chat_ids = emulator.chats(1) if emulator is not None else ["bench-chat"]
+            args = servers.arguments(
+                side,
+                db=Path(directory) if side == "ours" else None,
+                worker=benchmark == "e2e",
+                emulator=emulator.url if emulator is not None else None,
+                loop=loop_for(settings, side),
+            )
+            command = [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={output}",
+                sys.executable,
+                "-m",
+                "tests.benchmarks.servers",
+                *args,
+            ]
+            server = spawn(
+                "valgrind", cpus=place.server, name=f"{side} server under callgrind", command=command
+            )
+            with running(server):
+                port = int(server.ready(timeout=VALGRIND_TIMEOUT)["port"])
+                sent = loadgen.drive(
+                    port,
+                    settings.connections,
+                    place.load,
+                    *("--count", str(webhooks), "--chat-id", chat_ids[0], "--path", servers.PATH),
+                )
+                if sent["statuses"].get("202", 0) != webhooks:
+                    raise RuntimeError(f"{side}: not every webhook was answered 202: {sent['statuses']}")
+                if emulator is not None:
+                    emulator.wait_for_messages(webhooks, timeout=VALGRIND_TIMEOUT)
+                server.stop(timeout=VALGRIND_TIMEOUT)
+        finally:
+            if emulator is not None:
+                emulator.stop()
+        return Count(webhooks, instructions_in(output.read_text(errors="replace")))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="ingest,e2e", help="comma-separated: ingest, e2e")
+    parser.add_argument("--small", type=int, default=300, help="webhooks in the small run")
+    parser.add_argument("--large", type=int, default=1300, help="webhooks in the large run")
+    args = parser.parse_args(argv)
+    chosen = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - {"ingest", "e2e"})
+    if unknown:
+        parser.error(f"--only: unknown benchmark(s) {', '.join(unknown)}; expected ingest, e2e")
+    if shutil.which("valgrind") is None:
+        print("valgrind is not on PATH (Debian: apt-get install valgrind)", file=sys.stderr)
+        return 2
+    settings, place = Settings(), cores()
+    print(f"{'benchmark':<8} {'side':<9} {'instructions per webhook':>25}")
+    for benchmark in chosen:
+        costs = {}
+        for side in ("ours", "baseline"):
+            small = count(benchmark, side, args.small, place, settings)
+            large = count(benchmark, side, args.large, place, settings)
+            costs[side] = per_webhook(small, large)
+            print(f"{benchmark:<8} {side:<9} {costs[side]:>25,.0f}", flush=True)
+        print(
+            f"{benchmark:<8} implied ratio (baseline / ours): {costs['baseline'] / costs['ours']:.3f}",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
