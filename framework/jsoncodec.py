@@ -6,12 +6,15 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["dumps", "dumps_text", "loads"]
+__all__ = ["WRITES_UTC_DATETIMES", "dumps", "dumps_text", "loads"]
 
 dumps: Callable[[Any], bytes]
 """Compact UTF-8 JSON bytes of a value."""
 loads: Callable[[bytes | str], Any]
 """The value of a JSON document (bytes or text)."""
+WRITES_UTC_DATETIMES: bool
+"""`dumps` writes a datetime whose tzinfo is `datetime.UTC` as the string `isoformat()` gives (orjson does,
+several times faster than calling `isoformat()`; the standard library's encoder cannot write datetimes)."""
 
 try:
     import orjson
@@ -19,6 +22,7 @@ try:
     # orjson's own functions, not wrappers around them: these run on every webhook and every inbox row.
     dumps = orjson.dumps
     loads = orjson.loads
+    WRITES_UTC_DATETIMES = True
 
 except ImportError:  # pragma: no cover - exercised only without the "fast" extra
 
@@ -27,6 +31,7 @@ except ImportError:  # pragma: no cover - exercised only without the "fast" extr
 
     dumps = _dumps
     loads = json.loads
+    WRITES_UTC_DATETIMES = False
 
 
 def dumps_text(value: Any) -> str:

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import attrs
+import pytest
 
 from framework import jsoncodec
 from framework.events import Event, event_from_dict, event_from_json, event_to_dict, event_to_json, new_event
@@ -83,3 +84,20 @@ def test_a_decoded_event_does_not_share_the_callers_data() -> None:
     event = event_from_dict(raw)
     raw["data"]["k"] = 2
     assert event.data == {"k": 1}
+
+
+@pytest.mark.parametrize("microsecond", [0, 5, 123456])
+def test_utc_timestamps_are_written_as_isoformat_writes_them(microsecond: int) -> None:
+    moment = datetime(2024, 1, 5, 20, 13, 0, microsecond, tzinfo=UTC)
+    event = new_event("a.b", {"k": 1}, occurred_at=moment)
+    written = json.loads(event_to_json(event))
+    assert written["occurred_at"] == moment.isoformat()
+    assert written["received_at"] == event.received_at.isoformat()
+    assert event_from_json(event_to_json(event)) == event
+
+
+def test_an_offset_with_seconds_survives_the_round_trip() -> None:
+    moment = datetime(1890, 1, 1, 12, 0, tzinfo=timezone(timedelta(hours=5, minutes=53, seconds=28)))
+    event = new_event("a.b", occurred_at=moment)
+    assert json.loads(event_to_json(event))["occurred_at"] == "1890-01-01T12:00:00+05:53:28"
+    assert event_from_json(event_to_json(event)).occurred_at.utcoffset() == moment.utcoffset()
