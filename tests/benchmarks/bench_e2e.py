@@ -19,7 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from tests.benchmarks import loadgen, peers, servers
-from tests.benchmarks.harness import Bar, Child, Cores, Report, Series, Settings, loop_for, running, spawn
+from tests.benchmarks.harness import (
+    Bar,
+    Child,
+    Cores,
+    Report,
+    Series,
+    Settings,
+    abba,
+    loop_for,
+    running,
+    spawn,
+)
 from tests.benchmarks.peers import Peer
 
 __all__ = ["RATIO_BAR", "Emulator", "run"]
@@ -143,13 +154,11 @@ def run(settings: Settings, cores: Cores) -> Report:
             measure_peer(peer, warm, emulator, chat_id, settings, cores)
         events = settings.e2e_events or max(1000, int(calibration["rate"] * settings.seconds))
         for index in range(settings.rounds):
-            # ABBA order, as in the ingest benchmark: every other round measures the baseline first.
-            if index % 2:
-                base = measure("baseline", events, emulator, chat_id, settings, cores)
-                ours = measure("ours", events, emulator, chat_id, settings, cores)
-            else:
-                ours = measure("ours", events, emulator, chat_id, settings, cores)
-                base = measure("baseline", events, emulator, chat_id, settings, cores)
+            ours, base = abba(
+                index,
+                lambda: measure("ours", events, emulator, chat_id, settings, cores),
+                lambda: measure("baseline", events, emulator, chat_id, settings, cores),
+            )
             assert rate.baseline is not None
             rate.ours.append(ours["rate"])
             rate.baseline.append(base["rate"])

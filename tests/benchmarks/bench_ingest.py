@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.benchmarks import loadgen, peers, servers
-from tests.benchmarks.harness import Bar, Child, Cores, Report, Series, Settings, loop_for, running
+from tests.benchmarks.harness import Bar, Child, Cores, Report, Series, Settings, abba, loop_for, running
 from tests.benchmarks.peers import Peer
 
 __all__ = ["RATIO_BAR", "run"]
@@ -70,14 +70,11 @@ def run(settings: Settings, cores: Cores) -> Report:
     ]
     drained = []
     for index in range(settings.rounds):
-        # Every other round measures the baseline first (ABBA order), so a drift of the machine's speed during
-        # the run weighs on both sides alike instead of always on the one measured second.
-        if index % 2:
-            base = measure("baseline", settings, cores)
-            ours = measure("ours", settings, cores, worker=False)
-        else:
-            ours = measure("ours", settings, cores, worker=False)
-            base = measure("baseline", settings, cores)
+        ours, base = abba(
+            index,
+            lambda: measure("ours", settings, cores, worker=False),
+            lambda: measure("baseline", settings, cores),
+        )
         for peer, peer_rate, peer_p99 in zip(ready, peer_rates, peer_p99s, strict=True):
             theirs = measure_peer(peer, settings, cores)
             assert peer_rate.baseline is not None and peer_p99.baseline is not None

@@ -18,9 +18,9 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -36,6 +36,7 @@ __all__ = [
     "Report",
     "Series",
     "Settings",
+    "abba",
     "cores",
     "cpu_seconds",
     "emit_result",
@@ -46,6 +47,8 @@ __all__ = [
     "running",
     "spawn",
 ]
+
+R = TypeVar("R")
 
 ROOT = Path(__file__).resolve().parents[2]
 """The repository root: children run with it as their working directory, so `tests.benchmarks` imports."""
@@ -349,6 +352,17 @@ def spawn(
         with contextlib.suppress(ProcessLookupError):
             os.sched_setaffinity(process.pid, cpus)
     return Child(process, name or module)
+
+
+def abba(index: int, ours: Callable[[], R], baseline: Callable[[], R]) -> tuple[R, R]:
+    """Measure both sides of round `index`, the baseline first in every other round (ABBA order), so a drift of
+    the machine's speed during the run weighs on both sides alike instead of always on the one measured second.
+    Returns (ours, baseline)."""
+    if index % 2:
+        theirs = baseline()
+        return ours(), theirs
+    mine = ours()
+    return mine, baseline()
 
 
 @contextlib.contextmanager
