@@ -332,10 +332,7 @@ class SQLiteStore(Store):
             ).fetchone()
             if row is None:
                 return False
-            db.execute(
-                "INSERT INTO inbox (event_id, event, ordering_key, available_at) VALUES (?, ?, ?, ?)",
-                (event_id, row[0], row[1], time.time()),
-            )
+            _insert(db, event_id, row[0], time.time(), row[1])
             db.execute("DELETE FROM dead_letters WHERE event_id = ?", (event_id,))
             return True
 
@@ -445,13 +442,14 @@ costs the sqlite3 module a failed adapter lookup, with its exception, per parame
 def _insert(
     db: sqlite3.Connection,
     event_id: str,
-    payload: str,
+    payload: str | bytes,
     now: float,
     ordering_key: str | None,
     holder: str | None = None,
     lease_until: float | None = None,
 ) -> int:
-    """Insert an inbox row, claimed by `holder` when given; its seq."""
+    """Insert an inbox row, claimed by `holder` when given; its seq. `payload` is the event's JSON, as text (bytes
+    in rows written before 2026-12, which a replay copies as they are)."""
     params: tuple[object, ...] = (event_id, payload, now, 0 if holder is None else 1)
     if ordering_key is not None:
         params += (ordering_key,)
