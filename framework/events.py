@@ -93,14 +93,10 @@ def event_to_json(event: Event) -> bytes:
     # Written out by hand because it runs for every inbox append: cattrs walks `data` value by value, which
     # costs several times the encoding itself. Values in `data` that JSON has no form for (attrs instances,
     # sets ...) make the encoder raise, and then cattrs unstructures the whole event as before.
-    occurred: datetime | str = event.occurred_at
-    received: datetime | str = event.received_at
     # The encoder writes UTC datetimes itself (the same text, without two isoformat() calls of ~2 us each); other
     # offsets go through isoformat(), which keeps an offset's seconds where orjson would drop them.
-    if not (
-        jsoncodec.WRITES_UTC_DATETIMES and event.occurred_at.tzinfo is UTC and event.received_at.tzinfo is UTC
-    ):
-        occurred, received = event.occurred_at.isoformat(), event.received_at.isoformat()
+    occurred, received = event.occurred_at, event.received_at
+    native = jsoncodec.WRITES_UTC_DATETIMES and occurred.tzinfo is UTC and received.tzinfo is UTC
     try:
         return jsoncodec.dumps(
             {
@@ -108,8 +104,8 @@ def event_to_json(event: Event) -> bytes:
                 "type": event.type,
                 "data": event.data,
                 "source": event.source,
-                "occurred_at": occurred,
-                "received_at": received,
+                "occurred_at": occurred if native else occurred.isoformat(),
+                "received_at": received if native else received.isoformat(),
                 "attempt": event.attempt,
                 "trace_id": event.trace_id,
             }
