@@ -2,10 +2,11 @@
 
 The inbox is a Redis Stream read through one consumer group: a claim is an XREADGROUP, the group's pending list
 holds what each worker (consumer) has claimed, and a claim whose lease ran out is XCLAIMed by the next claim
-of any replica. What a stream alone cannot express - per-claim leases, delayed retries, ordering keys, attempt
-counts - lives in sorted sets, lists and a hash per event, and every operation is one Lua script, so it is
-atomic across replicas (see `redis_scripts`). Keys live under `{prefix}:`, the prefix taken from the URL:
-`redis://127.0.0.1:6379/0?prefix=chatwright`.
+of any replica. An append from a worker with a free handler slot (`append(claim=...)`) stores the event already
+held by that worker under a lease, off the stream, so it starts without a claim. What a stream alone cannot
+express - per-claim leases, delayed retries, ordering keys, attempt counts - lives in sorted sets, lists and a
+hash per event, and every operation is one Lua script, so it is atomic across replicas (see `redis_scripts`).
+Keys live under `{prefix}:`, the prefix taken from the URL: `redis://127.0.0.1:6379/0?prefix=chatwright`.
 """
 
 from __future__ import annotations
@@ -169,14 +170,20 @@ class RedisStore(Store):
         dedupe_ttl: float = DEFAULT_DEDUPE_TTL,
         claim: Claim | None = None,
     ) -> AppendResult:
-        # `claim` is not taken up: a consumer group hands entries out with XREADGROUP only, so the event is
-        # appended unclaimed and the worker claims it as usual.
         ttl_ms = math.ceil(dedupe_ttl * 1000) if dedupe_ttl > 0 else 0
         has_key = "0" if ordering_key is None else "1"
-        duplicate = await self._run(
-            self._scripts.append, event.id, event_to_json(event), has_key, ordering_key or "", ttl_ms
+        worker, lease = ("", 0) if claim is None else (claim.worker, _us(claim.lease))
+        stored = await self._run(
+            self._scripts.append,
+            event.id,
+            event_to_json(event),
+            has_key,
+            ordering_key or "",
+            ttl_ms,
+            worker,
+            lease,
         )
-        return AppendResult(event_id=event.id, duplicate=bool(duplicate))
+        return AppendResult(event_id=event.id, duplicate=stored == 1, claimed=stored == 2)
 
     async def claim(self, worker: str, limit: int, lease: float) -> list[InboxEntry]:
         rows = await self._run(self._scripts.claim, worker, limit, _us(lease))

@@ -3,12 +3,14 @@
 Layout under the key prefix `{P}:` (the braces keep every key in one Redis Cluster slot):
 
 - `event:<id>` hash: `event` (JSON), `attempt`, and when set `okey`, `error`, `due` (retry time, microseconds),
-  `entry` (its id on the ready stream) and `consumer` (the worker whose pending list holds it);
+  `entry` (its id on the ready stream) and `consumer` (the worker holding it: in its pending list, or claimed
+  at append and never on the stream);
 - `inbox` set of every event id in the inbox (ready, delayed, claimed or waiting behind its ordering key);
 - `ready` stream with the consumer group `inbox`: the events a worker may take, read with XREADGROUP; the
   group's pending list holds the claimed ones; an acked entry is XACKed and XDELed;
 - `delayed` sorted set (id -> due time): retries waiting for their delay, moved onto the stream by a claim;
-- `leases` sorted set (id -> lease end): claimed events; one whose lease ran out is XCLAIMed by the next claim;
+- `leases` sorted set (id -> lease end): claimed events; one whose lease ran out is XCLAIMed by the next claim
+  (one claimed at append has no entry to XCLAIM: it goes onto the stream and that claim reads it);
 - `held:<worker>` set: what a worker holds, for `extend` and `release`;
 - `order:<key>` list: the inbox events sharing an ordering key, in append order; only its head is on the
   stream, delayed or claimed, the rest wait for it to leave the inbox;
@@ -123,8 +125,9 @@ def _script(body: str) -> str:
 
 
 APPEND = _script("""
--- ARGV: id, payload, has ordering key ('0'/'1'), ordering key, dedupe ttl (ms); returns 1 for a duplicate
-local id, payload, ttl = ARGV[2], ARGV[3], tonumber(ARGV[6])
+-- ARGV: id, payload, has ordering key ('0'/'1'), ordering key, dedupe ttl (ms), the worker to claim it for
+-- ('' for none), lease (us); returns 1 for a duplicate, 2 when stored claimed by that worker, else 0
+local id, payload, ttl, worker = ARGV[2], ARGV[3], tonumber(ARGV[6]), ARGV[7]
 local dedupe = base .. 'dedupe:' .. id
 if ttl > 0 then
   if not redis.call('SET', dedupe, '1', 'NX', 'PX', ttl) then return 1 end
@@ -132,8 +135,24 @@ elseif redis.call('EXISTS', dedupe) == 1 then
   return 1
 end
 if redis.call('EXISTS', ev(id)) == 1 then return 0 end
-enqueue(id, payload, ARGV[4] == '1' and ARGV[5] or nil, now_us())
-return 0
+local okey = ARGV[4] == '1' and ARGV[5] or nil
+if worker == '' then
+  enqueue(id, payload, okey, now_us())
+  return 0
+end
+-- Claimed at append: held by the worker under a lease like a claimed event, but never on the stream (only
+-- XREADGROUP could hand a stream entry to a consumer). Should the worker die, the next claim after the lease
+-- finds no entry to XCLAIM, puts the event on the stream and reads it there.
+redis.call('HSET', ev(id), 'event', payload, 'attempt', 0)
+redis.call('SADD', INBOX, id)
+if okey then
+  redis.call('HSET', ev(id), 'okey', okey)
+  if redis.call('RPUSH', order(okey), id) > 1 then return 0 end  -- behind its key: waits, unclaimed
+end
+redis.call('HSET', ev(id), 'consumer', worker, 'attempt', 1)
+redis.call('ZADD', LEASES, num(now_us() + tonumber(ARGV[8])), id)
+redis.call('SADD', held(worker), id)
+return 2
 """)
 
 CLAIM = _script("""

@@ -19,6 +19,7 @@ from framework.worker import Worker
 from tests.conftest import wait_until
 from tests.framework.store_fixtures import (
     claimed_ids,
+    open_and_start,
     sqlite_inbox,  # noqa: F401 - the `store` fixture
 )
 from tests.framework.store_fixtures import redis_url as redis_url
@@ -57,7 +58,7 @@ def recording_plugin(seen: list[str], gate: asyncio.Event | None = None) -> Plug
     return plugin
 
 
-async def started(store: SQLiteStore, plugin: Plugin, **options: object) -> tuple[Worker, asyncio.Task[None]]:
+async def started(store: Store, plugin: Plugin, **options: object) -> tuple[Worker, asyncio.Task[None]]:
     options.setdefault("poll_interval", 0.05)
     worker = Worker(
         store,
@@ -178,11 +179,8 @@ async def test_a_stopped_worker_takes_nothing(store: SQLiteStore) -> None:
     assert await claimed_ids(store, "other") == [result.event_id]
 
 
-async def test_a_handed_over_event_whose_worker_died_is_claimed_again_after_its_lease(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/inbox.db"
-    first, second = SQLiteStore(url), SQLiteStore(url)
-    await first.open()
-    await second.open()
+async def test_a_handed_over_event_whose_worker_died_is_claimed_again_after_its_lease(store_url: str) -> None:
+    first, second = await open_and_start(store_url), await open_and_start(store_url)
     event = new_event("x", {"n": "1"})
     result = await first.append(event, claim=Claim("host:1:dead", lease=0.2))
     assert result.claimed
@@ -197,34 +195,66 @@ async def test_a_handed_over_event_whose_worker_died_is_claimed_again_after_its_
     assert [(entry.event.id, entry.event.data, entry.attempt) for entry in entries] == [
         (event.id, event.data, 2)
     ]
+    await second.ack(event.id)
+    assert await second.pending() == 0
     await first.close()
     await second.close()
 
 
-async def test_drain_gives_back_a_handed_over_event_that_did_not_finish(store: SQLiteStore) -> None:
+async def test_drain_gives_back_a_handed_over_event_that_did_not_finish(any_store: Store) -> None:
     gate = asyncio.Event()
-    worker, task = await started(store, recording_plugin([], gate))
+    worker, task = await started(any_store, recording_plugin([], gate))
     event = new_event("x", {"n": "1"})
     assert (await worker.append(event)).claimed
     await wait_until(lambda: worker.in_flight == 1)
     worker.stop()
     await task
     assert await worker.drain(0.05) == 1
-    (entry,) = await store.claim("next", 10, lease=30)
+    (entry,) = await any_store.claim("next", 10, lease=30)
     assert (entry.event.id, entry.attempt) == (event.id, 1)
 
 
 async def test_every_store_appends_with_a_claim_and_keeps_the_event_from_others(any_store: Store) -> None:
     event = new_event("x", {"n": "1"})
     result = await any_store.append(event, claim=Claim("w1", lease=30))
-    assert not result.duplicate
-    others = await claimed_ids(any_store, "w2")
-    if result.claimed:
-        assert others == []  # claimed for w1 at append
-    else:
-        assert others == [event.id]  # a store that cannot claim at append stores it as usual
+    assert (result.duplicate, result.claimed) == (False, True)
+    assert await claimed_ids(any_store, "w2") == []  # claimed for w1 at append
+    await any_store.extend("w1", [event.id], lease=30)  # its lease is renewed like any claim's
     await any_store.ack(event.id)
     assert await any_store.pending() == 0
+    assert (await any_store.append(event, claim=Claim("w1", lease=30))).duplicate
+
+
+async def test_every_store_keeps_an_event_behind_its_ordering_key_unclaimed_at_append(
+    any_store: Store,
+) -> None:
+    first = new_event("x", {"n": "1"})
+    second = new_event("x", {"n": "2"})
+    assert (await any_store.append(first, ordering_key="chat-1", claim=Claim("w1", lease=30))).claimed
+    result = await any_store.append(second, ordering_key="chat-1", claim=Claim("w1", lease=30))
+    assert (result.duplicate, result.claimed) == (False, False)
+    assert await claimed_ids(any_store, "w2") == []  # behind the first, which w1 holds
+    await any_store.ack(first.id)
+    assert await claimed_ids(any_store, "w2") == [second.id]
+
+
+async def test_every_store_retries_a_handed_over_event_as_its_second_attempt(any_store: Store) -> None:
+    event = new_event("x", {"n": "1"})
+    assert (await any_store.append(event, claim=Claim("w1", lease=30))).claimed
+    await any_store.retry_later(event.id, 0.0, "boom")
+    (entry,) = await any_store.claim("w2", 10, lease=30)
+    assert (entry.event.id, entry.attempt, entry.last_error) == (event.id, 2, "boom")
+
+
+async def test_a_worker_on_either_store_hands_fresh_events_over(any_store: Store) -> None:
+    seen: list[str] = []
+    worker, task = await started(any_store, recording_plugin(seen))
+    results = [await worker.append(new_event("x", {"n": str(n)})) for n in range(5)]
+    await wait_until(lambda: worker.handled == 5)
+    assert all(result.claimed for result in results)
+    assert (seen, worker.handed_over) == (["0", "1", "2", "3", "4"], 5)
+    assert await any_store.pending() == 0
+    await stopped(worker, task)
 
 
 async def test_a_webhook_reaches_its_handler_through_the_hand_over(
