@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
 from framework.adapter_registry import find_adapter
@@ -19,7 +19,7 @@ from framework.errors import ConfigError
 from framework.events import Event, new_event
 from framework.loading import load_plugins, structure_plugin_configs
 from framework.plugins import CronSpec, Plugin
-from framework.store.base import Store, open_store
+from framework.store.base import DEFAULT_DEDUPE_TTL, AppendResult, Store, open_store
 from framework.triggers.schedules import ScheduleService
 from framework.triggers.webhooks import WebhookReceiver
 from framework.worker import OutcomeListener, Worker
@@ -84,7 +84,7 @@ class Runtime:
         self.store = store or open_store(config.store.url)
         crons: list[CronSpec] = [cron for plugin in self.plugins for cron in plugin.crons]
         self.schedules: ScheduleService | None = (
-            ScheduleService(self.store, config.store.url, [*config.schedules, *crons])
+            ScheduleService(self.store, config.store.url, [*config.schedules, *crons], append=self._append)
             if with_schedules
             else None
         )
@@ -113,8 +113,15 @@ class Runtime:
         self._store_open = False
         self.ready = False
 
+    def _append(
+        self, event: Event, *, ordering_key: str | None = None, dedupe_ttl: float = DEFAULT_DEDUPE_TTL
+    ) -> Awaitable[AppendResult]:
+        """Append through the worker (built after the schedules, which store their fires with this): a running
+        worker with a free handler slot starts the event at once, without claiming it from the inbox."""
+        return self.worker.append(event, ordering_key=ordering_key, dedupe_ttl=dedupe_ttl)
+
     async def _emit(self, event: Event, ordering_key: str | None) -> str:
-        result = await self.store.append(event, ordering_key=ordering_key)
+        result = await self.worker.append(event, ordering_key=ordering_key)
         return result.event_id
 
     def _hook_context(self, plugin: Plugin, stage: str) -> Context:

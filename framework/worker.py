@@ -5,10 +5,10 @@ Claims are batched and pipelined, so a busy inbox costs one claim per many event
 commit: the worker keeps up to `prefetch` claimed events ready beyond the `concurrency` it runs, starts the next
 one as soon as a handler returns (its ack then goes to the store in the same commit as the next claim), and
 claims again once a quarter of that room is free, or CLAIM_DELAY after the first of it was.
-Events appended through `Worker.append` (the webhook intake) skip the inbox round trip when they can: if a
-handler slot is free, nothing older waits in the inbox and no event with the same ordering key is still there,
-the store appends the event already claimed by this worker, in the same commit, and the worker starts it at
-once (see `append`).
+Events appended through `Worker.append` (the webhook intake, `ctx.emit` and schedule fires) skip the inbox round
+trip when they can: if a handler slot is free, nothing older waits in the inbox and no event with the same
+ordering key is still there, the store appends the event already claimed by this worker, in the same commit,
+and the worker starts it at once (see `append`).
 A handler that raises is retried with exponential backoff and full jitter, up to `attempts` deliveries, then the
 event is dead-lettered with its error. Errors the provider marked as not retryable (a bad request, an
 unsupported operation) and events a handler found malformed (`InvalidEvent`) are dead-lettered at once:

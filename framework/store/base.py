@@ -11,8 +11,9 @@ from __future__ import annotations
 import abc
 import os
 import socket
+from collections.abc import Awaitable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -21,6 +22,7 @@ from framework.events import Event
 
 __all__ = [
     "DEFAULT_DEDUPE_TTL",
+    "Append",
     "AppendResult",
     "Claim",
     "DeadLetter",
@@ -52,6 +54,15 @@ class AppendResult:
     duplicate: bool
     claimed: bool = False
     """The store honoured `append(claim=...)`: the event is in the inbox, claimed by that worker."""
+
+
+class Append(Protocol):
+    """What stores a new event: `Store.append`, or `Worker.append`, which may hand it to a free handler slot at
+    once (the webhook intake, `ctx.emit` and schedule fires of a running service go through the latter)."""
+
+    def __call__(
+        self, event: Event, *, ordering_key: str | None = ..., dedupe_ttl: float = ...
+    ) -> Awaitable[AppendResult]: ...
 
 
 @attrs.frozen

@@ -17,7 +17,7 @@ import attrs
 from apscheduler.executors.base import BaseExecutor
 
 from framework.events import Event, new_event, utcnow
-from framework.store.base import AppendResult, Store
+from framework.store.base import Append, AppendResult
 
 __all__ = [
     "APPEND_ATTEMPTS",
@@ -83,9 +83,9 @@ class FireExecutor(BaseExecutor):  # type: ignore[misc]  # APScheduler is untype
     submits to it: FireScheduler's pass calls `events_for` and awaits `append` before recording the fire.
     """
 
-    def __init__(self, store: Store, stats: FireStats) -> None:
+    def __init__(self, append: Append, stats: FireStats) -> None:
         super().__init__()
-        self._store = store
+        self._append_event = append
         self._stats = stats
         self.started_at = datetime.min.replace(tzinfo=UTC)
 
@@ -130,7 +130,7 @@ class FireExecutor(BaseExecutor):  # type: ignore[misc]  # APScheduler is untype
     async def _append(self, event: Event) -> AppendResult:
         for attempt in range(1, APPEND_ATTEMPTS + 1):
             try:
-                result = await self._store.append(event)
+                result = await self._append_event(event)
             except Exception as error:
                 if attempt == APPEND_ATTEMPTS:
                     self._stats.failed += 1

@@ -22,7 +22,7 @@ from framework.context import ScheduledJob
 from framework.errors import ConfigError
 from framework.events import utcnow
 from framework.plugins import CronSpec
-from framework.store.base import Store
+from framework.store.base import Append, Store
 from framework.triggers.schedule_config import (
     InvalidSchedule,
     ScheduleConfig,
@@ -74,7 +74,8 @@ class ScheduleService:
 
     `static` are the `[[schedules]]` of the config and the `@plugin.cron` specs; they are (re)written to the
     job store at start. Dynamic jobs come from `at` / `after` / `cron`; giving an existing id replaces it.
-    `timezone` is the zone of `at` times given without an offset.
+    `timezone` is the zone of `at` times given without an offset. Fires are stored with `append`, the store's
+    unless given (the runtime passes its worker's, which starts a fire at once when a handler slot is free).
     """
 
     def __init__(
@@ -85,6 +86,7 @@ class ScheduleService:
         *,
         timezone: str = "UTC",
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        append: Append | None = None,
     ) -> None:
         try:
             self._zone = load_timezone(timezone)
@@ -95,7 +97,8 @@ class ScheduleService:
         self._poll_interval = poll_interval
         self._store_url = store_url
         self.stats = FireStats()
-        self._scheduler = FireScheduler(FireExecutor(store, self.stats), build_job_store(store_url))
+        fires = FireExecutor(append or store.append, self.stats)
+        self._scheduler = FireScheduler(fires, build_job_store(store_url))
         self._poller: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------

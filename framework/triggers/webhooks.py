@@ -7,9 +7,9 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import attrs
 import cattrs
@@ -18,10 +18,10 @@ from cattrs.gen import make_dict_structure_fn, override
 
 from framework import jsoncodec
 from framework.errors import ConfigError
-from framework.events import Event, new_event
+from framework.events import new_event
 from framework.json_answers import answer as _answer
 from framework.json_answers import error_response, json_errors, json_errors_route
-from framework.store.base import DEFAULT_DEDUPE_TTL, AppendResult, Store
+from framework.store.base import DEFAULT_DEDUPE_TTL, Append, Store
 from framework.triggers import verify
 from framework.triggers.verify import (
     DEFAULT_TOLERANCE,
@@ -298,14 +298,6 @@ def _devrev(data: dict[str, Any], now: float, tolerance: float) -> tuple[web.Res
     if handshake:
         return _answer(200, {"challenge": challenge}), None
     return None, timestamp
-
-
-class Append(Protocol):
-    """What stores a received event: `Store.append`, or `Worker.append` that may hand it over at once."""
-
-    def __call__(
-        self, event: Event, *, ordering_key: str | None = ..., dedupe_ttl: float = ...
-    ) -> Awaitable[AppendResult]: ...
 
 
 class WebhookReceiver:

@@ -282,3 +282,36 @@ async def test_a_webhook_reaches_its_handler_through_the_hand_over(
     assert runtime.worker.handed_over == 5
     assert await runtime.store.pending() == 0
     assert "chatwright_handed_over_total 5\n" in await (await client.get("/metrics")).text()
+
+
+async def test_events_emitted_by_handlers_and_schedule_fires_are_handed_over_too(tmp_path: Path) -> None:
+    from framework.config import config_from_dict
+    from framework.runtime import Runtime
+
+    raw = {"store": {"url": f"sqlite:///{tmp_path / 'inbox.db'}"}, "plugins": {"entry_points": False}}
+    config = config_from_dict(raw, tmp_path / "bot.toml", "bot.toml", {})
+    plugin = Plugin("chain")
+    seen: list[str] = []
+
+    @plugin.on("x")
+    async def emit_next(event: Event, ctx: Context) -> None:
+        seen.append(event.type)
+        await ctx.emit("y")
+
+    @plugin.on("y")
+    async def schedule_next(event: Event, ctx: Context) -> None:
+        seen.append(event.type)
+        await ctx.schedule.after(0, "z", None, id="z-now")
+
+    @plugin.on("z")
+    async def last(event: Event, ctx: Context) -> None:
+        seen.append(event.type)
+
+    runtime = Runtime(config, plugins=[plugin], providers={})
+    await runtime.start()
+    await wait_until(lambda: runtime.worker._inbox_clear)
+    assert (await runtime.worker.append(new_event("x", {}))).claimed
+    await wait_until(lambda: runtime.worker.handled == 3, timeout=10)
+    assert seen == ["x", "y", "z"]
+    assert runtime.worker.handed_over == 3  # none of the three was claimed from the inbox
+    assert await runtime.stop() == 0
