@@ -25,6 +25,14 @@ async def wait_until(
         pytest.fail(str(error))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # CPython before 3.11.8 can raise SystemError("AST constructor recursion depth mismatch") when pytest parses
+    # a test's source to show its failure while another thread runs (the SQLite writer; gh-106905), and pytest
+    # then ends the whole run with INTERNALERROR after the first failures. Native tracebacks parse no source.
+    if (3, 11) <= sys.version_info < (3, 11, 8) and config.option.tbstyle == "auto":
+        config.option.tbstyle = "native"
+
+
 def wait_until_sync(condition: Callable[[], bool], timeout: float = 20.0, interval: float = 0.02) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
