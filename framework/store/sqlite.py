@@ -12,6 +12,7 @@ import contextlib
 import os
 import socket
 import sqlite3
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,6 +122,15 @@ class _Housekeeping:
     next_sweep: float = 0.0
 
 
+@attrs.define
+class _AckBatch:
+    """Acks of claimed rows (by seq) gathered into one writer operation until the writer starts running it."""
+
+    seqs: list[int]
+    done: asyncio.Future[None] | None = None
+    sealed: bool = False
+
+
 class SQLiteStore(Store):
     """Store on one SQLite file. Several processes on one machine may share the file."""
 
@@ -136,6 +146,9 @@ class SQLiteStore(Store):
         # ready). The inbox has no index on event_id (the dedupe table already refuses a second append of an
         # id); such an index costs a random B-tree page per append, a third of the pages each commit writes.
         self._claimed: dict[str, tuple[int, bool]] = {}
+        self._acks: _AckBatch | None = None
+        self._acks_lock = threading.Lock()
+        """Seals a batch (writer thread) against acks still joining it (event loop)."""
 
     @property
     def commits(self) -> int:
@@ -259,13 +272,35 @@ class SQLiteStore(Store):
 
     async def ack(self, event_id: str) -> None:
         where, key, wake = self._row(event_id, forget=True)
+        if where == "seq = ?":
+            await self._ack_claimed(key)
+        else:
 
-        def op(db: sqlite3.Connection) -> None:
-            db.execute(f"DELETE FROM inbox WHERE {where}", (key,))
+            def op(db: sqlite3.Connection) -> None:
+                db.execute(f"DELETE FROM inbox WHERE {where}", (key,))
 
-        await self._writer.submit(op, durable=False)
+            await self._writer.submit(op, durable=False)
         if wake:
             self._work.set()  # a successor with the same ordering key may now be ready
+
+    def _ack_claimed(self, seq: int) -> asyncio.Future[None]:
+        """Delete a claimed row with the other acks made until the writer takes them up: one operation, one
+        future and one statement for all of them, instead of one each."""
+        with self._acks_lock:
+            batch = self._acks
+            if batch is not None and not batch.sealed:
+                batch.seqs.append(seq)
+                assert batch.done is not None
+                return batch.done
+        batch = self._acks = _AckBatch([seq])
+
+        def op(db: sqlite3.Connection) -> None:
+            with self._acks_lock:
+                batch.sealed = True
+            db.executemany("DELETE FROM inbox WHERE seq = ?", [(seq,) for seq in batch.seqs])
+
+        batch.done = self._writer.submit(op, durable=False)
+        return batch.done
 
     async def retry_later(self, event_id: str, delay: float, error: str) -> None:
         where, key, _ = self._row(event_id, forget=True)

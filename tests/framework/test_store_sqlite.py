@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import threading
 from pathlib import Path
 
 from framework.events import event_to_json, new_event
@@ -49,3 +50,25 @@ async def test_events_stored_as_bytes_by_earlier_versions_are_still_claimed(stor
     claimed = await store.claim("w", 10, lease=30)
     assert [entry.event.type for entry in claimed] == ["old.row", "new.row"]
     assert claimed[0].event.data == {"n": 1}
+
+
+async def test_acks_made_while_the_writer_is_busy_join_one_delete_and_none_is_lost(store: SQLiteStore) -> None:
+    events = [new_event("x", {"n": n}) for n in range(12)]
+    for event in events:
+        await store.append(event)
+    assert len(await store.claim("w", 12, lease=30)) == 12
+    gate = threading.Event()
+    busy = store._writer.submit(lambda _: gate.wait(10))  # holds the writer, so the acks below wait for it
+    try:
+        first = [asyncio.ensure_future(store.ack(event.id)) for event in events[:4]]
+        await asyncio.sleep(0)  # the tasks run their first step: their acks are made
+        second = [asyncio.ensure_future(store.ack(event.id)) for event in events[4:8]]
+        await asyncio.sleep(0)  # a later loop iteration: these still join the batch the writer has not begun
+        assert store._acks is not None and len(store._acks.seqs) == 8
+    finally:
+        gate.set()
+    await busy
+    await asyncio.gather(*first, *second)
+    assert store._acks.sealed  # the writer took the batch up: a later ack starts a new one
+    await asyncio.gather(*(store.ack(event.id) for event in events[8:]))
+    assert await store.pending() == 0
