@@ -52,7 +52,9 @@ async def test_events_stored_as_bytes_by_earlier_versions_are_still_claimed(stor
     assert claimed[0].event.data == {"n": 1}
 
 
-async def test_acks_made_while_the_writer_is_busy_join_one_delete_and_none_is_lost(store: SQLiteStore) -> None:
+async def test_acks_made_while_the_writer_is_busy_join_one_delete_and_none_is_lost(
+    store: SQLiteStore,
+) -> None:
     events = [new_event("x", {"n": n}) for n in range(12)]
     for event in events:
         await store.append(event)
