@@ -73,7 +73,7 @@ class Metrics:
             "# HELP chatwright_in_flight Events being handled right now by this process.",
             "# TYPE chatwright_in_flight gauge",
             f"chatwright_in_flight {in_flight}",
-            "# HELP chatwright_handed_over_total Events started straight from the webhook intake, without a claim.",
+            "# HELP chatwright_handed_over_total Events started at append (webhooks, ctx.emit, schedule fires), without a claim.",
             "# TYPE chatwright_handed_over_total counter",
             f"chatwright_handed_over_total {handed_over}",
             "# HELP chatwright_ready Whether the service is ready (1) or not (0).",
