@@ -127,7 +127,7 @@ def _script(body: str) -> str:
 APPEND = _script("""
 -- ARGV: id, payload, has ordering key ('0'/'1'), ordering key, dedupe ttl (ms), the worker to claim it for
 -- ('' for none), lease (us); returns 1 for a duplicate, 2 when stored claimed by that worker, else 0
-local id, payload, ttl, worker = ARGV[2], ARGV[3], tonumber(ARGV[6]), ARGV[7]
+local id, payload, ttl, worker = ARGV[2], ARGV[3], tonumber(ARGV[6]), ARGV[7] or ''
 local dedupe = base .. 'dedupe:' .. id
 if ttl > 0 then
   if not redis.call('SET', dedupe, '1', 'NX', 'PX', ttl) then return 1 end
