@@ -121,7 +121,7 @@ class Runtime:
         return self.worker.append(event, ordering_key=ordering_key, dedupe_ttl=dedupe_ttl)
 
     async def _emit(self, event: Event, ordering_key: str | None) -> str:
-        result = await self.worker.append(event, ordering_key=ordering_key)
+        result = await self._append(event, ordering_key=ordering_key)
         return result.event_id
 
     def _hook_context(self, plugin: Plugin, stage: str) -> Context:

@@ -256,7 +256,7 @@ class SQLiteStore(Store):
         if claimed is None:
             return "event_id = ?", event_id, True
         seq, ordered = claimed
-        return "seq = ?", seq, ordered
+        return _BY_SEQ, seq, ordered
 
     async def extend(self, worker: str, event_ids: list[str], lease: float) -> None:
         rows = [self._row(event_id, forget=False) for event_id in event_ids]
@@ -272,7 +272,7 @@ class SQLiteStore(Store):
 
     async def ack(self, event_id: str) -> None:
         where, key, wake = self._row(event_id, forget=True)
-        if where == "seq = ?":
+        if where == _BY_SEQ:
             await self._ack_claimed(key)
         else:
 
@@ -297,7 +297,7 @@ class SQLiteStore(Store):
         def op(db: sqlite3.Connection) -> None:
             with self._acks_lock:
                 batch.sealed = True
-            db.executemany("DELETE FROM inbox WHERE seq = ?", [(seq,) for seq in batch.seqs])
+            db.executemany("DELETE FROM inbox WHERE seq = ?", [(acked,) for acked in batch.seqs])
 
         batch.done = self._writer.submit(op, durable=False)
         return batch.done
@@ -458,6 +458,9 @@ class SQLiteStore(Store):
                     "UPDATE inbox SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = ?", (holder,)
                 )
 
+
+_BY_SEQ = "seq = ?"
+"""The WHERE clause of `_row` for a row this store claimed: its acks are gathered (`_ack_claimed`)."""
 
 _INSERT_INBOX = tuple(
     "INSERT INTO inbox (event_id, event, available_at, attempt"
