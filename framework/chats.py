@@ -9,7 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-__all__ = ["Capability", "Chat", "ChatProvider", "Message", "member_ids"]
+__all__ = ["Capability", "Chat", "ChatProvider", "Message", "ReadBack", "member_ids"]
 
 
 class Capability(enum.StrEnum):
@@ -78,3 +78,30 @@ class ChatProvider(Protocol):
     async def delete_chat(self, chat_id: str | int) -> None: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class ReadBack(Protocol):
+    """What an adapter reads back from its provider to tell whether a step in doubt took effect.
+
+    A step is in doubt when its earlier attempt may have reached the provider without its result being recorded
+    (the process died during the call, the call timed out, the connection was lost after sending, a 5xx answered a
+    request that is not safe to repeat). Before such a step is performed again, the step journal asks the adapter
+    whether the effect is already there; if it is, that result is recorded and returned instead.
+
+    `readback` lists the operations the provider can answer for (`Capability.CREATE_CHAT`,
+    `Capability.POST_MESSAGE`); for the others the methods raise `framework.errors.Unsupported`.
+    Both look only at what was made at or after `since` (the time the step began, less a little clock skew).
+    """
+
+    readback: frozenset[Capability]
+
+    async def find_chat(
+        self, name: str | None, members: tuple[str, ...], since: datetime, **options: Any
+    ) -> Chat | None:
+        """The chat `create_chat(name, members, **options)` would have made, made at or after `since`, or None."""
+        ...
+
+    async def find_message(self, chat_id: str, text: str, since: datetime) -> Message | None:
+        """The message `post_message(chat_id, text)` would have posted, sent at or after `since`, or None."""
+        ...
