@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 import attrs
 from aiohttp import web
 
-from framework.chats import ChatProvider
+from framework.chats import ChatProvider, InDoubtPolicy
 from framework.errors import ConfigError
 from framework.http import HttpSettings, RetryPolicy
 
@@ -36,6 +36,8 @@ class AdapterConfig:
     """Tries per call, the first included."""
     rate_limit: float | None = None
     """Requests per second sent to this provider at most."""
+    in_doubt: InDoubtPolicy = InDoubtPolicy.REPEAT
+    """What a step in doubt does where this provider cannot read back whether it took effect (framework.steps)."""
 
     def http_settings(self) -> HttpSettings:
         return HttpSettings(

@@ -9,7 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-__all__ = ["Capability", "Chat", "ChatProvider", "Message", "ReadBack", "member_ids"]
+__all__ = ["Capability", "Chat", "ChatProvider", "InDoubtPolicy", "Message", "ReadBack", "member_ids"]
 
 
 class Capability(enum.StrEnum):
@@ -105,3 +105,12 @@ class ReadBack(Protocol):
     async def find_message(self, chat_id: str, text: str, since: datetime) -> Message | None:
         """The message `post_message(chat_id, text)` would have posted, sent at or after `since`, or None."""
         ...
+
+
+class InDoubtPolicy(enum.StrEnum):
+    """What a step in doubt does when its adapter cannot read back whether it took effect."""
+
+    REPEAT = "repeat"
+    """Perform it again (at least once): logged as a possible duplicate and counted."""
+    FAIL = "fail"
+    """Do not guess: the handler fails with StepInDoubt and the event is dead-lettered for an operator."""

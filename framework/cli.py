@@ -47,10 +47,13 @@ EPILOG = {
         """,
     "replay": """
         Puts a dead letter back into the inbox with a fresh attempt count; the running service (or the next
-        start) handles it again.
+        start) handles it again. Its handlers continue from the steps recorded so far: a chat or message an
+        earlier attempt made is not made again. --fresh discards those records first, so every step acts again
+        (use it when what the earlier attempts made was removed at the provider).
 
         example:
           chatwright replay bot.toml webhook:/hooks/shifts:msg_2Lh9
+          chatwright replay bot.toml webhook:/hooks/shifts:msg_2Lh9 --fresh
         """,
     "emulate": """
         Serves the provider emulators (RoostedHR, Popsell, DevRev, GroupAlarm) on one port under /roostedhr,
@@ -121,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay = _command(sub, "replay", "re-queue a dead letter")
     replay.add_argument("config")
     replay.add_argument("event_id")
+    replay.add_argument(
+        "--fresh", action="store_true", help="discard the event's recorded steps: every step acts again"
+    )
 
     emulate = _command(sub, "emulate", "serve the provider emulators")
     emulate.add_argument("--host", default="127.0.0.1")

@@ -201,7 +201,7 @@ def replay(args: argparse.Namespace) -> int:
         store = open_store(config.store.url)
         await store.open()
         try:
-            return await store.replay(args.event_id)
+            return await store.replay(args.event_id, fresh=args.fresh)
         finally:
             await store.close()
 
@@ -211,7 +211,7 @@ def replay(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    print(f"re-queued {args.event_id}")
+    print(f"re-queued {args.event_id}" + (" (its recorded steps discarded)" if args.fresh else ""))
     return 0
 
 

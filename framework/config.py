@@ -22,6 +22,7 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, Iterabl
 
 from framework.adapter_registry import AdapterConfig, find_adapter
 from framework.errors import ConfigError
+from framework.store.base import DEFAULT_STEP_TTL
 from framework.triggers.schedules import ScheduleConfig
 from framework.triggers.webhooks import WebhookRoute, route_problems
 from framework.triggers.webhooks import configure_converter as configure_verify
@@ -52,6 +53,10 @@ class ServiceConfig:
     handler_timeout: float | None = 300.0
     lease: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
     poll_interval: float = attrs.field(default=0.5, validator=attrs.validators.gt(0))
+    steps: bool = True
+    """Every effect a handler makes through ctx.chats or ctx.step is a step, done once in effect (framework.steps)."""
+    step_ttl: float = attrs.field(default=DEFAULT_STEP_TTL, validator=attrs.validators.gt(0))
+    """Seconds a step record is kept after it was written; never while its event is dead-lettered or in the inbox."""
     admin_token: str | None = None
     """When set, the admin API needs `Authorization: Bearer <token>`."""
     log_level: str = attrs.field(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -13,6 +14,7 @@ import attrs
 from framework.chats import ChatProvider
 from framework.errors import ChatwrightError
 from framework.events import Event, new_event
+from framework.steps import JournaledChats, StepJournal, Steps
 from framework.store.base import Store
 
 __all__ = ["Chats", "Context", "PluginState", "ScheduleApi", "ScheduledJob", "Schedules"]
@@ -170,15 +172,20 @@ class Context:
     """What a handler gets beside the event."""
 
     __slots__ = (
+        "_chats",
         "_emit_counter",
         "_emitter",
+        "_handler",
+        "_journal",
+        "_journaled_chats",
         "_log",
         "_origin",
+        "_rerun",
         "_schedule",
         "_schedule_api",
         "_state",
+        "_steps",
         "_store",
-        "chats",
         "config",
         "event",
         "plugin",
@@ -195,11 +202,16 @@ class Context:
         emitter: Emitter,
         schedule_api: ScheduleApi,
         config: Any = None,
+        steps: Steps | None = None,
+        rerun: bool = False,
     ) -> None:
         self.event = event
         self.plugin = plugin
-        self.chats = chats
         self.config = config
+        self._chats = chats
+        self._handler = handler
+        self._steps = steps
+        self._rerun = rerun
         # Ids of what this handler call creates derive from (event, handler), so a retry repeats them exactly.
         self._origin = f"{event.id}/{handler}"
         self._emitter = emitter
@@ -210,6 +222,51 @@ class Context:
         self._state: PluginState | None = None
         self._schedule: Schedules | None = None
         self._log: EventLogger | None = None
+        self._journal: StepJournal | None = None
+        self._journaled_chats: JournaledChats | None = None
+
+    @property
+    def chats(self) -> Mapping[str, ChatProvider]:
+        """`ctx.chats`: the configured adapters by name; what a handler does through them is a step, done once
+        in effect however often the handler runs (see framework.steps)."""
+        if self._steps is None:
+            return self._chats
+        if self._journaled_chats is None:
+            self._journaled_chats = JournaledChats(self._chats, self.journal)
+        return self._journaled_chats
+
+    @property
+    def journal(self) -> StepJournal:
+        """The step journal of this handler call (built on first use)."""
+        if self._journal is None:
+            if self._steps is None:
+                raise ChatwrightError("steps are not available here (no step journal for this call)")
+            self._journal = self._steps.journal(self.event, self._handler, rerun=self._rerun)
+        return self._journal
+
+    @property
+    def journal_in_use(self) -> StepJournal | None:
+        """The step journal if this call made a step (for the dispatcher: its writes, its end)."""
+        return self._journal
+
+    async def step(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        reconcile: Callable[[datetime], Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Run `fn(*args, **kwargs)` (sync or async) as a step: once in effect, its JSON result recorded.
+
+        A re-run of the handler gets the recorded result instead of calling `fn` again. If an earlier attempt
+        may have called it without recording the result (a crash, a timeout), `reconcile(since)` - when given -
+        is asked first whether the effect is there (return its result, or None); without it `fn` runs again.
+        """
+        if self._steps is None:
+            result = fn(*args, **kwargs)
+            return await result if inspect.isawaitable(result) else result
+        return await self.journal.step(name, fn, args, kwargs, reconcile)
 
     @property
     def state(self) -> PluginState:

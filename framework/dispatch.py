@@ -22,6 +22,7 @@ import attrs
 from framework.context import Chats, Context, Emitter, ScheduleApi
 from framework.events import Event
 from framework.plugins import Handler, Plugin
+from framework.steps import Steps
 from framework.store.base import Store
 
 __all__ = [
@@ -58,6 +59,8 @@ class DispatchOutcome:
     succeeded: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
     failures: tuple[HandlerFailure, ...] = ()
+    writes: tuple[Awaitable[None], ...] = attrs.field(default=(), eq=False, repr=False)
+    """Step records still being written; the worker waits for them before the event leaves its hands."""
 
     @property
     def ok(self) -> bool:
@@ -90,6 +93,7 @@ class Dispatcher:
         plugin_configs: dict[str, Any] | None = None,
         middlewares: Sequence[Middleware] = (timing_middleware,),
         handler_timeout: float | None = None,
+        steps: Steps | None = None,
     ) -> None:
         self.plugins = list(plugins)
         self.handlers: list[Handler] = [handler for plugin in self.plugins for handler in plugin.handlers]
@@ -100,6 +104,8 @@ class Dispatcher:
         self.plugin_configs = dict(plugin_configs or {})
         self.middlewares = list(middlewares)
         self.handler_timeout = handler_timeout
+        self.steps = steps
+        """The step journals' shared parts; None runs handlers without steps (every call acts)."""
         self._by_type: dict[str, tuple[Handler, ...]] = {}
         self._chains: dict[str, NextHandler] = {}
         self._deadlines = HandlerDeadlines(handler_timeout) if handler_timeout else None
@@ -117,8 +123,11 @@ class Dispatcher:
             self._by_type[event_type] = cached
         return cached
 
-    def context_for(self, event: Event, plugin: str, handler: str) -> Context:
-        """The Context a handler (or a plugin's lifecycle hook) of `plugin` gets for `event`."""
+    def context_for(
+        self, event: Event, plugin: str, handler: str, *, steps: bool = False, rerun: bool = False
+    ) -> Context:
+        """The Context a handler (or a plugin's lifecycle hook) of `plugin` gets for `event`; with `steps`, its
+        effects are steps of a journal (`rerun`: the event may have been handled before, so look for records)."""
         return Context(
             event=event,
             plugin=plugin,
@@ -128,6 +137,8 @@ class Dispatcher:
             emitter=self.emitter,
             schedule_api=self.schedule_api,
             config=self.plugin_configs.get(plugin),
+            steps=self.steps if steps else None,
+            rerun=rerun,
         )
 
     def _chain(self, handler: Handler) -> NextHandler:
@@ -143,8 +154,12 @@ class Dispatcher:
             self._chains[handler.name] = chain = call
         return chain
 
-    async def dispatch(self, event: Event) -> DispatchOutcome:
-        """Run every matching handler of `event`; never raises for a handler's error (see the outcome)."""
+    async def dispatch(self, event: Event, *, rerun: bool = False) -> DispatchOutcome:
+        """Run every matching handler of `event`; never raises for a handler's error (see the outcome).
+
+        `rerun`: the event may have been handled before (a retry, a crash, a replay), so its handlers' steps
+        look for what earlier attempts recorded. A first delivery has no records and reads none.
+        """
         handlers = [h for h in self.handlers_for(event.type) if h.filter is None or h.filter(event)]
         if not handlers:
             return DispatchOutcome(event=event)
@@ -157,14 +172,19 @@ class Dispatcher:
                 else:
                     pending.append(handler)
             handlers = pending
+        writes: list[Awaitable[None]] = []
         if len(handlers) == 1:
             only = handlers[0]
-            error = await self._run(only, event)
+            error = await self._run(only, event, rerun, writes)
             if error is None:  # the common case, without the bookkeeping below
-                return DispatchOutcome(event=event, succeeded=(only.name,), skipped=tuple(skipped))
+                return DispatchOutcome(
+                    event=event, succeeded=(only.name,), skipped=tuple(skipped), writes=tuple(writes)
+                )
             results: list[BaseException | None] = [error]
         else:
-            results = list(await asyncio.gather(*(self._run(handler, event) for handler in handlers)))
+            results = list(
+                await asyncio.gather(*(self._run(handler, event, rerun, writes) for handler in handlers))
+            )
         succeeded = tuple(h.name for h, error in zip(handlers, results, strict=True) if error is None)
         failures = tuple(
             HandlerFailure(handler=h.name, error=error)
@@ -174,14 +194,23 @@ class Dispatcher:
         if failures and succeeded:
             for name in succeeded:
                 await self.store.state_set(DONE_NAMESPACE, f"{event.id}|{name}", True, DONE_TTL)
-        return DispatchOutcome(event=event, succeeded=succeeded, skipped=tuple(skipped), failures=failures)
+        return DispatchOutcome(
+            event=event, succeeded=succeeded, skipped=tuple(skipped), failures=failures, writes=tuple(writes)
+        )
 
-    async def _run(self, handler: Handler, event: Event) -> BaseException | None:
+    async def _run(
+        self, handler: Handler, event: Event, rerun: bool, writes: list[Awaitable[None]]
+    ) -> BaseException | None:
+        ctx = self.context_for(event, handler.plugin, handler.name, steps=self.steps is not None, rerun=rerun)
         try:
-            await self._chain(handler)(event, self.context_for(event, handler.plugin, handler.name))
+            await self._chain(handler)(event, ctx)
         except asyncio.CancelledError:
+            if ctx.journal_in_use is not None:
+                writes.extend(ctx.journal_in_use.writes)
             raise
         except Exception as error:
+            if ctx.journal_in_use is not None:
+                writes.extend(ctx.journal_in_use.writes)
             log.warning(
                 "[%s] %s failed (attempt %d): %s: %s",
                 event.id,
@@ -192,6 +221,10 @@ class Dispatcher:
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
             return error
+        journal = ctx.journal_in_use
+        if journal is not None:
+            journal.finish()
+            writes.extend(journal.writes)
         return None
 
 

@@ -6,6 +6,7 @@ from collections import Counter, deque
 
 import attrs
 
+from framework.steps import StepCounters
 from framework.worker import Disposition
 
 __all__ = ["Metrics", "RecentEvent"]
@@ -59,7 +60,15 @@ class Metrics:
             for event_id, event_type, action, attempt, succeeded, error in self._latest
         ]
 
-    def render(self, *, pending: int, in_flight: int, ready: bool, handed_over: int = 0) -> str:
+    def render(
+        self,
+        *,
+        pending: int,
+        in_flight: int,
+        ready: bool,
+        handed_over: int = 0,
+        steps: StepCounters | None = None,
+    ) -> str:
         lines = [
             "# HELP chatwright_events_total Events the worker finished, by what it did with them.",
             "# TYPE chatwright_events_total counter",
@@ -80,4 +89,18 @@ class Metrics:
             "# TYPE chatwright_ready gauge",
             f"chatwright_ready {int(ready)}",
         ]
+        if steps is not None:
+            lines += [
+                "# HELP chatwright_steps_total Steps of handlers, by what the step journal did with them.",
+                "# TYPE chatwright_steps_total counter",
+            ]
+            for outcome, count in (
+                ("performed", steps.performed),
+                ("replayed", steps.replayed),
+                ("reconciled", steps.reconciled),
+                ("not_found", steps.not_found),
+                ("possible_duplicate", steps.possible_duplicates),
+                ("mismatched", steps.mismatched),
+            ):
+                lines.append(f'chatwright_steps_total{{outcome="{outcome}"}} {count}')
         return "\n".join(lines) + "\n"

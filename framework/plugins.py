@@ -63,6 +63,13 @@ class CronSpec:
     grace_time: float = 3600.0
 
 
+def _where(fn: Callable[..., Any]) -> str:
+    """`module.qualname (file:line)` of a function, for error messages."""
+    code = getattr(fn, "__code__", None)
+    place = f" ({code.co_filename}:{code.co_firstlineno})" if code is not None else ""
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', fn)}{place}"
+
+
 def _compile(pattern: str) -> re.Pattern[str] | None:
     if not any(ch in pattern for ch in "*?["):
         return None
@@ -97,24 +104,41 @@ class Plugin:
     def __repr__(self) -> str:
         return f"Plugin({self.name!r}, handlers={len(self.handlers)}, crons={len(self.crons)})"
 
-    def on(self, pattern: str, *, filter: Filter | None = None) -> Callable[[F], F]:
-        """Handle events whose type is `pattern` (exact, or a glob like `shift.*`) and pass `filter`."""
+    def on(self, pattern: str, *, filter: Filter | None = None, name: str | None = None) -> Callable[[F], F]:
+        """Handle events whose type is `pattern` (exact, or a glob like `shift.*`) and pass `filter`.
+
+        The handler's name (`plugin.function`, or `plugin.<name>`) is its identity: its steps and its
+        done-marker are recorded under it, so it must be unique in the plugin and stay the same across deploys.
+        """
 
         def register(fn: F) -> F:
-            self.add_handler(pattern, fn, filter=filter)
+            self.add_handler(pattern, fn, filter=filter, name=name)
             return fn
 
         return register
 
-    def add_handler(self, pattern: str, fn: HandlerFn, *, filter: Filter | None = None) -> Handler:
+    def add_handler(
+        self, pattern: str, fn: HandlerFn, *, filter: Filter | None = None, name: str | None = None
+    ) -> Handler:
         if not pattern:
             raise ValueError(f"plugin {self.name}: empty event pattern for {fn.__qualname__}")
+        full_name = f"{self.name}.{name or fn.__name__}"
+        taken = next((h for h in self.handlers if h.name == full_name), None)
+        if taken is not None and taken.fn is fn and name is None:
+            full_name = f"{full_name}[{pattern}]"  # one function registered for several patterns
+            taken = next((h for h in self.handlers if h.name == full_name), None)
+        if taken is not None:
+            raise ValueError(
+                f"plugin {self.name}: two handlers named {full_name!r}: {_where(taken.fn)} (on {taken.pattern!r})"
+                f" and {_where(fn)} (on {pattern!r}); a handler's name is its identity (its steps are recorded"
+                " under it) - rename one function or pass name= to @plugin.on"
+            )
         handler = Handler(
             plugin=self.name,
             pattern=pattern,
             fn=fn,
             filter=filter,
-            name=f"{self.name}.{fn.__name__}",
+            name=full_name,
             _regex=_compile(pattern),
         )
         self.handlers.append(handler)

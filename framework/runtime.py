@@ -19,6 +19,7 @@ from framework.errors import ConfigError
 from framework.events import Event, new_event
 from framework.loading import load_plugins, structure_plugin_configs
 from framework.plugins import CronSpec, Plugin
+from framework.steps import Steps, StepSettings
 from framework.store.base import DEFAULT_DEDUPE_TTL, AppendResult, Store, open_store
 from framework.triggers.schedules import ScheduleService
 from framework.triggers.webhooks import WebhookReceiver
@@ -82,6 +83,18 @@ class Runtime:
             dict(providers) if providers is not None else build_providers(config)
         )
         self.store = store or open_store(config.store.url)
+        self.store.step_ttl = config.service.step_ttl
+        self.steps: Steps | None = (
+            Steps(
+                self.store,
+                StepSettings(
+                    ttl=config.service.step_ttl,
+                    in_doubt={name: adapter.in_doubt for name, adapter in config.adapters.items()},
+                ),
+            )
+            if config.service.steps
+            else None
+        )
         crons: list[CronSpec] = [cron for plugin in self.plugins for cron in plugin.crons]
         self.schedules: ScheduleService | None = (
             ScheduleService(self.store, config.store.url, [*config.schedules, *crons], append=self._append)
@@ -98,6 +111,7 @@ class Runtime:
             plugin_configs=self.plugin_configs,
             middlewares=[*middlewares, *(m for plugin in self.plugins for m in plugin.middlewares)],
             handler_timeout=config.service.handler_timeout,
+            steps=self.steps,
         )
         self.worker = Worker(
             self.store,

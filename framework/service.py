@@ -48,6 +48,7 @@ async def metrics(request: web.Request) -> web.Response:
         in_flight=runtime.worker.in_flight,
         ready=runtime.ready,
         handed_over=runtime.worker.handed_over,
+        steps=None if runtime.steps is None else runtime.steps.counters,
     )
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
@@ -88,9 +89,12 @@ async def dead_letters(request: web.Request) -> web.Response:
 async def replay(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME_KEY]
     event_id = request.match_info["event_id"]
-    if not await runtime.store.replay(event_id):
+    fresh = request.query.get("fresh", "false").lower()
+    if fresh not in ("true", "false", "1", "0"):
+        return error_response(400, "invalid_query", f"fresh: {fresh!r}; expected true or false")
+    if not await runtime.store.replay(event_id, fresh=fresh in ("true", "1")):
         return error_response(404, "not_found", f"no dead letter {event_id!r}")
-    return web.json_response({"replayed": event_id})
+    return web.json_response({"replayed": event_id, "fresh": fresh in ("true", "1")})
 
 
 async def recent(request: web.Request) -> web.Response:

@@ -262,16 +262,27 @@ class Worker:
 
     async def _handle(self, entry: InboxEntry) -> None:
         event = entry.event
+        # A first delivery was never handled before; anything else (a retry, a claim after a crash or a shutdown,
+        # a replay - these carry the last error) may have recorded steps.
+        rerun = entry.attempt > 1 or entry.last_error is not None
         try:
-            outcome = await self.dispatcher.dispatch(event)
+            outcome = await self.dispatcher.dispatch(event, rerun=rerun)
         finally:
             self._running -= 1
             self._start_ready()
             self._slot_free.set()
         if outcome.ok:
-            await self.store.ack(event.id)
+            if outcome.writes:
+                # Queued with the ack (on SQLite the same commit, usually): once the event is acked its records are
+                # only read by a replay, which comes after both.
+                await self._settle(event, outcome.writes, self.store.ack(event.id))
+            else:
+                await self.store.ack(event.id)
             disposition = Disposition(outcome=outcome, action="done")
         else:
+            if outcome.writes:
+                # Recorded before the event can be claimed again, so its next attempt finds them.
+                await self._settle(event, outcome.writes)
             error_text = "; ".join(
                 f"{failure.handler}: {type(failure.error).__name__}: {failure.error}"
                 for failure in outcome.failures
@@ -294,3 +305,20 @@ class Worker:
         self.handled += 1
         for listener in self.listeners:
             listener(disposition)
+
+    @staticmethod
+    async def _settle(
+        event: Event, writes: tuple[Awaitable[None], ...], ack: Awaitable[None] | None = None
+    ) -> None:
+        """Wait for the step records (and the ack, raising its error). A record that could not be written leaves
+        its step in doubt, which the next attempt reconciles, so its error is logged, not raised."""
+        results = await asyncio.gather(*writes, *(() if ack is None else (ack,)), return_exceptions=True)
+        if ack is not None and isinstance(results[-1], BaseException):
+            raise results[-1]
+        for result in results[: len(writes)]:
+            if isinstance(result, BaseException):
+                if isinstance(result, asyncio.CancelledError):
+                    raise result
+                log.warning(
+                    "[%s] a step record was not written: %s: %s", event.id, type(result).__name__, result
+                )

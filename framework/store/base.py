@@ -22,6 +22,8 @@ from framework.events import Event
 
 __all__ = [
     "DEFAULT_DEDUPE_TTL",
+    "DEFAULT_STEP_TTL",
+    "RELEASED",
     "Append",
     "AppendResult",
     "Claim",
@@ -34,6 +36,13 @@ __all__ = [
 
 DEFAULT_DEDUPE_TTL = 7 * 24 * 3600.0
 """How long an event id is remembered after it was appended (seconds)."""
+
+DEFAULT_STEP_TTL = 7 * 24 * 3600.0
+"""How long a step record is kept after it was written (seconds); never while its event is dead-lettered or
+still in the inbox."""
+
+RELEASED = "released: the service stopped while the event was held"
+"""The `last_error` a shutdown leaves on the events it gives back: their next delivery is a re-run."""
 
 
 @attrs.frozen
@@ -141,8 +150,12 @@ class Store(abc.ABC):
         """The most recent dead letters, newest first."""
 
     @abc.abstractmethod
-    async def replay(self, event_id: str) -> bool:
-        """Put a dead letter back into the inbox with a fresh attempt count; False if no such dead letter."""
+    async def replay(self, event_id: str, *, fresh: bool = False) -> bool:
+        """Put a dead letter back into the inbox with a fresh attempt count; False if no such dead letter.
+
+        Its handlers continue from the steps recorded so far (its last error comes along, so its next delivery
+        is known as a re-run); `fresh` discards those records first, so every step acts again.
+        """
 
     @abc.abstractmethod
     async def pending(self) -> int:
@@ -153,6 +166,24 @@ class Store(abc.ABC):
         import asyncio
 
         await asyncio.sleep(timeout)
+
+    # -- steps -------------------------------------------------------------------------------------------------
+
+    step_ttl: float = DEFAULT_STEP_TTL
+    """Seconds a step record is kept after its last write (and after a replay)."""
+
+    @abc.abstractmethod
+    async def load_steps(self, event_id: str) -> dict[str, bytes]:
+        """Every step record of an event: its key within the event -> the record (JSON)."""
+
+    @abc.abstractmethod
+    def record_step(self, event_id: str, key: str, record: bytes, ttl: float) -> Awaitable[None]:
+        """Start writing a step record (replacing one with the same key) now; the awaitable says when it is
+        stored. Not awaiting it at once lets the write share a commit with others (the event's ack)."""
+
+    @abc.abstractmethod
+    async def discard_steps(self, event_id: str) -> int:
+        """Forget an event's step records; returns how many there were."""
 
     # -- dedupe ------------------------------------------------------------------------------------------------
 

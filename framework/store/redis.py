@@ -28,7 +28,15 @@ from framework import jsoncodec
 from framework.errors import ConfigError
 from framework.events import Event, event_from_json, event_to_json
 from framework.store import redis_scripts as lua
-from framework.store.base import DEFAULT_DEDUPE_TTL, AppendResult, Claim, DeadLetter, InboxEntry, Store
+from framework.store.base import (
+    DEFAULT_DEDUPE_TTL,
+    RELEASED,
+    AppendResult,
+    Claim,
+    DeadLetter,
+    InboxEntry,
+    Store,
+)
 
 __all__ = ["DEFAULT_PREFIX", "RedisStore", "redis_settings"]
 
@@ -214,7 +222,7 @@ class RedisStore(Store):
         await self._run(self._scripts.dead_letter, event_id, error)
 
     async def release(self, worker: str) -> int:
-        released: int = await self._run(self._scripts.release, worker)
+        released: int = await self._run(self._scripts.release, worker, RELEASED)
         return released
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
@@ -234,8 +242,9 @@ class RedisStore(Store):
             )
         return letters
 
-    async def replay(self, event_id: str) -> bool:
-        return bool(await self._run(self._scripts.replay, event_id))
+    async def replay(self, event_id: str, *, fresh: bool = False) -> bool:
+        ttl_ms = math.ceil(self.step_ttl * 1000)
+        return bool(await self._run(self._scripts.replay, event_id, "1" if fresh else "0", ttl_ms))
 
     async def pending(self) -> int:
         count: int = await self._open.client.scard(self.key("inbox"))
@@ -265,6 +274,34 @@ class RedisStore(Store):
             if self._connection is connection:
                 raise  # else the store was closed under a waiter that outlived its cancellation
         _raise_if_cancelled()
+
+    # -- steps -------------------------------------------------------------------------------------------------
+    # One hash per event, `steps:<event id>`, field = step key; it expires `ttl` after its last write, and not
+    # while the event is dead-lettered (DEAD_LETTER persists it, REPLAY sets the expiry again).
+
+    async def load_steps(self, event_id: str) -> dict[str, bytes]:
+        stored = await self._open.client.hgetall(self.key("steps:" + event_id))
+        return {
+            _text(key): value if isinstance(value, bytes) else value.encode() for key, value in stored.items()
+        }
+
+    def record_step(self, event_id: str, key: str, record: bytes, ttl: float) -> asyncio.Future[None]:
+        return asyncio.ensure_future(self._record_step(self.key("steps:" + event_id), key, record, ttl))
+
+    async def _record_step(self, steps_key: str, key: str, record: bytes, ttl: float) -> None:
+        async with self._open.client.pipeline(transaction=True) as pipe:
+            pipe.hset(steps_key, key, record)
+            pipe.pexpire(steps_key, math.ceil(ttl * 1000))
+            await pipe.execute()
+
+    async def discard_steps(self, event_id: str) -> int:
+        steps_key = self.key("steps:" + event_id)
+        client = self._open.client
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.hlen(steps_key)
+            pipe.delete(steps_key)
+            count, _ = await pipe.execute()
+        return int(count)
 
     # -- dedupe ------------------------------------------------------------------------------------------------
 

@@ -253,6 +253,7 @@ local record = {event = fields[1], attempts = tonumber(fields[3]), error = ARGV[
 if fields[2] then record.ordering_key = fields[2] end
 redis.call('HSET', DEAD, id, cjson.encode(record))
 redis.call('ZADD', DEAD_TIME, num(now_us()), id)
+redis.call('PERSIST', base .. 'steps:' .. id)  -- kept while the dead letter is: a replay continues from them
 return remove(id)
 """)
 
@@ -268,7 +269,8 @@ return result
 """)
 
 REPLAY = _script("""
--- ARGV: id; returns 1 if a dead letter was put back with attempt 0
+-- ARGV: id, fresh ('1': discard its step records), step ttl (ms); returns 1 if a dead letter was put back with
+-- attempt 0 and its last error (so its next delivery is known as a re-run)
 local id = ARGV[2]
 local raw = redis.call('HGET', DEAD, id)
 if not raw then return 0 end
@@ -279,6 +281,12 @@ local record = cjson.decode(raw)
 redis.call('HDEL', DEAD, id)
 redis.call('ZREM', DEAD_TIME, id)
 enqueue(id, record.event, record.ordering_key, now_us())
+redis.call('HSET', ev(id), 'error', record.error)
+if ARGV[3] == '1' then
+  redis.call('DEL', base .. 'steps:' .. id)
+else
+  redis.call('PEXPIRE', base .. 'steps:' .. id, ARGV[4])
+end
 return 1
 """)
 
@@ -291,6 +299,7 @@ for _, id in ipairs(ids) do
   if redis.call('EXISTS', ev(id)) == 1 then
     redis.call('ZADD', LEASES, 0, id)
     if redis.call('HINCRBY', ev(id), 'attempt', -1) < 0 then redis.call('HSET', ev(id), 'attempt', 0) end
+    redis.call('HSETNX', ev(id), 'error', ARGV[3])
   end
 end
 redis.call('DEL', held(worker))

@@ -23,7 +23,15 @@ import attrs
 from framework import jsoncodec
 from framework.errors import ConfigError
 from framework.events import event_from_json, event_from_stored, event_to_json
-from framework.store.base import DEFAULT_DEDUPE_TTL, AppendResult, Claim, DeadLetter, InboxEntry, Store
+from framework.store.base import (
+    DEFAULT_DEDUPE_TTL,
+    RELEASED,
+    AppendResult,
+    Claim,
+    DeadLetter,
+    InboxEntry,
+    Store,
+)
 from framework.store.sqlite_writer import SQLiteWriter
 
 __all__ = ["SQLiteStore", "sqlite_path"]
@@ -55,6 +63,15 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     error TEXT NOT NULL,
     failed_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS steps (
+    event_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    record BLOB NOT NULL,
+    ttl REAL NOT NULL,
+    expires_at REAL,
+    PRIMARY KEY (event_id, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS steps_expiry ON steps (expires_at) WHERE expires_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS plugin_state (
     namespace TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -324,6 +341,8 @@ class SQLiteStore(Store):
                 (error, time.time(), key),
             )
             db.execute(f"DELETE FROM inbox WHERE {where}", (key,))
+            # kept while the dead letter is: a replay continues from them
+            db.execute("UPDATE steps SET expires_at = NULL WHERE event_id = ?", (event_id,))
 
         await self._writer.run(op)
         if wake:
@@ -334,9 +353,9 @@ class SQLiteStore(Store):
 
         def op(db: sqlite3.Connection) -> int:
             cursor = db.execute(
-                "UPDATE inbox SET claimed_by = NULL, lease_until = NULL, attempt = MAX(attempt - 1, 0)"
-                " WHERE claimed_by = ?",
-                (worker,),
+                "UPDATE inbox SET claimed_by = NULL, lease_until = NULL, attempt = MAX(attempt - 1, 0),"
+                " last_error = COALESCE(last_error, ?) WHERE claimed_by = ?",
+                (RELEASED, worker),
             )
             return cursor.rowcount
 
@@ -360,15 +379,21 @@ class SQLiteStore(Store):
 
         return await self._writer.run(op)
 
-    async def replay(self, event_id: str) -> bool:
+    async def replay(self, event_id: str, *, fresh: bool = False) -> bool:
         def op(db: sqlite3.Connection) -> bool:
             row = db.execute(
-                "SELECT event, ordering_key FROM dead_letters WHERE event_id = ?", (event_id,)
+                "SELECT event, ordering_key, error FROM dead_letters WHERE event_id = ?", (event_id,)
             ).fetchone()
             if row is None:
                 return False
-            _insert(db, event_id, row[0], time.time(), row[1])
+            now = time.time()
+            seq = _insert(db, event_id, row[0], now, row[1])
+            db.execute("UPDATE inbox SET last_error = ? WHERE seq = ?", (row[2], seq))
             db.execute("DELETE FROM dead_letters WHERE event_id = ?", (event_id,))
+            if fresh:
+                db.execute("DELETE FROM steps WHERE event_id = ?", (event_id,))
+            else:
+                db.execute("UPDATE steps SET expires_at = ? + ttl WHERE event_id = ?", (now, event_id))
             return True
 
         replayed = await self._writer.run(op)
@@ -387,6 +412,31 @@ class SQLiteStore(Store):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._work.wait(), timeout)
         self._work.clear()
+
+    # -- steps -------------------------------------------------------------------------------------------------
+
+    async def load_steps(self, event_id: str) -> dict[str, bytes]:
+        def op(db: sqlite3.Connection) -> dict[str, bytes]:
+            rows = db.execute("SELECT key, record FROM steps WHERE event_id = ?", (event_id,)).fetchall()
+            return {key: record for key, record in rows}
+
+        return await self._writer.run(op, durable=False)
+
+    def record_step(self, event_id: str, key: str, record: bytes, ttl: float) -> asyncio.Future[None]:
+        def op(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT OR REPLACE INTO steps (event_id, key, record, ttl, expires_at) VALUES (?, ?, ?, ?, ?)",
+                (event_id, key, record, ttl, time.time() + ttl),
+            )
+
+        # Not durable, like the ack it usually shares a commit with: a power loss undoes both or the ack alone.
+        return self._writer.submit(op, durable=False)
+
+    async def discard_steps(self, event_id: str) -> int:
+        def op(db: sqlite3.Connection) -> int:
+            return db.execute("DELETE FROM steps WHERE event_id = ?", (event_id,)).rowcount
+
+        return await self._writer.run(op)
 
     # -- dedupe ------------------------------------------------------------------------------------------------
 
@@ -447,6 +497,9 @@ class SQLiteStore(Store):
         self._housekeeping.next_sweep = now + PURGE_EVERY
         db.execute("DELETE FROM dedupe WHERE expires_at <= ?", (now,))
         db.execute("DELETE FROM plugin_state WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
+        db.execute(
+            "DELETE FROM steps WHERE expires_at <= ? AND event_id NOT IN (SELECT event_id FROM inbox)", (now,)
+        )
         holders = [
             row[0] for row in db.execute("SELECT DISTINCT claimed_by FROM inbox WHERE claimed_by IS NOT NULL")
         ]

@@ -43,7 +43,7 @@ async def test_admin_lists_dead_letters_and_replays_them() -> None:
         assert [(d["event"]["id"], d["event"]["data"]) for d in letters] == [(event_id, {"n": 1})]
         assert "users: at most 16" in letters[0]["error"]
         status, body = await bot.post(f"/admin/api/dead-letters/{event_id}/replay")
-        assert (status, body) == (200, {"replayed": event_id})
+        assert (status, body) == (200, {"replayed": event_id, "fresh": False})
         await bot.settle()
         assert len(await bot.dead_letters()) == 1  # handled again, failed again, dead again
         status, body = await bot.post("/admin/api/dead-letters/nope/replay")

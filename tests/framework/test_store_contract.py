@@ -9,7 +9,7 @@ import time
 import pytest
 
 from framework.events import new_event
-from framework.store.base import Store, open_store
+from framework.store.base import RELEASED, Store, open_store
 from tests.framework.store_fixtures import claimed_ids as _ids
 from tests.framework.store_fixtures import open_and_start as _opened
 from tests.framework.store_fixtures import redis_url as redis_url
@@ -115,8 +115,48 @@ async def test_dead_letter_and_replay(store: Store) -> None:
     assert not await store.replay(event.id)
     (entry,) = await store.claim("w", 1, lease=30)
     assert entry.attempt == 1
-    assert entry.last_error is None
+    # its last error comes along: the worker knows the replayed delivery is a re-run, whose steps may be recorded
+    assert entry.last_error == "ValueError: bad"
     assert await store.dead_letters() == []
+
+
+async def test_step_records_are_kept_per_event_and_replaced_by_key(store: Store) -> None:
+    await store.record_step("e1", "h|op|d|1", b'{"state":"doubt"}', 60)
+    await store.record_step("e1", "h|op|d|1", b'{"state":"done"}', 60)
+    await store.record_step("e1", "h|op|d|2", b'{"state":"done","n":2}', 60)
+    await store.record_step("e2", "h|op|d|1", b"{}", 60)
+    assert await store.load_steps("e1") == {
+        "h|op|d|1": b'{"state":"done"}',
+        "h|op|d|2": b'{"state":"done","n":2}',
+    }
+    assert await store.load_steps("nothing") == {}
+    assert await store.discard_steps("e1") == 2
+    assert await store.load_steps("e1") == {}
+    assert await store.load_steps("e2") == {"h|op|d|1": b"{}"}
+
+
+async def test_a_replay_keeps_the_step_records_and_a_fresh_replay_discards_them(store: Store) -> None:
+    kept, fresh = new_event("a"), new_event("b")
+    for event in (kept, fresh):
+        await store.append(event)
+    await store.claim("w", 2, lease=30)
+    for event in (kept, fresh):
+        await store.record_step(event.id, "h|op|d|1", b'{"state":"done"}', 60)
+        await store.dead_letter(event.id, "boom")
+    assert await store.replay(kept.id)
+    assert await store.replay(fresh.id, fresh=True)
+    assert await store.load_steps(kept.id) == {"h|op|d|1": b'{"state":"done"}'}
+    assert await store.load_steps(fresh.id) == {}
+
+
+async def test_a_released_event_comes_back_as_a_re_run(store: Store) -> None:
+    event = new_event("a")
+    await store.append(event)
+    await store.claim("w", 1, lease=30)
+    assert await store.release("w") == 1
+    (entry,) = await store.claim("w2", 1, lease=30)
+    assert entry.attempt == 1  # a shutdown does not count as an attempt
+    assert entry.last_error == RELEASED  # but its handler may have begun: the worker reads its steps
 
 
 async def test_dead_letters_are_newest_first_and_keep_their_ordering_key(store: Store) -> None:

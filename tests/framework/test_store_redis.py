@@ -203,7 +203,7 @@ async def test_two_workers_on_two_replicas_handle_each_event_once_in_key_order(
     class Handler:
         """Stands in for the Dispatcher: fails every 7th event once, records the order per chat."""
 
-        async def dispatch(self, event: Any) -> DispatchOutcome:
+        async def dispatch(self, event: Any, *, rerun: bool = False) -> DispatchOutcome:
             chat = event.data["chat"]
             if chat in busy:
                 overlaps.append(chat)

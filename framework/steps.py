@@ -1,0 +1,612 @@
+"""The step journal: every effect a handler makes through `ctx.chats` or `ctx.step` is recorded, never repeated.
+
+A step is keyed by (event, handler, operation, canonical arguments, occurrence): the same call made twice in one
+handler call is two steps, and a call with other arguments is another step, so a recorded result is never handed
+to a call it does not belong to. When a handler runs again (a retry, a crash, another replica, a replay), each
+step whose result is recorded returns that result instead of acting again.
+
+A step whose outcome is unknown - its earlier attempt may have reached the provider without its result being
+recorded (the process died during the call, the call timed out or lost its connection after sending, a 5xx
+answered a request that is not safe to repeat) - is *in doubt*. Before it is performed again it is reconciled:
+the adapter reads back from the provider whether the effect is there (`framework.chats.ReadBack`), and if so
+that result is recorded and returned. Renames, member changes and deletes are safe to repeat, so they are
+applied again (a delete answered 404 is done). Where the provider cannot read back, the adapter's `in_doubt`
+policy decides: `repeat` (the default) performs the step again, logs a possible duplicate and counts it;
+`fail` dead-letters the event for an operator to decide.
+
+Records are written without making the handler wait: the write is queued with the store (on SQLite it rides the
+writer's group commit, usually the same transaction as the event's ack), and the worker waits for the event's
+writes before it acks, retries or dead-letters it. A crash before the write commits leaves the step in doubt,
+which reconciliation covers. A first delivery (attempt 1, never handled before) has no records, so it reads none.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import inspect
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+
+from framework import jsoncodec
+from framework.chats import Capability, Chat, ChatProvider, InDoubtPolicy, Message, ReadBack
+from framework.errors import ChatwrightError, NotFound, ProviderError, Unsupported
+from framework.events import Event
+from framework.store.base import Store
+
+__all__ = [
+    "DEFAULT_STEP_TTL",
+    "READBACK_SKEW",
+    "InDoubtPolicy",
+    "JournaledChats",
+    "StepCounters",
+    "StepInDoubt",
+    "StepJournal",
+    "StepSettings",
+    "Steps",
+]
+
+log = logging.getLogger("chatwright.steps")
+
+T = TypeVar("T")
+
+DEFAULT_STEP_TTL = 7 * 24 * 3600.0
+"""Seconds a step record is kept after its last write (like dedupe keys); never while its event is dead-lettered."""
+
+READBACK_SKEW = timedelta(seconds=5)
+"""A read-back looks this much before the step began, against the provider's clock running behind ours."""
+
+
+class StepInDoubt(ChatwrightError):
+    """A step may or may not have taken effect, its adapter cannot tell, and its policy says not to guess."""
+
+
+class _State(enum.StrEnum):
+    DONE = "done"
+    """Took effect; `result` holds what it returned."""
+    DOUBT = "doubt"
+    """Ended without knowing whether it took effect (timeout, lost answer, 5xx, cancelled)."""
+    ABSENT = "absent"
+    """Failed in a way that shows it did not take effect (a refusal, a 429, not found)."""
+
+
+@attrs.frozen
+class _Record:
+    state: _State
+    started_at: float
+    result: Any = None
+
+    def to_json(self) -> bytes:
+        return jsoncodec.dumps(
+            {"state": self.state.value, "started_at": self.started_at, "result": self.result}
+        )
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> _Record:
+        value = jsoncodec.loads(raw)
+        return cls(
+            state=_State(value["state"]), started_at=float(value["started_at"]), result=value.get("result")
+        )
+
+
+@attrs.define
+class StepCounters:
+    """What the journals of one process did, for `/metrics`."""
+
+    performed: int = 0
+    """Steps carried out (a provider call, or a `ctx.step` function run)."""
+    replayed: int = 0
+    """Steps answered from the journal instead of acting again."""
+    reconciled: int = 0
+    """Steps in doubt whose effect a read-back found at the provider."""
+    not_found: int = 0
+    """Steps in doubt a read-back did not find, then performed."""
+    possible_duplicates: int = 0
+    """Steps in doubt performed again without a read-back (the `repeat` policy): maybe twice in effect."""
+    mismatched: int = 0
+    """Recorded steps a re-run did not make again (the handler's calls changed between attempts)."""
+
+
+@attrs.frozen(kw_only=True)
+class StepSettings:
+    """How the journals of a runtime behave; `enabled = False` turns steps off (every call acts)."""
+
+    enabled: bool = True
+    ttl: float = DEFAULT_STEP_TTL
+    in_doubt: Mapping[str, InDoubtPolicy] = attrs.field(factory=dict)
+    """The policy per adapter name; adapters not named use REPEAT."""
+
+
+def _canonical(value: Any) -> Any:
+    """A JSON-ready form of step arguments in which equal arguments are equal (tuples as lists, sets sorted)."""
+    if isinstance(value, Mapping):
+        return {str(key): _canonical(item) for key, item in value.items()}
+    if isinstance(value, set | frozenset):
+        return sorted((_canonical(item) for item in value), key=repr)
+    if isinstance(value, list | tuple):
+        return [_canonical(item) for item in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if attrs.has(type(value)):
+        return _canonical(attrs.asdict(value, recurse=True))
+    raise TypeError(
+        f"step argument {value!r} ({type(value).__name__}) has no canonical JSON form; pass strings, numbers,"
+        " booleans, None, lists, dicts or attrs instances"
+    )
+
+
+def _digest(arguments: Any) -> str:
+    return hashlib.blake2b(jsoncodec.dumps(_canonical(arguments)), digest_size=10).hexdigest()
+
+
+def _raw_converter() -> cattrs.Converter:
+    converter = cattrs.Converter()
+    converter.register_unstructure_hook(datetime, lambda value: value.isoformat())
+    return converter
+
+
+def _raw_json(converter: cattrs.Converter, raw: Any) -> Any:
+    """The provider's own object as JSON for the record (None if it has no JSON form)."""
+    if raw is None:
+        return None
+    try:
+        value = converter.unstructure(raw)
+        jsoncodec.dumps(value)
+    except Exception:  # a provider object with no JSON form: the record keeps the unified fields only
+        return None
+    return value
+
+
+def _when(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _parse_when(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+class _Codec:
+    """Chat and Message to and from their recorded JSON; a replayed result's `raw` is the provider's object as
+    JSON (a dict), not its typed model."""
+
+    def __init__(self) -> None:
+        self._raw = _raw_converter()
+
+    def chat(self, chat: Chat) -> dict[str, Any]:
+        return {
+            "provider": chat.provider,
+            "id": chat.id,
+            "name": chat.name,
+            "members": list(chat.members),
+            "created_at": _when(chat.created_at),
+            "raw": _raw_json(self._raw, chat.raw),
+        }
+
+    @staticmethod
+    def to_chat(value: dict[str, Any]) -> Chat:
+        return Chat(
+            provider=value["provider"],
+            id=value["id"],
+            name=value.get("name"),
+            members=tuple(value.get("members") or ()),
+            created_at=_parse_when(value.get("created_at")),
+            raw=value.get("raw"),
+        )
+
+    def message(self, message: Message) -> dict[str, Any]:
+        return {
+            "provider": message.provider,
+            "chat_id": message.chat_id,
+            "id": message.id,
+            "text": message.text,
+            "sent_at": _when(message.sent_at),
+            "raw": _raw_json(self._raw, message.raw),
+        }
+
+    @staticmethod
+    def to_message(value: dict[str, Any]) -> Message:
+        return Message(
+            provider=value["provider"],
+            chat_id=value["chat_id"],
+            id=value.get("id"),
+            text=value.get("text") or "",
+            sent_at=_parse_when(value.get("sent_at")),
+            raw=value.get("raw"),
+        )
+
+
+@attrs.frozen
+class _Step:
+    """One call to make a step of: how to perform it, read it back, and record its result."""
+
+    operation: str
+    arguments: Any
+    perform: Callable[[], Awaitable[Any]]
+    encode: Callable[[Any], Any]
+    decode: Callable[[Any], Any]
+    safe_to_repeat: bool = False
+    """Applying it twice has the effect of applying it once (rename, set members, delete)."""
+    readback: Callable[[datetime], Awaitable[Any]] | None = None
+    adapter: str | None = None
+
+
+class StepJournal:
+    """The steps of one handler call: answers recorded ones, reconciles those in doubt, records the rest."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        event: Event,
+        handler: str,
+        rerun: bool,
+        settings: StepSettings,
+        counters: StepCounters,
+        codec: _Codec,
+    ) -> None:
+        self._store = store
+        self._event = event
+        self._handler = handler
+        self._rerun = rerun
+        self._settings = settings
+        self._counters = counters
+        self._codec = codec
+        self._occurrences: dict[tuple[str, str], int] = {}
+        self._recorded: dict[str, _Record] | None = None
+        """This handler's records from earlier attempts, loaded on the first step of a re-run."""
+        self.writes: list[Awaitable[None]] = []
+        """Record writes under way; the worker waits for them before it acks, retries or dead-letters."""
+
+    @property
+    def codec(self) -> _Codec:
+        return self._codec
+
+    def _key(self, operation: str, arguments: Any) -> str:
+        """`handler|operation|digest of the arguments|occurrence`: readable where it can be, exact where it counts."""
+        digest = _digest(arguments)
+        occurrence = self._occurrences.get((operation, digest), 0) + 1
+        self._occurrences[(operation, digest)] = occurrence
+        return f"{self._handler}|{operation}|{digest}|{occurrence}"
+
+    async def _earlier(self) -> dict[str, _Record]:
+        if self._recorded is None:
+            prefix = self._handler + "|"
+            stored = await self._store.load_steps(self._event.id)
+            self._recorded = {
+                key: _Record.from_json(raw) for key, raw in stored.items() if key.startswith(prefix)
+            }
+        return self._recorded
+
+    def _write(self, key: str, record: _Record) -> None:
+        self.writes.append(self._store.record_step(self._event.id, key, record.to_json(), self._settings.ttl))
+
+    async def run(self, step: _Step) -> Any:
+        """Perform `step` once in effect: its recorded result, a read-back of its effect, or the call itself."""
+        if not self._settings.enabled:
+            return await step.perform()
+        key = self._key(step.operation, step.arguments)
+        since = self._event.received_at - READBACK_SKEW
+        if self._rerun:
+            record = (await self._earlier()).pop(key, None)
+            if record is not None and record.state is _State.DONE:
+                self._counters.replayed += 1
+                return step.decode(record.result)
+            if record is None or record.state is _State.DOUBT:
+                if record is not None:
+                    since = datetime.fromtimestamp(record.started_at, UTC) - READBACK_SKEW
+                found = await self._reconcile(step, key, since)
+                if found is not None:
+                    return found
+        return await self._perform(step, key)
+
+    async def _reconcile(self, step: _Step, key: str, since: datetime) -> Any:
+        """Look for the effect of a step that may have happened; record and return it if found, else None."""
+        if step.safe_to_repeat:
+            return None
+        if step.readback is not None:
+            try:
+                found = await step.readback(since)
+            except Unsupported:
+                found = None
+            else:
+                if found is not None:
+                    self._counters.reconciled += 1
+                    log.info(
+                        "[%s] %s: %s found at the provider; not repeated",
+                        self._event.id,
+                        self._handler,
+                        step.operation,
+                    )
+                    self._write(key, _Record(_State.DONE, time.time(), step.encode(found)))
+                    return found
+                self._counters.not_found += 1
+                return None
+        policy = self._settings.in_doubt.get(step.adapter or "", InDoubtPolicy.REPEAT)
+        if policy is InDoubtPolicy.FAIL:
+            raise StepInDoubt(
+                f"{step.operation} may have taken effect in an earlier attempt and {step.adapter or 'this step'}"
+                ' cannot read back whether it did (in_doubt = "fail"); check the provider, then replay the event'
+                " (`chatwright replay`) or discard it"
+            )
+        self._counters.possible_duplicates += 1
+        log.warning(
+            "[%s] %s: %s may have taken effect in an earlier attempt and cannot be read back; performing it"
+            " again (a possible duplicate)",
+            self._event.id,
+            self._handler,
+            step.operation,
+        )
+        return None
+
+    async def _perform(self, step: _Step, key: str) -> Any:
+        started = time.time()
+        try:
+            result = await step.perform()
+        except NotFound:
+            if step.safe_to_repeat and step.operation.endswith(".delete_chat") and self._rerun:
+                self._write(key, _Record(_State.DONE, started))
+                return None
+            self._write(key, _Record(_State.ABSENT, started))
+            raise
+        except ProviderError as error:
+            self._write(key, _Record(_State.DOUBT if error.may_have_acted else _State.ABSENT, started))
+            raise
+        except BaseException:
+            self._write(key, _Record(_State.DOUBT, started))
+            raise
+        self._counters.performed += 1
+        self._write(key, _Record(_State.DONE, started, step.encode(result)))
+        return result
+
+    def finish(self) -> None:
+        """After the handler returned: warn about recorded steps this run did not make again."""
+        if self._recorded:
+            self._counters.mismatched += len(self._recorded)
+            log.warning(
+                "[%s] %s: %d recorded step(s) were not made again on this attempt (%s); the handler's calls changed"
+                " between attempts - keep values such as timestamps in the event or in ctx.state so a re-run makes"
+                " the same calls",
+                self._event.id,
+                self._handler,
+                len(self._recorded),
+                ", ".join(sorted(key.split("|")[1] for key in self._recorded)),
+            )
+            self._recorded = {}
+
+    async def step(
+        self, name: str, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], reconcile: Any
+    ) -> Any:
+        """`ctx.step(name, fn, *args, **kwargs)`: `fn` run once in effect, its JSON result recorded."""
+
+        async def perform() -> Any:
+            result = fn(*args, **kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+            try:
+                jsoncodec.dumps(result)
+            except TypeError as error:
+                raise TypeError(
+                    f"ctx.step({name!r}): the result of {getattr(fn, '__qualname__', fn)!r} must be JSON (a str,"
+                    f" number, bool, None, list or dict) to be recorded: {error}"
+                ) from None
+            return result
+
+        readback = None
+        if reconcile is not None:
+
+            async def readback(since: datetime) -> Any:
+                found = reconcile(since)
+                return await found if inspect.isawaitable(found) else found
+
+        return await self.run(
+            _Step(
+                operation=f"step:{name}",
+                arguments={"args": args, "kwargs": kwargs},
+                perform=perform,
+                encode=_identity,
+                decode=_identity,
+                readback=readback,
+            )
+        )
+
+
+def _identity(value: T) -> T:
+    return value
+
+
+def _members(members: Iterable[str | int]) -> tuple[Any, ...] | Any:
+    """Members as given, read once (a one-shot iterator is kept for the call); a string stays (it is invalid)."""
+    if isinstance(members, str | bytes) or not isinstance(members, Iterable):
+        return members
+    return tuple(members)
+
+
+def _member_strings(members: Any) -> tuple[str, ...]:
+    if isinstance(members, tuple):
+        return tuple(str(member) for member in members)
+    return ()
+
+
+class JournaledProvider:
+    """An adapter as a handler sees it through `ctx.chats`: its effects are steps, its reads go straight through.
+
+    Every other attribute (`client`, `capabilities`, adapter-specific helpers) is the adapter's own.
+    """
+
+    def __init__(self, provider: ChatProvider, journal: StepJournal) -> None:
+        self._provider = provider
+        self._journal = journal
+        self.name = provider.name
+        self.capabilities = provider.capabilities
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._provider, attribute)
+
+    # `isinstance(ctx.chats["x"], PopsellProvider)` keeps working in plugins that check which adapter they got
+    # (as unittest.mock's spec does); `type()` still tells the truth.
+    @property  # type: ignore[misc]
+    def __class__(self) -> type[Any]:
+        return type(self._provider)
+
+    def __repr__(self) -> str:
+        return f"<journaled {self._provider!r}>"
+
+    @property
+    def adapter(self) -> ChatProvider:
+        """The adapter itself: calls on it are not steps."""
+        return self._provider
+
+    def _readback(self) -> ReadBack | None:
+        provider = self._provider
+        return provider if isinstance(provider, ReadBack) else None
+
+    async def create_chat(self, name: str | None, members: Iterable[str | int], **options: Any) -> Chat:
+        given = _members(members)
+        codec = self._journal.codec
+        readback = self._readback()
+        find = None
+        if readback is not None and Capability.CREATE_CHAT in readback.readback:
+
+            def find(since: datetime) -> Awaitable[Chat | None]:
+                return readback.find_chat(name, _member_strings(given), since, **options)
+
+        return await self._journal.run(  # type: ignore[no-any-return]
+            _Step(
+                operation=f"{self.name}.create_chat",
+                arguments=[name, _member_strings(given) if isinstance(given, tuple) else given, options],
+                perform=lambda: self._provider.create_chat(name, given, **options),
+                encode=codec.chat,
+                decode=codec.to_chat,
+                readback=find,
+                adapter=self.name,
+            )
+        )
+
+    async def rename_chat(self, chat_id: str | int, name: str) -> Chat:
+        codec = self._journal.codec
+        return await self._journal.run(  # type: ignore[no-any-return]
+            _Step(
+                operation=f"{self.name}.rename_chat",
+                arguments=[str(chat_id), name],
+                perform=lambda: self._provider.rename_chat(chat_id, name),
+                encode=codec.chat,
+                decode=codec.to_chat,
+                safe_to_repeat=True,
+                adapter=self.name,
+            )
+        )
+
+    async def set_members(self, chat_id: str | int, members: Iterable[str | int]) -> Chat:
+        given = _members(members)
+        codec = self._journal.codec
+        return await self._journal.run(  # type: ignore[no-any-return]
+            _Step(
+                operation=f"{self.name}.set_members",
+                arguments=[str(chat_id), _member_strings(given) if isinstance(given, tuple) else given],
+                perform=lambda: self._provider.set_members(chat_id, given),
+                encode=codec.chat,
+                decode=codec.to_chat,
+                safe_to_repeat=True,
+                adapter=self.name,
+            )
+        )
+
+    async def post_message(self, chat_id: str | int, text: str) -> Message:
+        codec = self._journal.codec
+        readback = self._readback()
+        find = None
+        if readback is not None and Capability.POST_MESSAGE in readback.readback:
+
+            def find(since: datetime) -> Awaitable[Message | None]:
+                return readback.find_message(str(chat_id), text, since)
+
+        return await self._journal.run(  # type: ignore[no-any-return]
+            _Step(
+                operation=f"{self.name}.post_message",
+                arguments=[str(chat_id), text],
+                perform=lambda: self._provider.post_message(chat_id, text),
+                encode=codec.message,
+                decode=codec.to_message,
+                readback=find,
+                adapter=self.name,
+            )
+        )
+
+    async def delete_chat(self, chat_id: str | int) -> None:
+        await self._journal.run(
+            _Step(
+                operation=f"{self.name}.delete_chat",
+                arguments=[str(chat_id)],
+                perform=lambda: self._provider.delete_chat(chat_id),
+                encode=_none,
+                decode=_none,
+                safe_to_repeat=True,
+                adapter=self.name,
+            )
+        )
+
+    async def get_chat(self, chat_id: str | int) -> Chat:
+        return await self._provider.get_chat(chat_id)
+
+    def list_chats(self) -> AsyncIterator[Chat]:
+        return self._provider.list_chats()
+
+    def list_messages(self, chat_id: str | int) -> AsyncIterator[Message]:
+        return self._provider.list_messages(chat_id)
+
+    async def close(self) -> None:
+        await self._provider.close()
+
+
+def _none(_: Any) -> None:
+    return None
+
+
+class JournaledChats(Mapping[str, ChatProvider]):
+    """`ctx.chats` inside a handler: the configured adapters, each call of theirs a step of this journal."""
+
+    def __init__(self, providers: Mapping[str, ChatProvider], journal: StepJournal) -> None:
+        self._providers = providers
+        self._journal = journal
+        self._wrapped: dict[str, JournaledProvider] = {}
+
+    def __getitem__(self, name: str) -> ChatProvider:
+        wrapped = self._wrapped.get(name)
+        if wrapped is None:
+            wrapped = self._wrapped[name] = JournaledProvider(self._providers[name], self._journal)
+        return wrapped  # type: ignore[return-value]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._providers)
+
+    def __len__(self) -> int:
+        return len(self._providers)
+
+
+@attrs.frozen
+class Steps:
+    """What a runtime's journals share: the store, the settings, the counters and the result codec."""
+
+    store: Store
+    settings: StepSettings = StepSettings()
+    counters: StepCounters = attrs.field(factory=StepCounters)
+    codec: _Codec = attrs.field(factory=_Codec)
+
+    def journal(self, event: Event, handler: str, *, rerun: bool) -> StepJournal:
+        return StepJournal(
+            store=self.store,
+            event=event,
+            handler=handler,
+            rerun=rerun,
+            settings=self.settings,
+            counters=self.counters,
+            codec=self.codec,
+        )
