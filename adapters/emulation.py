@@ -20,6 +20,8 @@ retry succeeds.
   with "Scripted failure" and `retry_after`), or with `body` when given;
 - 2xx: the provider acts, then its 2xx answer is replaced by this status with an empty body, or `body` (an
   error the provider answers is left alone).
+An answer with `delay` (seconds) is held that long before it is sent - after the provider acted, for a 2xx - so a
+client whose timeout is shorter gives up on a call that took effect.
 Tests may also append `ScriptedAnswer`s to `app[FAULTS_KEY].scripted`.
 """
 
@@ -87,6 +89,11 @@ def _check_times(_: Any, __: Any, times: Any) -> None:
         raise ValueError(f"times must be an integer >= 1, got {times!r}")
 
 
+def _check_delay(_: Any, __: Any, delay: Any) -> None:
+    if not isinstance(delay, int | float) or isinstance(delay, bool) or delay < 0:
+        raise ValueError(f"delay must be a number of seconds >= 0, got {delay!r}")
+
+
 def _check_retry_after(_: Any, __: Any, retry_after: Any) -> None:
     if retry_after is not None and (
         not isinstance(retry_after, int | float) or isinstance(retry_after, bool)
@@ -107,6 +114,7 @@ class ScriptedAnswer:
     method: str | None = attrs.field(default=None, validator=_optional_str)
     path: str | None = attrs.field(default=None, validator=_optional_str)
     times: int = attrs.field(default=1, validator=_check_times)
+    delay: float = attrs.field(default=0.0, validator=_check_delay)
 
     def matches(self, method: str, path: str, full_path: str) -> bool:
         return (self.method is None or self.method.upper() == method) and (
@@ -220,11 +228,15 @@ def emulator_app(
             return error_responder(429, "Too many requests", max(1, round(wait + 0.499)) if wait > 0 else 1)
         scripted = state.take_scripted(request.method, path, request.path)
         if scripted is not None and scripted.status >= 300:
+            if scripted.delay:
+                await asyncio.sleep(scripted.delay)
             return scripted.response(error_responder)
         if scripted is None and state.options.error_rate and state.rng.random() < state.options.error_rate:
             return error_responder(503, "Injected failure", None)
         response = await handler(request)
         if scripted is not None and 200 <= response.status < 300:
+            if scripted.delay:
+                await asyncio.sleep(scripted.delay)
             return scripted.response(error_responder)
         return response
 

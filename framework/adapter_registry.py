@@ -25,6 +25,14 @@ __all__ = ["AdapterConfig", "AdapterSpec", "EmulatorOptions", "available_provide
 ENTRY_POINT_GROUP = "chatwright.adapters"
 
 
+def _in_doubt(value: Any) -> InDoubtPolicy:
+    try:
+        return InDoubtPolicy(value)
+    except ValueError:
+        choices = ", ".join(repr(policy.value) for policy in InDoubtPolicy)
+        raise ValueError(f"in_doubt: {value!r}; expected one of {choices}") from None
+
+
 @attrs.frozen(kw_only=True)
 class AdapterConfig:
     """Keys every `[adapters.NAME]` table has; each adapter extends it with its own (kw_only) fields."""
@@ -36,7 +44,7 @@ class AdapterConfig:
     """Tries per call, the first included."""
     rate_limit: float | None = None
     """Requests per second sent to this provider at most."""
-    in_doubt: InDoubtPolicy = InDoubtPolicy.REPEAT
+    in_doubt: InDoubtPolicy = attrs.field(default=InDoubtPolicy.REPEAT, converter=_in_doubt)
     """What a step in doubt does where this provider cannot read back whether it took effect (framework.steps)."""
 
     def http_settings(self) -> HttpSettings:

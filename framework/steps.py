@@ -441,9 +441,11 @@ class JournaledProvider:
     Every other attribute (`client`, `capabilities`, adapter-specific helpers) is the adapter's own.
     """
 
-    def __init__(self, provider: ChatProvider, journal: StepJournal) -> None:
+    def __init__(self, provider: ChatProvider, journal: StepJournal, adapter: str) -> None:
         self._provider = provider
         self._journal = journal
+        self._adapter = adapter
+        """The name the handler looked it up by (`[adapters.NAME]`): its steps and its in-doubt policy go by it."""
         self.name = provider.name
         self.capabilities = provider.capabilities
 
@@ -480,13 +482,13 @@ class JournaledProvider:
 
         return await self._journal.run(  # type: ignore[no-any-return]
             _Step(
-                operation=f"{self.name}.create_chat",
+                operation=f"{self._adapter}.create_chat",
                 arguments=[name, _member_strings(given) if isinstance(given, tuple) else given, options],
                 perform=lambda: self._provider.create_chat(name, given, **options),
                 encode=codec.chat,
                 decode=codec.to_chat,
                 readback=find,
-                adapter=self.name,
+                adapter=self._adapter,
             )
         )
 
@@ -494,13 +496,13 @@ class JournaledProvider:
         codec = self._journal.codec
         return await self._journal.run(  # type: ignore[no-any-return]
             _Step(
-                operation=f"{self.name}.rename_chat",
+                operation=f"{self._adapter}.rename_chat",
                 arguments=[str(chat_id), name],
                 perform=lambda: self._provider.rename_chat(chat_id, name),
                 encode=codec.chat,
                 decode=codec.to_chat,
                 safe_to_repeat=True,
-                adapter=self.name,
+                adapter=self._adapter,
             )
         )
 
@@ -509,13 +511,13 @@ class JournaledProvider:
         codec = self._journal.codec
         return await self._journal.run(  # type: ignore[no-any-return]
             _Step(
-                operation=f"{self.name}.set_members",
+                operation=f"{self._adapter}.set_members",
                 arguments=[str(chat_id), _member_strings(given) if isinstance(given, tuple) else given],
                 perform=lambda: self._provider.set_members(chat_id, given),
                 encode=codec.chat,
                 decode=codec.to_chat,
                 safe_to_repeat=True,
-                adapter=self.name,
+                adapter=self._adapter,
             )
         )
 
@@ -530,26 +532,26 @@ class JournaledProvider:
 
         return await self._journal.run(  # type: ignore[no-any-return]
             _Step(
-                operation=f"{self.name}.post_message",
+                operation=f"{self._adapter}.post_message",
                 arguments=[str(chat_id), text],
                 perform=lambda: self._provider.post_message(chat_id, text),
                 encode=codec.message,
                 decode=codec.to_message,
                 readback=find,
-                adapter=self.name,
+                adapter=self._adapter,
             )
         )
 
     async def delete_chat(self, chat_id: str | int) -> None:
         await self._journal.run(
             _Step(
-                operation=f"{self.name}.delete_chat",
+                operation=f"{self._adapter}.delete_chat",
                 arguments=[str(chat_id)],
                 perform=lambda: self._provider.delete_chat(chat_id),
                 encode=_none,
                 decode=_none,
                 safe_to_repeat=True,
-                adapter=self.name,
+                adapter=self._adapter,
             )
         )
 
@@ -581,7 +583,7 @@ class JournaledChats(Mapping[str, ChatProvider]):
     def __getitem__(self, name: str) -> ChatProvider:
         wrapped = self._wrapped.get(name)
         if wrapped is None:
-            wrapped = self._wrapped[name] = JournaledProvider(self._providers[name], self._journal)
+            wrapped = self._wrapped[name] = JournaledProvider(self._providers[name], self._journal, name)
         return wrapped  # type: ignore[return-value]
 
     def __iter__(self) -> Iterator[str]:

@@ -1,0 +1,258 @@
+"""Steps: a handler that runs again (retry, replay, a call that ended in doubt) does not repeat its effects."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from adapters.roostedhr.emulator import STATE_KEY
+from adapters.roostedhr.emulator_state import RoostedState
+from framework import Context, Event, Plugin
+from framework.events import new_event
+from framework.steps import StepInDoubt
+from framework.testing import BotHarness
+
+ROOSTED = {"roosted": {"provider": "roostedhr", "worker_id": "3158"}}
+
+
+def welcome_plugin() -> Plugin:
+    """The operator's plain handler: one chat, one message in it."""
+    plugin = Plugin("welcome")
+
+    @plugin.on("member.joined")
+    async def welcome(event: Event, ctx: Context) -> None:
+        roosted = ctx.chats["roosted"]
+        chat = await roosted.create_chat(name=f"Welcome {event.data['name']}", members=["120915"])
+        await roosted.post_message(chat.id, f"Welcome aboard, {event.data['name']}!")
+
+    return plugin
+
+
+def emulator(bot: BotHarness) -> RoostedState:
+    return bot.emulators["roosted"][STATE_KEY]
+
+
+def chats_and_messages(bot: BotHarness) -> tuple[int, int]:
+    state = emulator(bot)
+    return len(state.chats), sum(len(chat.messages) for chat in state.chats.values())
+
+
+def harness(*plugins: Plugin, steps: bool = True, **service: Any) -> BotHarness:
+    return BotHarness.from_plugins(
+        *plugins,
+        adapters={"roosted": {**ROOSTED["roosted"], "timeout": 0.5, "retries": 1}},
+        config={"service": {"steps": steps, **service}, "retry": {"attempts": 5}},
+    )
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        await asyncio.sleep(0.005)
+
+
+@pytest.mark.parametrize(("steps", "chats"), [(True, 1), (False, 3)], ids=["steps", "no-steps"])
+async def test_a_retry_after_a_failed_post_does_not_create_the_chat_again(steps: bool, chats: int) -> None:
+    async with harness(welcome_plugin(), steps=steps) as bot:
+        bot.script("roosted", status=500, method="POST", path="*/messages", times=2)
+        (outcome, *_) = await bot.emit("member.joined", {"name": "Ada"})
+        assert [d.action for d in bot.dispositions] == ["retry", "retry", "done"]
+        assert chats_and_messages(bot) == (chats, 1)
+        del outcome
+
+
+async def test_a_create_answered_after_the_client_gave_up_is_found_and_not_made_again() -> None:
+    async with harness(welcome_plugin()) as bot:
+        # the chat is made, then the answer is held past the adapter's 0.5 s timeout: the call ends in doubt
+        bot.script("roosted", status=201, method="POST", path="*/chats", delay=1.0)
+        await bot.emit("member.joined", {"name": "Ada"})
+        assert [d.action for d in bot.dispositions] == ["retry", "done"]
+        assert chats_and_messages(bot) == (1, 1)
+        assert bot.runtime is not None and bot.runtime.steps is not None
+        assert bot.runtime.steps.counters.reconciled == 1
+
+
+async def test_a_replayed_dead_letter_continues_from_its_steps_and_a_fresh_replay_starts_over() -> None:
+    async with harness(welcome_plugin()) as bot:
+        bot.script("roosted", status=500, method="POST", path="*/messages", times=5)
+        event = new_event("member.joined", {"name": "Ada"})
+        await bot.append(event)
+        await bot.settle()
+        assert [d.action for d in bot.dispositions][-1] == "dead"
+        assert chats_and_messages(bot) == (1, 0)
+        assert bot.runtime is not None
+        assert await bot.runtime.store.replay(event.id)
+        await bot.settle()
+        assert chats_and_messages(bot) == (1, 1)
+
+        bot.script("roosted", status=500, method="POST", path="*/messages", times=5)
+        again = new_event("member.joined", {"name": "Bo"})
+        await bot.append(again)
+        await bot.settle()
+        assert await bot.runtime.store.replay(again.id, fresh=True)
+        await bot.settle()
+        assert chats_and_messages(bot) == (3, 2)  # Ada's chat, and Bo's twice: --fresh acts again
+
+
+async def test_the_same_call_twice_in_one_handler_is_two_steps() -> None:
+    plugin = Plugin("twice")
+
+    @plugin.on("ping")
+    async def twice(event: Event, ctx: Context) -> None:
+        roosted = ctx.chats["roosted"]
+        chat = await roosted.create_chat(name="Pings", members=["120915"])
+        await roosted.post_message(chat.id, "ping")
+        await roosted.post_message(chat.id, "ping")
+        if event.attempt == 1:
+            raise RuntimeError("fail after the effects, so the handler runs again")
+
+    async with harness(plugin) as bot:
+        await bot.emit("ping")
+        assert [d.action for d in bot.dispositions] == ["retry", "done"]
+        assert chats_and_messages(bot) == (1, 2)
+
+
+async def test_a_custom_step_runs_once_and_its_result_is_replayed() -> None:
+    plugin = Plugin("pager")
+    calls: list[str] = []
+    seen: list[Any] = []
+
+    def page(who: str) -> dict[str, Any]:
+        calls.append(who)
+        return {"incident": len(calls), "who": who}
+
+    @plugin.on("alert")
+    async def alert(event: Event, ctx: Context) -> None:
+        seen.append(await ctx.step("notify-pager", page, "oncall"))
+        if event.attempt < 3:
+            raise RuntimeError("later failure")
+
+    async with harness(plugin) as bot:
+        await bot.emit("alert")
+        assert calls == ["oncall"]
+        assert seen == [{"incident": 1, "who": "oncall"}] * 3
+
+
+async def test_a_custom_step_in_doubt_asks_its_reconcile_function_first() -> None:
+    plugin = Plugin("mailer")
+    sent: list[str] = []
+
+    async def send(to: str) -> str:
+        sent.append(to)
+        await asyncio.sleep(10)  # never answers: the handler's time limit cancels it after it acted
+        return "unreachable"
+
+    def already_sent(since: Any) -> str | None:
+        return f"mail to {sent[0]}" if sent else None
+
+    results: list[Any] = []
+
+    @plugin.on("mail")
+    async def mail(event: Event, ctx: Context) -> None:
+        results.append(await ctx.step("send-mail", send, "ada@example.com", reconcile=already_sent))
+
+    async with harness(plugin, handler_timeout=0.2) as bot:
+        await bot.emit("mail")
+        assert sent == ["ada@example.com"]
+        assert results == ["mail to ada@example.com"]
+        assert [d.action for d in bot.dispositions] == ["retry", "done"]
+
+
+async def test_a_handler_whose_arguments_change_makes_a_new_step_and_is_warned(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    plugin = Plugin("clock")
+
+    @plugin.on("tick")
+    async def tick(event: Event, ctx: Context) -> None:
+        await ctx.step("stamp", lambda text: text, f"attempt {event.attempt}")
+        if event.attempt == 1:
+            raise RuntimeError("again")
+
+    async with harness(plugin) as bot:
+        with caplog.at_level(logging.WARNING, logger="chatwright.steps"):
+            await bot.emit("tick")
+        assert "recorded step(s) were not made again" in caplog.text
+        assert bot.runtime is not None and bot.runtime.steps is not None
+        assert bot.runtime.steps.counters.mismatched == 1
+
+
+async def test_a_step_in_doubt_without_read_back_follows_the_adapters_policy() -> None:
+    plugin = Plugin("blind")
+    pages: list[str] = []
+
+    async def page() -> None:
+        pages.append("page")
+        await asyncio.sleep(10)
+
+    @plugin.on("go")
+    async def go(event: Event, ctx: Context) -> None:
+        await ctx.step("page", page)
+
+    async with harness(plugin, handler_timeout=0.2) as bot:
+        await bot.emit("go")
+        # no reconcile function: the default policy performs it again and counts a possible duplicate
+        assert len(pages) == 5
+        assert bot.runtime is not None and bot.runtime.steps is not None
+        assert bot.runtime.steps.counters.possible_duplicates == 4
+
+
+async def test_the_fail_policy_dead_letters_a_post_it_cannot_read_back() -> None:
+    plugin = Plugin("alarm")
+
+    @plugin.on("alarm")
+    async def alarm(event: Event, ctx: Context) -> None:
+        await ctx.chats["ga"].post_message("1", "Fire")
+
+    bot = BotHarness.from_plugins(
+        plugin,
+        adapters={"ga": {"provider": "groupalarm", "timeout": 0.3, "retries": 1, "in_doubt": "fail"}},
+    )
+    async with bot:
+        bot.script("ga", status=200, method="POST", path="*/message", delay=0.6)
+        await bot.emit("alarm")
+        (letter,) = await bot.dead_letters()
+        assert StepInDoubt.__name__ in letter.error
+        assert len(bot.requests("ga", method="POST")) == 1
+
+
+def test_two_handlers_of_one_plugin_may_not_share_a_name() -> None:
+    plugin = Plugin("twins")
+
+    async def handle(event: Event, ctx: Context) -> None: ...
+
+    async def other(event: Event, ctx: Context) -> None: ...
+
+    plugin.add_handler("a", handle)
+    plugin.add_handler("b", handle)  # the same function on two patterns: two identities
+    assert [h.name for h in plugin.handlers] == ["twins.handle", "twins.handle[b]"]
+    other.__name__ = "handle"
+    with pytest.raises(ValueError, match=r"two handlers named 'twins\.handle'"):
+        plugin.add_handler("c", other)
+    plugin.add_handler("c", other, name="handle_c")
+    assert plugin.handlers[-1].name == "twins.handle_c"
+
+
+async def test_the_handler_that_matches_is_the_one_that_runs() -> None:
+    plugin = Plugin("routes")
+    ran: list[str] = []
+
+    def make(label: str) -> Callable[[Event, Context], Awaitable[None]]:
+        async def handle(event: Event, ctx: Context) -> None:
+            ran.append(label)
+
+        return handle
+
+    plugin.add_handler("a", make("a"), name="on_a")
+    plugin.add_handler("b", make("b"), name="on_b")
+    async with harness(plugin) as bot:
+        await bot.emit("b")
+        await bot.emit("a")
+    assert ran == ["b", "a"]
