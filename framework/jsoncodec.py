@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["WRITES_UTC_DATETIMES", "dumps", "dumps_text", "loads"]
+__all__ = ["WRITES_UTC_DATETIMES", "dumps", "dumps_default", "dumps_text", "loads"]
 
 dumps: Callable[[Any], bytes]
 """Compact UTF-8 JSON bytes of a value."""
@@ -24,6 +24,10 @@ try:
     loads = orjson.loads
     WRITES_UTC_DATETIMES = True
 
+    def dumps_default(value: Any, default: Callable[[Any], Any]) -> bytes:
+        """`dumps`, calling `default` for what JSON has no form for (it returns a form, or raises TypeError)."""
+        return orjson.dumps(value, default=default)
+
 except ImportError:  # pragma: no cover - exercised only without the "fast" extra
 
     def _dumps(value: Any) -> bytes:
@@ -32,6 +36,10 @@ except ImportError:  # pragma: no cover - exercised only without the "fast" extr
     dumps = _dumps
     loads = json.loads
     WRITES_UTC_DATETIMES = False
+
+    def dumps_default(value: Any, default: Callable[[Any], Any]) -> bytes:
+        """`dumps`, calling `default` for what JSON has no form for (it returns a form, or raises TypeError)."""
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=default).encode()
 
 
 def dumps_text(value: Any) -> str:

@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS inbox (
     available_at REAL NOT NULL,
     claimed_by TEXT,
     lease_until REAL,
-    last_error TEXT
+    last_error TEXT,
+    steps TEXT
 );
 CREATE INDEX IF NOT EXISTS inbox_available ON inbox (available_at, seq);
 CREATE INDEX IF NOT EXISTS inbox_ordering ON inbox (ordering_key, seq) WHERE ordering_key IS NOT NULL;
@@ -61,17 +62,9 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     ordering_key TEXT,
     attempts INTEGER NOT NULL,
     error TEXT NOT NULL,
-    failed_at REAL NOT NULL
+    failed_at REAL NOT NULL,
+    steps TEXT
 );
-CREATE TABLE IF NOT EXISTS steps (
-    event_id TEXT NOT NULL,
-    key TEXT NOT NULL,
-    record BLOB NOT NULL,
-    ttl REAL NOT NULL,
-    expires_at REAL,
-    PRIMARY KEY (event_id, key)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS steps_expiry ON steps (expires_at) WHERE expires_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS plugin_state (
     namespace TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -117,6 +110,10 @@ def _setup(connection: sqlite3.Connection) -> None:
     connection.execute("PRAGMA busy_timeout=10000")
     connection.execute("PRAGMA foreign_keys=ON")
     connection.executescript(SCHEMA)
+    for table in ("inbox", "dead_letters"):  # files made before step records lack the column
+        columns = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        if "steps" not in columns:
+            connection.execute(f"ALTER TABLE {table} ADD COLUMN steps TEXT")
 
 
 def _checkpoint(connection: sqlite3.Connection) -> None:
@@ -336,13 +333,12 @@ class SQLiteStore(Store):
 
         def op(db: sqlite3.Connection) -> None:
             db.execute(
-                "INSERT OR REPLACE INTO dead_letters (event_id, event, ordering_key, attempts, error, failed_at)"
-                f" SELECT event_id, event, ordering_key, attempt, ?, ? FROM inbox WHERE {where}",
+                "INSERT OR REPLACE INTO dead_letters"
+                " (event_id, event, ordering_key, attempts, error, failed_at, steps)"
+                f" SELECT event_id, event, ordering_key, attempt, ?, ?, steps FROM inbox WHERE {where}",
                 (error, time.time(), key),
             )
             db.execute(f"DELETE FROM inbox WHERE {where}", (key,))
-            # kept while the dead letter is: a replay continues from them
-            db.execute("UPDATE steps SET expires_at = NULL WHERE event_id = ?", (event_id,))
 
         await self._writer.run(op)
         if wake:
@@ -382,18 +378,17 @@ class SQLiteStore(Store):
     async def replay(self, event_id: str, *, fresh: bool = False) -> bool:
         def op(db: sqlite3.Connection) -> bool:
             row = db.execute(
-                "SELECT event, ordering_key, error FROM dead_letters WHERE event_id = ?", (event_id,)
+                "SELECT event, ordering_key, error, steps FROM dead_letters WHERE event_id = ?", (event_id,)
             ).fetchone()
             if row is None:
                 return False
-            now = time.time()
-            seq = _insert(db, event_id, row[0], now, row[1])
-            db.execute("UPDATE inbox SET last_error = ? WHERE seq = ?", (row[2], seq))
+            payload, ordering_key, error, steps = row
+            seq = _insert(db, event_id, payload, time.time(), ordering_key)
+            db.execute(
+                "UPDATE inbox SET last_error = ?, steps = ? WHERE seq = ?",
+                (error, None if fresh else steps, seq),
+            )
             db.execute("DELETE FROM dead_letters WHERE event_id = ?", (event_id,))
-            if fresh:
-                db.execute("DELETE FROM steps WHERE event_id = ?", (event_id,))
-            else:
-                db.execute("UPDATE steps SET expires_at = ? + ttl WHERE event_id = ?", (now, event_id))
             return True
 
         replayed = await self._writer.run(op)
@@ -414,27 +409,39 @@ class SQLiteStore(Store):
         self._work.clear()
 
     # -- steps -------------------------------------------------------------------------------------------------
+    # An event's step records live in its inbox row (a dead letter's in its row there): one UPDATE of a row the
+    # store just wrote, found by its primary key, instead of a table with indexes of its own, and they leave with
+    # the event - an acked event is never handled again. Each record is a line `"key"<TAB>record` appended to the
+    # `steps` text; a key's last line is its record.
 
     async def load_steps(self, event_id: str) -> dict[str, bytes]:
-        def op(db: sqlite3.Connection) -> dict[str, bytes]:
-            rows = db.execute("SELECT key, record FROM steps WHERE event_id = ?", (event_id,)).fetchall()
-            return {key: record for key, record in rows}
+        where, key, _ = self._row(event_id, forget=False)
 
-        return await self._writer.run(op, durable=False)
+        def op(db: sqlite3.Connection) -> str | None:
+            row = db.execute(f"SELECT steps FROM inbox WHERE {where}", (key,)).fetchone()
+            return None if row is None else row[0]
+
+        return _parse_steps(await self._writer.run(op, durable=False))
 
     def record_step(self, event_id: str, key: str, record: bytes, ttl: float) -> asyncio.Future[None]:
+        where, row_key, _ = self._row(event_id, forget=False)
+        line = jsoncodec.dumps(key).decode() + "\t" + record.decode() + "\n"
+
         def op(db: sqlite3.Connection) -> None:
-            db.execute(
-                "INSERT OR REPLACE INTO steps (event_id, key, record, ttl, expires_at) VALUES (?, ?, ?, ?, ?)",
-                (event_id, key, record, ttl, time.time() + ttl),
-            )
+            db.execute(f"UPDATE inbox SET steps = COALESCE(steps, '') || ? WHERE {where}", (line, row_key))
 
         # Not durable, like the ack it usually shares a commit with: a power loss undoes both or the ack alone.
         return self._writer.submit(op, durable=False)
 
     async def discard_steps(self, event_id: str) -> int:
         def op(db: sqlite3.Connection) -> int:
-            return db.execute("DELETE FROM steps WHERE event_id = ?", (event_id,)).rowcount
+            found = 0
+            for table in ("inbox", "dead_letters"):
+                row = db.execute(f"SELECT steps FROM {table} WHERE event_id = ?", (event_id,)).fetchone()
+                if row is not None and row[0]:
+                    found += len(_parse_steps(row[0]))
+                    db.execute(f"UPDATE {table} SET steps = NULL WHERE event_id = ?", (event_id,))
+            return found
 
         return await self._writer.run(op)
 
@@ -497,9 +504,6 @@ class SQLiteStore(Store):
         self._housekeeping.next_sweep = now + PURGE_EVERY
         db.execute("DELETE FROM dedupe WHERE expires_at <= ?", (now,))
         db.execute("DELETE FROM plugin_state WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
-        db.execute(
-            "DELETE FROM steps WHERE expires_at <= ? AND event_id NOT IN (SELECT event_id FROM inbox)", (now,)
-        )
         holders = [
             row[0] for row in db.execute("SELECT DISTINCT claimed_by FROM inbox WHERE claimed_by IS NOT NULL")
         ]
@@ -556,6 +560,15 @@ def _ordering_key_in_inbox(db: sqlite3.Connection, ordering_key: str) -> bool:
     """One probe of the partial `inbox_ordering` index."""
     row = db.execute("SELECT 1 FROM inbox WHERE ordering_key = ? LIMIT 1", (ordering_key,)).fetchone()
     return row is not None
+
+
+def _parse_steps(text: str | None) -> dict[str, bytes]:
+    """The records of a `steps` column: key -> record, the last line of a key winning."""
+    records: dict[str, bytes] = {}
+    for line in (text or "").splitlines():
+        key, _, record = line.partition("\t")
+        records[jsoncodec.loads(key)] = record.encode()
+    return records
 
 
 def _remember(db: sqlite3.Connection, key: str, ttl: float, now: float) -> bool:
