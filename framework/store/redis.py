@@ -178,7 +178,7 @@ class _Heartbeat:
                     with self._beating:
                         if workers := self.workers:
                             self._script(keys=[self._inbox], args=[*self._args, *workers])
-                except redis.RedisError as error:
+                except Exception as error:  # whatever it is, the thread must go on: its end looks like death
                     if not failing:
                         log.warning("heartbeat failed (retrying every %.1f s): %s", self._every, error)
                     failing = True

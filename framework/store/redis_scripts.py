@@ -179,10 +179,13 @@ local function hand_out(id)
   claimed[#claimed + 1] = {id, fields[1], attempt, fields[2], fields[3]}
 end
 if limit <= 0 then return claimed end
--- a worker whose heartbeat stopped is dead: what it holds falls due now, to be taken over below
+-- a worker whose heartbeat stopped is dead: what it holds falls due now, to be taken over below (not by
+-- itself: a worker claiming is alive, its heartbeat late, and it is still running what it holds)
 for _, gone in ipairs(redis.call('ZRANGEBYSCORE', WORKERS, '-inf', num(now), 'LIMIT', 0, 100)) do
-  redis.call('ZREM', WORKERS, gone)
-  for _, id in ipairs(redis.call('SMEMBERS', held(gone))) do redis.call('ZADD', LEASES, 'XX', 0, id) end
+  if gone ~= worker then
+    redis.call('ZREM', WORKERS, gone)
+    for _, id in ipairs(redis.call('SMEMBERS', held(gone))) do redis.call('ZADD', LEASES, 'XX', 0, id) end
+  end
 end
 -- claims whose lease ran out (their worker died, or released them) are taken over first
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', LEASES, '-inf', num(now), 'LIMIT', 0, limit)) do

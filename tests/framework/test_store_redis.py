@@ -329,3 +329,22 @@ async def test_a_worker_beats_before_its_first_claim_and_stops_at_release(
     assert await raw_redis.zscore(workers, "w") is None
     await asyncio.sleep(3 * store.heartbeat_every)  # no late beat brings it back
     assert await raw_redis.zscore(workers, "w") is None
+
+
+async def test_a_worker_whose_heartbeat_is_late_does_not_take_over_its_own_claims(
+    redis_url: str, raw_redis: Any
+) -> None:
+    from framework.store.redis import RedisStore
+
+    store = RedisStore(redis_url, liveness_ttl=1.0, heartbeat_every=3600)  # beats only when told
+    await store.open()
+    try:
+        event = new_event("a")
+        await store.append(event)
+        assert await _ids(store, "late", lease=60) == [event.id]
+        await raw_redis.zadd(store.key("workers"), {"late": 0})  # its heartbeat ran out (paused, cut off)
+        assert await store.claim("late", 10, lease=60) == []  # it still runs what it holds
+        (entry,) = await store.claim("other", 10, lease=60)
+        assert (entry.event.id, entry.attempt) == (event.id, 2)
+    finally:
+        await store.close()
