@@ -348,3 +348,37 @@ async def test_a_worker_whose_heartbeat_is_late_does_not_take_over_its_own_claim
         assert (entry.event.id, entry.attempt) == (event.id, 2)
     finally:
         await store.close()
+
+
+async def test_a_draining_worker_keeps_its_events_past_the_liveness_ttl(
+    quick_liveness: tuple[Any, Any],
+) -> None:
+    from framework.dispatch import DispatchOutcome
+    from framework.worker import Worker
+
+    store, other = quick_liveness
+    started, finish = asyncio.Event(), asyncio.Event()
+
+    class Slow:
+        """Stands in for the Dispatcher: a handler that runs until the test lets it finish."""
+
+        async def dispatch(self, event: Any, *, rerun: bool = False) -> DispatchOutcome:
+            started.set()
+            await finish.wait()
+            return DispatchOutcome(event, succeeded=("h",))
+
+    worker = Worker(store, Slow(), concurrency=2)  # type: ignore[arg-type]
+    run = asyncio.create_task(worker.run())
+    await store.append(new_event("a"))
+    await asyncio.wait_for(started.wait(), timeout=5)
+    worker.stop()
+    await run
+    drain = asyncio.create_task(worker.drain(30))
+    # shutting down, its handler still running for longer than the liveness ttl: nothing is taken from it
+    draining_until = time.monotonic() + 3 * store.liveness_ttl
+    while time.monotonic() < draining_until:
+        assert await other.claim("other", 10, lease=60) == []
+        await asyncio.sleep(0.05)
+    finish.set()
+    assert await asyncio.wait_for(drain, timeout=5) == 0
+    assert (worker.handled, await other.pending()) == (1, 0)
