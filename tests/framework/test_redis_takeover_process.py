@@ -15,7 +15,6 @@ import aiohttp
 import pytest
 
 from framework.events import new_event
-from framework.store.redis import LIVENESS_TTL, RedisStore
 from tests.conftest import wait_until
 from tests.framework.store_fixtures import redis_url  # noqa: F401 - fixture
 from tests.framework.test_service_process import free_port, processes, ready  # noqa: F401 - fixture
@@ -91,6 +90,8 @@ async def test_a_killed_replicas_events_are_taken_over_within_seconds_and_finish
     redis_url: str,
     processes: list[subprocess.Popen[bytes]],
 ) -> None:
+    from framework.store.redis import LIVENESS_TTL, RedisStore  # after the fixture checked for the package
+
     (tmp_path / "slow_plugin.py").write_text(PLUGIN)
     (tmp_path / "marks").mkdir()
     (tmp_path / "bot.toml").write_text(
