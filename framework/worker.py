@@ -128,10 +128,10 @@ class Worker:
         """Append `event` to the inbox, and start it here at once when this worker can take it now.
 
         That is when `run()` is under way, a handler slot is free and nothing older waits in the inbox: the store
-        then commits it already claimed by this worker (lease and all, so a crash leaves it to the dead-process
-        sweep or the lease like any claim), which saves the claim's query and commit and the wait for the next
-        claim. The store stores it unclaimed instead when an event with the same ordering key is still in the
-        inbox (it waits its turn; nothing is passed, as it is not ready), or when it cannot claim at append.
+        then commits it already claimed by this worker (lease and all, so a crash leaves it to the store's
+        dead-worker check or the lease like any claim), which saves the claim's query and commit and the wait for
+        the next claim. The store stores it unclaimed instead when an event with the same ordering key is still in
+        the inbox (it waits its turn; nothing is passed, as it is not ready), or when it cannot claim at append.
         """
         claim = self._reserve()
         if claim is None:
