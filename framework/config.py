@@ -52,7 +52,7 @@ class ServiceConfig:
     handler_timeout: float | None = 300.0
     lease: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
     poll_interval: float = attrs.field(default=0.5, validator=attrs.validators.gt(0))
-    admin_token: str | None = None
+    admin_token: str | None = attrs.field(default=None, repr=False)
     """When set, the admin API needs `Authorization: Bearer <token>`."""
     log_level: str = attrs.field(
         default="INFO", validator=attrs.validators.in_(["DEBUG", "INFO", "WARNING", "ERROR"])

@@ -130,3 +130,32 @@ def test_a_string_where_a_list_is_expected_is_an_error(tmp_path: Path) -> None:
     (problem,) = problems_of(path)
     assert problem.startswith(f"{path}: plugins.modules")
     assert "expected a list" in problem
+
+
+def test_secrets_stay_out_of_the_config_repr(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[service]
+admin_token = "admin-s3cret"
+
+[[webhooks]]
+path = "/hooks/sw"
+event = "x"
+verify = { scheme = "standard-webhooks", secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"] }
+
+[[webhooks]]
+path = "/hooks/gh"
+event = "y"
+verify = { scheme = "hmac-sha256", header = "X-Hub-Signature-256", secrets = ["gh-s3cret"] }
+
+[[webhooks]]
+path = "/hooks/ci"
+event = "z"
+verify = { scheme = "bearer", tokens = ["ci-s3cret"] }
+""",
+    )
+    shown = repr(load_config(path, environ={}))
+    assert "/hooks/ci" in shown  # the routes are there, their secrets are not
+    for secret in ("admin-s3cret", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "gh-s3cret", "ci-s3cret"):
+        assert secret not in shown
