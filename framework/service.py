@@ -52,12 +52,20 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 
+def _bearer_credentials(header: str) -> bytes | None:
+    """The token of `Authorization: Bearer <token>`; the scheme in any letter case, as RFC 9110 says."""
+    scheme, _, credentials = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return credentials.strip().encode("utf-8", "surrogateescape")
+
+
 def _admin_guard(token: str | None) -> Callable[[Handler], Handler]:
     def decorate(handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
             if token is not None:
-                given = request.headers.get("Authorization", "")
-                if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                given = _bearer_credentials(request.headers.get("Authorization", ""))
+                if given is None or not hmac.compare_digest(given, token.encode()):
                     return error_response(
                         401, "unauthorized", "send Authorization: Bearer <service.admin_token>"
                     )
