@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import attrs
 from aiohttp import web
 
+from framework import jsoncodec
 from framework.events import event_to_dict
 from framework.json_answers import add_json_fallbacks, error_response, json_errors_route
 from framework.metrics import Metrics
@@ -23,6 +24,9 @@ RUNTIME_KEY = web.AppKey("runtime", Runtime)
 METRICS_KEY = web.AppKey("metrics", Metrics)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+MAX_DEAD_LETTERS = 1000
+"""The most `GET /admin/api/dead-letters?limit=` lists at once."""
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -76,9 +80,23 @@ def _admin_guard(token: str | None) -> Callable[[Handler], Handler]:
     return decorate
 
 
+def _query_int(request: web.Request, name: str, *, default: int, low: int, high: int) -> int:
+    """An integer query value from `low` to `high`; anything else is a 400 naming the parameter and the range."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if raw.isascii() and raw.isdigit() and len(raw) <= len(str(high)) and low <= int(raw) <= high:
+        return int(raw)
+    detail = f"query parameter {name} must be an integer from {low} to {high}"
+    raise web.HTTPBadRequest(
+        text=jsoncodec.dumps_text({"error": "invalid_query", "detail": detail}),
+        content_type="application/json",
+    )
+
+
 async def dead_letters(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME_KEY]
-    limit = int(request.query.get("limit", "100")) if request.query.get("limit", "100").isdigit() else 100
+    limit = _query_int(request, "limit", default=100, low=1, high=MAX_DEAD_LETTERS)
     letters = await runtime.store.dead_letters(limit)
     return web.json_response(
         [

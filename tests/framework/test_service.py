@@ -113,3 +113,18 @@ async def test_an_admin_authorization_header_that_is_not_utf8_is_refused_401() -
         answer = await asyncio.wait_for(reader.read(), 10)
         writer.close()
         assert answer.startswith(b"HTTP/1.1 401 ")
+
+
+async def test_admin_query_values_are_validated_with_a_json_400() -> None:
+    async with BotHarness.from_plugins(failing_plugin(), providers={"chat": RecordingProvider()}) as bot:
+        await bot.emit("fails.always")
+        for limit in ("9999999999999999999", "0", "1001", "-1", "abc", "", "1e3", "²", "٣"):
+            answer = await bot.get(f"/admin/api/dead-letters?limit={limit}")
+            assert answer.status == 400, limit
+            assert await answer.json() == {
+                "error": "invalid_query",
+                "detail": "query parameter limit must be an integer from 1 to 1000",
+            }
+        for limit, listed in (("1", 1), ("1000", 1), ("0007", 1)):
+            answer = await bot.get(f"/admin/api/dead-letters?limit={limit}")
+            assert answer.status == 200 and len(await answer.json()) == listed
