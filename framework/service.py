@@ -40,7 +40,9 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         pending = await runtime.store.pending()
     except Exception as error:
-        return web.json_response({"status": "store unavailable", "detail": str(error)}, status=503)
+        # Anyone may ask /readyz: the store's error (hosts, paths, credentials in URLs) goes to the log only.
+        log.warning("/readyz: the store does not answer: %s: %s", type(error).__name__, error)
+        return web.json_response({"status": "store unavailable"}, status=503)
     return web.json_response({"status": "ready", "pending": pending})
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from framework import Context, Event, Plugin
 from framework.errors import InvalidRequest
 from framework.testing import BotHarness, RecordingProvider
@@ -128,3 +130,16 @@ async def test_admin_query_values_are_validated_with_a_json_400() -> None:
         for limit, listed in (("1", 1), ("1000", 1), ("0007", 1)):
             answer = await bot.get(f"/admin/api/dead-letters?limit={limit}")
             assert answer.status == 200 and len(await answer.json()) == listed
+
+
+async def test_readyz_hides_the_store_error_and_logs_it(caplog: pytest.LogCaptureFixture) -> None:
+    async with BotHarness.from_plugins(failing_plugin(), providers={"chat": RecordingProvider()}) as bot:
+        assert bot.runtime is not None
+
+        async def broken() -> int:
+            raise OSError("redis://:hunter2@10.0.0.7:6379 refused")
+
+        bot.runtime.store.pending = broken  # type: ignore[method-assign]
+        answer = await bot.get("/readyz")
+        assert (answer.status, await answer.json()) == (503, {"status": "store unavailable"})
+    assert "OSError: redis://:hunter2@10.0.0.7:6379 refused" in caplog.text
