@@ -39,6 +39,14 @@ __all__ = [
 T = TypeVar("T")
 
 
+def _not_blank(_: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None and not value.strip():
+        # An empty token would let `Authorization: Bearer` with no token in.
+        raise ValueError(
+            f"{attribute.name}: empty; is its ${{ENV}} variable unset? Set a long random token, or remove the key"
+        )
+
+
 @attrs.frozen(kw_only=True)
 class ServiceConfig:
     """`[service]`: where the service listens and how it handles events."""
@@ -52,8 +60,10 @@ class ServiceConfig:
     handler_timeout: float | None = 300.0
     lease: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
     poll_interval: float = attrs.field(default=0.5, validator=attrs.validators.gt(0))
-    admin_token: str | None = attrs.field(default=None, repr=False)
-    """When set, the admin API needs `Authorization: Bearer <token>`."""
+    admin_token: str | None = attrs.field(default=None, repr=False, validator=_not_blank)
+    """When set, the admin API needs `Authorization: Bearer <token>`; else it answers this machine only."""
+    admin_open: bool = False
+    """Without admin_token, answer the admin API to anyone who can reach the service (framework.admin_access)."""
     log_level: str = attrs.field(
         default="INFO", validator=attrs.validators.in_(["DEBUG", "INFO", "WARNING", "ERROR"])
     )

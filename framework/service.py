@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import hmac
 import html
 import logging
-from collections.abc import Awaitable, Callable
 
 import attrs
 from aiohttp import web
 
 from framework import jsoncodec
+from framework.admin_access import AdminAccess
 from framework.events import event_to_dict
 from framework.json_answers import add_json_fallbacks, error_response, json_errors_route
 from framework.metrics import Metrics
@@ -22,8 +21,6 @@ log = logging.getLogger("chatwright.service")
 
 RUNTIME_KEY = web.AppKey("runtime", Runtime)
 METRICS_KEY = web.AppKey("metrics", Metrics)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 MAX_DEAD_LETTERS = 1000
 """The most `GET /admin/api/dead-letters?limit=` lists at once."""
@@ -56,30 +53,6 @@ async def metrics(request: web.Request) -> web.Response:
         handed_over=runtime.worker.handed_over,
     )
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
-
-
-def _bearer_credentials(header: str) -> bytes | None:
-    """The token of `Authorization: Bearer <token>`; the scheme in any letter case, as RFC 9110 says."""
-    scheme, _, credentials = header.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return credentials.strip().encode("utf-8", "surrogateescape")
-
-
-def _admin_guard(token: str | None) -> Callable[[Handler], Handler]:
-    def decorate(handler: Handler) -> Handler:
-        async def guarded(request: web.Request) -> web.StreamResponse:
-            if token is not None:
-                given = _bearer_credentials(request.headers.get("Authorization", ""))
-                if given is None or not hmac.compare_digest(given, token.encode()):
-                    return error_response(
-                        401, "unauthorized", "send Authorization: Bearer <service.admin_token>"
-                    )
-            return await handler(request)
-
-        return guarded
-
-    return decorate
 
 
 def _query_int(request: web.Request, name: str, *, default: int, low: int, high: int) -> int:
@@ -171,16 +144,16 @@ def create_app(runtime: Runtime) -> web.Application:
     app[RUNTIME_KEY] = runtime
     app[METRICS_KEY] = metrics_state
     runtime.webhooks.add_to(app)
-    token = runtime.config.service.admin_token
+    admin = AdminAccess(runtime.config.service.admin_token, runtime.config.service.admin_open)
     for method, path, handler in [
         ("GET", "/healthz", healthz),
         ("GET", "/readyz", readyz),
         ("GET", "/metrics", metrics),
-        ("GET", "/admin", _admin_guard(token)(admin_page)),
-        ("GET", "/admin/api/recent", _admin_guard(token)(recent)),
-        ("GET", "/admin/api/dead-letters", _admin_guard(token)(dead_letters)),
-        ("POST", "/admin/api/dead-letters/{event_id}/replay", _admin_guard(token)(replay)),
-        ("GET", "/admin/api/schedules", _admin_guard(token)(schedules)),
+        ("GET", "/admin", admin.guard(admin_page)),
+        ("GET", "/admin/api/recent", admin.guard(recent)),
+        ("GET", "/admin/api/dead-letters", admin.guard(dead_letters)),
+        ("POST", "/admin/api/dead-letters/{event_id}/replay", admin.guard(replay)),
+        ("GET", "/admin/api/schedules", admin.guard(schedules)),
     ]:
         add = app.router.add_get if method == "GET" else app.router.add_post
         add(path, json_errors_route(handler))
