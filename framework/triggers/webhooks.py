@@ -56,6 +56,9 @@ PRESETS = ("devrev",)
 DEVREV_SIGNATURE_HEADER = "X-DevRev-Signature"
 MAX_READABLE_DELIVERY_ID = 128
 """Longer delivery ids (or ones with unprintable characters) are hashed into the event id."""
+MAX_JSON_DEPTH = 128
+"""Bodies with objects and arrays nested deeper are refused (400): the inbox encodes events with orjson, which
+stops at 254 levels, and no sender needs a tenth of that."""
 _URL_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*")
 
 
@@ -265,6 +268,24 @@ async def _read_body(request: web.Request, limit: int) -> bytes | None:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+def _nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether objects and arrays in `value` nest more than `limit` levels deep (the top level is 1).
+
+    Level by level rather than recursively, so that no depth can exhaust the interpreter's stack.
+    """
+    level = [value]
+    for _ in range(limit):
+        level = [
+            child
+            for item in level
+            for child in (item.values() if type(item) is dict else item)
+            if type(child) is dict or type(child) is list
+        ]
+        if not level:
+            return False
+    return True
+
+
 def _rfc3339(value: Any) -> float | None:
     if type(value) is not str:
         return None
@@ -298,6 +319,14 @@ def _devrev(data: dict[str, Any], now: float, tolerance: float) -> tuple[web.Res
     if handshake:
         return _answer(200, {"challenge": challenge}), None
     return None, timestamp
+
+
+def _too_deep() -> web.Response:
+    return error_response(
+        400,
+        "invalid_json",
+        f"the body nests objects and arrays more than {MAX_JSON_DEPTH} levels deep; flatten it",
+    )
 
 
 class WebhookReceiver:
@@ -356,10 +385,15 @@ class WebhookReceiver:
             return error_response(401, failure.code, failure.detail)
         try:
             data = jsoncodec.loads(body)
-        except (ValueError, RecursionError):
+        except (ValueError, RecursionError) as error:
+            if isinstance(error, RecursionError) or "depth" in str(error):
+                return _too_deep()
             return error_response(400, "invalid_json", "the body is not valid JSON")
         if type(data) is not dict:
             return error_response(400, "not_an_object", "the body must be a JSON object")
+        # Counting brackets is a cheap upper bound of the depth: most bodies never need the walk.
+        if body.count(b"{") + body.count(b"[") > MAX_JSON_DEPTH and _nested_deeper_than(data, MAX_JSON_DEPTH):
+            return _too_deep()
         timestamp = verified.timestamp
         if endpoint.devrev:
             answer, timestamp = _devrev(data, now, route.timestamp_tolerance)

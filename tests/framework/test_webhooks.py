@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hmac
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -16,10 +17,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp.plugin import AiohttpClient
 
+from framework import jsoncodec
 from framework.errors import ConfigError
 from framework.store.sqlite import SQLiteStore
 from framework.triggers.verify import BearerVerify, HmacSha256Verify, NoVerify, StandardWebhooksVerify
-from framework.triggers.webhooks import WebhookReceiver, WebhookRoute, json_errors
+from framework.triggers.webhooks import MAX_JSON_DEPTH, WebhookReceiver, WebhookRoute, json_errors
 from tests.framework.store_fixtures import sqlite_inbox  # noqa: F401 - the `store` fixture
 
 Client = TestClient[web.Request, web.Application]
@@ -362,6 +364,64 @@ async def test_a_store_failure_answers_503(
 
     monkeypatch.setattr(store, "append", broken)
     assert (await answer(client, "/hooks/sw", SW_BODY, SW_HEADERS))[0:1] == (503,)
+
+
+# -- hostile bodies and connections -----------------------------------------------------------------------
+
+
+def nested(depth: int, opener: bytes = b'{"a":', closer: bytes = b"}") -> bytes:
+    """A JSON object whose objects (or, inside the first, arrays) nest `depth` levels deep."""
+    if opener == b"[":
+        return b'{"a":' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
+    return opener * depth + b"1" + closer * depth
+
+
+def sw_signed(body: bytes, msg_id: str = "msg_hostile") -> dict[str, str]:
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(SW_TIMESTAMP),
+        "webhook-signature": sw_sign(msg_id.encode(), SW_TIMESTAMP, body),
+    }
+
+
+@pytest.mark.parametrize("depth", [129, 253, 254, 300, 1023, 1024, 1025, 5000])
+@pytest.mark.parametrize("opener", [b'{"a":', b"["])
+async def test_a_signed_body_nested_too_deep_gets_400_and_logs_no_error(
+    client: Client, store: SQLiteStore, caplog: pytest.LogCaptureFixture, depth: int, opener: bytes
+) -> None:
+    body = nested(depth, opener)
+    status, answered = await answer(client, "/hooks/sw", body, sw_signed(body))
+    assert (status, answered) == (
+        400,
+        {
+            "error": "invalid_json",
+            "detail": "the body nests objects and arrays more than 128 levels deep; flatten it",
+        },
+    )
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert await store.pending() == 0
+
+
+async def test_a_body_nested_as_deep_as_allowed_is_stored_and_read_back(
+    client: Client, store: SQLiteStore
+) -> None:
+    body = nested(MAX_JSON_DEPTH)
+    status, _ = await answer(client, "/hooks/sw", body, sw_signed(body))
+    assert status == 202
+    (entry,) = await store.claim("test", 1, lease=30)
+    assert entry.event.data == json.loads(body)
+
+
+async def test_deep_bodies_are_refused_by_the_standard_json_decoder_too(
+    client: Client, store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jsoncodec, "loads", json.loads)  # the decoder without the "fast" extra
+    for depth in (129, 300, 100_000):
+        body = nested(depth)
+        status, answered = await answer(client, "/hooks/sw", body, sw_signed(body, f"msg_{depth}"))
+        assert (status, answered["error"]) == (400, "invalid_json")
+        assert "more than 128 levels deep" in answered["detail"]
+    assert await store.pending() == 0
 
 
 # -- the devrev preset -------------------------------------------------------------------------------------
