@@ -14,6 +14,7 @@ from framework.events import event_to_dict
 from framework.json_answers import add_json_fallbacks, error_response, json_errors_route
 from framework.metrics import Metrics
 from framework.runtime import Runtime
+from framework.triggers.webhooks import HANDLER_ARGS
 
 __all__ = ["METRICS_KEY", "RUNTIME_KEY", "create_app"]
 
@@ -138,7 +139,7 @@ or <code>chatwright replay CONFIG ID</code>.</p>
 def create_app(runtime: Runtime) -> web.Application:
     """The service app; starting it starts the runtime, cleaning it up drains and stops it."""
     max_body = max([route.max_body_bytes for route in runtime.config.webhooks] or [1024 * 1024])
-    app = web.Application(client_max_size=max_body + 1)
+    app = web.Application(client_max_size=max_body + 1, handler_args=HANDLER_ARGS)
     metrics_state = Metrics()
     runtime.worker.listeners.append(metrics_state.record)
     app[RUNTIME_KEY] = runtime

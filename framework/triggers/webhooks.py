@@ -7,13 +7,14 @@ import hashlib
 import logging
 import re
 import time
+import types
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 import cattrs
-from aiohttp import web
+from aiohttp import hdrs, web
 from cattrs.gen import make_dict_structure_fn, override
 
 from framework import jsoncodec
@@ -39,6 +40,7 @@ from framework.triggers.verify import (
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "HANDLER_ARGS",
     "WebhookReceiver",
     "WebhookRoute",
     "configure_converter",
@@ -56,6 +58,12 @@ PRESETS = ("devrev",)
 DEVREV_SIGNATURE_HEADER = "X-DevRev-Signature"
 MAX_READABLE_DELIVERY_ID = 128
 """Longer delivery ids (or ones with unprintable characters) are hashed into the event id."""
+HANDLER_ARGS: Mapping[str, Any] = types.MappingProxyType({"auto_decompress": False})
+"""`web.Application(handler_args=...)` for an app serving webhook routes: aiohttp hands bodies over as sent,
+so that a route refuses a Content-Encoding with its own 415 (aiohttp would decode gzip and deflate itself,
+fail with a 500 on a body that is not what its header says, and answer br or zstd with a plain-text 400)."""
+ENCODINGS = frozenset({"gzip", "x-gzip", "deflate", "br", "zstd", "compress", "x-compress"})
+"""Content-Encoding values a 415 names; any other value is not echoed back."""
 MAX_JSON_DEPTH = 128
 """Bodies with objects and arrays nested deeper are refused (400): the inbox encodes events with orjson, which
 stops at 254 levels, and no sender needs a tenth of that."""
@@ -321,6 +329,19 @@ def _devrev(data: dict[str, Any], now: float, tolerance: float) -> tuple[web.Res
     return None, timestamp
 
 
+def _unsupported_encoding(encoding: str) -> web.Response:
+    name = encoding.strip().lower()
+    what = f"Content-Encoding {name}" if name in ENCODINGS else "a Content-Encoding"
+    response = error_response(
+        415,
+        "unsupported_encoding",
+        f"{what} is not accepted; send the body uncompressed (the signature is checked over the bytes as sent)",
+    )
+    response.headers[hdrs.ACCEPT_ENCODING] = "identity"
+    response.force_close()  # the body is left unread
+    return response
+
+
 def _too_deep() -> web.Response:
     return error_response(
         400,
@@ -370,6 +391,10 @@ class WebhookReceiver:
 
     async def _receive(self, endpoint: _Endpoint, request: web.Request) -> web.Response:
         route = endpoint.route
+        encoding = request.headers.get(hdrs.CONTENT_ENCODING)
+        if encoding is not None and encoding.strip().lower() not in ("", "identity"):
+            log.info("webhook %s refused: Content-Encoding %r", route.path, encoding)
+            return _unsupported_encoding(encoding)
         body = await _read_body(request, route.max_body_bytes)
         if body is None:
             response = error_response(
