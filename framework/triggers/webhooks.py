@@ -395,7 +395,14 @@ class WebhookReceiver:
         if encoding is not None and encoding.strip().lower() not in ("", "identity"):
             log.info("webhook %s refused: Content-Encoding %r", route.path, encoding)
             return _unsupported_encoding(encoding)
-        body = await _read_body(request, route.max_body_bytes)
+        try:
+            body = await _read_body(request, route.max_body_bytes)
+        except ConnectionError:
+            # A sender that gives up mid-body is not the service's failure; it retries or it does not.
+            log.info("webhook %s: the client disconnected before sending the whole body", route.path)
+            return error_response(
+                400, "incomplete_body", "the connection closed before the whole body arrived"
+            )
         if body is None:
             response = error_response(
                 413, "payload_too_large", f"the body exceeds {route.max_body_bytes} bytes"

@@ -1,0 +1,91 @@
+"""The service's HTTP connections as `chatwright run` serves them: clients that leave, stall or send garbage.
+
+aiohttp's TestServer cancels a handler whose client disconnects, which `chatwright run` (web.run_app) does
+not; so these tests serve the app with an AppRunner and a TCPSite of their own and talk raw sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from framework import Plugin
+from framework.config import config_from_dict
+from framework.runtime import Runtime
+from framework.service import create_app
+from framework.triggers import webhooks
+from tests.conftest import wait_until
+
+OPEN_ROUTE = {"path": "/hooks/open", "event_field": "kind", "insecure": True, "verify": {"scheme": "none"}}
+
+
+@contextlib.asynccontextmanager
+async def serving(service: dict[str, Any] | None = None) -> AsyncIterator[int]:
+    """The service app on a free port of 127.0.0.1, run as web.run_app runs it; yields the port."""
+    raw = {
+        "service": service or {},
+        "store": {"url": "sqlite://:memory:"},
+        "webhooks": [OPEN_ROUTE],
+        "plugins": {"entry_points": False},
+    }
+    config = config_from_dict(raw, Path.cwd() / "test.toml", "test.toml", {})
+    runner = web.AppRunner(
+        create_app(Runtime(config, plugins=[Plugin("quiet")], providers={})), access_log=None
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        yield int(runner.addresses[0][1])
+    finally:
+        await runner.cleanup()
+
+
+def problems(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if record.levelno >= logging.WARNING or record.exc_info]
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"POST /hooks/open HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n",
+        b"POST /hooks/open HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n9\r\n",
+    ],
+    ids=["content-length", "chunked"],
+)
+async def test_a_client_leaving_mid_body_is_logged_in_one_quiet_line(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, head: bytes
+) -> None:
+    reading = asyncio.Event()
+    read_body = webhooks._read_body
+
+    async def read_body_noted(request: web.Request, limit: int) -> bytes | None:
+        reading.set()
+        return await read_body(request, limit)
+
+    monkeypatch.setattr(webhooks, "_read_body", read_body_noted)
+    caplog.set_level(logging.DEBUG)
+    async with serving() as port:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(head + b'{"kind":')
+        await writer.drain()
+        await asyncio.wait_for(reading.wait(), 10)  # the client leaves while the route reads the body
+        writer.close()
+
+        def disconnects() -> list[logging.LogRecord]:
+            return [
+                r for r in caplog.records if "disconnected before sending the whole body" in r.getMessage()
+            ]
+
+        await wait_until(lambda: bool(disconnects() or problems(caplog)))
+    assert not problems(caplog)
+    (record,) = disconnects()
+    assert (record.levelno, record.exc_info) == (logging.INFO, None)
+    assert record.getMessage() == "webhook /hooks/open: the client disconnected before sending the whole body"
