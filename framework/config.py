@@ -23,7 +23,7 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, Iterabl
 from framework.adapter_registry import AdapterConfig, find_adapter
 from framework.errors import ConfigError
 from framework.triggers.schedules import ScheduleConfig
-from framework.triggers.webhooks import WebhookRoute, route_problems
+from framework.triggers.webhooks import DEFAULT_READ_TIMEOUT, WebhookRoute, route_problems
 from framework.triggers.webhooks import configure_converter as configure_verify
 from framework.worker import HandlerRetry
 
@@ -60,6 +60,10 @@ class ServiceConfig:
     handler_timeout: float | None = 300.0
     lease: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
     poll_interval: float = attrs.field(default=0.5, validator=attrs.validators.gt(0))
+    read_timeout: float = attrs.field(default=DEFAULT_READ_TIMEOUT, validator=attrs.validators.gt(0))
+    """Seconds a webhook's body may take to arrive once its headers are in; a slower one is answered 408."""
+    idle_timeout: float = attrs.field(default=75.0, validator=attrs.validators.gt(0))
+    """Seconds a connection may go without a complete request line and headers (idle, or a slow sender)."""
     admin_token: str | None = attrs.field(default=None, repr=False, validator=_not_blank)
     """When set, the admin API needs `Authorization: Bearer <token>`; else it answers this machine only."""
     admin_open: bool = False

@@ -23,6 +23,9 @@ log = logging.getLogger("chatwright.service")
 RUNTIME_KEY = web.AppKey("runtime", Runtime)
 METRICS_KEY = web.AppKey("metrics", Metrics)
 
+LINGERING_TIME = 2.0
+"""Seconds the service goes on reading (and dropping) the rest of a body it refused (413, 408, 415), so that
+its sender gets the answer before the connection closes; aiohttp's default is 10."""
 MAX_DEAD_LETTERS = 1000
 """The most `GET /admin/api/dead-letters?limit=` lists at once."""
 
@@ -139,7 +142,14 @@ or <code>chatwright replay CONFIG ID</code>.</p>
 def create_app(runtime: Runtime) -> web.Application:
     """The service app; starting it starts the runtime, cleaning it up drains and stops it."""
     max_body = max([route.max_body_bytes for route in runtime.config.webhooks] or [1024 * 1024])
-    app = web.Application(client_max_size=max_body + 1, handler_args=HANDLER_ARGS)
+    # keepalive_timeout: aiohttp (3.14.4 and later) also closes a connection whose request line and headers
+    # are not complete by then, so it is the bound on slow senders of headers too.
+    handler_args = {
+        **HANDLER_ARGS,
+        "keepalive_timeout": runtime.config.service.idle_timeout,
+        "lingering_time": LINGERING_TIME,
+    }
+    app = web.Application(client_max_size=max_body + 1, handler_args=handler_args)
     metrics_state = Metrics()
     runtime.worker.listeners.append(metrics_state.record)
     app[RUNTIME_KEY] = runtime

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import logging
@@ -40,6 +41,7 @@ from framework.triggers.verify import (
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_READ_TIMEOUT",
     "HANDLER_ARGS",
     "WebhookReceiver",
     "WebhookRoute",
@@ -54,6 +56,8 @@ __all__ = [
 log = logging.getLogger("chatwright.webhooks")
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_READ_TIMEOUT = 30.0
+"""Seconds a delivery's body may take to arrive once its headers are in (`[service] read_timeout`)."""
 PRESETS = ("devrev",)
 DEVREV_SIGNATURE_HEADER = "X-DevRev-Signature"
 MAX_READABLE_DELIVERY_ID = 128
@@ -354,7 +358,8 @@ class WebhookReceiver:
     """Serves the configured webhook routes: each delivery verified, parsed, and appended to the inbox.
 
     `append` is what stores the event, `store.append` unless given: the runtime passes its worker's `append`,
-    which hands a fresh event to a free handler slot in the same commit.
+    which hands a fresh event to a free handler slot in the same commit. A body that takes longer than
+    `read_timeout` seconds to arrive is answered 408 and its connection closed.
     """
 
     def __init__(
@@ -364,6 +369,7 @@ class WebhookReceiver:
         *,
         clock: Callable[[], float] = time.time,
         append: Append | None = None,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
     ) -> None:
         self.routes = tuple(routes)
         problems: list[str] = []
@@ -381,6 +387,7 @@ class WebhookReceiver:
         self._store = store
         self._append = append
         self._clock = clock
+        self._read_timeout = read_timeout
 
     def add_to(self, app: web.Application) -> None:
         """Register a POST route on `app` for every webhook route."""
@@ -396,7 +403,18 @@ class WebhookReceiver:
             log.info("webhook %s refused: Content-Encoding %r", route.path, encoding)
             return _unsupported_encoding(encoding)
         try:
-            body = await _read_body(request, route.max_body_bytes)
+            if request.content.is_eof():  # the usual case: the whole body came with the headers
+                body = await _read_body(request, route.max_body_bytes)
+            else:
+                async with asyncio.timeout(self._read_timeout):
+                    body = await _read_body(request, route.max_body_bytes)
+        except TimeoutError:
+            log.info("webhook %s: the body did not arrive within %g s", route.path, self._read_timeout)
+            response = error_response(
+                408, "request_timeout", f"the body did not arrive within {self._read_timeout:g} s"
+            )
+            response.force_close()
+            return response
         except ConnectionError:
             # A sender that gives up mid-body is not the service's failure; it retries or it does not.
             log.info("webhook %s: the client disconnected before sending the whole body", route.path)

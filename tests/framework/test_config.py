@@ -159,3 +159,14 @@ verify = { scheme = "bearer", tokens = ["ci-s3cret"] }
     assert "/hooks/ci" in shown  # the routes are there, their secrets are not
     for secret in ("admin-s3cret", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "gh-s3cret", "ci-s3cret"):
         assert secret not in shown
+
+
+def test_server_timeouts_have_defaults_and_must_be_positive(tmp_path: Path) -> None:
+    service = load_config(write(tmp_path, ""), environ={}).service
+    assert (service.read_timeout, service.idle_timeout) == (30.0, 75.0)
+    assert problems_of(write(tmp_path, "[service]\nread_timeout = 0\n")) == [
+        f"{tmp_path / 'bot.toml'}: service.read_timeout: must be > 0: 0.0"
+    ]
+    assert problems_of(write(tmp_path, "[service]\nidle_timeout = -1\n")) == [
+        f"{tmp_path / 'bot.toml'}: service.idle_timeout: must be > 0: -1.0"
+    ]

@@ -89,3 +89,77 @@ async def test_a_client_leaving_mid_body_is_logged_in_one_quiet_line(
     (record,) = disconnects()
     assert (record.levelno, record.exc_info) == (logging.INFO, None)
     assert record.getMessage() == "webhook /hooks/open: the client disconnected before sending the whole body"
+
+
+async def dribble(writer: asyncio.StreamWriter, data: bytes, pause: float = 0.05) -> None:
+    """Send `data` a byte at a time, `pause` seconds apart, as a slow (or hostile) client does."""
+    with contextlib.suppress(ConnectionError):
+        for byte in data:
+            writer.write(bytes([byte]))
+            await writer.drain()
+            await asyncio.sleep(pause)
+
+
+async def until_closed(reader: asyncio.StreamReader, within: float) -> bytes:
+    """Whatever the service sends until it closes the connection, which it must do within `within` seconds."""
+    try:
+        return await asyncio.wait_for(reader.read(), within)
+    except ConnectionResetError:
+        return b""
+    except TimeoutError:
+        pytest.fail(f"the service kept the connection open for more than {within} s")
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        b"",  # connects and sends nothing
+        b"POST /hooks/open HTTP/1.1\r\nHost: t\r\nX-Slow: " + b"a" * 1000,  # headers that never end
+        b"POST /hooks/open HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}"
+        + b"POST /hooks/op",  # then stalls
+    ],
+    ids=["silent", "slow-headers", "slow-second-request"],
+)
+async def test_a_connection_without_a_complete_request_is_closed_after_idle_timeout(sent: bytes) -> None:
+    async with serving({"idle_timeout": 0.5}) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        sender = asyncio.create_task(dribble(writer, sent, pause=0.01 if b"Content-Length" in sent else 0.05))
+        try:
+            received = await until_closed(reader, within=5)
+        finally:
+            sender.cancel()
+            writer.close()
+    assert b"HTTP/1.1 400" not in received  # closed, not answered (the second request never began)
+
+
+async def test_a_body_slower_than_read_timeout_gets_408_and_the_connection_closed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with serving({"read_timeout": 0.5}) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /hooks/open HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n{")
+        sender = asyncio.create_task(dribble(writer, b'"kind": "x", "pad": "' + b"a" * 1000))
+        try:
+            received = await until_closed(reader, within=5)
+        finally:
+            sender.cancel()
+            writer.close()
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ")
+    assert b"Content-Type: application/json" in head
+    assert body == b'{"error":"request_timeout","detail":"the body did not arrive within 0.5 s"}'
+    assert not problems(caplog)
+
+
+async def test_a_body_that_arrives_in_time_in_pieces_is_accepted() -> None:
+    async with serving({"read_timeout": 5}) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        body = b'{"kind": "piecemeal"}'
+        writer.write(
+            b"POST /hooks/open HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: %d\r\n\r\n"
+            % len(body)
+        )
+        await dribble(writer, body, pause=0.01)
+        received = await until_closed(reader, within=10)
+        writer.close()
+    assert received.startswith(b"HTTP/1.1 202 ")
