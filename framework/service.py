@@ -11,7 +11,7 @@ from aiohttp import web
 from framework import jsoncodec
 from framework.admin_access import AdminAccess
 from framework.events import event_to_dict
-from framework.json_answers import add_json_fallbacks, error_response, json_errors_route
+from framework.json_answers import add_json_fallbacks, error_response, json_errors_route, json_expect
 from framework.metrics import Metrics
 from framework.runtime import Runtime
 from framework.triggers.webhooks import HANDLER_ARGS
@@ -167,7 +167,7 @@ def create_app(runtime: Runtime) -> web.Application:
         ("GET", "/admin/api/schedules", admin.guard(schedules)),
     ]:
         add = app.router.add_get if method == "GET" else app.router.add_post
-        add(path, json_errors_route(handler))
+        add(path, json_errors_route(handler), expect_handler=json_expect)
     add_json_fallbacks(app)  # after every route: JSON 405s and 404s without an app-wide middleware
 
     async def start(app: web.Application) -> None:

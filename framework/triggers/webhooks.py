@@ -22,7 +22,7 @@ from framework import jsoncodec
 from framework.errors import ConfigError
 from framework.events import new_event
 from framework.json_answers import answer as _answer
-from framework.json_answers import error_response, json_errors, json_errors_route
+from framework.json_answers import error_response, json_errors, json_errors_route, json_expect
 from framework.store.base import DEFAULT_DEDUPE_TTL, Append, Store
 from framework.triggers import verify
 from framework.triggers.verify import (
@@ -393,7 +393,9 @@ class WebhookReceiver:
         """Register a POST route on `app` for every webhook route."""
         for endpoint in self._endpoints:
             app.router.add_post(
-                endpoint.route.path, json_errors_route(functools.partial(self._receive, endpoint))
+                endpoint.route.path,
+                json_errors_route(functools.partial(self._receive, endpoint)),
+                expect_handler=json_expect,
             )
 
     async def _receive(self, endpoint: _Endpoint, request: web.Request) -> web.Response:

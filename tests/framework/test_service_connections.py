@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -163,3 +164,71 @@ async def test_a_body_that_arrives_in_time_in_pieces_is_accepted() -> None:
         received = await until_closed(reader, within=10)
         writer.close()
     assert received.startswith(b"HTTP/1.1 202 ")
+
+
+async def exchange(port: int, request: bytes) -> tuple[bytes, bytes]:
+    """Send one request (with Connection: close) and return the head (status line, headers) and the body."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    received = await until_closed(reader, within=10)
+    writer.close()
+    head, _, body = received.partition(b"\r\n\r\n")
+    return head, body
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/hooks/open"),
+        ("GET", "/healthz"),
+        ("GET", "/admin/api/recent"),
+        ("PUT", "/hooks/open"),
+        ("GET", "/nowhere"),
+    ],
+)
+async def test_an_expectation_other_than_100_continue_gets_a_json_417(method: str, path: str) -> None:
+    async with serving() as port:
+        head, body = await exchange(
+            port,
+            f"{method} {path} HTTP/1.1\r\nHost: t\r\nExpect: teapot\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}".encode(),
+        )
+    assert head.startswith(b"HTTP/1.1 417 Expectation Failed\r\n")
+    assert b"\r\nContent-Type: application/json\r\n" in head
+    assert json.loads(body) == {
+        "error": "expectation_failed",
+        "detail": "only Expect: 100-continue is understood; leave Expect out",
+    }
+
+
+async def test_expect_100_continue_is_answered_before_the_body_is_sent() -> None:
+    async with serving() as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        body = b'{"kind": "continued"}'
+        writer.write(
+            b"POST /hooks/open HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nConnection: close\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)
+        )
+        assert await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(body)
+        received = await until_closed(reader, within=10)
+        writer.close()
+    assert received.startswith(b"HTTP/1.1 202 Accepted\r\n")
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"POST /hooks/open HTTP/1.1\r\nHost t\r\n\r\n",
+        b"POST /hooks/open HTTP/1.1\r\nHost: t\r\nContent-Length: abc\r\n\r\n",
+        b"POST /hooks/open HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}",
+    ],
+    ids=["request-line", "header", "content-length", "content-length-and-chunked"],
+)
+async def test_requests_aiohttp_cannot_parse_get_its_plain_text_400(request_bytes: bytes) -> None:
+    """The known limit (docs/webhooks.md#responses): aiohttp answers these before any application code runs,
+    and offers no public way to change the answer (aio-libs/aiohttp#3287). If this test fails, it may have."""
+    async with serving() as port:
+        head, _ = await exchange(port, request_bytes)
+    assert head.startswith(b"HTTP/1.0 400 Bad Request\r\n")
+    assert b"\r\nContent-Type: text/plain; charset=utf-8\r\n" in head
