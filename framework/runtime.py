@@ -125,7 +125,12 @@ class Runtime:
             poll_interval=config.service.poll_interval,
             listeners=list(listeners),
         )
-        self.webhooks = WebhookReceiver(list(config.webhooks), self.store, append=self.worker.append)
+        self.webhooks = WebhookReceiver(
+            list(config.webhooks),
+            self.store,
+            append=self.worker.append,
+            read_timeout=config.service.read_timeout,
+        )
         self._worker_task: asyncio.Task[None] | None = None
         self._store_open = False
         self.ready = False
