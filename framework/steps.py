@@ -166,7 +166,7 @@ def _provider_object(value: Any) -> Any:
     """The JSON encoder's fallback for what a record holds beyond JSON: a provider's attrs object as its fields
     (its datetimes, enums and nested objects encoded in turn)."""
     if attrs.has(type(value)):
-        return {field.name: getattr(value, field.name) for field in attrs.fields(type(value))}
+        return attrs.asdict(value, recurse=False)
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, datetime):
@@ -473,8 +473,9 @@ class JournaledProvider:
         return self._provider
 
     def _readback(self) -> ReadBack | None:
+        # not isinstance(provider, ReadBack): a runtime protocol check costs tens of microseconds per call
         provider = self._provider
-        return provider if isinstance(provider, ReadBack) else None
+        return provider if isinstance(getattr(provider, "readback", None), frozenset) else None  # type: ignore[return-value]
 
     async def create_chat(self, name: str | None, members: Iterable[str | int], **options: Any) -> Chat:
         given = _members(members)

@@ -320,15 +320,15 @@ class Worker:
     async def _settle(
         event: Event, writes: tuple[Awaitable[None], ...], ack: Awaitable[None] | None = None
     ) -> None:
-        """Wait for the step records (and the ack, raising its error). A record that could not be written leaves
-        its step in doubt, which the next attempt reconciles, so its error is logged, not raised."""
-        results = await asyncio.gather(*writes, *(() if ack is None else (ack,)), return_exceptions=True)
-        if ack is not None and isinstance(results[-1], BaseException):
-            raise results[-1]
-        for result in results[: len(writes)]:
-            if isinstance(result, BaseException):
-                if isinstance(result, asyncio.CancelledError):
-                    raise result
+        """Wait for the step records (and the ack, raising its error). They are under way already (on SQLite in
+        the ack's commit, usually), so they are awaited in turn, without a task each. A record that could not be
+        written leaves its step in doubt, which the next attempt reconciles: its error is logged, not raised."""
+        for write in writes:
+            try:
+                await write
+            except Exception as error:
                 log.warning(
-                    "[%s] a step record was not written: %s: %s", event.id, type(result).__name__, result
+                    "[%s] a step record was not written: %s: %s", event.id, type(error).__name__, error
                 )
+        if ack is not None:
+            await ack
