@@ -1,4 +1,4 @@
-"""What the adapters' read-backs (framework.chats.ReadBack) share: the `since` cut-off and how much they read."""
+"""What the adapters' read-backs (framework.chats.ReadBack) share: the `since` cut-off, how much to read."""
 
 from __future__ import annotations
 

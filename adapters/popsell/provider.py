@@ -152,9 +152,9 @@ class PopsellProvider:
     ) -> Chat | None:
         """The one-to-one chatroom of the same two ambassadors and `source`, made at or after `since`.
 
-        Reads `GET /chat/ambassadors/{the lower of the two ids}/chatrooms?page=N` as `_find_recent` does. `name` is ignored,
-        as create_chat ignores it. A brand-tag chatroom cannot be read back (raises `Unsupported`): a chatroom
-        does not say which brand tag it was made for.
+        Reads `GET /chat/ambassadors/{the lower of the two ids}/chatrooms?page=N` as `_find_recent` does.
+        `name` is ignored, as create_chat ignores it. A brand-tag chatroom cannot be read back (raises
+        `Unsupported`): a chatroom does not say which brand tag it was made for.
         """
         _refuse_unknown(options)
         if options.get("id_brand_tag") is not None:
@@ -178,7 +178,7 @@ class PopsellProvider:
             )
 
         ambassador = min(pair)
-        chatroom = await _find_recent(
+        chatroom = await self._find_recent(
             lambda page: self.client.list_ambassador_chatrooms(ambassador, page=page),
             made,
             lambda chatroom: chatroom.date_insert,
@@ -206,7 +206,7 @@ class PopsellProvider:
                 and message.date_insert >= floor
             )
 
-        message = await _find_recent(
+        message = await self._find_recent(
             lambda page: self.client.list_messages(chatroom_id, page=page),
             posted,
             lambda message: message.date_insert,
@@ -214,6 +214,37 @@ class PopsellProvider:
             f"a message in chatroom {chatroom_id}",
         )
         return None if message is None else self._message(str(chatroom_id), message)
+
+    async def _find_recent(
+        self,
+        fetch: Callable[[int], Awaitable[Page[T]]],
+        wanted: Callable[[T], bool],
+        made_at: Callable[[T], datetime | None],
+        floor: datetime,
+        what: str,
+    ) -> T | None:
+        """The first wanted item of a paginated list, reading page 1, then the last page and back from there.
+
+        Popsell documents no order; its lists come oldest first (Laravel's default, and the emulator's),
+        which puts what was made since on the last pages: a page holding an item made before `floor` ends
+        the walk back. Page 1 is read anyway, as the page count comes with it, and covers the newest-first
+        order too. At most MAX_ITEMS items are read.
+        """
+        first = await fetch(1)
+        found = next((item for item in first.data if wanted(item)), None)
+        scanned = len(first.data)
+        number = first.last_page or 1
+        while found is None and number > 1:
+            if scanned >= MAX_ITEMS:
+                gave_up(log, self.name, what, scanned)
+                return None
+            page = await fetch(number)
+            found = next((item for item in page.data if wanted(item)), None)
+            scanned += len(page.data)
+            if any((made := made_at(item)) is not None and made < floor for item in page.data):
+                break
+            number -= 1
+        return found
 
     async def close(self) -> None:
         await self.client.close()
@@ -250,37 +281,6 @@ def _refuse_unknown(options: dict[str, Any]) -> None:
             field_errors={key: [why] for key in unknown},
             provider=PROVIDER,
         )
-
-
-async def _find_recent(
-    fetch: Callable[[int], Awaitable[Page[T]]],
-    wanted: Callable[[T], bool],
-    made_at: Callable[[T], datetime | None],
-    floor: datetime,
-    what: str,
-) -> T | None:
-    """The first wanted item of a paginated list, reading page 1, then the last page and back from there.
-
-    Popsell documents no order; its lists come oldest first (Laravel's default, and so the emulator), which
-    puts what was made since on the last pages: a page holding an item made before `floor` ends the walk
-    back. Page 1 is read anyway, as the page count comes with it, and covers the newest-first order too.
-    At most MAX_ITEMS items are read.
-    """
-    first = await fetch(1)
-    found = next((item for item in first.data if wanted(item)), None)
-    scanned = len(first.data)
-    number = first.last_page or 1
-    while found is None and number > 1:
-        if scanned >= MAX_ITEMS:
-            gave_up(log, PROVIDER, what, scanned)
-            return None
-        page = await fetch(number)
-        found = next((item for item in page.data if wanted(item)), None)
-        scanned += len(page.data)
-        if any((made := made_at(item)) is not None and made < floor for item in page.data):
-            break
-        number -= 1
-    return found
 
 
 def build(name: str, config: PopsellConfig) -> PopsellProvider:

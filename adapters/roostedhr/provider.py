@@ -156,7 +156,7 @@ class RoostedHRProvider:
     async def find_chat(
         self, name: str | None, members: Iterable[str | int], since: datetime, **options: Any
     ) -> Chat | None:
-        """The acting worker's chat named `name` (any name when None) with `members`, made at or after `since`.
+        """The acting worker's chat named `name` (any name when None) with `members`, made since `since`.
 
         Pages `GET /workers/{id}/chats` (with `search_term=name` when there is a name), which lists chats by
         `chats_order`, their last activity, newest first: the first item last active before `since` ends the

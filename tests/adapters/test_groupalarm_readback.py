@@ -1,4 +1,4 @@
-"""GroupAlarm read-back against its emulator: custom chatrooms by name and members; messages cannot be read."""
+"""GroupAlarm read-back on its emulator: custom chatrooms by name and members; messages cannot be read."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Popsell read-back against its emulator: the chatroom of the same pair and the sender's message, made since."""
+"""Popsell read-back on its emulator: the chatroom of the same pair and the sender's message, made since."""
 
 from __future__ import annotations
 

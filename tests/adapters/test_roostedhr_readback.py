@@ -1,4 +1,4 @@
-"""RoostedHR read-back against its emulator: find_chat and find_message find what was made since, and only that."""
+"""RoostedHR read-back on its emulator: find_chat and find_message find what was made since, only that."""
 
 from __future__ import annotations
 
