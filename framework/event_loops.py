@@ -1,4 +1,4 @@
-"""The event loop the service runs on: uvloop when it is installed (the `fast` extra), else asyncio's own.
+"""The event loop the service runs on: uvloop when it is installed (a dependency where it builds), else asyncio's.
 
 uvloop runs aiohttp's transports in C; on the ingest and end-to-end benchmarks it makes chatwright 5-30% faster
 (docs/PERFORMANCE.md). `[service] event_loop` chooses: "auto" (the default), "uvloop" or "asyncio".
@@ -23,7 +23,8 @@ def resolve_event_loop(choice: str) -> str:
         return "uvloop" if has_uvloop else "asyncio"
     if choice == "uvloop" and not has_uvloop:
         raise ConfigError(
-            "service.event_loop: 'uvloop' is not installed; pip install 'chatwright[fast]' or choose 'auto'"
+            "service.event_loop: 'uvloop' is not installed (chatwright depends on it on CPython outside Windows);"
+            " pip install uvloop or choose 'auto'"
         )
     return choice
 

@@ -33,7 +33,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import attrs
-import cattrs
 
 from framework import jsoncodec
 from framework.chats import Capability, Chat, ChatProvider, InDoubtPolicy, Message, ReadBack
@@ -84,9 +83,17 @@ class _Record:
     result: Any = None
 
     def to_json(self) -> bytes:
-        return jsoncodec.dumps(
-            {"state": self.state.value, "started_at": self.started_at, "result": self.result}
-        )
+        """Its JSON; a provider object in the result (a Chat's or Message's `raw`) is encoded by its fields, and
+        dropped if it has no JSON form."""
+        value = {"state": self.state.value, "started_at": self.started_at, "result": self.result}
+        try:
+            return jsoncodec.dumps_default(value, _provider_object)
+        except TypeError:
+            if not isinstance(self.result, dict) or "raw" not in self.result:
+                raise
+            return jsoncodec.dumps_default(
+                {**value, "result": {**self.result, "raw": None}}, _provider_object
+            )
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> _Record:
@@ -124,8 +131,16 @@ class StepSettings:
     """The policy per adapter name; adapters not named use REPEAT."""
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _canonical(value: Any) -> Any:
     """A JSON-ready form of step arguments in which equal arguments are equal (tuples as lists, sets sorted)."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is list or kind is tuple:
+        return [item if type(item) in _SCALARS else _canonical(item) for item in value]
     if isinstance(value, Mapping):
         return {str(key): _canonical(item) for key, item in value.items()}
     if isinstance(value, set | frozenset):
@@ -134,12 +149,12 @@ def _canonical(value: Any) -> Any:
         return [_canonical(item) for item in value]
     if isinstance(value, datetime):
         return value.isoformat()
-    if value is None or isinstance(value, str | int | float | bool):
+    if isinstance(value, _SCALARS):  # subclasses: str enums, bools
         return value
-    if attrs.has(type(value)):
+    if attrs.has(kind):
         return _canonical(attrs.asdict(value, recurse=True))
     raise TypeError(
-        f"step argument {value!r} ({type(value).__name__}) has no canonical JSON form; pass strings, numbers,"
+        f"step argument {value!r} ({kind.__name__}) has no canonical JSON form; pass strings, numbers,"
         " booleans, None, lists, dicts or attrs instances"
     )
 
@@ -148,26 +163,18 @@ def _digest(arguments: Any) -> str:
     return hashlib.blake2b(jsoncodec.dumps(_canonical(arguments)), digest_size=10).hexdigest()
 
 
-def _raw_converter() -> cattrs.Converter:
-    converter = cattrs.Converter()
-    converter.register_unstructure_hook(datetime, lambda value: value.isoformat())
-    return converter
-
-
-def _raw_json(converter: cattrs.Converter, raw: Any) -> Any:
-    """The provider's own object as JSON for the record (None if it has no JSON form)."""
-    if raw is None:
-        return None
-    try:
-        value = converter.unstructure(raw)
-        jsoncodec.dumps(value)
-    except Exception:  # a provider object with no JSON form: the record keeps the unified fields only
-        return None
-    return value
-
-
-def _when(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+def _provider_object(value: Any) -> Any:
+    """The JSON encoder's fallback for what a record holds beyond JSON: a provider's attrs object as its fields
+    (its datetimes, enums and nested objects encoded in turn)."""
+    if attrs.has(type(value)):
+        return {field.name: getattr(value, field.name) for field in attrs.fields(type(value))}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} has no JSON form")
 
 
 def _parse_when(value: str | None) -> datetime | None:
@@ -178,17 +185,15 @@ class _Codec:
     """Chat and Message to and from their recorded JSON; a replayed result's `raw` is the provider's object as
     JSON (a dict), not its typed model."""
 
-    def __init__(self) -> None:
-        self._raw = _raw_converter()
-
-    def chat(self, chat: Chat) -> dict[str, Any]:
+    @staticmethod
+    def chat(chat: Chat) -> dict[str, Any]:
         return {
             "provider": chat.provider,
             "id": chat.id,
             "name": chat.name,
-            "members": list(chat.members),
-            "created_at": _when(chat.created_at),
-            "raw": _raw_json(self._raw, chat.raw),
+            "members": chat.members,
+            "created_at": chat.created_at,
+            "raw": chat.raw,
         }
 
     @staticmethod
@@ -202,14 +207,15 @@ class _Codec:
             raw=value.get("raw"),
         )
 
-    def message(self, message: Message) -> dict[str, Any]:
+    @staticmethod
+    def message(message: Message) -> dict[str, Any]:
         return {
             "provider": message.provider,
             "chat_id": message.chat_id,
             "id": message.id,
             "text": message.text,
-            "sent_at": _when(message.sent_at),
-            "raw": _raw_json(self._raw, message.raw),
+            "sent_at": message.sent_at,
+            "raw": message.raw,
         }
 
     @staticmethod

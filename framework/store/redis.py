@@ -276,8 +276,10 @@ class RedisStore(Store):
         _raise_if_cancelled()
 
     # -- steps -------------------------------------------------------------------------------------------------
-    # One hash per event, `steps:<event id>`, field = step key; it expires `ttl` after its last write, and not
-    # while the event is dead-lettered (DEAD_LETTER persists it, REPLAY sets the expiry again).
+    # One hash per event, `steps:<event id>`, field = step key. It goes when the event is acked (an acked event is
+    # never handled again) and is kept while it is dead-lettered (DEAD_LETTER persists it; REPLAY sets its expiry
+    # again, or deletes it for a fresh replay). Its expiry, `ttl` after the last write, only bounds records a
+    # replica writes after another acked the event (a replica that lost its lease while still running it).
 
     async def load_steps(self, event_id: str) -> dict[str, bytes]:
         stored = await self._open.client.hgetall(self.key("steps:" + event_id))

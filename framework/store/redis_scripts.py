@@ -100,9 +100,11 @@ local function enqueue(id, payload, okey, now)
   activate(id, now)
 end
 
--- Delete an event from the inbox; if it headed its ordering key, the next one becomes claimable.
-local function remove(id)
+-- Delete an event from the inbox; if it headed its ordering key, the next one becomes claimable. Its step
+-- records go too (it is handled), unless `keep_steps` (it is dead-lettered: a replay continues from them).
+local function remove(id, keep_steps)
   if redis.call('EXISTS', ev(id)) == 0 then return 0 end
+  if not keep_steps then redis.call('DEL', base .. 'steps:' .. id) end
   deactivate(id)
   local okey = redis.call('HGET', ev(id), 'okey')
   if okey then
@@ -254,7 +256,7 @@ if fields[2] then record.ordering_key = fields[2] end
 redis.call('HSET', DEAD, id, cjson.encode(record))
 redis.call('ZADD', DEAD_TIME, num(now_us()), id)
 redis.call('PERSIST', base .. 'steps:' .. id)  -- kept while the dead letter is: a replay continues from them
-return remove(id)
+return remove(id, true)
 """)
 
 DEAD_LETTERS = _script("""

@@ -61,17 +61,15 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     ordering_key TEXT,
     attempts INTEGER NOT NULL,
     error TEXT NOT NULL,
-    failed_at REAL NOT NULL
+    failed_at REAL NOT NULL,
+    steps TEXT
 );
 CREATE TABLE IF NOT EXISTS steps (
-    event_id TEXT NOT NULL,
+    event_seq INTEGER NOT NULL,
     key TEXT NOT NULL,
     record BLOB NOT NULL,
-    ttl REAL NOT NULL,
-    expires_at REAL,
-    PRIMARY KEY (event_id, key)
+    PRIMARY KEY (event_seq, key)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS steps_expiry ON steps (expires_at) WHERE expires_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS plugin_state (
     namespace TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -117,6 +115,9 @@ def _setup(connection: sqlite3.Connection) -> None:
     connection.execute("PRAGMA busy_timeout=10000")
     connection.execute("PRAGMA foreign_keys=ON")
     connection.executescript(SCHEMA)
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(dead_letters)")}
+    if "steps" not in columns:  # a file made before step records
+        connection.execute("ALTER TABLE dead_letters ADD COLUMN steps TEXT")
 
 
 def _checkpoint(connection: sqlite3.Connection) -> None:
@@ -144,6 +145,8 @@ class _AckBatch:
     """Acks of claimed rows (by seq) gathered into one writer operation until the writer starts running it."""
 
     seqs: list[int]
+    stepped: list[int] = attrs.field(factory=list)
+    """Those of `seqs` with step records to delete too."""
     done: asyncio.Future[None] | None = None
     sealed: bool = False
 
@@ -163,6 +166,8 @@ class SQLiteStore(Store):
         # ready). The inbox has no index on event_id (the dedupe table already refuses a second append of an
         # id); such an index costs a random B-tree page per append, a third of the pages each commit writes.
         self._claimed: dict[str, tuple[int, bool]] = {}
+        self._stepped: set[int] = set()
+        """Seqs of claimed rows with step records (written or read here): their ack deletes those too."""
         self._acks: _AckBatch | None = None
         self._acks_lock = threading.Lock()
         """Seals a batch (writer thread) against acks still joining it (event loop)."""
@@ -294,6 +299,9 @@ class SQLiteStore(Store):
         else:
 
             def op(db: sqlite3.Connection) -> None:
+                db.execute(
+                    f"DELETE FROM steps WHERE event_seq IN (SELECT seq FROM inbox WHERE {where})", (key,)
+                )
                 db.execute(f"DELETE FROM inbox WHERE {where}", (key,))
 
             await self._writer.submit(op, durable=False)
@@ -301,20 +309,27 @@ class SQLiteStore(Store):
             self._work.set()  # a successor with the same ordering key may now be ready
 
     def _ack_claimed(self, seq: int) -> asyncio.Future[None]:
-        """Delete a claimed row with the other acks made until the writer takes them up: one operation, one
-        future and one statement for all of them, instead of one each."""
+        """Delete a claimed row (and its step records) with the other acks made until the writer takes them up:
+        one operation, one future and one statement for all of them, instead of one each."""
+        stepped = seq in self._stepped
+        if stepped:
+            self._stepped.discard(seq)
         with self._acks_lock:
             batch = self._acks
             if batch is not None and not batch.sealed:
                 batch.seqs.append(seq)
+                if stepped:
+                    batch.stepped.append(seq)
                 assert batch.done is not None
                 return batch.done
-        batch = self._acks = _AckBatch([seq])
+        batch = self._acks = _AckBatch([seq], [seq] if stepped else [])
 
         def op(db: sqlite3.Connection) -> None:
             with self._acks_lock:
                 batch.sealed = True
             db.executemany("DELETE FROM inbox WHERE seq = ?", [(acked,) for acked in batch.seqs])
+            if batch.stepped:
+                db.executemany("DELETE FROM steps WHERE event_seq = ?", [(acked,) for acked in batch.stepped])
 
         batch.done = self._writer.submit(op, durable=False)
         return batch.done
@@ -334,15 +349,24 @@ class SQLiteStore(Store):
     async def dead_letter(self, event_id: str, error: str) -> None:
         where, key, wake = self._row(event_id, forget=True)
 
+        if where == _BY_SEQ:
+            self._stepped.discard(key)
+
         def op(db: sqlite3.Connection) -> None:
+            row = db.execute(f"SELECT seq FROM inbox WHERE {where}", (key,)).fetchone()
+            if row is None:
+                return
+            seq = row[0]
+            # its step records move into the dead letter's row: a replay continues from them
+            records = db.execute("SELECT key, record FROM steps WHERE event_seq = ?", (seq,)).fetchall()
             db.execute(
-                "INSERT OR REPLACE INTO dead_letters (event_id, event, ordering_key, attempts, error, failed_at)"
-                f" SELECT event_id, event, ordering_key, attempt, ?, ? FROM inbox WHERE {where}",
-                (error, time.time(), key),
+                "INSERT OR REPLACE INTO dead_letters"
+                " (event_id, event, ordering_key, attempts, error, failed_at, steps)"
+                " SELECT event_id, event, ordering_key, attempt, ?, ?, ? FROM inbox WHERE seq = ?",
+                (error, time.time(), _join_steps(records), seq),
             )
-            db.execute(f"DELETE FROM inbox WHERE {where}", (key,))
-            # kept while the dead letter is: a replay continues from them
-            db.execute("UPDATE steps SET expires_at = NULL WHERE event_id = ?", (event_id,))
+            db.execute("DELETE FROM steps WHERE event_seq = ?", (seq,))
+            db.execute("DELETE FROM inbox WHERE seq = ?", (seq,))
 
         await self._writer.run(op)
         if wake:
@@ -382,18 +406,19 @@ class SQLiteStore(Store):
     async def replay(self, event_id: str, *, fresh: bool = False) -> bool:
         def op(db: sqlite3.Connection) -> bool:
             row = db.execute(
-                "SELECT event, ordering_key, error FROM dead_letters WHERE event_id = ?", (event_id,)
+                "SELECT event, ordering_key, error, steps FROM dead_letters WHERE event_id = ?", (event_id,)
             ).fetchone()
             if row is None:
                 return False
-            now = time.time()
-            seq = _insert(db, event_id, row[0], now, row[1])
-            db.execute("UPDATE inbox SET last_error = ? WHERE seq = ?", (row[2], seq))
+            payload, ordering_key, error, steps = row
+            seq = _insert(db, event_id, payload, time.time(), ordering_key)
+            db.execute("UPDATE inbox SET last_error = ? WHERE seq = ?", (error, seq))
+            if not fresh:
+                db.executemany(
+                    "INSERT INTO steps (event_seq, key, record) VALUES (?, ?, ?)",
+                    [(seq, step, record) for step, record in _parse_steps(steps).items()],
+                )
             db.execute("DELETE FROM dead_letters WHERE event_id = ?", (event_id,))
-            if fresh:
-                db.execute("DELETE FROM steps WHERE event_id = ?", (event_id,))
-            else:
-                db.execute("UPDATE steps SET expires_at = ? + ttl WHERE event_id = ?", (now, event_id))
             return True
 
         replayed = await self._writer.run(op)
@@ -414,27 +439,57 @@ class SQLiteStore(Store):
         self._work.clear()
 
     # -- steps -------------------------------------------------------------------------------------------------
+    # Step records are keyed by the seq of their event's inbox row: a new event's records go to the end of the
+    # table's B-tree like its row does to the inbox's, with no index of their own, and leave with its ack. A
+    # dead letter keeps them in its row (`key<TAB>record` lines); a replay puts them back under the new row.
 
     async def load_steps(self, event_id: str) -> dict[str, bytes]:
-        def op(db: sqlite3.Connection) -> dict[str, bytes]:
-            rows = db.execute("SELECT key, record FROM steps WHERE event_id = ?", (event_id,)).fetchall()
-            return {key: record for key, record in rows}
+        where, key, _ = self._row(event_id, forget=False)
 
-        return await self._writer.run(op, durable=False)
+        def op(db: sqlite3.Connection) -> list[tuple[str, bytes]]:
+            return db.execute(
+                f"SELECT key, record FROM steps WHERE event_seq IN (SELECT seq FROM inbox WHERE {where})",
+                (key,),
+            ).fetchall()
+
+        records = dict(await self._writer.run(op, durable=False))
+        if records and where == _BY_SEQ:
+            self._stepped.add(key)  # written by an earlier attempt elsewhere: this ack deletes them
+        return records
 
     def record_step(self, event_id: str, key: str, record: bytes, ttl: float) -> asyncio.Future[None]:
-        def op(db: sqlite3.Connection) -> None:
-            db.execute(
-                "INSERT OR REPLACE INTO steps (event_id, key, record, ttl, expires_at) VALUES (?, ?, ?, ?, ?)",
-                (event_id, key, record, ttl, time.time() + ttl),
-            )
+        where, row_key, _ = self._row(event_id, forget=False)
+        if where == _BY_SEQ:
+            self._stepped.add(row_key)
+
+            def op(db: sqlite3.Connection) -> None:
+                db.execute(
+                    "INSERT OR REPLACE INTO steps (event_seq, key, record) VALUES (?, ?, ?)",
+                    (row_key, key, record),
+                )
+
+        else:
+
+            def op(db: sqlite3.Connection) -> None:
+                db.execute(
+                    "INSERT OR REPLACE INTO steps (event_seq, key, record)"
+                    f" SELECT seq, ?, ? FROM inbox WHERE {where}",
+                    (key, record, row_key),
+                )
 
         # Not durable, like the ack it usually shares a commit with: a power loss undoes both or the ack alone.
         return self._writer.submit(op, durable=False)
 
     async def discard_steps(self, event_id: str) -> int:
         def op(db: sqlite3.Connection) -> int:
-            return db.execute("DELETE FROM steps WHERE event_id = ?", (event_id,)).rowcount
+            found: int = db.execute(
+                "DELETE FROM steps WHERE event_seq IN (SELECT seq FROM inbox WHERE event_id = ?)", (event_id,)
+            ).rowcount
+            row = db.execute("SELECT steps FROM dead_letters WHERE event_id = ?", (event_id,)).fetchone()
+            if row is not None and row[0]:
+                found += len(_parse_steps(row[0]))
+                db.execute("UPDATE dead_letters SET steps = NULL WHERE event_id = ?", (event_id,))
+            return found
 
         return await self._writer.run(op)
 
@@ -497,9 +552,8 @@ class SQLiteStore(Store):
         self._housekeeping.next_sweep = now + PURGE_EVERY
         db.execute("DELETE FROM dedupe WHERE expires_at <= ?", (now,))
         db.execute("DELETE FROM plugin_state WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
-        db.execute(
-            "DELETE FROM steps WHERE expires_at <= ? AND event_id NOT IN (SELECT event_id FROM inbox)", (now,)
-        )
+        # records of events another process acked without knowing of them (the table holds only events in flight)
+        db.execute("DELETE FROM steps WHERE event_seq NOT IN (SELECT seq FROM inbox)")
         holders = [
             row[0] for row in db.execute("SELECT DISTINCT claimed_by FROM inbox WHERE claimed_by IS NOT NULL")
         ]
@@ -556,6 +610,22 @@ def _ordering_key_in_inbox(db: sqlite3.Connection, ordering_key: str) -> bool:
     """One probe of the partial `inbox_ordering` index."""
     row = db.execute("SELECT 1 FROM inbox WHERE ordering_key = ? LIMIT 1", (ordering_key,)).fetchone()
     return row is not None
+
+
+def _join_steps(records: list[tuple[str, bytes]]) -> str | None:
+    """A dead letter's `steps` text: a line `"key"<TAB>record` per record (JSON has no raw tab or newline)."""
+    if not records:
+        return None
+    return "".join(f"{jsoncodec.dumps(key).decode()}\t{record.decode()}\n" for key, record in records)
+
+
+def _parse_steps(text: str | None) -> dict[str, bytes]:
+    """The records of a dead letter's `steps` text: key -> record."""
+    records: dict[str, bytes] = {}
+    for line in (text or "").splitlines():
+        key, _, record = line.partition("\t")
+        records[jsoncodec.loads(key)] = record.encode()
+    return records
 
 
 def _remember(db: sqlite3.Connection, key: str, ttl: float, now: float) -> bool:

@@ -4,7 +4,8 @@ A round sends a fixed number N of signed webhooks over 64 connections and waits 
 N messages; the figure is N / (last message stored - first webhook sent), completed provider calls per second.
 chatwright acknowledges each webhook once it is in the inbox and its worker makes the call; the baseline makes
 the same call inline, on one shared ClientSession, before answering. The emulator runs in its own process on
-the load generator's core, so the server core does nothing but the system under test. With `--peers`
+the load generator's core, so the server core does nothing but the system under test. Each round also runs
+chatwright with steps off (its handler's call not journaled), for the cost of the step journal. With `--peers`
 (tests.benchmarks.peers), each peer's server, whose handler makes the baseline's call inline too, runs right
 after the baseline in every round with the same N, and its figure is given against that same baseline.
 """
@@ -36,6 +37,8 @@ from tests.benchmarks.peers import Peer
 __all__ = ["RATIO_BAR", "Emulator", "run"]
 
 RATIO_BAR = 0.9
+STEPS_RATIO_BAR = 0.9
+"""End to end with each provider call journaled as a step, against the same service with steps off."""
 WARMUP_EVENTS = 300
 
 
@@ -116,13 +119,25 @@ def _send(
 
 
 def measure(
-    variant: str, events: int, emulator: Emulator, chat_id: str, settings: Settings, cores: Cores
+    variant: str,
+    events: int,
+    emulator: Emulator,
+    chat_id: str,
+    settings: Settings,
+    cores: Cores,
+    *,
+    steps: bool = True,
 ) -> dict[str, Any]:
     """N webhooks through one fresh server; completed provider calls per second."""
     emulator.reset_counters()
     with tempfile.TemporaryDirectory(prefix="chatwright-bench-") as directory:
         server, port = servers.start(
-            variant, cores.server, db=Path(directory), emulator=emulator.url, loop=loop_for(settings, variant)
+            variant,
+            cores.server,
+            db=Path(directory),
+            emulator=emulator.url,
+            loop=loop_for(settings, variant),
+            steps=steps,
         )
         return _send(variant, server, port, servers.PATH, events, emulator, chat_id, settings, cores)
 
@@ -143,6 +158,7 @@ def run(settings: Settings, cores: Cores) -> Report:
     peer_rates = [
         report.add(Series(f"provider calls completed/s, {peer.name}", "1/s", baseline=[])) for peer in ready
     ]
+    journal = report.add(Series("provider calls completed/s, steps on vs steps off", "1/s", baseline=[]))
     handed_over: list[float] = []
     emulator = Emulator(cores.load)
     try:
@@ -163,6 +179,12 @@ def run(settings: Settings, cores: Cores) -> Report:
             rate.ours.append(ours["rate"])
             rate.baseline.append(base["rate"])
             handed_over.append(ours["handed_over"] / events)
+            # Steps off, right after: the same round, so steps on/off is compared on the same machine state.
+            assert journal.baseline is not None
+            journal.ours.append(ours["rate"])
+            journal.baseline.append(
+                measure("ours", events, emulator, chat_id, settings, cores, steps=False)["rate"]
+            )
             for peer, peer_rate in zip(ready, peer_rates, strict=True):
                 assert peer_rate.baseline is not None
                 peer_rate.ours.append(measure_peer(peer, events, emulator, chat_id, settings, cores)["rate"])
@@ -171,6 +193,10 @@ def run(settings: Settings, cores: Cores) -> Report:
         emulator.stop()
     ratio = Series.summary(rate.ratios)["median"]
     report.bars.append(Bar("end-to-end ratio >= 0.9", f"{ratio:.2f}", ratio >= RATIO_BAR))
+    steps_ratio = Series.summary(journal.ratios)["median"]
+    report.bars.append(
+        Bar("steps on / steps off >= 0.9", f"{steps_ratio:.2f}", steps_ratio >= STEPS_RATIO_BAR)
+    )
     report.notes.append(
         f"{events} webhooks per round over {settings.connections} connections; the worker runs in the service"
         " (concurrency 64); every webhook answered 202 and every message stored (checked)"

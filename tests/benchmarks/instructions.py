@@ -9,7 +9,8 @@ a small and a large number of webhooks sent by the load generator over 64 connec
 instructions over the difference in webhooks is its cost per webhook, with start-up, warm-up and shutdown
 cancelled out. "implied ratio" is baseline / ours per webhook: the timed ratio if both sides ran their
 instructions at the same speed. Not counted: the kernel's work (the fsyncs and page writes only chatwright does,
-and the socket calls both do), and idle time. The servers, the load generator and the emulator are those of
+and the socket calls both do), and idle time. End to end also counts chatwright with steps off, for the step journal's cost per webhook.
+The servers, the load generator and the emulator are those of
 benchmarks 1 and 2 (chatwright on the loop it ships with, the baseline on asyncio's). Needs valgrind on PATH.
 """
 
@@ -29,6 +30,9 @@ from tests.benchmarks.bench_e2e import Emulator
 from tests.benchmarks.harness import Cores, Settings, cores, loop_for, running, spawn
 
 __all__ = ["Count", "count", "instructions_in", "main", "per_webhook"]
+
+NO_STEPS = "ours-nosteps"
+"""chatwright with steps off (its handler's provider call not journaled): end to end only, for the journal's cost."""
 
 VALGRIND_TIMEOUT = 900.0
 """Seconds a server under callgrind may take to start, or to finish its webhooks and stop (it runs ~50x slower)."""
@@ -64,12 +68,14 @@ def count(benchmark: str, side: str, webhooks: int, place: Cores, settings: Sett
         emulator = Emulator(place.load) if benchmark == "e2e" else None
         try:
             chat_ids = emulator.chats(1) if emulator is not None else ["bench-chat"]
+            variant = "baseline" if side == "baseline" else "ours"
             args = servers.arguments(
-                side,
-                db=Path(directory) if side == "ours" else None,
+                variant,
+                db=Path(directory) if variant == "ours" else None,
                 worker=benchmark == "e2e",
                 emulator=emulator.url if emulator is not None else None,
-                loop=loop_for(settings, side),
+                loop=loop_for(settings, variant),
+                steps=side != NO_STEPS,
             )
             command = [
                 "valgrind",
@@ -119,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'benchmark':<8} {'side':<9} {'instructions per webhook':>25}")
     for benchmark in chosen:
         costs = {}
-        for side in ("ours", "baseline"):
+        for side in ("ours", NO_STEPS, "baseline") if benchmark == "e2e" else ("ours", "baseline"):
             small = count(benchmark, side, args.small, place, settings)
             large = count(benchmark, side, args.large, place, settings)
             costs[side] = per_webhook(small, large)
@@ -128,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{benchmark:<8} implied ratio (baseline / ours): {costs['baseline'] / costs['ours']:.3f}",
             flush=True,
         )
+        if NO_STEPS in costs:
+            print(
+                f"{benchmark:<8} implied ratio (steps off / steps on): {costs[NO_STEPS] / costs['ours']:.3f}",
+                flush=True,
+            )
     return 0
 
 

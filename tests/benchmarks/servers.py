@@ -3,7 +3,7 @@
 `python -m tests.benchmarks.servers ours --db DIR [--no-worker] [--emulator URL]` serves the real service app
 (`framework.service.create_app` around a `Runtime`, schedules included) with one standard-webhooks route,
 `/hooks/bench`, on a fresh SQLite file (synchronous=FULL). Without `--emulator` the plugin is a no-op; with it,
-each webhook's handler posts one message on the RoostedHR emulator.
+each webhook's handler posts one message on the RoostedHR emulator, a journaled step (`--no-steps`: not journaled).
 
 `python -m tests.benchmarks.servers baseline [--emulator URL]` serves a raw aiohttp handler on the same path
 that verifies the same HMAC, parses the JSON and answers 202 without storing anything; with `--emulator` it
@@ -82,7 +82,9 @@ def baseline_app(emulator: str | None) -> web.Application:
 # -- ours: the chatwright service ---------------------------------------------------------------------------------
 
 
-def ours_app(db_dir: Path, *, worker: bool, emulator: str | None) -> tuple[web.Application, Any]:
+def ours_app(
+    db_dir: Path, *, worker: bool, emulator: str | None, steps: bool = True
+) -> tuple[web.Application, Any]:
     from framework.config import config_from_dict
     from framework.gc_tuning import tune_collector_for
     from framework.runtime import Runtime
@@ -98,6 +100,7 @@ def ours_app(db_dir: Path, *, worker: bool, emulator: str | None) -> tuple[web.A
             }
         ],
         "plugins": {"entry_points": False},
+        "service": {"steps": steps},
     }
     if emulator is not None:
         raw["adapters"] = {
@@ -122,7 +125,9 @@ def ours_app(db_dir: Path, *, worker: bool, emulator: str | None) -> tuple[web.A
 async def _serve(args: argparse.Namespace) -> dict[str, Any]:
     runtime = None
     if args.variant == "ours":
-        app, runtime = ours_app(Path(args.db), worker=not args.no_worker, emulator=args.emulator)
+        app, runtime = ours_app(
+            Path(args.db), worker=not args.no_worker, emulator=args.emulator, steps=not args.no_steps
+        )
     else:
         app = baseline_app(args.emulator)
     runner = web.AppRunner(app, access_log=None)
@@ -150,6 +155,7 @@ def main() -> None:
     parser.add_argument("--db", default=".", help="directory of the SQLite file (ours)")
     parser.add_argument("--no-worker", action="store_true", help="serve webhooks without the worker (ours)")
     parser.add_argument("--emulator", default=None, help="RoostedHR emulator URL: one provider call per hook")
+    parser.add_argument("--no-steps", action="store_true", help="handlers' calls are not journaled (ours)")
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="asyncio")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
@@ -172,9 +178,10 @@ def start(
     worker: bool = True,
     emulator: str | None = None,
     loop: str = "asyncio",
+    steps: bool = True,
 ) -> tuple[Child, int]:
     """Start a server process (from the benchmark driver) and wait until it listens; returns it and its port."""
-    args = arguments(variant, db=db, worker=worker, emulator=emulator, loop=loop)
+    args = arguments(variant, db=db, worker=worker, emulator=emulator, loop=loop, steps=steps)
     child = spawn("tests.benchmarks.servers", *args, cpus=cpus, name=f"{variant} server")
     return child, int(child.ready()["port"])
 
@@ -186,9 +193,12 @@ def arguments(
     worker: bool = True,
     emulator: str | None = None,
     loop: str = "asyncio",
+    steps: bool = True,
 ) -> list[str]:
     """The command line of `python -m tests.benchmarks.servers` for that server."""
     args = [variant]
+    if not steps:
+        args.append("--no-steps")
     if db is not None:
         args += ["--db", str(db)]
     if not worker:

@@ -12,7 +12,7 @@ from framework.config import config_from_dict
 from framework.errors import ConfigError
 from framework.event_loops import new_event_loop, resolve_event_loop
 
-uvloop = pytest.importorskip("uvloop", reason="uvloop is in the dev extra; `make test` installs it")
+uvloop = pytest.importorskip("uvloop", reason="uvloop is a dependency on CPython outside Windows")
 
 
 def test_auto_picks_uvloop_when_it_is_installed() -> None:

@@ -121,18 +121,30 @@ async def test_dead_letter_and_replay(store: Store) -> None:
 
 
 async def test_step_records_are_kept_per_event_and_replaced_by_key(store: Store) -> None:
-    await store.record_step("e1", "h|op|d|1", b'{"state":"doubt"}', 60)
-    await store.record_step("e1", "h|op|d|1", b'{"state":"done"}', 60)
-    await store.record_step("e1", "h|op|d|2", b'{"state":"done","n":2}', 60)
-    await store.record_step("e2", "h|op|d|1", b"{}", 60)
-    assert await store.load_steps("e1") == {
+    first, second = new_event("a"), new_event("b")
+    for event in (first, second):
+        await store.append(event)
+    await store.claim("w", 2, lease=30)
+    await store.record_step(first.id, "h|op|d|1", b'{"state":"doubt"}', 60)
+    await store.record_step(first.id, "h|op|d|1", b'{"state":"done"}', 60)
+    await store.record_step(first.id, "h|op|d|2", b'{"state":"done","n":2}', 60)
+    await store.record_step(second.id, "h|op|d|1", b"{}", 60)
+    assert await store.load_steps(first.id) == {
         "h|op|d|1": b'{"state":"done"}',
         "h|op|d|2": b'{"state":"done","n":2}',
     }
-    assert await store.load_steps("nothing") == {}
-    assert await store.discard_steps("e1") == 2
-    assert await store.load_steps("e1") == {}
-    assert await store.load_steps("e2") == {"h|op|d|1": b"{}"}
+    assert await store.discard_steps(first.id) == 2
+    assert await store.load_steps(first.id) == {}
+    assert await store.load_steps(second.id) == {"h|op|d|1": b"{}"}
+
+
+async def test_step_records_leave_with_their_acked_event(store: Store) -> None:
+    event = new_event("a")
+    await store.append(event)
+    await store.claim("w", 1, lease=30)
+    await store.record_step(event.id, "h|op|d|1", b'{"state":"done"}', 60)
+    await store.ack(event.id)
+    assert await store.load_steps(event.id) == {}
 
 
 async def test_a_replay_keeps_the_step_records_and_a_fresh_replay_discards_them(store: Store) -> None:

@@ -74,3 +74,23 @@ async def test_acks_made_while_the_writer_is_busy_join_one_delete_and_none_is_lo
     assert store._acks.sealed  # the writer took the batch up: a later ack starts a new one
     await asyncio.gather(*(store.ack(event.id) for event in events[8:]))
     assert await store.pending() == 0
+
+
+async def test_step_records_leave_the_file_with_their_event(store: SQLiteStore) -> None:
+    acked, dead = new_event("a"), new_event("b")
+    for event in (acked, dead):
+        await store.append(event)
+    await store.claim("w", 2, lease=30)
+    for event in (acked, dead):
+        await store.record_step(event.id, "h|op|d|1", b'{"state":"done"}', 60)
+    await store.ack(acked.id)
+    await store.dead_letter(dead.id, "boom")
+
+    def rows() -> int:
+        with contextlib.closing(sqlite3.connect(store.path, isolation_level=None)) as db:
+            count: int = db.execute("SELECT COUNT(*) FROM steps").fetchone()[0]
+            return count
+
+    assert rows() == 0  # the dead letter holds its records in its own row until a replay
+    assert await store.replay(dead.id)
+    assert rows() == 1
