@@ -186,7 +186,7 @@ async def test_find_message_ignores_other_text_senders_and_types_and_older_messa
     assert await popsell.find_message(chat.id, "Hello!", since) is None
 
 
-async def test_find_message_reads_at_most_max_items(
+async def test_find_message_cannot_tell_past_max_items(
     popsell: PopsellProvider, server: TestServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     chat = await popsell.create_chat(None, [SENDER, CUSTOMER])
@@ -195,8 +195,11 @@ async def test_find_message_reads_at_most_max_items(
         await popsell.client.post_message(int(chat.id), id_ambassador=CUSTOMER, content=f"Question {number}")
     pages_read(server)
 
-    with caplog.at_level(logging.WARNING, "chatwright.adapters.popsell"):
-        assert await popsell.find_message(chat.id, "Welcome!", since) is None
+    with (
+        caplog.at_level(logging.WARNING, "chatwright.adapters.popsell"),
+        pytest.raises(Unsupported, match=f"items read of the messages of chatroom {chat.id}"),
+    ):
+        await popsell.find_message(chat.id, "Welcome!", since)
 
     assert len(pages_read(server)) == -(-MAX_ITEMS // PAGE_SIZE)
-    assert f"read-back of a message in chatroom {chat.id} stopped after" in caplog.text
+    assert "find_message cannot tell whether the step took effect" in caplog.text
