@@ -152,9 +152,10 @@ class PopsellProvider:
     ) -> Chat | None:
         """The one-to-one chatroom of the same two ambassadors and `source`, made at or after `since`.
 
-        Reads `GET /chat/ambassadors/{the lower of the two ids}/chatrooms?page=N` as `_find_recent` does.
-        `name` is ignored, as create_chat ignores it. A brand-tag chatroom cannot be read back (raises
-        `Unsupported`): a chatroom does not say which brand tag it was made for.
+        Reads `GET /chat/ambassadors/{ambassador}/chatrooms?page=N` as `_find_recent` does, for the member
+        who is not the configured sender (whose list is likely the longest; else the lower id). `name` is
+        ignored, as create_chat ignores it. A brand-tag chatroom cannot be read back (raises `Unsupported`):
+        a chatroom does not say which brand tag it was made for.
         """
         _refuse_unknown(options)
         if options.get("id_brand_tag") is not None:
@@ -177,7 +178,7 @@ class PopsellProvider:
                 and chatroom.date_insert >= floor
             )
 
-        ambassador = min(pair)
+        ambassador = min(pair - {self.config.sender_ambassador_id}, default=min(pair))
         chatroom = await self._find_recent(
             lambda page: self.client.list_ambassador_chatrooms(ambassador, page=page),
             made,
