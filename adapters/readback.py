@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["MAX_ITEMS", "cutoff", "gave_up"]
+from framework.errors import Unsupported
+
+__all__ = ["MAX_ITEMS", "cutoff", "undecided"]
 
 MAX_ITEMS = 200
-"""The most list items one read-back looks through; past them it answers "not found" and logs a warning."""
+"""The most list items one read-back looks through; past them it cannot tell (see `undecided`)."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -26,10 +28,11 @@ def cutoff(since: datetime, resolution: timedelta = timedelta(0)) -> datetime:
     return since - (since - _EPOCH) % resolution
 
 
-def gave_up(log: logging.Logger, provider: str, what: str, scanned: int) -> None:
-    log.warning(
-        "%s: read-back of %s stopped after %d list items without a match; answering not found",
-        provider,
-        what,
-        scanned,
-    )
+def undecided(log: logging.Logger, provider: str, operation: str, reason: str) -> Unsupported:
+    """The error a read-back raises when its bounds ran out before it could tell; the caller raises it.
+
+    Answering "not found" would have the step journal perform the step again without a word; `Unsupported`
+    leaves it to the adapter's in-doubt policy (repeat, or fail for an operator), and the log says why.
+    """
+    log.warning("%s: %s cannot tell whether the step took effect: %s", provider, operation, reason)
+    return Unsupported(provider, operation, reason)

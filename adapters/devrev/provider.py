@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import attrs
 
-from adapters.readback import MAX_ITEMS, cutoff, gave_up
+from adapters.readback import MAX_ITEMS, cutoff, undecided
 from framework.adapter_registry import AdapterConfig
 from framework.chats import Capability, Chat, Message, member_ids
 from framework.errors import ConfigError, InvalidRequest, NotFound, Unsupported
@@ -194,7 +194,8 @@ class DevRevProvider:
 
         Follows `POST /timeline-entries.list {object, cursor, limit}` through at most MAX_ITEMS entries:
         DevRev documents no order and only a forward cursor (the emulator lists oldest first), so no page can
-        be skipped and none ends the search early.
+        be skipped and none ends the search early. Past MAX_ITEMS entries it cannot tell and raises
+        `Unsupported`.
         """
         floor = cutoff(since, TIMESTAMP_RESOLUTION)
         chat = str(chat_id)
@@ -209,8 +210,8 @@ class DevRevProvider:
             if not page.next_cursor or page.next_cursor == cursor:
                 return None
             if scanned >= MAX_ITEMS:
-                gave_up(log, self.name, f"a comment on {chat}", scanned)
-                return None
+                why = f"not among the first {scanned} timeline entries of {chat}, and more are listed"
+                raise undecided(log, PROVIDER, "find_message", why)
             cursor = page.next_cursor
 
     def _posted(self, entry: TimelineEntry, text: str, floor: datetime) -> bool:

@@ -11,7 +11,7 @@ import attrs
 
 from adapters.popsell.client import PROVIDER, SOURCES, PopsellClient
 from adapters.popsell.models import TYPE_CHATROOM_ONE_TO_ONE, TYPE_MESSAGE_TEXT, ChatMessage, Chatroom, Page
-from adapters.readback import MAX_ITEMS, cutoff, gave_up
+from adapters.readback import MAX_ITEMS, cutoff, undecided
 from framework.adapter_registry import AdapterConfig
 from framework.chats import Capability, Chat, Message
 from framework.errors import ConfigError, InvalidRequest, Unsupported
@@ -152,9 +152,10 @@ class PopsellProvider:
     ) -> Chat | None:
         """The one-to-one chatroom of the same two ambassadors and `source`, made at or after `since`.
 
-        Reads `GET /chat/ambassadors/{the lower of the two ids}/chatrooms?page=N` as `_find_recent` does.
-        `name` is ignored, as create_chat ignores it. A brand-tag chatroom cannot be read back (raises
-        `Unsupported`): a chatroom does not say which brand tag it was made for.
+        Reads `GET /chat/ambassadors/{ambassador}/chatrooms?page=N` as `_find_recent` does, for the member
+        who is not the configured sender (whose list is likely the longest; else the lower id). `name` is
+        ignored, as create_chat ignores it. A brand-tag chatroom cannot be read back (raises `Unsupported`):
+        a chatroom does not say which brand tag it was made for.
         """
         _refuse_unknown(options)
         if options.get("id_brand_tag") is not None:
@@ -177,13 +178,13 @@ class PopsellProvider:
                 and chatroom.date_insert >= floor
             )
 
-        ambassador = min(pair)
+        ambassador = min(pair - {self.config.sender_ambassador_id}, default=min(pair))
         chatroom = await self._find_recent(
             lambda page: self.client.list_ambassador_chatrooms(ambassador, page=page),
             made,
             lambda chatroom: chatroom.date_insert,
             floor,
-            f"the chatroom of ambassadors {sorted(pair)}",
+            ("find_chat", f"the chatrooms of ambassador {ambassador}"),
         )
         return None if chatroom is None else self._chat(chatroom)
 
@@ -211,7 +212,7 @@ class PopsellProvider:
             posted,
             lambda message: message.date_insert,
             floor,
-            f"a message in chatroom {chatroom_id}",
+            ("find_message", f"the messages of chatroom {chatroom_id}"),
         )
         return None if message is None else self._message(str(chatroom_id), message)
 
@@ -221,14 +222,15 @@ class PopsellProvider:
         wanted: Callable[[T], bool],
         made_at: Callable[[T], datetime | None],
         floor: datetime,
-        what: str,
+        what: tuple[str, str],
     ) -> T | None:
         """The first wanted item of a paginated list, reading page 1, then the last page and back from there.
 
         Popsell documents no order; its lists come oldest first (Laravel's default, and the emulator's),
         which puts what was made since on the last pages: a page holding an item made before `floor` ends
         the walk back. Page 1 is read anyway, as the page count comes with it, and covers the newest-first
-        order too. At most MAX_ITEMS items are read.
+        order too. Past MAX_ITEMS items it cannot tell and raises `Unsupported`; `what` names the operation
+        and the list for that error.
         """
         first = await fetch(1)
         found = next((item for item in first.data if wanted(item)), None)
@@ -236,8 +238,9 @@ class PopsellProvider:
         number = first.last_page or 1
         while found is None and number > 1:
             if scanned >= MAX_ITEMS:
-                gave_up(log, self.name, what, scanned)
-                return None
+                operation, listing = what
+                why = f"not among the {scanned} items read of {listing}, and more pages may hold it"
+                raise undecided(log, PROVIDER, operation, why)
             page = await fetch(number)
             found = next((item for item in page.data if wanted(item)), None)
             scanned += len(page.data)

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import attrs
 
-from adapters.readback import MAX_ITEMS, cutoff, gave_up
+from adapters.readback import MAX_ITEMS, cutoff, undecided
 from framework.adapter_registry import AdapterConfig
 from framework.chats import Capability, Chat, Message, member_ids
 from framework.errors import ConfigError, InvalidRequest, Unsupported
@@ -160,9 +160,10 @@ class RoostedHRProvider:
 
         Pages `GET /workers/{id}/chats` (with `search_term=name` when there is a name), which lists chats by
         `chats_order`, their last activity, newest first: the first item last active before `since` ends the
-        search, and so do MAX_ITEMS items. List items carry no members, so each candidate (its name
-        and `date_created` match) is fetched with `GET .../chats/{chat_id}`, at most READBACK_MAX_FETCHES of
-        them. The acting worker counts as a member whether or not `members` names it, as in create_chat.
+        search. List items carry no members, so each candidate (its name and `date_created` match) is
+        fetched with `GET .../chats/{chat_id}`. The acting worker counts as a member whether or not `members`
+        names it, as in create_chat. Past MAX_ITEMS list items or READBACK_MAX_FETCHES candidates it cannot
+        tell and raises `Unsupported`.
         """
         _refuse_options(options)
         floor = cutoff(since, TIMESTAMP_RESOLUTION)
@@ -184,8 +185,8 @@ class RoostedHRProvider:
                 if name is not None and item.name != name:
                     continue
                 if fetched == READBACK_MAX_FETCHES:
-                    gave_up(log, self.name, f"chat {name!r}", scanned)
-                    return None
+                    why = f"none of the first {fetched} chats made since with that name has those members"
+                    raise undecided(log, PROVIDER, "find_chat", why)
                 fetched += 1
                 chat = await self.client.get_chat(item.id)
                 if {member.id for member in chat.members or ()} - {me} == wanted:
@@ -193,15 +194,15 @@ class RoostedHRProvider:
             if not page.has_more or not page.chats:
                 return None
             last_seen_id = page.chats[-1].id
-        gave_up(log, self.name, f"chat {name!r}", scanned)
-        return None
+        why = f"not among the first {scanned} chats active since, and more are listed"
+        raise undecided(log, PROVIDER, "find_chat", why)
 
     async def find_message(self, chat_id: str, text: str, since: datetime) -> Message | None:
         """The message with `text` the acting worker sent in the chat at or after `since`.
 
         Pages `GET .../chats/{chat_id}/messages`, which lists messages newest first (so the emulator; the
-        order is not documented): the first message older than `since` ends the search, and so do
-        MAX_ITEMS messages.
+        order is not documented): the first message older than `since` ends the search. Past MAX_ITEMS
+        messages it cannot tell and raises `Unsupported`.
         """
         floor = cutoff(since, TIMESTAMP_RESOLUTION)
         unified_id = str(chat_id)
@@ -222,8 +223,8 @@ class RoostedHRProvider:
             if not page.has_more or not page.messages:
                 return None
             last_seen_id = page.messages[-1].id
-        gave_up(log, self.name, f"a message in chat {unified_id}", scanned)
-        return None
+        why = f"not among the first {scanned} messages of chat {unified_id} sent since, and more are listed"
+        raise undecided(log, PROVIDER, "find_message", why)
 
 
 def _refuse_options(options: dict[str, Any]) -> None:

@@ -184,7 +184,7 @@ async def test_find_message_takes_only_the_configured_users_comments(
     assert anyone is not None and anyone.raw.created_by.id == GRACE
 
 
-async def test_find_message_reads_at_most_max_items_entries(
+async def test_find_message_cannot_tell_past_max_items_entries(
     devrev: DevRevProvider, server: TestServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     chat = await devrev.create_chat("Ops", [TEST_USER_ID, GRACE])
@@ -194,8 +194,11 @@ async def test_find_message_reads_at_most_max_items_entries(
     await devrev.post_message(chat.id, "Checkout is down")
     sent(server)
 
-    with caplog.at_level(logging.WARNING, "chatwright.adapters.devrev"):
-        assert await devrev.find_message(chat.id, "Checkout is down", since) is None
+    with (
+        caplog.at_level(logging.WARNING, "chatwright.adapters.devrev"),
+        pytest.raises(Unsupported, match=f"not among the first 200 timeline entries of {chat.id}"),
+    ):
+        await devrev.find_message(chat.id, "Checkout is down", since)
 
     assert len(sent(server)) == MAX_ITEMS // 50
-    assert f"read-back of a comment on {chat.id} stopped after 200 list items" in caplog.text
+    assert "find_message cannot tell whether the step took effect" in caplog.text

@@ -68,7 +68,7 @@ def backdate(server: TestServer, chatroom_id: str) -> None:
 
 async def old_chatrooms(popsell: PopsellProvider, server: TestServer, count: int) -> None:
     for _ in range(count):
-        backdate(server, (await popsell.create_chat(None, [SENDER, OTHER])).id)
+        backdate(server, (await popsell.create_chat(None, [CUSTOMER, OTHER])).id)
 
 
 def test_reads_back_chatrooms_and_messages(popsell: PopsellProvider) -> None:
@@ -90,7 +90,8 @@ async def test_find_chat_finds_the_chatroom_of_the_same_pair(
     )
 
     assert found == created and found is not None and found.created_at is not None
-    assert pages_read(server) == [(f"/chat/ambassadors/{SENDER}/chatrooms", {"page": "1"})]
+    # the customer's chatrooms, not the sender's: the sender, the bot's own ambassador, has them all
+    assert pages_read(server) == [(f"/chat/ambassadors/{CUSTOMER}/chatrooms", {"page": "1"})]
 
 
 async def test_find_chat_reads_the_last_page_then_back_until_a_page_older_than_since(
@@ -102,8 +103,8 @@ async def test_find_chat_reads_the_last_page_then_back_until_a_page_older_than_s
     pages_read(server)
 
     assert await popsell.find_chat(None, (SENDER, CUSTOMER), since) == created
-    assert await popsell.find_chat(None, (SENDER, OTHER), since) is None
-    path = f"/chat/ambassadors/{SENDER}/chatrooms"
+    assert await popsell.find_chat(None, (SENDER, CUSTOMER), since, source=2) is None
+    path = f"/chat/ambassadors/{CUSTOMER}/chatrooms"
     # 46 chatrooms: pages 1 to 3 were made before since, page 4 holds the new one alone
     assert pages_read(server) == [(path, {"page": page}) for page in ("1", "4", "1", "4", "3")]
 
@@ -186,7 +187,7 @@ async def test_find_message_ignores_other_text_senders_and_types_and_older_messa
     assert await popsell.find_message(chat.id, "Hello!", since) is None
 
 
-async def test_find_message_reads_at_most_max_items(
+async def test_find_message_cannot_tell_past_max_items(
     popsell: PopsellProvider, server: TestServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     chat = await popsell.create_chat(None, [SENDER, CUSTOMER])
@@ -195,8 +196,11 @@ async def test_find_message_reads_at_most_max_items(
         await popsell.client.post_message(int(chat.id), id_ambassador=CUSTOMER, content=f"Question {number}")
     pages_read(server)
 
-    with caplog.at_level(logging.WARNING, "chatwright.adapters.popsell"):
-        assert await popsell.find_message(chat.id, "Welcome!", since) is None
+    with (
+        caplog.at_level(logging.WARNING, "chatwright.adapters.popsell"),
+        pytest.raises(Unsupported, match=f"items read of the messages of chatroom {chat.id}"),
+    ):
+        await popsell.find_message(chat.id, "Welcome!", since)
 
     assert len(pages_read(server)) == -(-MAX_ITEMS // PAGE_SIZE)
-    assert f"read-back of a message in chatroom {chat.id} stopped after" in caplog.text
+    assert "find_message cannot tell whether the step took effect" in caplog.text

@@ -18,7 +18,7 @@ from adapters.roostedhr.emulator_state import RoostedState
 from adapters.roostedhr.provider import READBACK_MAX_FETCHES, READBACK_PAGE_SIZE
 from framework.adapter_registry import EmulatorOptions
 from framework.chats import Capability, ReadBack
-from framework.errors import InvalidRequest
+from framework.errors import InvalidRequest, Unsupported
 
 ME = "3158"
 AARON, MARIA = "120915", "2041"
@@ -133,7 +133,7 @@ async def test_find_chat_looks_past_an_older_chat_that_was_active_since(
     assert await roosted.find_chat("Crew", (AARON,), since) == created
 
 
-async def test_find_chat_reads_at_most_max_items_list_items(
+async def test_find_chat_cannot_tell_past_max_items_list_items(
     roosted: RoostedHRProvider, server: TestServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     since = datetime.now(UTC)
@@ -141,27 +141,29 @@ async def test_find_chat_reads_at_most_max_items_list_items(
         state(server).create_chat(ME, [AARON], f"Crew {number}")
     sent(server)
 
-    with caplog.at_level(logging.WARNING, "chatwright.adapters.roostedhr"):
-        assert await roosted.find_chat("Crew", (AARON,), since) is None
+    with (
+        caplog.at_level(logging.WARNING, "chatwright.adapters.roostedhr"),
+        pytest.raises(Unsupported, match="not among the first 200 chats active since"),
+    ):
+        await roosted.find_chat("Crew", (AARON,), since)
 
     assert len(sent(server)) == MAX_ITEMS // READBACK_PAGE_SIZE
-    assert "stopped after 200 list items" in caplog.text
+    assert "find_chat cannot tell whether the step took effect" in caplog.text
 
 
-async def test_find_chat_fetches_at_most_a_few_candidates(
-    roosted: RoostedHRProvider, server: TestServer, caplog: pytest.LogCaptureFixture
+async def test_find_chat_cannot_tell_past_a_few_candidates(
+    roosted: RoostedHRProvider, server: TestServer
 ) -> None:
     since = datetime.now(UTC)
     for _ in range(READBACK_MAX_FETCHES + 5):
         await roosted.create_chat("Crew", [MARIA])
     sent(server)
 
-    with caplog.at_level(logging.WARNING, "chatwright.adapters.roostedhr"):
-        assert await roosted.find_chat("Crew", (AARON,), since) is None
+    with pytest.raises(Unsupported, match="none of the first 10 chats made since with that name"):
+        await roosted.find_chat("Crew", (AARON,), since)
 
     fetches = [r for r in sent(server) if r.path != CHATS]
     assert len(fetches) == READBACK_MAX_FETCHES
-    assert "read-back of chat 'Crew' stopped" in caplog.text
 
 
 async def test_find_chat_refuses_what_create_chat_refuses(roosted: RoostedHRProvider) -> None:
@@ -216,8 +218,8 @@ async def test_find_message_stops_at_the_first_message_older_than_since(
     assert len(sent(server)) == 1
 
 
-async def test_find_message_reads_at_most_max_items_messages(
-    roosted: RoostedHRProvider, server: TestServer, caplog: pytest.LogCaptureFixture
+async def test_find_message_cannot_tell_past_max_items_messages(
+    roosted: RoostedHRProvider, server: TestServer
 ) -> None:
     chat = await roosted.create_chat("Crew", [AARON])
     since = datetime.now(UTC)
@@ -225,8 +227,7 @@ async def test_find_message_reads_at_most_max_items_messages(
         state(server).add_message(state(server).chats[chat.id], ME, f"News {number}")
     sent(server)
 
-    with caplog.at_level(logging.WARNING, "chatwright.adapters.roostedhr"):
-        assert await roosted.find_message(chat.id, "Shift starts at 8", since) is None
+    with pytest.raises(Unsupported, match=f"not among the first 200 messages of chat {chat.id}"):
+        await roosted.find_message(chat.id, "Shift starts at 8", since)
 
     assert len(sent(server)) == MAX_ITEMS // READBACK_PAGE_SIZE
-    assert f"read-back of a message in chat {chat.id} stopped after 200" in caplog.text

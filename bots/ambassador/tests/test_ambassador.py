@@ -24,8 +24,8 @@ WELCOME = AmbassadorConfig().welcome.format(first_name="Dario")
 FOLLOW_UP = AmbassadorConfig().follow_up.format(first_name="Dario")
 AUTH = ("POST", "/auth/token", {"api_key": "test-key"})
 CREATE = ("POST", "/chat/chatrooms", {"ids_ambassadors": [1, 4], "source": 0})
-LOOKUP = ("GET", "/chat/ambassadors/1/chatrooms", None)
-"""The read-back of a chatroom creation in doubt: the pair's chatrooms, listed under the lower ambassador id."""
+LOOKUP = ("GET", "/chat/ambassadors/4/chatrooms", None)
+"""The read-back of a chatroom creation in doubt: the chatrooms of the one of the pair who is not the sender."""
 
 
 def post(chatroom: int, text: str = WELCOME, sender: int = 1) -> tuple[str, str, Any]:
