@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from framework.adapter_registry import EmulatorOptions, available_providers, find_adapter
+from framework.admin_access import admin_warnings
 from framework.chats import Capability
 from framework.config import Config, load_config
 from framework.errors import ConfigError
@@ -37,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     tune_collector_for(app, config.service.gc)
     host = args.host or config.service.host
     port = args.port if args.port is not None else config.service.port
+    for warning in admin_warnings(config.service.admin_token, config.service.admin_open, host):
+        logging.getLogger("chatwright.service").warning("%s", warning)
     web.run_app(
         app,
         host=host,
@@ -111,6 +114,7 @@ def check(args: argparse.Namespace) -> int:
     for schedule in config.schedules:
         if not any(handler.matches_type(schedule.event) for handler in handlers):
             warnings.append(f"schedule {schedule.id!r} fires {schedule.event!r}, which no handler listens to")
+    warnings += admin_warnings(config.service.admin_token, config.service.admin_open, config.service.host)
     for warning in warnings:
         print(f"warning: {warning}")
     if problems:

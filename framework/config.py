@@ -24,7 +24,7 @@ from framework.adapter_registry import AdapterConfig, find_adapter
 from framework.errors import ConfigError
 from framework.store.base import DEFAULT_STEP_TTL
 from framework.triggers.schedules import ScheduleConfig
-from framework.triggers.webhooks import WebhookRoute, route_problems
+from framework.triggers.webhooks import DEFAULT_READ_TIMEOUT, WebhookRoute, route_problems
 from framework.triggers.webhooks import configure_converter as configure_verify
 from framework.worker import HandlerRetry
 
@@ -38,6 +38,14 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+def _not_blank(_: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None and not value.strip():
+        # An empty token would let `Authorization: Bearer` with no token in.
+        raise ValueError(
+            f"{attribute.name}: empty; is its ${{ENV}} variable unset? Set a long random token, or remove the key"
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -56,9 +64,15 @@ class ServiceConfig:
     steps: bool = True
     """Every effect a handler makes through ctx.chats or ctx.step is a step, done once in effect (framework.steps)."""
     step_ttl: float = attrs.field(default=DEFAULT_STEP_TTL, validator=attrs.validators.gt(0))
-    """Seconds a step record is kept after it was written; never while its event is dead-lettered or in the inbox."""
-    admin_token: str | None = None
-    """When set, the admin API needs `Authorization: Bearer <token>`."""
+    """Seconds a step record may outlive its acked event on Redis (a late write); records otherwise go with it."""
+    read_timeout: float = attrs.field(default=DEFAULT_READ_TIMEOUT, validator=attrs.validators.gt(0))
+    """Seconds a webhook's body may take to arrive once its headers are in; a slower one is answered 408."""
+    idle_timeout: float = attrs.field(default=75.0, validator=attrs.validators.gt(0))
+    """Seconds a connection may go without a complete request line and headers (idle, or a slow sender)."""
+    admin_token: str | None = attrs.field(default=None, repr=False, validator=_not_blank)
+    """When set, the admin API needs `Authorization: Bearer <token>`; else it answers this machine only."""
+    admin_open: bool = False
+    """Without admin_token, answer the admin API to anyone who can reach the service (framework.admin_access)."""
     log_level: str = attrs.field(
         default="INFO", validator=attrs.validators.in_(["DEBUG", "INFO", "WARNING", "ERROR"])
     )

@@ -41,6 +41,9 @@ NextHandler = Callable[[Event, Context], Awaitable[None]]
 Middleware = Callable[[NextHandler, Event, Context], Awaitable[None]]
 """`async def middleware(call_next, event, ctx)`: do something around `await call_next(event, ctx)`."""
 
+MAX_CACHED_TYPES = 1024
+"""Event types whose matching handlers the dispatcher remembers at most."""
+
 DONE_NAMESPACE = "_chatwright.done"
 DONE_TTL = 7 * 24 * 3600.0
 
@@ -107,6 +110,8 @@ class Dispatcher:
         self.steps = steps
         """The step journals' shared parts; None runs handlers without steps (every call acts)."""
         self._by_type: dict[str, tuple[Handler, ...]] = {}
+        self.unmatched = 0
+        """Events no handler matched (done at once)."""
         self._chains: dict[str, NextHandler] = {}
         self._deadlines = HandlerDeadlines(handler_timeout) if handler_timeout else None
 
@@ -120,6 +125,9 @@ class Dispatcher:
         cached = self._by_type.get(event_type)
         if cached is None:
             cached = tuple(h for h in self.handlers if h.matches_type(event_type))
+            if len(self._by_type) >= MAX_CACHED_TYPES:
+                # types come from webhook senders (`event_field`): a flood of new ones must not grow memory
+                self._by_type.clear()
             self._by_type[event_type] = cached
         return cached
 
@@ -162,6 +170,8 @@ class Dispatcher:
         """
         handlers = [h for h in self.handlers_for(event.type) if h.filter is None or h.filter(event)]
         if not handlers:
+            self.unmatched += 1
+            log.info("[%s] no handler matches %s (source %s): done", event.id, event.type, event.source)
             return DispatchOutcome(event=event)
         skipped: list[str] = []
         if event.attempt > 1 and len(handlers) > 1:
@@ -218,7 +228,8 @@ class Dispatcher:
                 event.attempt,
                 type(error).__name__,
                 error,
-                exc_info=log.isEnabledFor(logging.DEBUG),
+                # the traceback on the first failure (later ones repeat it; the dead letter logs the last)
+                exc_info=error if event.attempt == 1 or log.isEnabledFor(logging.DEBUG) else None,
             )
             return error
         journal = ctx.journal_in_use

@@ -14,11 +14,18 @@ import types
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import hdrs, web
+from aiohttp import HttpVersion11, hdrs, web
 
 from framework import jsoncodec
 
-__all__ = ["add_json_fallbacks", "answer", "error_response", "json_errors", "json_errors_route"]
+__all__ = [
+    "add_json_fallbacks",
+    "answer",
+    "error_response",
+    "json_errors",
+    "json_errors_route",
+    "json_expect",
+]
 
 log = logging.getLogger("chatwright.service")
 
@@ -53,6 +60,24 @@ def _as_json(request: web.Request, error: web.HTTPException) -> web.Response | N
         if name.lower() not in _SKIPPED_HEADERS:
             response.headers.add(name, value)
     return response
+
+
+async def json_expect(request: web.Request) -> web.StreamResponse | None:
+    """A route's Expect handler: `100-continue` as aiohttp answers it, any other expectation a JSON 417.
+
+    aiohttp runs the Expect handler before the route's handler and its middlewares, and its own answers 417 in
+    plain text; `expect_handler=json_expect` on a route is the public way to change that.
+    """
+    if request.version != HttpVersion11:
+        return None
+    expect = request.headers.get(hdrs.EXPECT, "")
+    if expect.lower() == "100-continue":
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the interim answer is not the start of the response's body
+        return None
+    return error_response(
+        417, "expectation_failed", "only Expect: 100-continue is understood; leave Expect out"
+    )
 
 
 def _unexpected(request: web.Request) -> web.Response:
@@ -98,9 +123,11 @@ def add_json_fallbacks(app: web.Application) -> None:
         async def not_allowed(request: web.Request, allowed: frozenset[str] = allowed) -> web.StreamResponse:
             raise web.HTTPMethodNotAllowed(request.method, allowed)
 
-        resource.add_route(hdrs.METH_ANY, json_errors_route(not_allowed))
+        resource.add_route(hdrs.METH_ANY, json_errors_route(not_allowed), expect_handler=json_expect)
 
     async def not_found(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
 
-    app.router.add_route(hdrs.METH_ANY, "/{path:.*}", json_errors_route(not_found))
+    app.router.add_route(
+        hdrs.METH_ANY, "/{path:.*}", json_errors_route(not_found), expect_handler=json_expect
+    )

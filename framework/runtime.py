@@ -29,6 +29,9 @@ __all__ = ["Runtime", "build_providers", "resolve_plugins", "resolve_plugins_fro
 
 log = logging.getLogger("chatwright.runtime")
 
+HOOK_TIMEOUT = 60.0
+"""Seconds a plugin's startup or shutdown hook may take before it is given up."""
+
 
 def build_providers(config: Config) -> dict[str, ChatProvider]:
     """One provider object per `[adapters.NAME]` table."""
@@ -122,7 +125,12 @@ class Runtime:
             poll_interval=config.service.poll_interval,
             listeners=list(listeners),
         )
-        self.webhooks = WebhookReceiver(list(config.webhooks), self.store, append=self.worker.append)
+        self.webhooks = WebhookReceiver(
+            list(config.webhooks),
+            self.store,
+            append=self.worker.append,
+            read_timeout=config.service.read_timeout,
+        )
         self._worker_task: asyncio.Task[None] | None = None
         self._store_open = False
         self.ready = False
@@ -155,7 +163,14 @@ class Runtime:
         await self.open_store()
         for plugin in self.plugins:
             for hook in plugin.startup_hooks:
-                await hook(self._hook_context(plugin, "startup"))
+                try:
+                    async with asyncio.timeout(HOOK_TIMEOUT):
+                        await hook(self._hook_context(plugin, "startup"))
+                except TimeoutError:
+                    raise ConfigError(
+                        f"a startup hook of plugin {plugin.name} ({getattr(hook, '__qualname__', hook)}) took over"
+                        f" {HOOK_TIMEOUT:g} s; the bot did not start"
+                    ) from None
         if self.schedules is not None:
             await self.schedules.start(paused=not fire_schedules)
         if worker:
@@ -168,8 +183,10 @@ class Runtime:
         timeout = self.config.service.drain_timeout if drain_timeout is None else drain_timeout
         left = 0
         if self.schedules is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await self.schedules.shutdown()
+            except Exception:
+                log.exception("the scheduler did not shut down cleanly")
         if self._worker_task is not None:
             self.worker.stop()
             with contextlib.suppress(asyncio.CancelledError):
@@ -179,12 +196,17 @@ class Runtime:
         for plugin in self.plugins:
             for hook in plugin.shutdown_hooks:
                 try:
-                    await hook(self._hook_context(plugin, "shutdown"))
+                    async with asyncio.timeout(HOOK_TIMEOUT):
+                        await hook(self._hook_context(plugin, "shutdown"))
                 except Exception:
-                    log.exception("shutdown hook of plugin %s failed", plugin.name)
-        for provider in self.providers.values():
-            with contextlib.suppress(Exception):
+                    log.exception(
+                        "shutdown hook of plugin %s failed (or took over %g s)", plugin.name, HOOK_TIMEOUT
+                    )
+        for name, provider in self.providers.items():
+            try:
                 await provider.close()
+            except Exception:
+                log.exception("adapter %s did not close cleanly", name)
         if self._store_open:
             await self.store.close()
             self._store_open = False

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import hmac
 import html
 import logging
-from collections.abc import Awaitable, Callable
 
 import attrs
 from aiohttp import web
 
+from framework import jsoncodec
+from framework.admin_access import AdminAccess
 from framework.events import event_to_dict
-from framework.json_answers import add_json_fallbacks, error_response, json_errors_route
+from framework.json_answers import add_json_fallbacks, error_response, json_errors_route, json_expect
 from framework.metrics import Metrics
 from framework.runtime import Runtime
+from framework.triggers.webhooks import HANDLER_ARGS
 
 __all__ = ["METRICS_KEY", "RUNTIME_KEY", "create_app"]
 
@@ -22,7 +23,11 @@ log = logging.getLogger("chatwright.service")
 RUNTIME_KEY = web.AppKey("runtime", Runtime)
 METRICS_KEY = web.AppKey("metrics", Metrics)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+LINGERING_TIME = 2.0
+"""Seconds the service goes on reading (and dropping) the rest of a body it refused (413, 408, 415), so that
+its sender gets the answer before the connection closes; aiohttp's default is 10."""
+MAX_DEAD_LETTERS = 1000
+"""The most `GET /admin/api/dead-letters?limit=` lists at once."""
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -36,7 +41,9 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         pending = await runtime.store.pending()
     except Exception as error:
-        return web.json_response({"status": "store unavailable", "detail": str(error)}, status=503)
+        # Anyone may ask /readyz: the store's error (hosts, paths, credentials in URLs) goes to the log only.
+        log.warning("/readyz: the store does not answer: %s: %s", type(error).__name__, error)
+        return web.json_response({"status": "store unavailable"}, status=503)
     return web.json_response({"status": "ready", "pending": pending})
 
 
@@ -53,25 +60,23 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 
-def _admin_guard(token: str | None) -> Callable[[Handler], Handler]:
-    def decorate(handler: Handler) -> Handler:
-        async def guarded(request: web.Request) -> web.StreamResponse:
-            if token is not None:
-                given = request.headers.get("Authorization", "")
-                if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                    return error_response(
-                        401, "unauthorized", "send Authorization: Bearer <service.admin_token>"
-                    )
-            return await handler(request)
-
-        return guarded
-
-    return decorate
+def _query_int(request: web.Request, name: str, *, default: int, low: int, high: int) -> int:
+    """An integer query value from `low` to `high`; anything else is a 400 naming the parameter and the range."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if raw.isascii() and raw.isdigit() and len(raw) <= len(str(high)) and low <= int(raw) <= high:
+        return int(raw)
+    detail = f"query parameter {name} must be an integer from {low} to {high}"
+    raise web.HTTPBadRequest(
+        text=jsoncodec.dumps_text({"error": "invalid_query", "detail": detail}),
+        content_type="application/json",
+    )
 
 
 async def dead_letters(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME_KEY]
-    limit = int(request.query.get("limit", "100")) if request.query.get("limit", "100").isdigit() else 100
+    limit = _query_int(request, "limit", default=100, low=1, high=MAX_DEAD_LETTERS)
     letters = await runtime.store.dead_letters(limit)
     return web.json_response(
         [
@@ -141,25 +146,32 @@ or <code>chatwright replay CONFIG ID</code>.</p>
 def create_app(runtime: Runtime) -> web.Application:
     """The service app; starting it starts the runtime, cleaning it up drains and stops it."""
     max_body = max([route.max_body_bytes for route in runtime.config.webhooks] or [1024 * 1024])
-    app = web.Application(client_max_size=max_body + 1)
+    # keepalive_timeout: aiohttp (3.14.4 and later) also closes a connection whose request line and headers
+    # are not complete by then, so it is the bound on slow senders of headers too.
+    handler_args = {
+        **HANDLER_ARGS,
+        "keepalive_timeout": runtime.config.service.idle_timeout,
+        "lingering_time": LINGERING_TIME,
+    }
+    app = web.Application(client_max_size=max_body + 1, handler_args=handler_args)
     metrics_state = Metrics()
     runtime.worker.listeners.append(metrics_state.record)
     app[RUNTIME_KEY] = runtime
     app[METRICS_KEY] = metrics_state
     runtime.webhooks.add_to(app)
-    token = runtime.config.service.admin_token
+    admin = AdminAccess(runtime.config.service.admin_token, runtime.config.service.admin_open)
     for method, path, handler in [
         ("GET", "/healthz", healthz),
         ("GET", "/readyz", readyz),
         ("GET", "/metrics", metrics),
-        ("GET", "/admin", _admin_guard(token)(admin_page)),
-        ("GET", "/admin/api/recent", _admin_guard(token)(recent)),
-        ("GET", "/admin/api/dead-letters", _admin_guard(token)(dead_letters)),
-        ("POST", "/admin/api/dead-letters/{event_id}/replay", _admin_guard(token)(replay)),
-        ("GET", "/admin/api/schedules", _admin_guard(token)(schedules)),
+        ("GET", "/admin", admin.guard(admin_page)),
+        ("GET", "/admin/api/recent", admin.guard(recent)),
+        ("GET", "/admin/api/dead-letters", admin.guard(dead_letters)),
+        ("POST", "/admin/api/dead-letters/{event_id}/replay", admin.guard(replay)),
+        ("GET", "/admin/api/schedules", admin.guard(schedules)),
     ]:
         add = app.router.add_get if method == "GET" else app.router.add_post
-        add(path, json_errors_route(handler))
+        add(path, json_errors_route(handler), expect_handler=json_expect)
     add_json_fallbacks(app)  # after every route: JSON 405s and 404s without an app-wide middleware
 
     async def start(app: web.Application) -> None:

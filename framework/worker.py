@@ -128,10 +128,10 @@ class Worker:
         """Append `event` to the inbox, and start it here at once when this worker can take it now.
 
         That is when `run()` is under way, a handler slot is free and nothing older waits in the inbox: the store
-        then commits it already claimed by this worker (lease and all, so a crash leaves it to the dead-process
-        sweep or the lease like any claim), which saves the claim's query and commit and the wait for the next
-        claim. The store stores it unclaimed instead when an event with the same ordering key is still in the
-        inbox (it waits its turn; nothing is passed, as it is not ready), or when it cannot claim at append.
+        then commits it already claimed by this worker (lease and all, so a crash leaves it to the store's
+        dead-worker check or the lease like any claim), which saves the claim's query and commit and the wait for
+        the next claim. The store stores it unclaimed instead when an event with the same ordering key is still in
+        the inbox (it waits its turn; nothing is passed, as it is not ready), or when it cannot claim at append.
         """
         claim = self._reserve()
         if claim is None:
@@ -248,8 +248,11 @@ class Worker:
                 if not future.done():
                     future.cancel()
 
-    def _finished(self, event_id: str, _: object = None) -> None:
+    def _finished(self, event_id: str, task: asyncio.Task[None] | None = None) -> None:
         self._in_flight.pop(event_id, None)
+        if task is not None and not task.cancelled() and task.exception() is not None:
+            # the store failed to ack, retry or dead-letter it: it stays claimed, and its lease hands it out again
+            log.error("[%s] could not be finished: the inbox keeps it", event_id, exc_info=task.exception())
 
     async def _renew_leases(self) -> None:
         while True:
@@ -290,7 +293,13 @@ class Worker:
             permanent = all(_is_permanent(failure.error) for failure in outcome.failures)
             if permanent or entry.attempt >= self.retry.attempts:
                 reason = "not retryable" if permanent else f"gave up after {entry.attempt} attempt(s)"
-                log.error("[%s] dead-lettered (%s): %s", event.id, reason, error_text)
+                log.error(
+                    "[%s] dead-lettered (%s): %s",
+                    event.id,
+                    reason,
+                    error_text,
+                    exc_info=outcome.failures[0].error,
+                )
                 await self.store.dead_letter(event.id, f"{error_text} ({reason})")
                 disposition = Disposition(outcome=outcome, action="dead")
             else:
@@ -298,7 +307,8 @@ class Worker:
                 asked = max(
                     (getattr(f.error, "retry_after", None) or 0.0 for f in outcome.failures), default=0.0
                 )
-                delay = max(delay, asked)
+                # capped as the HTTP client caps it: a provider asking for a day does not park the event for one
+                delay = max(delay, min(asked, self.retry.max_delay))
                 log.info("[%s] retry %d in %.2f s: %s", event.id, entry.attempt + 1, delay, error_text)
                 await self.store.retry_later(event.id, delay, error_text)
                 disposition = Disposition(outcome=outcome, action="retry", delay=delay)

@@ -2,7 +2,8 @@
 
 Every trigger appends to the inbox; the dispatcher claims from it. Event ids are the dedupe keys: appending an
 event whose id was seen within `dedupe_ttl` is answered as a duplicate and stores nothing. Claims carry a lease;
-a claim whose lease ran out (its worker died) is handed to another worker. Events that share an `ordering_key`
+a claim whose lease ran out (its worker died) is handed to another worker, sooner where the store can tell that
+the worker died (SQLite: its process id on this host; Redis: its heartbeat). Events that share an `ordering_key`
 are handed out one at a time, in the order they were appended.
 """
 
@@ -50,7 +51,7 @@ class Claim:
     """Asks `append` to store the event already claimed by `worker` (leased for `lease` seconds).
 
     The worker then starts the event at once instead of claiming it from the inbox; should it die first, the
-    claim is released like any other (the dead-process sweep, or the lease running out).
+    claim is released like any other (when the store finds the worker dead, or the lease runs out).
     """
 
     worker: str

@@ -3,7 +3,9 @@
 The inbox is a Redis Stream read through one consumer group: a claim is an XREADGROUP, the group's pending list
 holds what each worker (consumer) has claimed, and a claim whose lease ran out is XCLAIMed by the next claim
 of any replica. An append from a worker with a free handler slot (`append(claim=...)`) stores the event already
-held by that worker under a lease, off the stream, so it starts without a claim. What a stream alone cannot
+held by that worker under a lease, off the stream, so it starts without a claim. Every worker that claims here
+also keeps a heartbeat (`_Heartbeat`); once it stops (the process was killed), the next claim of any replica
+takes over what that worker held without waiting for the leases to run out. What a stream alone cannot
 express - per-claim leases, delayed retries, ordering keys, attempt counts - lives in sorted sets, lists and a
 hash per event, and every operation is one Lua script, so it is atomic across replicas (see `redis_scripts`).
 Keys live under `{prefix}:`, the prefix taken from the URL: `redis://127.0.0.1:6379/0?prefix=chatwright`.
@@ -12,13 +14,16 @@ Keys live under `{prefix}:`, the prefix taken from the URL: `redis://127.0.0.1:6
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import re
+import threading
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
+import redis
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
@@ -38,7 +43,9 @@ from framework.store.base import (
     Store,
 )
 
-__all__ = ["DEFAULT_PREFIX", "RedisStore", "redis_settings"]
+__all__ = ["DEFAULT_PREFIX", "HEARTBEAT_EVERY", "LIVENESS_TTL", "RedisStore", "redis_settings"]
+
+log = logging.getLogger("chatwright.store")
 
 DEFAULT_PREFIX = "chatwright"
 """The key prefix when the URL names none."""
@@ -48,6 +55,15 @@ SOCKET_TIMEOUT = 10.0
 
 IDLE_CONSUMER_SWEEP = 3600.0
 """Seconds after which a consumer with nothing pending (a worker killed while idle) is dropped from the group."""
+
+LIVENESS_TTL = 6.0
+"""Seconds a worker counts as alive after its last heartbeat; a worker silent for longer is taken for dead and
+what it holds is taken over at once. It bounds the takeover after a `kill -9` (this, plus up to a poll interval
+until an idle replica claims), and it is what a replica may be cut off from Redis (or paused) without losing
+its events: three heartbeats, so one or two slow or lost ones do not make a live worker look dead."""
+
+HEARTBEAT_EVERY = 2.0
+"""Seconds between heartbeats (one script call for all workers of a store, from a thread of its own)."""
 
 _PREFIX_PATTERN = re.compile(r"[A-Za-z0-9_.:-]+")
 
@@ -92,6 +108,7 @@ class _Scripts:
     append: AsyncScript
     claim: AsyncScript
     extend: AsyncScript
+    heartbeat: AsyncScript
     remove: AsyncScript
     retry_later: AsyncScript
     dead_letter: AsyncScript
@@ -112,6 +129,67 @@ class _Scripts:
         return cls(**{name: client.register_script(source) for name, source in scripts.items()})
 
 
+class _Heartbeat:
+    """Renews the liveness of a store's workers every `every` seconds, from a thread with its own connection.
+
+    A thread, not a task: a handler that blocks the event loop for a while (CPU work, a synchronous call) must
+    not make its worker look dead; only the process dying (or losing Redis for `ttl`) should. A loop stuck for
+    good is still caught by the leases, which the loop renews.
+    """
+
+    def __init__(self, url: str, key_prefix: str, ttl: float, every: float) -> None:
+        self._client = redis.Redis.from_url(url)
+        # a hung call must not outlast the heartbeats it stands for
+        self._client.connection_pool.connection_kwargs.update(
+            socket_timeout=every, socket_connect_timeout=every
+        )
+        self._script = self._client.register_script(lua.HEARTBEAT)
+        self._args = (key_prefix, _us(ttl))
+        self._inbox = key_prefix + "inbox"
+        self._every = every
+        self.workers: frozenset[str] = frozenset()
+        """Changed by the event loop's thread only; the heartbeat's thread reads it."""
+        self._beating = threading.Lock()
+        """Held while a beat is sent, for `settle`."""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="chatwright-heartbeat", daemon=True)
+        self._thread.start()
+
+    def add(self, worker: str) -> None:
+        self.workers |= {worker}
+
+    def discard(self, worker: str) -> None:
+        self.workers -= {worker}
+
+    def settle(self) -> None:
+        """Wait out a beat being sent (blocking): after `discard` and this, no beat names that worker again."""
+        with self._beating:
+            pass
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        failing = False
+        try:
+            while not self._stop.wait(self._every):
+                try:
+                    with self._beating:
+                        if workers := self.workers:
+                            self._script(keys=[self._inbox], args=[*self._args, *workers])
+                except Exception as error:  # whatever it is, the thread must go on: its end looks like death
+                    if not failing:
+                        log.warning("heartbeat failed (retrying every %.1f s): %s", self._every, error)
+                    failing = True
+                else:
+                    if failing:
+                        log.info("heartbeat renewed again")
+                    failing = False
+        finally:
+            self._client.close()
+
+
 @attrs.frozen
 class _Connection:
     client: aioredis.Redis
@@ -121,12 +199,17 @@ class _Connection:
 class RedisStore(Store):
     """Store on one Redis database (or cluster slot); any number of replicas may share it."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self, url: str, *, liveness_ttl: float = LIVENESS_TTL, heartbeat_every: float = HEARTBEAT_EVERY
+    ) -> None:
         self.url = url
         self.connection_url, self.prefix = redis_settings(url)
         self.key_prefix = "{" + self.prefix + "}:"
         """Every key starts with this; the braces keep all keys in one Redis Cluster hash slot."""
+        self.liveness_ttl = liveness_ttl
+        self.heartbeat_every = heartbeat_every
         self._connection: _Connection | None = None
+        self._heartbeat: _Heartbeat | None = None
 
     def key(self, name: str) -> str:
         """The full Redis key of `name` (`inbox`, `ready`, `event:<id>`, ...), for tools and tests."""
@@ -151,6 +234,9 @@ class RedisStore(Store):
         await self._run(self._scripts.sweep_consumers, round(IDLE_CONSUMER_SWEEP * 1000))
 
     async def close(self) -> None:
+        if self._heartbeat is not None:
+            heartbeat, self._heartbeat = self._heartbeat, None
+            await asyncio.to_thread(heartbeat.stop)
         if self._connection is not None:
             connection, self._connection = self._connection, None
             await connection.client.aclose()
@@ -168,6 +254,19 @@ class RedisStore(Store):
     async def _run(self, script: AsyncScript, *args: str | int | bytes) -> Any:
         return await script(keys=[self.key("inbox")], args=[self.key_prefix, *args])
 
+    async def _keep_alive(self, worker: str) -> None:
+        """Start `worker`'s heartbeat with a first beat, before it holds anything (a worker without one is
+        judged by its leases alone, so it never looks dead before its first beat)."""
+        await self._run(self._scripts.heartbeat, _us(self.liveness_ttl), worker)
+        if self._heartbeat is None:
+            self._heartbeat = _Heartbeat(
+                self.connection_url, self.key_prefix, self.liveness_ttl, self.heartbeat_every
+            )
+        self._heartbeat.add(worker)
+
+    def _beating(self, worker: str) -> bool:
+        return self._heartbeat is not None and worker in self._heartbeat.workers
+
     # -- inbox -------------------------------------------------------------------------------------------------
 
     async def append(
@@ -181,6 +280,8 @@ class RedisStore(Store):
         ttl_ms = math.ceil(dedupe_ttl * 1000) if dedupe_ttl > 0 else 0
         has_key = "0" if ordering_key is None else "1"
         worker, lease = ("", 0) if claim is None else (claim.worker, _us(claim.lease))
+        if worker and not self._beating(worker):
+            await self._keep_alive(worker)
         stored = await self._run(
             self._scripts.append,
             event.id,
@@ -194,6 +295,8 @@ class RedisStore(Store):
         return AppendResult(event_id=event.id, duplicate=stored == 1, claimed=stored == 2)
 
     async def claim(self, worker: str, limit: int, lease: float) -> list[InboxEntry]:
+        if not self._beating(worker):
+            await self._keep_alive(worker)
         rows = await self._run(self._scripts.claim, worker, limit, _us(lease))
         entries = []
         for _, payload, attempt, ordering_key, last_error in rows:
@@ -222,6 +325,9 @@ class RedisStore(Store):
         await self._run(self._scripts.dead_letter, event_id, error)
 
     async def release(self, worker: str) -> int:
+        if self._heartbeat is not None and self._beating(worker):
+            self._heartbeat.discard(worker)
+            await asyncio.to_thread(self._heartbeat.settle)  # the script below drops it from the heartbeats
         released: int = await self._run(self._scripts.release, worker, RELEASED)
         return released
 

@@ -12,6 +12,9 @@ Layout under the key prefix `{P}:` (the braces keep every key in one Redis Clust
 - `leases` sorted set (id -> lease end): claimed events; one whose lease ran out is XCLAIMed by the next claim
   (one claimed at append has no entry to XCLAIM: it goes onto the stream and that claim reads it);
 - `held:<worker>` set: what a worker holds, for `extend` and `release`;
+- `workers` sorted set (worker -> liveness deadline): the workers that keep a heartbeat (`HEARTBEAT`); one past
+  its deadline is dead (killed, or cut off from Redis), and the next claim makes what it holds due at once;
+  a worker not in it (no heartbeat yet, or released) is judged by its leases alone;
 - `order:<key>` list: the inbox events sharing an ordering key, in append order; only its head is on the
   stream, delayed or claimed, the rest wait for it to leave the inbox;
 - `dedupe:<key>` string with an expiry; `dead` hash (id -> JSON record) and `dead-by-time` sorted set;
@@ -29,6 +32,7 @@ __all__ = [
     "DEAD_LETTERS",
     "EXTEND",
     "GROUP",
+    "HEARTBEAT",
     "PEEK",
     "RELEASE",
     "REMOVE",
@@ -49,7 +53,7 @@ _PRELUDE = """
 local base = ARGV[1]
 local GROUP = '__GROUP__'
 local READY, INBOX, DELAYED, LEASES = base .. 'ready', base .. 'inbox', base .. 'delayed', base .. 'leases'
-local DEAD, DEAD_TIME = base .. 'dead', base .. 'dead-by-time'
+local DEAD, DEAD_TIME, WORKERS = base .. 'dead', base .. 'dead-by-time', base .. 'workers'
 local function ev(id) return base .. 'event:' .. id end
 local function held(worker) return base .. 'held:' .. worker end
 local function order(key) return base .. 'order:' .. key end
@@ -175,6 +179,14 @@ local function hand_out(id)
   claimed[#claimed + 1] = {id, fields[1], attempt, fields[2], fields[3]}
 end
 if limit <= 0 then return claimed end
+-- a worker whose heartbeat stopped is dead: what it holds falls due now, to be taken over below (not by
+-- itself: a worker claiming is alive, its heartbeat late, and it is still running what it holds)
+for _, gone in ipairs(redis.call('ZRANGEBYSCORE', WORKERS, '-inf', num(now), 'LIMIT', 0, 100)) do
+  if gone ~= worker then
+    redis.call('ZREM', WORKERS, gone)
+    for _, id in ipairs(redis.call('SMEMBERS', held(gone))) do redis.call('ZADD', LEASES, 'XX', 0, id) end
+  end
+end
 -- claims whose lease ran out (their worker died, or released them) are taken over first
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', LEASES, '-inf', num(now), 'LIMIT', 0, limit)) do
   local fields = redis.call('HMGET', ev(id), 'entry', 'consumer')
@@ -226,6 +238,13 @@ for i = 4, #ARGV do
     if entry then redis.call('XCLAIM', READY, GROUP, worker, 0, entry, 'JUSTID') end
   end
 end
+return 0
+""")
+
+HEARTBEAT = _script("""
+-- ARGV: liveness ttl (us), workers...; each stays alive until now + ttl unless it beats again
+local deadline = num(now_us() + tonumber(ARGV[2]))
+for i = 3, #ARGV do redis.call('ZADD', WORKERS, deadline, ARGV[i]) end
 return 0
 """)
 
@@ -296,6 +315,7 @@ RELEASE = _script("""
 -- ARGV: worker; its claims stay pending under it with a lease that has run out, so the next claim of any
 -- replica takes them over first; the attempt counted by the claim is taken back. Returns how many.
 local worker = ARGV[2]
+redis.call('ZREM', WORKERS, worker)  -- it left: no longer watched for its heartbeat
 local ids = redis.call('SMEMBERS', held(worker))
 for _, id in ipairs(ids) do
   if redis.call('EXISTS', ev(id)) == 1 then
@@ -314,7 +334,7 @@ return #ids
 
 PEEK = _script("""
 -- returns {last stream id, wait}: wait is 0 if work is ready now, else microseconds until a retry or a
--- lease is due, or -1 if nothing is due
+-- lease is due or a worker's heartbeat runs out, or -1 if nothing is due
 local now = now_us()
 local last_id = '0-0'
 local last = redis.call('XREVRANGE', READY, '+', '-', 'COUNT', 1)
@@ -324,7 +344,7 @@ if #last > 0 then
   if pending.err or #pending == 0 then return {last_id, 0} end
 end
 local wait = -1
-for _, set in ipairs({DELAYED, LEASES}) do
+for _, set in ipairs({DELAYED, LEASES, WORKERS}) do
   local first = redis.call('ZRANGE', set, 0, 0, 'WITHSCORES')
   if #first > 0 then
     local delta = tonumber(first[2]) - now

@@ -97,6 +97,7 @@ class StandardWebhooksVerify:
         default=(),
         converter=_strings,
         validator=[_secrets_of("whsec_ secret", "expected whsec_<base64>"), _whsec],
+        repr=False,
     )
     tolerance: float = attrs.field(default=DEFAULT_TOLERANCE, validator=_positive)
 
@@ -113,6 +114,7 @@ class HmacSha256Verify:
         default=(),
         converter=_strings,
         validator=_secrets_of("secret", "set the secret the sender signs with"),
+        repr=False,
     )
     header: str | None = attrs.field(default=None, validator=_header_name)
     prefix: str = ""
@@ -130,7 +132,10 @@ class BearerVerify:
 
     scheme: Literal["bearer"] = "bearer"
     tokens: tuple[str, ...] = attrs.field(
-        default=(), converter=_strings, validator=_secrets_of("token", "set the token the sender presents")
+        default=(),
+        converter=_strings,
+        validator=_secrets_of("token", "set the token the sender presents"),
+        repr=False,
     )
     header: str = attrs.field(default="Authorization", validator=_header_name)
 
@@ -286,7 +291,7 @@ def _missing(*names: str) -> VerificationFailed:
 
 @attrs.frozen
 class _StandardWebhooks:
-    keys: tuple[hmac.HMAC, ...]
+    keys: tuple[hmac.HMAC, ...] = attrs.field(repr=False)
     tolerance: float
 
     def verify(self, headers: Mapping[str, str], body: bytes, now: float) -> Verified:
@@ -321,7 +326,7 @@ class _StandardWebhooks:
 
 @attrs.frozen
 class _HmacSha256:
-    keys: tuple[hmac.HMAC, ...]
+    keys: tuple[hmac.HMAC, ...] = attrs.field(repr=False)
     header: str
     prefix: str
     hex: bool
@@ -347,7 +352,7 @@ class _HmacSha256:
 
 @attrs.frozen
 class _Bearer:
-    tokens: tuple[bytes, ...]
+    tokens: tuple[bytes, ...] = attrs.field(repr=False)
     header: str
 
     def verify(self, headers: Mapping[str, str], body: bytes, now: float) -> Verified:

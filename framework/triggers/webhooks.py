@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import logging
 import re
 import time
+import types
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 import cattrs
-from aiohttp import web
+from aiohttp import hdrs, web
 from cattrs.gen import make_dict_structure_fn, override
 
 from framework import jsoncodec
 from framework.errors import ConfigError
 from framework.events import new_event
 from framework.json_answers import answer as _answer
-from framework.json_answers import error_response, json_errors, json_errors_route
+from framework.json_answers import error_response, json_errors, json_errors_route, json_expect
 from framework.store.base import DEFAULT_DEDUPE_TTL, Append, Store
 from framework.triggers import verify
 from framework.triggers.verify import (
@@ -39,6 +41,8 @@ from framework.triggers.verify import (
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_READ_TIMEOUT",
+    "HANDLER_ARGS",
     "WebhookReceiver",
     "WebhookRoute",
     "configure_converter",
@@ -52,10 +56,21 @@ __all__ = [
 log = logging.getLogger("chatwright.webhooks")
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_READ_TIMEOUT = 30.0
+"""Seconds a delivery's body may take to arrive once its headers are in (`[service] read_timeout`)."""
 PRESETS = ("devrev",)
 DEVREV_SIGNATURE_HEADER = "X-DevRev-Signature"
 MAX_READABLE_DELIVERY_ID = 128
 """Longer delivery ids (or ones with unprintable characters) are hashed into the event id."""
+HANDLER_ARGS: Mapping[str, Any] = types.MappingProxyType({"auto_decompress": False})
+"""`web.Application(handler_args=...)` for an app serving webhook routes: aiohttp hands bodies over as sent,
+so that a route refuses a Content-Encoding with its own 415 (aiohttp would decode gzip and deflate itself,
+fail with a 500 on a body that is not what its header says, and answer br or zstd with a plain-text 400)."""
+ENCODINGS = frozenset({"gzip", "x-gzip", "deflate", "br", "zstd", "compress", "x-compress"})
+"""Content-Encoding values a 415 names; any other value is not echoed back."""
+MAX_JSON_DEPTH = 128
+"""Bodies with objects and arrays nested deeper are refused (400): the inbox encodes events with orjson, which
+stops at 254 levels, and no sender needs a tenth of that."""
 _URL_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*")
 
 
@@ -265,6 +280,24 @@ async def _read_body(request: web.Request, limit: int) -> bytes | None:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+def _nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether objects and arrays in `value` nest more than `limit` levels deep (the top level is 1).
+
+    Level by level rather than recursively, so that no depth can exhaust the interpreter's stack.
+    """
+    level = [value]
+    for _ in range(limit):
+        level = [
+            child
+            for item in level
+            for child in (item.values() if type(item) is dict else item)
+            if type(child) is dict or type(child) is list
+        ]
+        if not level:
+            return False
+    return True
+
+
 def _rfc3339(value: Any) -> float | None:
     if type(value) is not str:
         return None
@@ -300,11 +333,33 @@ def _devrev(data: dict[str, Any], now: float, tolerance: float) -> tuple[web.Res
     return None, timestamp
 
 
+def _unsupported_encoding(encoding: str) -> web.Response:
+    name = encoding.strip().lower()
+    what = f"Content-Encoding {name}" if name in ENCODINGS else "a Content-Encoding"
+    response = error_response(
+        415,
+        "unsupported_encoding",
+        f"{what} is not accepted; send the body uncompressed (the signature is checked over the bytes as sent)",
+    )
+    response.headers[hdrs.ACCEPT_ENCODING] = "identity"
+    response.force_close()  # the body is left unread
+    return response
+
+
+def _too_deep() -> web.Response:
+    return error_response(
+        400,
+        "invalid_json",
+        f"the body nests objects and arrays more than {MAX_JSON_DEPTH} levels deep; flatten it",
+    )
+
+
 class WebhookReceiver:
     """Serves the configured webhook routes: each delivery verified, parsed, and appended to the inbox.
 
     `append` is what stores the event, `store.append` unless given: the runtime passes its worker's `append`,
-    which hands a fresh event to a free handler slot in the same commit.
+    which hands a fresh event to a free handler slot in the same commit. A body that takes longer than
+    `read_timeout` seconds to arrive is answered 408 and its connection closed.
     """
 
     def __init__(
@@ -314,6 +369,7 @@ class WebhookReceiver:
         *,
         clock: Callable[[], float] = time.time,
         append: Append | None = None,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
     ) -> None:
         self.routes = tuple(routes)
         problems: list[str] = []
@@ -331,17 +387,42 @@ class WebhookReceiver:
         self._store = store
         self._append = append
         self._clock = clock
+        self._read_timeout = read_timeout
 
     def add_to(self, app: web.Application) -> None:
         """Register a POST route on `app` for every webhook route."""
         for endpoint in self._endpoints:
             app.router.add_post(
-                endpoint.route.path, json_errors_route(functools.partial(self._receive, endpoint))
+                endpoint.route.path,
+                json_errors_route(functools.partial(self._receive, endpoint)),
+                expect_handler=json_expect,
             )
 
     async def _receive(self, endpoint: _Endpoint, request: web.Request) -> web.Response:
         route = endpoint.route
-        body = await _read_body(request, route.max_body_bytes)
+        encoding = request.headers.get(hdrs.CONTENT_ENCODING)
+        if encoding is not None and encoding.strip().lower() not in ("", "identity"):
+            log.info("webhook %s refused: Content-Encoding %r", route.path, encoding)
+            return _unsupported_encoding(encoding)
+        try:
+            if request.content.is_eof():  # the usual case: the whole body came with the headers
+                body = await _read_body(request, route.max_body_bytes)
+            else:
+                async with asyncio.timeout(self._read_timeout):
+                    body = await _read_body(request, route.max_body_bytes)
+        except TimeoutError:
+            log.info("webhook %s: the body did not arrive within %g s", route.path, self._read_timeout)
+            response = error_response(
+                408, "request_timeout", f"the body did not arrive within {self._read_timeout:g} s"
+            )
+            response.force_close()
+            return response
+        except ConnectionError:
+            # A sender that gives up mid-body is not the service's failure; it retries or it does not.
+            log.info("webhook %s: the client disconnected before sending the whole body", route.path)
+            return error_response(
+                400, "incomplete_body", "the connection closed before the whole body arrived"
+            )
         if body is None:
             response = error_response(
                 413, "payload_too_large", f"the body exceeds {route.max_body_bytes} bytes"
@@ -356,10 +437,15 @@ class WebhookReceiver:
             return error_response(401, failure.code, failure.detail)
         try:
             data = jsoncodec.loads(body)
-        except (ValueError, RecursionError):
+        except (ValueError, RecursionError) as error:
+            if isinstance(error, RecursionError) or "depth" in str(error):
+                return _too_deep()
             return error_response(400, "invalid_json", "the body is not valid JSON")
         if type(data) is not dict:
             return error_response(400, "not_an_object", "the body must be a JSON object")
+        # Counting brackets is a cheap upper bound of the depth: most bodies never need the walk.
+        if body.count(b"{") + body.count(b"[") > MAX_JSON_DEPTH and _nested_deeper_than(data, MAX_JSON_DEPTH):
+            return _too_deep()
         timestamp = verified.timestamp
         if endpoint.devrev:
             answer, timestamp = _devrev(data, now, route.timestamp_tolerance)

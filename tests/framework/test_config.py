@@ -130,3 +130,43 @@ def test_a_string_where_a_list_is_expected_is_an_error(tmp_path: Path) -> None:
     (problem,) = problems_of(path)
     assert problem.startswith(f"{path}: plugins.modules")
     assert "expected a list" in problem
+
+
+def test_secrets_stay_out_of_the_config_repr(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[service]
+admin_token = "admin-s3cret"
+
+[[webhooks]]
+path = "/hooks/sw"
+event = "x"
+verify = { scheme = "standard-webhooks", secrets = ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"] }
+
+[[webhooks]]
+path = "/hooks/gh"
+event = "y"
+verify = { scheme = "hmac-sha256", header = "X-Hub-Signature-256", secrets = ["gh-s3cret"] }
+
+[[webhooks]]
+path = "/hooks/ci"
+event = "z"
+verify = { scheme = "bearer", tokens = ["ci-s3cret"] }
+""",
+    )
+    shown = repr(load_config(path, environ={}))
+    assert "/hooks/ci" in shown  # the routes are there, their secrets are not
+    for secret in ("admin-s3cret", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "gh-s3cret", "ci-s3cret"):
+        assert secret not in shown
+
+
+def test_server_timeouts_have_defaults_and_must_be_positive(tmp_path: Path) -> None:
+    service = load_config(write(tmp_path, ""), environ={}).service
+    assert (service.read_timeout, service.idle_timeout) == (30.0, 75.0)
+    assert problems_of(write(tmp_path, "[service]\nread_timeout = 0\n")) == [
+        f"{tmp_path / 'bot.toml'}: service.read_timeout: must be > 0: 0.0"
+    ]
+    assert problems_of(write(tmp_path, "[service]\nidle_timeout = -1\n")) == [
+        f"{tmp_path / 'bot.toml'}: service.idle_timeout: must be > 0: -1.0"
+    ]

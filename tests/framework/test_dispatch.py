@@ -7,24 +7,14 @@ import random
 from typing import Any
 
 from framework import Context, Event, Plugin
-from framework.context import Chats, SchedulesUnavailable
 from framework.dispatch import Dispatcher, NextHandler
 from framework.errors import InvalidRequest, Unavailable
 from framework.events import new_event
-from framework.store.base import Store
 from framework.store.sqlite import SQLiteStore
 from framework.worker import Disposition, HandlerRetry, Worker
 from tests.conftest import wait_until
+from tests.framework.dispatch_helpers import make_dispatcher
 from tests.framework.store_fixtures import sqlite_inbox  # noqa: F401 - the `store` fixture
-
-
-def make_dispatcher(store: Store, *plugins: Plugin) -> Dispatcher:
-    async def emitter(event: Event, ordering_key: str | None) -> str:
-        return (await store.append(event, ordering_key=ordering_key)).event_id
-
-    return Dispatcher(
-        plugins, store=store, chats=Chats({}), emitter=emitter, schedule_api=SchedulesUnavailable()
-    )
 
 
 async def test_exact_glob_and_filter_matching(store: SQLiteStore) -> None:

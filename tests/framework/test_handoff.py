@@ -17,6 +17,7 @@ from framework.store.base import Claim, InboxEntry, Store
 from framework.store.sqlite import SQLiteStore
 from framework.worker import Worker
 from tests.conftest import wait_until
+from tests.framework.dispatch_helpers import make_dispatcher
 from tests.framework.store_fixtures import (
     claimed_ids,
     open_and_start,
@@ -25,7 +26,6 @@ from tests.framework.store_fixtures import (
 from tests.framework.store_fixtures import redis_url as redis_url
 from tests.framework.store_fixtures import store as any_store  # noqa: F401 - parametrized over both stores
 from tests.framework.store_fixtures import store_url as store_url
-from tests.framework.test_dispatch import make_dispatcher
 
 
 class Counting(SQLiteStore):

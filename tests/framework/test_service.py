@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 from framework import Context, Event, Plugin
 from framework.errors import InvalidRequest
 from framework.testing import BotHarness, RecordingProvider
@@ -72,3 +76,70 @@ async def test_unknown_paths_and_methods_answer_json() -> None:
         assert missing.status == 404 and "error" in await missing.json()
         status, body = await bot.post("/healthz", {})
         assert status == 405 and "error" in body
+
+
+async def test_admin_bearer_scheme_is_case_insensitive() -> None:
+    bot = BotHarness.from_plugins(
+        failing_plugin(),
+        providers={"chat": RecordingProvider()},
+        config={"service": {"admin_token": "s3cret"}},
+    )
+    async with bot:
+        assert bot.client is not None
+        for header, status in [
+            ("Bearer s3cret", 200),
+            ("bearer s3cret", 200),
+            ("BEARER  s3cret ", 200),
+            ("Bearer S3CRET", 401),  # the token itself is compared exactly
+            ("Basic s3cret", 401),
+            ("Bearer", 401),
+            ("s3cret", 401),
+        ]:
+            answer = await bot.client.get("/admin/api/dead-letters", headers={"Authorization": header})
+            assert answer.status == status, header
+
+
+async def test_an_admin_authorization_header_that_is_not_utf8_is_refused_401() -> None:
+    bot = BotHarness.from_plugins(
+        failing_plugin(),
+        providers={"chat": RecordingProvider()},
+        config={"service": {"admin_token": "s3cret"}},
+    )
+    async with bot:
+        assert bot.client is not None
+        reader, writer = await asyncio.open_connection("127.0.0.1", bot.client.port)
+        writer.write(
+            b"GET /admin/api/dead-letters HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Authorization: Bearer \xff\xfe\r\n\r\n"
+        )
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 401 ")
+
+
+async def test_admin_query_values_are_validated_with_a_json_400() -> None:
+    async with BotHarness.from_plugins(failing_plugin(), providers={"chat": RecordingProvider()}) as bot:
+        await bot.emit("fails.always")
+        for limit in ("9999999999999999999", "0", "1001", "-1", "abc", "", "1e3", "²", "٣"):
+            answer = await bot.get(f"/admin/api/dead-letters?limit={limit}")
+            assert answer.status == 400, limit
+            assert await answer.json() == {
+                "error": "invalid_query",
+                "detail": "query parameter limit must be an integer from 1 to 1000",
+            }
+        for limit, listed in (("1", 1), ("1000", 1), ("0007", 1)):
+            answer = await bot.get(f"/admin/api/dead-letters?limit={limit}")
+            assert answer.status == 200 and len(await answer.json()) == listed
+
+
+async def test_readyz_hides_the_store_error_and_logs_it(caplog: pytest.LogCaptureFixture) -> None:
+    async with BotHarness.from_plugins(failing_plugin(), providers={"chat": RecordingProvider()}) as bot:
+        assert bot.runtime is not None
+
+        async def broken() -> int:
+            raise OSError("redis://:hunter2@10.0.0.7:6379 refused")
+
+        bot.runtime.store.pending = broken  # type: ignore[method-assign]
+        answer = await bot.get("/readyz")
+        assert (answer.status, await answer.json()) == (503, {"status": "store unavailable"})
+    assert "OSError: redis://:hunter2@10.0.0.7:6379 refused" in caplog.text

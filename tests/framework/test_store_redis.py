@@ -12,7 +12,7 @@ import pytest
 
 from framework.errors import ConfigError
 from framework.events import new_event
-from framework.store.base import Store, open_store
+from framework.store.base import Claim, Store, open_store
 from tests.conftest import require_service, wait_until
 from tests.framework.store_fixtures import (  # noqa: F401 - fixtures
     REDIS_URL,
@@ -256,3 +256,129 @@ async def test_schedules_on_a_prefixed_redis_url_keep_their_jobs_apart() -> None
     prefix = url.rsplit("prefix=", 1)[1]
     assert store.jobs_key == f"{prefix}:schedule:jobs"
     assert store.run_times_key == f"{prefix}:schedule:run_times"
+
+
+@pytest.fixture
+async def quick_liveness(redis_url: str) -> AsyncIterator[tuple[Any, Any]]:
+    """Two replicas whose workers count as dead 1 s after their last heartbeat (instead of LIVENESS_TTL)."""
+    from framework.store.redis import RedisStore
+
+    first, second = (RedisStore(redis_url, liveness_ttl=1.0, heartbeat_every=0.2) for _ in range(2))
+    await first.open()
+    await second.open()
+    yield first, second
+    await first.close()
+    await second.close()
+
+
+async def test_a_dead_workers_claims_are_taken_over_once_its_heartbeat_stops(
+    quick_liveness: tuple[Any, Any],
+) -> None:
+    dying, survivor = quick_liveness
+    claimed, handed_over, queued = new_event("a"), new_event("b"), new_event("c")
+    await dying.append(claimed)
+    assert await _ids(dying, "dying", lease=60) == [claimed.id]
+    assert (await dying.append(handed_over, claim=Claim("dying", 60))).claimed
+    await dying.append(queued)
+    assert await _ids(survivor, "survivor", lease=60) == [queued.id]
+    # alive: for three liveness periods nothing is taken from it, though the survivor keeps claiming
+    alive_until = time.monotonic() + 3 * dying.liveness_ttl
+    while time.monotonic() < alive_until:
+        assert await survivor.claim("survivor", 10, lease=60) == []
+        await asyncio.sleep(0.05)
+
+    await dying.close()  # its heartbeat stops; no release, no ack: what `kill -9` leaves
+    killed_at = time.monotonic()
+    taken: list[Any] = []
+
+    async def took_over() -> bool:
+        taken.extend(await survivor.claim("survivor", 10, lease=60))
+        return len(taken) >= 2
+
+    await wait_until(took_over, timeout=dying.liveness_ttl + 5)
+    assert time.monotonic() - killed_at < dying.liveness_ttl + 1
+    assert sorted((entry.event.id, entry.attempt) for entry in taken) == sorted(
+        [(claimed.id, 2), (handed_over.id, 2)]
+    )
+
+
+async def test_a_worker_blocking_its_event_loop_still_looks_alive(
+    quick_liveness: tuple[Any, Any], raw_redis: Any
+) -> None:
+    busy, other = quick_liveness
+    event = new_event("a")
+    await busy.append(event)
+    assert await _ids(busy, "busy", lease=60) == [event.id]
+    # a handler blocking the loop for a while: the heartbeat runs on in its own thread
+    time.sleep(2 * busy.liveness_ttl)  # noqa: ASYNC251 - the blocking is the point
+    assert await other.claim("other", 10, lease=60) == []
+    assert await raw_redis.zscore(busy.key("workers"), "busy") is not None
+
+
+async def test_a_worker_beats_before_its_first_claim_and_stops_at_release(
+    quick_liveness: tuple[Any, Any], raw_redis: Any
+) -> None:
+    store = quick_liveness[0]
+    workers = store.key("workers")
+    assert await raw_redis.zscore(workers, "w") is None
+    await store.claim("w", 1, lease=60)
+    (seconds, micros) = await raw_redis.time()
+    deadline = await raw_redis.zscore(workers, "w")
+    assert 0 < deadline - (seconds * 1_000_000 + micros) <= store.liveness_ttl * 1_000_000
+    await store.release("w")
+    assert await raw_redis.zscore(workers, "w") is None
+    await asyncio.sleep(3 * store.heartbeat_every)  # no late beat brings it back
+    assert await raw_redis.zscore(workers, "w") is None
+
+
+async def test_a_worker_whose_heartbeat_is_late_does_not_take_over_its_own_claims(
+    redis_url: str, raw_redis: Any
+) -> None:
+    from framework.store.redis import RedisStore
+
+    store = RedisStore(redis_url, liveness_ttl=1.0, heartbeat_every=3600)  # beats only when told
+    await store.open()
+    try:
+        event = new_event("a")
+        await store.append(event)
+        assert await _ids(store, "late", lease=60) == [event.id]
+        await raw_redis.zadd(store.key("workers"), {"late": 0})  # its heartbeat ran out (paused, cut off)
+        assert await store.claim("late", 10, lease=60) == []  # it still runs what it holds
+        (entry,) = await store.claim("other", 10, lease=60)
+        assert (entry.event.id, entry.attempt) == (event.id, 2)
+    finally:
+        await store.close()
+
+
+async def test_a_draining_worker_keeps_its_events_past_the_liveness_ttl(
+    quick_liveness: tuple[Any, Any],
+) -> None:
+    from framework.dispatch import DispatchOutcome
+    from framework.worker import Worker
+
+    store, other = quick_liveness
+    started, finish = asyncio.Event(), asyncio.Event()
+
+    class Slow:
+        """Stands in for the Dispatcher: a handler that runs until the test lets it finish."""
+
+        async def dispatch(self, event: Any, *, rerun: bool = False) -> DispatchOutcome:
+            started.set()
+            await finish.wait()
+            return DispatchOutcome(event, succeeded=("h",))
+
+    worker = Worker(store, Slow(), concurrency=2)  # type: ignore[arg-type]
+    run = asyncio.create_task(worker.run())
+    await store.append(new_event("a"))
+    await asyncio.wait_for(started.wait(), timeout=5)
+    worker.stop()
+    await run
+    drain = asyncio.create_task(worker.drain(30))
+    # shutting down, its handler still running for longer than the liveness ttl: nothing is taken from it
+    draining_until = time.monotonic() + 3 * store.liveness_ttl
+    while time.monotonic() < draining_until:
+        assert await other.claim("other", 10, lease=60) == []
+        await asyncio.sleep(0.05)
+    finish.set()
+    assert await asyncio.wait_for(drain, timeout=5) == 0
+    assert (worker.handled, await other.pending()) == (1, 0)

@@ -289,3 +289,15 @@ def test_config_errors_name_the_key_and_the_fix(
 def test_field_problems_read_well_without_cattrs() -> None:
     with pytest.raises(ValueError, match=r"^secrets: empty; add at least one whsec_ secret"):
         StandardWebhooksVerify(secrets=())
+
+
+def test_secrets_stay_out_of_the_reprs_of_configs_and_verifiers() -> None:
+    configs: list[VerifyConfig] = [
+        StandardWebhooksVerify(secrets=(SW_SECRET,)),
+        HmacSha256Verify(secrets=(GH_SECRET,), header="X-Hub-Signature-256"),
+        BearerVerify(tokens=("bearer-s3cret",)),
+    ]
+    for config in configs:
+        for shown in (repr(config), repr(build_verifier(config))):
+            for secret in (SW_SECRET[6:], GH_SECRET, "bearer-s3cret", b"bearer-s3cret".hex()):
+                assert secret not in shown, shown

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import hmac
 import json
+import logging
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -16,10 +19,18 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp.plugin import AiohttpClient
 
+from framework import Plugin, jsoncodec
 from framework.errors import ConfigError
 from framework.store.sqlite import SQLiteStore
+from framework.testing import BotHarness
 from framework.triggers.verify import BearerVerify, HmacSha256Verify, NoVerify, StandardWebhooksVerify
-from framework.triggers.webhooks import WebhookReceiver, WebhookRoute, json_errors
+from framework.triggers.webhooks import (
+    HANDLER_ARGS,
+    MAX_JSON_DEPTH,
+    WebhookReceiver,
+    WebhookRoute,
+    json_errors,
+)
 from tests.framework.store_fixtures import sqlite_inbox  # noqa: F401 - the `store` fixture
 
 Client = TestClient[web.Request, web.Application]
@@ -94,7 +105,7 @@ def devrev_headers(body: bytes) -> dict[str, str]:
 @pytest.fixture
 def serve(aiohttp_client: AiohttpClient, store: SQLiteStore) -> Serve:
     async def serve(*routes: WebhookRoute, clock: Callable[[], float] = lambda: NOW) -> Client:
-        app = web.Application(middlewares=[json_errors])
+        app = web.Application(middlewares=[json_errors], handler_args=HANDLER_ARGS)
         WebhookReceiver(routes or ROUTES, store, clock=clock).add_to(app)
         return await aiohttp_client(app)
 
@@ -362,6 +373,138 @@ async def test_a_store_failure_answers_503(
 
     monkeypatch.setattr(store, "append", broken)
     assert (await answer(client, "/hooks/sw", SW_BODY, SW_HEADERS))[0:1] == (503,)
+
+
+# -- hostile bodies and connections -----------------------------------------------------------------------
+
+
+def nested(depth: int, opener: bytes = b'{"a":', closer: bytes = b"}") -> bytes:
+    """A JSON object whose objects (or, inside the first, arrays) nest `depth` levels deep."""
+    if opener == b"[":
+        return b'{"a":' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
+    return opener * depth + b"1" + closer * depth
+
+
+def sw_signed(body: bytes, msg_id: str = "msg_hostile") -> dict[str, str]:
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(SW_TIMESTAMP),
+        "webhook-signature": sw_sign(msg_id.encode(), SW_TIMESTAMP, body),
+    }
+
+
+@pytest.mark.parametrize("depth", [129, 253, 254, 300, 1023, 1024, 1025, 5000])
+@pytest.mark.parametrize("opener", [b'{"a":', b"["])
+async def test_a_signed_body_nested_too_deep_gets_400_and_logs_no_error(
+    client: Client, store: SQLiteStore, caplog: pytest.LogCaptureFixture, depth: int, opener: bytes
+) -> None:
+    body = nested(depth, opener)
+    status, answered = await answer(client, "/hooks/sw", body, sw_signed(body))
+    assert (status, answered) == (
+        400,
+        {
+            "error": "invalid_json",
+            "detail": "the body nests objects and arrays more than 128 levels deep; flatten it",
+        },
+    )
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert await store.pending() == 0
+
+
+async def test_a_body_nested_as_deep_as_allowed_is_stored_and_read_back(
+    client: Client, store: SQLiteStore
+) -> None:
+    body = nested(MAX_JSON_DEPTH)
+    status, _ = await answer(client, "/hooks/sw", body, sw_signed(body))
+    assert status == 202
+    (entry,) = await store.claim("test", 1, lease=30)
+    assert entry.event.data == json.loads(body)
+
+
+async def test_deep_bodies_are_refused_by_the_standard_json_decoder_too(
+    client: Client, store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jsoncodec, "loads", json.loads)  # the decoder without the "fast" extra
+    for depth in (129, 300, 100_000):
+        body = nested(depth)
+        status, answered = await answer(client, "/hooks/sw", body, sw_signed(body, f"msg_{depth}"))
+        assert (status, answered["error"]) == (400, "invalid_json")
+        assert "more than 128 levels deep" in answered["detail"]
+    assert await store.pending() == 0
+
+
+@pytest.mark.parametrize(
+    ("encoding", "named"),
+    [
+        ("gzip", "gzip"),
+        ("deflate", "deflate"),
+        ("br", "br"),
+        ("zstd", "zstd"),
+        ("GZip", "gzip"),
+        ("x-gzip", "x-gzip"),
+        ("gzip, identity", None),
+        ("identity, gzip", None),
+        ("x-<script>", None),
+    ],
+)
+async def test_an_encoded_body_gets_415_naming_the_encoding_without_logging_an_error(
+    client: Client,
+    store: SQLiteStore,
+    caplog: pytest.LogCaptureFixture,
+    encoding: str,
+    named: str | None,
+) -> None:
+    body = b'{"not": "compressed"}'  # what the header says is not what the body is: still 415, never a 500
+    response = await client.post(
+        "/hooks/sw", data=body, headers={**sw_signed(body), "Content-Encoding": encoding}
+    )
+    assert (response.status, response.content_type) == (415, "application/json")
+    answered = await response.json()
+    assert answered["error"] == "unsupported_encoding"
+    assert answered["detail"].startswith(
+        f"Content-Encoding {named} is not accepted" if named else "a Content-"
+    )
+    assert "<script>" not in answered["detail"]
+    assert "send the body uncompressed" in answered["detail"]
+    assert response.headers["Accept-Encoding"] == "identity"
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert await store.pending() == 0
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_a_really_compressed_body_is_refused_too(
+    client: Client, store: SQLiteStore, encoding: str
+) -> None:
+    plain = b'{"compressed": true}'
+    body = gzip.compress(plain) if encoding == "gzip" else zlib.compress(plain)
+    for signed in (body, plain):  # signed over the bytes as sent, or over what they decompress to
+        response = await client.post(
+            "/hooks/sw", data=body, headers={**sw_signed(signed), "Content-Encoding": encoding}
+        )
+        assert response.status == 415
+    assert await store.pending() == 0
+
+
+async def test_identity_encoding_is_accepted(client: Client) -> None:
+    body = b'{"plain": true}'
+    for encoding in ("identity", "IDENTITY", ""):
+        response = await client.post(
+            "/hooks/sw",
+            data=body,
+            headers={**sw_signed(body, f"msg_{encoding}"), "Content-Encoding": encoding},
+        )
+        assert response.status == 202, encoding
+
+
+async def test_the_service_refuses_encoded_bodies_with_a_json_415() -> None:
+    route = {"path": "/hooks/in", "event": "x", "insecure": True, "verify": {"scheme": "none"}}
+    bot = BotHarness.from_plugins(Plugin("p"), config={"webhooks": [route]})
+    async with bot:
+        for encoding in ("br", "zstd", "deflate", "gzip"):
+            status, answered = await bot.post(
+                "/hooks/in", raw=b'{"a": 1}', headers={"Content-Encoding": encoding}
+            )
+            assert (status, answered["error"]) == (415, "unsupported_encoding"), encoding
 
 
 # -- the devrev preset -------------------------------------------------------------------------------------
