@@ -9,10 +9,11 @@ A step whose outcome is unknown - its earlier attempt may have reached the provi
 recorded (the process died during the call, the call timed out or lost its connection after sending, a 5xx
 answered a request that is not safe to repeat) - is *in doubt*. Before it is performed again it is reconciled:
 the adapter reads back from the provider whether the effect is there (`framework.chats.ReadBack`), and if so
-that result is recorded and returned. Renames, member changes and deletes are safe to repeat, so they are
-applied again (a delete answered 404 is done). Where the provider cannot read back, the adapter's `in_doubt`
-policy decides: `repeat` (the default) performs the step again, logs a possible duplicate and counts it;
-`fail` dead-letters the event for an operator to decide.
+that result is recorded and returned; so an error that leaves a step in doubt is retried where the step can be
+read back, even one the adapter calls not retryable (a create answered without a body). Renames, member
+changes and deletes are safe to repeat, so they are applied again (a delete answered 404 is done). Where the
+provider cannot read back, the adapter's `in_doubt` policy decides: `repeat` (the default) performs the step
+again, logs a possible duplicate and counts it; `fail` dead-letters the event for an operator to decide.
 
 Records are written without making the handler wait: the write is queued with the store (on SQLite it rides the
 writer's group commit, usually the same transaction as the event's ack), and the worker waits for the event's
@@ -364,6 +365,10 @@ class StepJournal:
             raise
         except ProviderError as error:
             self._write(key, _Record(_State.DOUBT if error.may_have_acted else _State.ABSENT, started))
+            if error.may_have_acted and step.readback is not None:
+                # Worth a retry even when the error says otherwise (a create answered without a body): the
+                # retry reads back before it acts, so it finds the effect instead of doubling it.
+                error.retryable = True
             raise
         except BaseException:
             self._write(key, _Record(_State.DOUBT, started))

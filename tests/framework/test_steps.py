@@ -79,6 +79,16 @@ async def test_a_create_answered_after_the_client_gave_up_is_found_and_not_made_
         assert bot.runtime.steps.counters.reconciled == 1
 
 
+async def test_a_create_answered_without_a_body_is_retried_and_found_not_dead_lettered() -> None:
+    async with harness(welcome_plugin()) as bot:
+        # the chat is made, then the answer is empty: the adapter's error is not retryable, but the step can be
+        # read back, so the retry looks for the chat instead of the event being dead-lettered
+        bot.script("roosted", status=201, method="POST", path="*/chats")
+        await bot.emit("member.joined", {"name": "Ada"})
+        assert [d.action for d in bot.dispositions] == ["retry", "done"]
+        assert chats_and_messages(bot) == (1, 1)
+
+
 async def test_a_replayed_dead_letter_continues_from_its_steps_and_a_fresh_replay_starts_over() -> None:
     async with harness(welcome_plugin()) as bot:
         bot.script("roosted", status=500, method="POST", path="*/messages", times=5)
