@@ -63,6 +63,19 @@ READBACK_SKEW = timedelta(seconds=5)
 """A read-back looks this much before the step began, against the provider's clock running behind ours."""
 
 
+class Delivery(enum.Enum):
+    """What a delivery of an event may assume of its earlier attempts (the worker tells the journal)."""
+
+    FIRST = "first"
+    """Never handled before: there are no records, and none are read."""
+    RETRY = "retry"
+    """Earlier attempts ended normally (retried, or dead-lettered then replayed): each waited for its records, so
+    a step without one was never begun."""
+    RESUMED = "resumed"
+    """An earlier attempt was interrupted (its process died, its lease ran out, the service stopped under it): a
+    step without a record may have been under way, so it is in doubt."""
+
+
 class StepInDoubt(ChatwrightError):
     """A step may or may not have taken effect, its adapter cannot tell, and its policy says not to guess."""
 
@@ -254,7 +267,7 @@ class StepJournal:
         store: Store,
         event: Event,
         handler: str,
-        rerun: bool,
+        delivery: Delivery,
         settings: StepSettings,
         counters: StepCounters,
         codec: _Codec,
@@ -262,7 +275,11 @@ class StepJournal:
         self._store = store
         self._event = event
         self._handler = handler
-        self._rerun = rerun
+        self._delivery = delivery
+        self._rerun = delivery is not Delivery.FIRST
+        self._new_operations: set[str] = set()
+        """Operations this re-run performed without a record: where a recorded step of one went unused, the
+        handler's calls changed."""
         self._settings = settings
         self._counters = counters
         self._codec = codec
@@ -306,9 +323,13 @@ class StepJournal:
             if record is not None and record.state is _State.DONE:
                 self._counters.replayed += 1
                 return step.decode(record.result)
-            if record is None or record.state is _State.DOUBT:
-                if record is not None:
-                    since = datetime.fromtimestamp(record.started_at, UTC) - READBACK_SKEW
+            if record is None:
+                self._new_operations.add(step.operation)
+            if record is not None and record.state is _State.DOUBT:
+                since = datetime.fromtimestamp(record.started_at, UTC) - READBACK_SKEW
+            if (record is not None and record.state is _State.DOUBT) or (
+                record is None and self._delivery is Delivery.RESUMED
+            ):
                 found = await self._reconcile(step, key, since)
                 if found is not None:
                     return found
@@ -378,19 +399,27 @@ class StepJournal:
         return result
 
     def finish(self) -> None:
-        """After the handler returned: warn about recorded steps this run did not make again."""
-        if self._recorded:
-            self._counters.mismatched += len(self._recorded)
-            log.warning(
-                "[%s] %s: %d recorded step(s) were not made again on this attempt (%s); the handler's calls changed"
-                " between attempts - keep values such as timestamps in the event or in ctx.state so a re-run makes"
-                " the same calls",
-                self._event.id,
-                self._handler,
-                len(self._recorded),
-                ", ".join(sorted(key.split("|")[1] for key in self._recorded)),
+        """After the handler returned: warn when it made other calls than an earlier attempt recorded."""
+        if not self._recorded:
+            return
+        unused = self._recorded
+        self._recorded = {}
+        changed = sorted({key.split("|")[1] for key in unused} & self._new_operations)
+        if not changed:
+            # steps the handler skipped this time (its own state said they were done): nothing was made twice
+            log.debug(
+                "[%s] %s: %d recorded step(s) not needed again", self._event.id, self._handler, len(unused)
             )
-            self._recorded = {}
+            return
+        self._counters.mismatched += len(unused)
+        log.warning(
+            "[%s] %s: recorded step(s) of %s were not made again on this attempt, and other calls of the same"
+            " operation(s) were made instead: the handler's arguments changed between attempts - keep values such as"
+            " timestamps in the event or in ctx.state so a re-run makes the same calls",
+            self._event.id,
+            self._handler,
+            ", ".join(changed),
+        )
 
     async def step(
         self, name: str, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], reconcile: Any
@@ -614,12 +643,12 @@ class Steps:
     counters: StepCounters = attrs.field(factory=StepCounters)
     codec: _Codec = attrs.field(factory=_Codec)
 
-    def journal(self, event: Event, handler: str, *, rerun: bool) -> StepJournal:
+    def journal(self, event: Event, handler: str, *, delivery: Delivery = Delivery.FIRST) -> StepJournal:
         return StepJournal(
             store=self.store,
             event=event,
             handler=handler,
-            rerun=rerun,
+            delivery=delivery,
             settings=self.settings,
             counters=self.counters,
             codec=self.codec,

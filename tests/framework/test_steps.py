@@ -193,7 +193,7 @@ async def test_a_handler_whose_arguments_change_makes_a_new_step_and_is_warned(
     async with harness(plugin) as bot:
         with caplog.at_level(logging.WARNING, logger="chatwright.steps"):
             await bot.emit("tick")
-        assert "recorded step(s) were not made again" in caplog.text
+        assert "the handler's arguments changed between attempts" in caplog.text
         assert bot.runtime is not None and bot.runtime.steps is not None
         assert bot.runtime.steps.counters.mismatched == 1
 
@@ -270,3 +270,36 @@ async def test_the_handler_that_matches_is_the_one_that_runs() -> None:
         await bot.emit("b")
         await bot.emit("a")
     assert ran == ["b", "a"]
+
+
+async def test_a_retry_after_an_ordinary_failure_does_not_read_back_steps_it_never_began() -> None:
+    plugin = Plugin("late")
+
+    @plugin.on("go")
+    async def go(event: Event, ctx: Context) -> None:
+        if event.attempt == 1:
+            raise RuntimeError("fails before any step")
+        await ctx.chats["roosted"].create_chat(name="Late", members=["120915"])
+
+    async with harness(plugin) as bot:
+        await bot.emit("go")
+        assert [d.action for d in bot.dispositions] == ["retry", "done"]
+        assert [r.method for r in bot.requests("roosted")] == [
+            "POST"
+        ]  # no read-back: the attempt ended normally
+
+
+async def test_the_fail_policy_lets_a_retry_post_what_no_attempt_began() -> None:
+    plugin = Plugin("alarm")
+
+    @plugin.on("alarm")
+    async def alarm(event: Event, ctx: Context) -> None:
+        if event.attempt == 1:
+            raise RuntimeError("fails before the post")
+        await ctx.chats["ga"].post_message("1", "Fire")
+
+    bot = BotHarness.from_plugins(plugin, adapters={"ga": {"provider": "groupalarm", "in_doubt": "fail"}})
+    async with bot:
+        await bot.emit("alarm")
+        assert [d.action for d in bot.dispositions] == ["retry", "done"]
+        assert len(bot.requests("ga", method="POST")) == 1
