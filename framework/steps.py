@@ -180,7 +180,7 @@ def _provider_object(value: Any) -> Any:
     """The JSON encoder's fallback for what a record holds beyond JSON: a provider's attrs object as its fields
     (its datetimes, enums and nested objects encoded in turn)."""
     if attrs.has(type(value)):
-        return attrs.asdict(value, recurse=False)
+        return value.__getstate__()  # its fields by name (attrs writes it for slotted classes; else __dict__)
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, datetime):
@@ -243,36 +243,53 @@ class _Codec:
         )
 
 
-@attrs.frozen
 class _Step:
-    """One call to make a step of: how to perform it, read it back, and record its result."""
+    """One call to make a step of: how to perform it, read it back, and record its result.
 
-    operation: str
-    arguments: Any
-    perform: Callable[[], Awaitable[Any]]
-    encode: Callable[[Any], Any]
-    decode: Callable[[Any], Any]
-    safe_to_repeat: bool = False
-    """Applying it twice has the effect of applying it once (rename, set members, delete)."""
-    readback: Callable[[datetime], Awaitable[Any]] | None = None
-    adapter: str | None = None
+    A plain slotted class, not attrs: one is made for every provider call a handler makes.
+    """
+
+    __slots__ = (
+        "adapter",
+        "arguments",
+        "decode",
+        "encode",
+        "operation",
+        "perform",
+        "readback",
+        "safe_to_repeat",
+    )
+
+    def __init__(
+        self,
+        operation: str,
+        arguments: Any,
+        perform: Callable[[], Awaitable[Any]],
+        encode: Callable[[Any], Any],
+        decode: Callable[[Any], Any],
+        safe_to_repeat: bool = False,
+        readback: Callable[[datetime], Awaitable[Any]] | None = None,
+        adapter: str | None = None,
+    ) -> None:
+        self.operation = operation
+        self.arguments = arguments
+        self.perform = perform
+        self.encode = encode
+        self.decode = decode
+        self.safe_to_repeat = safe_to_repeat
+        """Applying it twice has the effect of applying it once (rename, set members, delete)."""
+        self.readback = readback
+        self.adapter = adapter
 
 
 class StepJournal:
     """The steps of one handler call: answers recorded ones, reconciles those in doubt, records the rest."""
 
-    def __init__(
-        self,
-        *,
-        store: Store,
-        event: Event,
-        handler: str,
-        delivery: Delivery,
-        settings: StepSettings,
-        counters: StepCounters,
-        codec: _Codec,
-    ) -> None:
-        self._store = store
+    def __init__(self, shared: Steps, event: Event, handler: str, delivery: Delivery) -> None:
+        self._store = shared.store
+        self._settings = shared.settings
+        self._counters = shared.counters
+        self._codec = shared.codec
         self._event = event
         self._handler = handler
         self._delivery = delivery
@@ -280,9 +297,6 @@ class StepJournal:
         self._new_operations: set[str] = set()
         """Operations this re-run performed without a record: where a recorded step of one went unused, the
         handler's calls changed."""
-        self._settings = settings
-        self._counters = counters
-        self._codec = codec
         self._occurrences: dict[tuple[str, str], int] = {}
         self._recorded: dict[str, _Record] | None = None
         """This handler's records from earlier attempts, loaded on the first step of a re-run."""
@@ -644,12 +658,4 @@ class Steps:
     codec: _Codec = attrs.field(factory=_Codec)
 
     def journal(self, event: Event, handler: str, *, delivery: Delivery = Delivery.FIRST) -> StepJournal:
-        return StepJournal(
-            store=self.store,
-            event=event,
-            handler=handler,
-            delivery=delivery,
-            settings=self.settings,
-            counters=self.counters,
-            codec=self.codec,
-        )
+        return StepJournal(self, event, handler, delivery)
