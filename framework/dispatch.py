@@ -223,12 +223,10 @@ class Dispatcher:
         try:
             await self._chain(handler)(event, ctx)
         except asyncio.CancelledError:
-            if ctx.journal_in_use is not None:
-                writes.extend(ctx.journal_in_use.writes)
+            _flush_into(ctx, writes)
             raise
         except Exception as error:
-            if ctx.journal_in_use is not None:
-                writes.extend(ctx.journal_in_use.writes)
+            _flush_into(ctx, writes)
             log.warning(
                 "[%s] %s failed (attempt %d): %s: %s",
                 event.id,
@@ -245,6 +243,14 @@ class Dispatcher:
             journal.finish()
             writes.extend(journal.writes)
         return None
+
+
+def _flush_into(ctx: Context, writes: list[Awaitable[None]]) -> None:
+    """A failed handler call's step records, all of them written: the next attempt reads them."""
+    journal = ctx.journal_in_use
+    if journal is not None:
+        journal.flush()
+        writes.extend(journal.writes)
 
 
 class HandlerDeadlines:

@@ -15,10 +15,11 @@ changes and deletes are safe to repeat, so they are applied again (a delete answ
 provider cannot read back, the adapter's `in_doubt` policy decides: `repeat` (the default) performs the step
 again, logs a possible duplicate and counts it; `fail` dead-letters the event for an operator to decide.
 
-Records are written without making the handler wait: the write is queued with the store (on SQLite it rides the
-writer's group commit, usually the same transaction as the event's ack), and the worker waits for the event's
-writes before it acks, retries or dead-letters it. A crash before the write commits leaves the step in doubt,
-which reconciliation covers. A first delivery (attempt 1, never handled before) has no records, so it reads none.
+Records are written without making the handler wait, when they can matter: a step's record is queued with the
+store when the handler moves on to its next step or fails (on SQLite it rides the writer's group commit), and
+the worker waits for an event's records before it retries or dead-letters it. The last step's record of a
+handler that returns is not written: the event's ack follows and removes its records anyway. A crash before a
+record commits leaves the step in doubt, which reconciliation covers. A first delivery reads no records.
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ __all__ = [
 log = logging.getLogger("chatwright.steps")
 
 T = TypeVar("T")
+
+
+def _none(_: Any) -> None:
+    return None
+
 
 DEFAULT_STEP_TTL = 7 * 24 * 3600.0
 """Seconds a step record is kept after its last write (like dedupe keys); never while its event is dead-lettered."""
@@ -114,6 +120,21 @@ class _Record:
         return cls(
             state=_State(value["state"]), started_at=float(value["started_at"]), result=value.get("result")
         )
+
+
+class _Pending:
+    """A step's record not yet written: what to encode, if it comes to that."""
+
+    __slots__ = ("encode", "key", "result", "started", "state")
+
+    def __init__(
+        self, key: str, state: _State, started: float, result: Any, encode: Callable[[Any], Any]
+    ) -> None:
+        self.key = key
+        self.state = state
+        self.started = started
+        self.result = result
+        self.encode = encode
 
 
 @attrs.define
@@ -302,6 +323,9 @@ class StepJournal:
         """This handler's records from earlier attempts, loaded on the first step of a re-run."""
         self.writes: list[Awaitable[None]] = []
         """Record writes under way; the worker waits for them before it acks, retries or dead-letters."""
+        self._pending: _Pending | None = None
+        """The latest step's record, written when the handler moves on to another step or fails (`flush`); a
+        handler that returns has its event acked, which removes the event's records anyway (`finish`)."""
 
     @property
     def codec(self) -> _Codec:
@@ -323,14 +347,36 @@ class StepJournal:
             }
         return self._recorded
 
-    def _write(self, key: str, record: _Record) -> None:
-        self.writes.append(self._store.record_step(self._event.id, key, record.to_json(), self._settings.ttl))
+    def _record(
+        self,
+        key: str,
+        state: _State,
+        started: float,
+        result: Any = None,
+        encode: Callable[[Any], Any] = _none,
+    ) -> None:
+        if self._pending is not None:
+            self.flush()
+        self._pending = _Pending(key, state, started, result, encode)
+
+    def flush(self) -> None:
+        """Start writing the latest step's record (the handler moves on, or failed)."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        result = None if pending.result is None else pending.encode(pending.result)
+        record = _Record(pending.state, pending.started, result)
+        self.writes.append(
+            self._store.record_step(self._event.id, pending.key, record.to_json(), self._settings.ttl)
+        )
 
     async def run(self, step: _Step) -> Any:
         """Perform `step` once in effect: its recorded result, a read-back of its effect, or the call itself."""
         if not self._settings.enabled:
             return await step.perform()
         key = self._key(step.operation, step.arguments)
+        if self._pending is not None:
+            self.flush()  # the step before is recorded before this one acts
         since = self._event.received_at - READBACK_SKEW
         if self._rerun:
             record = (await self._earlier()).pop(key, None)
@@ -367,7 +413,7 @@ class StepJournal:
                         self._handler,
                         step.operation,
                     )
-                    self._write(key, _Record(_State.DONE, time.time(), step.encode(found)))
+                    self._record(key, _State.DONE, time.time(), found, step.encode)
                     return found
                 self._counters.not_found += 1
                 return None
@@ -394,26 +440,28 @@ class StepJournal:
             result = await step.perform()
         except NotFound:
             if step.safe_to_repeat and step.operation.endswith(".delete_chat") and self._rerun:
-                self._write(key, _Record(_State.DONE, started))
+                self._record(key, _State.DONE, started)
                 return None
-            self._write(key, _Record(_State.ABSENT, started))
+            self._record(key, _State.ABSENT, started)
             raise
         except ProviderError as error:
-            self._write(key, _Record(_State.DOUBT if error.may_have_acted else _State.ABSENT, started))
+            self._record(key, _State.DOUBT if error.may_have_acted else _State.ABSENT, started)
             if error.may_have_acted and step.readback is not None:
                 # Worth a retry even when the error says otherwise (a create answered without a body): the
                 # retry reads back before it acts, so it finds the effect instead of doubling it.
                 error.retryable = True
             raise
         except BaseException:
-            self._write(key, _Record(_State.DOUBT, started))
+            self._record(key, _State.DOUBT, started)
             raise
         self._counters.performed += 1
-        self._write(key, _Record(_State.DONE, started, step.encode(result)))
+        self._record(key, _State.DONE, started, result, step.encode)
         return result
 
     def finish(self) -> None:
-        """After the handler returned: warn when it made other calls than an earlier attempt recorded."""
+        """After the handler returned: its last record is not written (the event's ack, which follows, removes its
+        records anyway); warn when it made other calls than an earlier attempt recorded."""
+        self._pending = None
         if not self._recorded:
             return
         unused = self._recorded
@@ -621,10 +669,6 @@ class JournaledProvider:
 
     async def close(self) -> None:
         await self._provider.close()
-
-
-def _none(_: Any) -> None:
-    return None
 
 
 class JournaledChats(Mapping[str, ChatProvider]):

@@ -303,3 +303,21 @@ async def test_the_fail_policy_lets_a_retry_post_what_no_attempt_began() -> None
         await bot.emit("alarm")
         assert [d.action for d in bot.dispositions] == ["retry", "done"]
         assert len(bot.requests("ga", method="POST")) == 1
+
+
+async def test_a_step_is_recorded_before_the_next_one_acts() -> None:
+    plugin = Plugin("two")
+    seen: list[list[str]] = []
+
+    @plugin.on("go")
+    async def go(event: Event, ctx: Context) -> None:
+        async def look() -> None:
+            assert bot.runtime is not None
+            seen.append(sorted(await bot.runtime.store.load_steps(event.id)))
+
+        await ctx.step("first", lambda: 1)
+        await ctx.step("second", look)  # a crash here would find "first" recorded
+
+    async with harness(plugin) as bot:
+        await bot.emit("go")
+    assert len(seen) == 1 and [key.split("|")[1] for key in seen[0]] == ["step:first"]
