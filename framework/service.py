@@ -17,6 +17,8 @@ from framework.events import event_to_dict
 from framework.json_answers import add_json_fallbacks, error_response, json_errors_route, json_expect
 from framework.metrics import Metrics
 from framework.runtime import Runtime
+from framework.triggers.broken_jobs import BrokenJob
+from framework.triggers.schedules import NextFires
 from framework.triggers.webhooks import HANDLER_ARGS
 
 __all__ = ["METRICS_KEY", "RUNTIME_KEY", "create_app", "listen_sockets"]
@@ -144,11 +146,28 @@ async def recent(request: web.Request) -> web.Response:
     return web.json_response([attrs.asdict(item) for item in request.app[METRICS_KEY].recent])
 
 
+async def _schedule_overview(runtime: Runtime) -> tuple[NextFires, list[BrokenJob]]:
+    """The schedules' next fires and broken jobs, read in a thread: the job store is synchronous (SQLite, Redis),
+    and a slow read on the event loop would hold up every other request and the worker."""
+    if runtime.schedules is None:
+        return [], []
+    return await runtime.schedules.overview()
+
+
 async def schedules(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME_KEY]
-    fires = runtime.schedules.next_fires() if runtime.schedules is not None else []
+    """Every schedule with its next fire, soonest first; then the stored jobs that cannot be restored, each with
+    `broken` (the error) and its stored next fire (they do not fire)."""
+    fires, broken = await _schedule_overview(request.app[RUNTIME_KEY])
     return web.json_response(
         [{"id": i, "next_fire": when.isoformat() if when else None} for i, when in fires]
+        + [
+            {
+                "id": job.id,
+                "next_fire": job.next_run_time.isoformat() if job.next_run_time else None,
+                "broken": job.error,
+            }
+            for job in broken
+        ]
     )
 
 
@@ -165,9 +184,12 @@ async def admin_page(request: web.Request) -> web.Response:
         f"<td>{html.escape(d.error)}</td></tr>"
         for d in letters
     )
-    fires = runtime.schedules.next_fires() if runtime.schedules is not None else []
+    fires, broken = await _schedule_overview(runtime)
     plan = "".join(
         f"<tr><td>{html.escape(i)}</td><td>{w.isoformat() if w else '-'}</td></tr>" for i, w in fires
+    ) + "".join(
+        f"<tr><td>{html.escape(job.id)}</td><td>broken, does not fire: {html.escape(job.error)}</td></tr>"
+        for job in broken
     )
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>chatwright</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd}}</style></head>
