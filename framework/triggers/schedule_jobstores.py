@@ -8,11 +8,13 @@ gives a memory job store. The stores tolerate a job vanishing under them, as hap
 from __future__ import annotations
 
 import logging
+import pickle
 from datetime import UTC, datetime
 from typing import Any
 
-from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
 
 from framework.errors import ConfigError
 from framework.store.sqlite import sqlite_path
@@ -78,11 +80,7 @@ return removed
 
 def _redis_job_store(url: str) -> Any:
     try:
-        import pickle
-
-        from apscheduler.jobstores.base import ConflictingIdError
         from apscheduler.jobstores.redis import RedisJobStore
-        from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
         from redis import Redis
 
         from framework.store.redis import redis_settings
