@@ -16,7 +16,9 @@ EPILOG = {
     "run": """
         Serves the webhook routes, /healthz, /readyz, /metrics and /admin, fires the schedules and handles the
         inbox. SIGTERM (or Ctrl-C) stops intake, waits up to service.drain_timeout for running handlers, leaves
-        what is unfinished in the inbox for the next start, and exits 0.
+        what is unfinished in the inbox for the next start, and exits 0. It binds its port before starting
+        anything (exit 1 if it cannot), and refuses to start (exit 2) when `chatwright check` finds plugins
+        needing adapters or operations that are not configured, unless --no-check.
 
         example:
           chatwright run bot.toml
@@ -107,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("config", help="the bot's TOML config file")
     run.add_argument("--host", help="override service.host")
     run.add_argument("--port", type=int, help="override service.port")
+    run.add_argument(
+        "--no-check",
+        action="store_true",
+        help="start even if plugins need adapters or operations that are not configured",
+    )
 
     check = _command(sub, "check", "validate a config and its wiring")
     check.add_argument("config")

@@ -19,7 +19,7 @@ from framework.errors import ConfigError
 from framework.event_loops import new_event_loop, resolve_event_loop
 from framework.events import Event, new_event
 from framework.gc_tuning import tune_collector_for
-from framework.runtime import Runtime, build_providers, resolve_plugins
+from framework.runtime import Runtime, build_providers, needs_problems, resolve_plugins
 from framework.store.base import open_store
 
 __all__ = ["check", "dead_letters", "demo", "emit", "emulate", "replay", "run", "send_sample"]
@@ -28,29 +28,41 @@ __all__ = ["check", "dead_letters", "demo", "emit", "emulate", "replay", "run", 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     logging.getLogger().setLevel(logging.DEBUG if args.debug else config.service.log_level)
-    from framework.service import create_app
+    from framework.service import create_app, listen_sockets
 
-    loop_name = resolve_event_loop(config.service.event_loop)
-    loop = new_event_loop(loop_name)
-    asyncio.set_event_loop(loop)
-    runtime = Runtime(config)
-    app = create_app(runtime)
-    tune_collector_for(app, config.service.gc)
     host = args.host or config.service.host
     port = args.port if args.port is not None else config.service.port
-    for warning in admin_warnings(config.service.admin_token, config.service.admin_open, host):
-        logging.getLogger("chatwright.service").warning("%s", warning)
-    web.run_app(
-        app,
-        host=host,
-        port=port,
-        shutdown_timeout=min(5.0, config.service.drain_timeout),
-        print=lambda _: print(
-            f"chatwright: serving {config.name} on http://{host}:{port} ({loop_name})", flush=True
-        ),
-        access_log=None,
-        loop=loop,
-    )
+    # Bind first: a process that cannot listen starts nothing (no schedules written to a shared job store).
+    sockets = listen_sockets(host, port)
+    try:
+        loop_name = resolve_event_loop(config.service.event_loop)
+        loop = new_event_loop(loop_name)
+        asyncio.set_event_loop(loop)
+        runtime = Runtime(config)
+        problems = [] if args.no_check else needs_problems(config, runtime.plugins, runtime.providers)
+        if problems:
+            for problem in problems:
+                print(f"error: {problem}", file=sys.stderr)
+            print("error: not started (see `chatwright check`; --no-check starts anyway)", file=sys.stderr)
+            return 2
+        app = create_app(runtime)
+        tune_collector_for(app, config.service.gc)
+        for warning in admin_warnings(config.service.admin_token, config.service.admin_open, host):
+            logging.getLogger("chatwright.service").warning("%s", warning)
+        bound = sockets[0].getsockname()[1]
+        web.run_app(
+            app,
+            sock=sockets,
+            shutdown_timeout=min(5.0, config.service.drain_timeout),
+            print=lambda _: print(
+                f"chatwright: serving {config.name} on http://{host}:{bound} ({loop_name})", flush=True
+            ),
+            access_log=None,
+            loop=loop,
+        )
+    finally:
+        for sock in sockets:
+            sock.close()
     return 0
 
 
