@@ -81,6 +81,17 @@ EPILOG = {
 }
 
 
+DEBUG_HELP = "log debug details and show tracebacks"
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """Options every command also takes after its name (`chatwright run bot.toml --debug`)."""
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: when not given after the command, the value given (or not) before it stands.
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+    return common
+
+
 def _command(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str
 ) -> argparse.ArgumentParser:
@@ -90,7 +101,18 @@ def _command(
         description=summary,
         epilog=textwrap.dedent(EPILOG[name]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[_common_options()],
     )
+
+
+def installed_version() -> str:
+    """The version of the installed chatwright distribution (its metadata), as `chatwright --version` prints it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("chatwright")
+    except PackageNotFoundError:
+        return "unknown (not installed as a distribution)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
         "adapters act on RoostedHR, Popsell, DevRev and GroupAlarm.",
         epilog="Run `chatwright COMMAND --help` for a command's details and an example.",
     )
-    parser.add_argument("--debug", action="store_true", help="log debug details and show tracebacks")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    parser.add_argument("--version", action="version", version=f"chatwright {installed_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = _command(sub, "run", "run the service")

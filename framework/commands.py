@@ -60,7 +60,7 @@ def check(args: argparse.Namespace) -> int:
     warnings: list[str] = []
     plugins, _ = resolve_plugins(config)
     providers = build_providers(config)
-    print(f"{config.name}: config OK")
+    print(f"checking {config.name}")
     print(f"store: {config.store.url}")
     print("adapters:")
     for name, provider in providers.items():
@@ -115,10 +115,12 @@ def check(args: argparse.Namespace) -> int:
         if not any(handler.matches_type(schedule.event) for handler in handlers):
             warnings.append(f"schedule {schedule.id!r} fires {schedule.event!r}, which no handler listens to")
     warnings += admin_warnings(config.service.admin_token, config.service.admin_open, config.service.host)
-    for warning in warnings:
+    for warning in dict.fromkeys(
+        warnings
+    ):  # each once: several needs of one plugin can hit one missing adapter
         print(f"warning: {warning}")
     if problems:
-        for problem in problems:
+        for problem in dict.fromkeys(problems):
             print(f"error: {problem}", file=sys.stderr)
         return 2
     print("all good")

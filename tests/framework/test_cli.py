@@ -192,3 +192,61 @@ def test_the_console_script_runs(bot: Path) -> None:
         [sys.executable, "-m", "framework.cli", "check", str(bot)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_check_reports_a_missing_adapter_once_and_never_says_ok(
+    bot: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Three operations needed from one adapter that is not configured: one problem, said once.
+    (bot.parent / "cli_plugin_needs_missing.py").write_text(
+        PLUGIN.replace(
+            'plugin.requires("chat", "create_chat")',
+            'plugin.requires("gone", "create_chat", "post_message", "rename_chat")',
+        )
+    )
+    bot.write_text(bot.read_text().replace('"cli_plugin"', '"cli_plugin_needs_missing"'))
+    assert main(["check", str(bot)]) == 2
+    out, err = capsys.readouterr()
+    problem = "error: plugin clitest needs adapter 'gone', which is not configured"
+    assert err.count(problem) == 1, err
+    assert "OK" not in out and "all good" not in out
+
+
+def test_version_is_the_installed_distributions(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"chatwright {version('chatwright')}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "debug"),
+    [
+        (["--debug", "check", "bot.toml"], True),
+        (["check", "bot.toml", "--debug"], True),
+        (["check", "--debug", "bot.toml"], True),
+        (["check", "bot.toml"], False),
+        (["run", "bot.toml", "--port", "9000", "--debug"], True),
+    ],
+)
+def test_debug_is_accepted_before_and_after_the_command(argv: list[str], debug: bool) -> None:
+    from framework.cli import build_parser
+
+    assert build_parser().parse_args(argv).debug is debug
+
+
+def test_debug_after_the_command_shows_the_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from framework import commands
+
+    def boom(_: object) -> int:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(commands, "check", boom)
+    assert main(["check", "bot.toml"]) == 1
+    assert "run with --debug for details" in capsys.readouterr().err
+    with pytest.raises(RuntimeError, match="boom"):
+        main(["check", "bot.toml", "--debug"])
