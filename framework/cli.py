@@ -42,8 +42,11 @@ EPILOG = {
     "dead-letters": """
         Lists the events that failed every attempt, newest first, with their last error.
 
+        Reads the store of the config (or the store URL given instead), which must exist: it creates none.
+
         example:
           chatwright dead-letters bot.toml --limit 20
+          chatwright dead-letters sqlite:////home/me/chatwright/.chatwright-demo/demo.db
         """,
     "replay": """
         Puts a dead letter back into the inbox with a fresh attempt count; the running service (or the next
@@ -81,6 +84,11 @@ EPILOG = {
 }
 
 
+DEMO_STORE = "demo.db"  # bots.demo.STORE_FILE; the framework does not import the bots to parse arguments
+STORE_TARGET_HELP = (
+    "the bot's TOML config file (its [store] is used), or a store URL (sqlite:////abs/path.db, redis://...);"
+    " a SQLite file that does not exist is refused, never created"
+)
 DEBUG_HELP = "log debug details and show tracebacks"
 
 
@@ -140,12 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     emit.add_argument("--data", default="{}", help="the event data as a JSON object")
 
     letters = _command(sub, "dead-letters", "list dead letters")
-    letters.add_argument("config")
+    letters.add_argument("config", help=STORE_TARGET_HELP)
     letters.add_argument("--limit", type=int, default=50)
     letters.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     replay = _command(sub, "replay", "re-queue a dead letter")
-    replay.add_argument("config")
+    replay.add_argument("config", help=STORE_TARGET_HELP)
     replay.add_argument("event_id")
     replay.add_argument(
         "--fresh", action="store_true", help="discard the event's recorded steps: every step acts again"

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -15,7 +16,7 @@ from framework.adapter_registry import EmulatorOptions, available_providers, fin
 from framework.admin_access import admin_warnings
 from framework.chats import Capability
 from framework.config import Config, load_config
-from framework.errors import ConfigError
+from framework.errors import ChatwrightError, ConfigError
 from framework.event_loops import new_event_loop, resolve_event_loop
 from framework.events import Event, new_event
 from framework.gc_tuning import tune_collector_for
@@ -159,11 +160,36 @@ def _print_outcome(event: Event, outcome: Any) -> None:
         print(f"  FAILED  {failure.handler}: {type(failure.error).__name__}: {failure.error}")
 
 
+STORE_SCHEMES = ("sqlite://", "redis://", "rediss://")
+
+
+def existing_store_url(target: str, command: str) -> str:
+    """The store `dead-letters` and `replay` work on: the `[store] url` of a config file, or a store URL given
+    in its place (`sqlite:////abs/demo.db`, `redis://...`). A SQLite file that does not exist is refused, naming
+    it: these commands create nothing (opening a missing file would create an empty store and report that it
+    holds no dead letters)."""
+    url = target if target.startswith(STORE_SCHEMES) else load_config(target).store.url
+    if url.startswith("sqlite://"):
+        from framework.store.sqlite import sqlite_path
+
+        path = sqlite_path(url)
+        if path == ":memory:":
+            raise ConfigError(
+                f"{target}: the store is in memory ({url}); there is nothing to read from outside"
+            )
+        if not Path(path).is_file():
+            raise ChatwrightError(
+                f"no store at {Path(path).resolve()} ({url}): nothing has run with it, and `chatwright {command}`"
+                " creates none. Is it the store of the running service? (`chatwright demo` prints its own.)"
+            )
+    return url
+
+
 def dead_letters(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    url = existing_store_url(args.config, "dead-letters")
 
     async def fetch() -> list[Any]:
-        store = open_store(config.store.url)
+        store = open_store(url)
         await store.open()
         try:
             return await store.dead_letters(args.limit)
@@ -201,10 +227,10 @@ def dead_letters(args: argparse.Namespace) -> int:
 
 
 def replay(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    url = existing_store_url(args.config, "replay")
 
     async def go() -> bool:
-        store = open_store(config.store.url)
+        store = open_store(url)
         await store.open()
         try:
             return await store.replay(args.event_id, fresh=args.fresh)

@@ -250,3 +250,42 @@ def test_debug_after_the_command_shows_the_traceback(
     assert "run with --debug for details" in capsys.readouterr().err
     with pytest.raises(RuntimeError, match="boom"):
         main(["check", "bot.toml", "--debug"])
+
+
+def _files(directory: Path) -> set[Path]:
+    return {path for path in directory.rglob("*") if "__pycache__" not in path.parts}
+
+
+@pytest.mark.parametrize("command", [["dead-letters"], ["dead-letters", "--json"], ["replay", "--", "ev-1"]])
+def test_dead_letters_and_replay_refuse_a_store_that_does_not_exist_and_create_none(
+    bot: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _files(bot.parent)
+    name, *rest = command
+    assert main([name, str(bot), *rest]) == 1
+    err = capsys.readouterr().err
+    assert f"no store at {bot.parent / 'bot.db'}" in err
+    assert _files(bot.parent) == before
+
+
+def test_check_creates_nothing(bot: Path) -> None:
+    before = _files(bot.parent)
+    assert main(["check", str(bot)]) == 0
+    assert _files(bot.parent) == before
+
+
+def test_dead_letters_and_replay_take_a_store_url_instead_of_a_config(
+    bot: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    event_id = asyncio.run(_dead_letter(bot))
+    url = f"sqlite:///{bot.parent / 'bot.db'}"
+    assert main(["dead-letters", url]) == 0
+    assert event_id in capsys.readouterr().out
+    assert main(["replay", url, event_id]) == 0
+    assert f"re-queued {event_id}" in capsys.readouterr().out
+    missing = bot.parent / "elsewhere" / "none.db"
+    assert main(["dead-letters", f"sqlite:///{missing}"]) == 1
+    assert f"no store at {missing}" in capsys.readouterr().err
+    assert not missing.parent.exists()
