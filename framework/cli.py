@@ -70,6 +70,8 @@ EPILOG = {
     "demo": """
         The main job of the README: starts the four emulators and the service with the four bots of bots/ on
         SQLite, then prints how to send signed sample webhooks (chatwright send-sample). No credentials needed.
+        The emulators start empty, and so does the demo's store (--data-dir/demo.db, removed at every start
+        unless --keep); the demo prints its store URL, for `chatwright dead-letters URL` and `replay URL ID`.
 
         example:
           chatwright demo
@@ -170,7 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = _command(sub, "demo", "run the four bots against the emulators")
     demo.add_argument("--port", type=int, default=8080, help="the service's port")
     demo.add_argument("--emulator-port", type=int, default=8090)
-    demo.add_argument("--data-dir", default=".chatwright-demo", help="where the demo's SQLite file lives")
+    demo.add_argument(
+        "--data-dir", default=".chatwright-demo", help=f"where the demo's SQLite file ({DEMO_STORE}) lives"
+    )
+    demo.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the store of the last start instead of starting empty (the emulators start empty anyway)",
+    )
     demo.add_argument("--send-samples", action="store_true", help="send every sample webhook once at start")
 
     sample = _command(sub, "send-sample", "send a signed sample webhook to the demo")

@@ -300,6 +300,7 @@ def demo(args: argparse.Namespace) -> int:
         port=args.port,
         emulator_port=args.emulator_port,
         data_dir=args.data_dir,
+        keep=args.keep,
         send_samples=args.send_samples,
     )
     return code
