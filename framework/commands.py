@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -15,7 +16,7 @@ from framework.adapter_registry import EmulatorOptions, available_providers, fin
 from framework.admin_access import admin_warnings
 from framework.chats import Capability
 from framework.config import Config, load_config
-from framework.errors import ConfigError
+from framework.errors import ChatwrightError, ConfigError
 from framework.event_loops import new_event_loop, resolve_event_loop
 from framework.events import Event, new_event
 from framework.gc_tuning import tune_collector_for
@@ -72,7 +73,7 @@ def check(args: argparse.Namespace) -> int:
     warnings: list[str] = []
     plugins, _ = resolve_plugins(config)
     providers = build_providers(config)
-    print(f"{config.name}: config OK")
+    print(f"checking {config.name}")
     print(f"store: {config.store.url}")
     print("adapters:")
     for name, provider in providers.items():
@@ -127,10 +128,12 @@ def check(args: argparse.Namespace) -> int:
         if not any(handler.matches_type(schedule.event) for handler in handlers):
             warnings.append(f"schedule {schedule.id!r} fires {schedule.event!r}, which no handler listens to")
     warnings += admin_warnings(config.service.admin_token, config.service.admin_open, config.service.host)
-    for warning in warnings:
+    for warning in dict.fromkeys(
+        warnings
+    ):  # each once: several needs of one plugin can hit one missing adapter
         print(f"warning: {warning}")
     if problems:
-        for problem in problems:
+        for problem in dict.fromkeys(problems):
             print(f"error: {problem}", file=sys.stderr)
         return 2
     print("all good")
@@ -169,11 +172,36 @@ def _print_outcome(event: Event, outcome: Any) -> None:
         print(f"  FAILED  {failure.handler}: {type(failure.error).__name__}: {failure.error}")
 
 
+STORE_SCHEMES = ("sqlite://", "redis://", "rediss://")
+
+
+def existing_store_url(target: str, command: str) -> str:
+    """The store `dead-letters` and `replay` work on: the `[store] url` of a config file, or a store URL given
+    in its place (`sqlite:////abs/demo.db`, `redis://...`). A SQLite file that does not exist is refused, naming
+    it: these commands create nothing (opening a missing file would create an empty store and report that it
+    holds no dead letters)."""
+    url = target if target.startswith(STORE_SCHEMES) else load_config(target).store.url
+    if url.startswith("sqlite://"):
+        from framework.store.sqlite import sqlite_path
+
+        path = sqlite_path(url)
+        if path == ":memory:":
+            raise ConfigError(
+                f"{target}: the store is in memory ({url}); there is nothing to read from outside"
+            )
+        if not Path(path).is_file():
+            raise ChatwrightError(
+                f"no store at {Path(path).resolve()} ({url}): nothing has run with it, and `chatwright {command}`"
+                " creates none. Is it the store of the running service? (`chatwright demo` prints its own.)"
+            )
+    return url
+
+
 def dead_letters(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    url = existing_store_url(args.config, "dead-letters")
 
     async def fetch() -> list[Any]:
-        store = open_store(config.store.url)
+        store = open_store(url)
         await store.open()
         try:
             return await store.dead_letters(args.limit)
@@ -211,10 +239,10 @@ def dead_letters(args: argparse.Namespace) -> int:
 
 
 def replay(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    url = existing_store_url(args.config, "replay")
 
     async def go() -> bool:
-        store = open_store(config.store.url)
+        store = open_store(url)
         await store.open()
         try:
             return await store.replay(args.event_id, fresh=args.fresh)
@@ -284,6 +312,7 @@ def demo(args: argparse.Namespace) -> int:
         port=args.port,
         emulator_port=args.emulator_port,
         data_dir=args.data_dir,
+        keep=args.keep,
         send_samples=args.send_samples,
     )
     return code
