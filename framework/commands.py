@@ -14,7 +14,6 @@ from aiohttp import web
 
 from framework.adapter_registry import EmulatorOptions, available_providers, find_adapter
 from framework.admin_access import admin_warnings
-from framework.chats import Capability
 from framework.config import Config, load_config
 from framework.errors import ChatwrightError, ConfigError
 from framework.event_loops import new_event_loop, resolve_event_loop
@@ -85,18 +84,7 @@ def check(args: argparse.Namespace) -> int:
         for handler in plugin.handlers:
             suffix = " (filtered)" if handler.filter else ""
             print(f"    on {handler.pattern}{suffix} -> {handler.name}")
-        for need in sorted(plugin.needs):
-            adapter, _, operation = need.partition(":")
-            needed = providers.get(adapter)
-            if needed is None:
-                problems.append(f"plugin {plugin.name} needs adapter {adapter!r}, which is not configured")
-            elif operation not in {c.value for c in Capability}:
-                problems.append(f"plugin {plugin.name}: unknown operation {operation!r}")
-            elif Capability(operation) not in needed.capabilities:
-                problems.append(
-                    f"plugin {plugin.name} needs {operation} on adapter {adapter!r}, which"
-                    f" {config.adapters[adapter].provider} does not support"
-                )
+    problems += needs_problems(config, plugins, providers)
     from framework.triggers.webhooks import route_problems
 
     print("webhooks:")

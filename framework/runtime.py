@@ -63,7 +63,7 @@ def needs_problems(
                     f"plugin {plugin.name} needs {operation} on adapter {adapter!r}, which"
                     f" {config.adapters[adapter].provider} does not support"
                 )
-    return problems
+    return list(dict.fromkeys(problems))  # an adapter missing for several operations is one problem
 
 
 def resolve_plugins(config: Config) -> tuple[list[Plugin], dict[str, Any]]:
