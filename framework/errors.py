@@ -17,6 +17,7 @@ __all__ = [
     "PluginLoadError",
     "ProviderError",
     "RateLimited",
+    "StoreOverloaded",
     "Unavailable",
     "Unsupported",
 ]
@@ -39,6 +40,16 @@ class ConfigError(ChatwrightError):
 
 class PluginLoadError(ConfigError):
     """A plugin module could not be imported or exposes no Plugin."""
+
+
+class StoreOverloaded(ChatwrightError):
+    """The store has more writes queued than it takes: a new event is refused for now (the webhook intake answers
+    503 with `Retry-After`, which a sender retries), so overload pushes back instead of growing memory."""
+
+    def __init__(self, queued: int, retry_after: float = 1.0) -> None:
+        self.queued = queued
+        self.retry_after = retry_after
+        super().__init__(f"the store has {queued} writes queued; try again in {retry_after:g} s")
 
 
 class InvalidEvent(ChatwrightError, ValueError):

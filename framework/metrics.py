@@ -68,6 +68,8 @@ class Metrics:
         ready: bool,
         handed_over: int = 0,
         steps: StepCounters | None = None,
+        overloaded: int = 0,
+        unmatched: int = 0,
     ) -> str:
         lines = [
             "# HELP chatwright_events_total Events the worker finished, by what it did with them.",
@@ -88,6 +90,12 @@ class Metrics:
             "# HELP chatwright_ready Whether the service is ready (1) or not (0).",
             "# TYPE chatwright_ready gauge",
             f"chatwright_ready {int(ready)}",
+            "# HELP chatwright_webhooks_overloaded_total Deliveries refused with 503 and Retry-After: the store had too many writes queued.",
+            "# TYPE chatwright_webhooks_overloaded_total counter",
+            f"chatwright_webhooks_overloaded_total {overloaded}",
+            "# HELP chatwright_events_unmatched_total Events no handler matched (done at once).",
+            "# TYPE chatwright_events_unmatched_total counter",
+            f"chatwright_events_unmatched_total {unmatched}",
         ]
         if steps is not None:
             lines += [

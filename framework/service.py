@@ -96,6 +96,8 @@ async def metrics(request: web.Request) -> web.Response:
         ready=runtime.ready,
         handed_over=runtime.worker.handed_over,
         steps=None if runtime.steps is None else runtime.steps.counters,
+        overloaded=runtime.webhooks.overloaded,
+        unmatched=runtime.dispatcher.unmatched,
     )
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 

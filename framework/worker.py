@@ -45,6 +45,9 @@ __all__ = ["Disposition", "HandlerRetry", "Worker"]
 
 log = logging.getLogger("chatwright.worker")
 
+CANCEL_GRACE = 5.0
+"""Seconds `drain` waits for cancelled handlers to stop before it gives their events back regardless."""
+
 CLAIM_DELAY = 0.005
 """Seconds the worker may wait for more room to free before it claims for the little that is."""
 
@@ -255,7 +258,12 @@ class Worker:
         for task in unfinished:
             task.cancel()
         if unfinished:
-            await asyncio.wait(unfinished)
+            _, stuck = await asyncio.wait(unfinished, timeout=CANCEL_GRACE)
+            if stuck:
+                # a handler that swallows its cancellation: its event is given back below all the same
+                log.error(
+                    "%d handler(s) did not stop within %g s of being cancelled", len(stuck), CANCEL_GRACE
+                )
         released = await self.store.release(self.name)
         if released:
             log.warning("left %d unfinished event(s) in the inbox for the next start", released)

@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 
 from framework import jsoncodec
-from framework.errors import ConfigError
+from framework.errors import ConfigError, StoreOverloaded
 from framework.events import event_from_json, event_from_stored, event_to_json
 from framework.store.base import (
     DEFAULT_DEDUPE_TTL,
@@ -81,6 +81,10 @@ CREATE TABLE IF NOT EXISTS plugin_state (
 
 BEHIND_ITS_KEY = -1
 """What an append's transaction returns for an event stored unclaimed behind another with its ordering key."""
+
+MAX_QUEUED = 20_000
+"""Writes the store may have queued before it refuses new events (StoreOverloaded): under overload the intake
+pushes back (503 with Retry-After) instead of growing memory. About 40x what a busy service keeps queued."""
 
 PURGE_EVERY = 60.0
 """Seconds between sweeps of expired dedupe keys and state, and of claims held by dead local processes."""
@@ -166,6 +170,7 @@ class SQLiteStore(Store):
         # ready). The inbox has no index on event_id (the dedupe table already refuses a second append of an
         # id); such an index costs a random B-tree page per append, a third of the pages each commit writes.
         self._claimed: dict[str, tuple[int, bool]] = {}
+        self.max_queued = MAX_QUEUED
         self._stepped: set[int] = set()
         """Seqs of claimed rows with step records (written or read here): their ack deletes those too."""
         self._acks: _AckBatch | None = None
@@ -196,6 +201,8 @@ class SQLiteStore(Store):
         dedupe_ttl: float = DEFAULT_DEDUPE_TTL,
         claim: Claim | None = None,
     ) -> AppendResult:
+        if self._writer.queued >= self.max_queued:
+            raise StoreOverloaded(self._writer.queued)
         # Stored as text: the sqlite3 module binds str without the adapter lookup it makes for bytes.
         payload = event_to_json(event).decode()
         event_id: str = event.id

@@ -38,17 +38,18 @@ IDLE_AFTER = 0.05
 Outcome = tuple[Any, BaseException | None]
 
 
-def _reply(batch: list[Pending], outcomes: list[Outcome]) -> None:
+def _reply(batch: list[Pending], outcomes: list[Outcome], counter: _Queued) -> None:
     """Hand each caller its outcome: one thread-safe call per event loop."""
     by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, BaseException | None]]] = {}
     for (_, future, loop, _), (result, failure) in zip(batch, outcomes, strict=True):
         by_loop.setdefault(loop, []).append((future, result, failure))
     for loop, settled in by_loop.items():
         with contextlib.suppress(RuntimeError):  # the caller's loop is closed; nobody waits any more
-            loop.call_soon_threadsafe(_settle, settled)
+            loop.call_soon_threadsafe(_settle, settled, counter)
 
 
-def _settle(settled: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+def _settle(settled: list[tuple[asyncio.Future[Any], Any, BaseException | None]], counter: _Queued) -> None:
+    counter.count -= len(settled)
     for future, result, error in settled:
         if future.done():
             continue
@@ -56,6 +57,15 @@ def _settle(settled: list[tuple[asyncio.Future[Any], Any, BaseException | None]]
             future.set_exception(error)
         else:
             future.set_result(result)
+
+
+class _Queued:
+    """Operations submitted and not yet settled (counted on the event loop's side only)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
 
 
 class SQLiteWriter:
@@ -76,6 +86,7 @@ class SQLiteWriter:
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
         self.commits = 0
+        self._queued = _Queued()
         self._level = ""
         """The `synchronous` level this writer last set on its connection ("" before the first commit)."""
 
@@ -117,7 +128,13 @@ class SQLiteWriter:
             pending = self._pending[loop] = []
             loop.call_soon(self._flush, loop)
         pending.append((operation, future, loop, durable))
+        self._queued.count += 1
         return future
+
+    @property
+    def queued(self) -> int:
+        """Operations submitted and not yet committed (or failed)."""
+        return self._queued.count
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         """Hand what this loop submitted during one iteration to the writer thread in one piece (one wakeup)."""
@@ -165,7 +182,7 @@ class SQLiteWriter:
     def _commit(self, connection: sqlite3.Connection, batch: list[Pending]) -> None:
         durable = any(pending[3] for pending in batch)
         self._synchronous(connection, "FULL" if durable else "NORMAL")
-        _reply(batch, self._transaction(connection, batch))
+        _reply(batch, self._transaction(connection, batch), self._queued)
 
     def _synchronous(self, connection: sqlite3.Connection, level: str) -> None:
         if self._level != level:

@@ -19,7 +19,7 @@ from aiohttp import hdrs, web
 from cattrs.gen import make_dict_structure_fn, override
 
 from framework import jsoncodec
-from framework.errors import ConfigError
+from framework.errors import ConfigError, StoreOverloaded
 from framework.events import new_event
 from framework.json_answers import answer as _answer
 from framework.json_answers import error_response, json_errors, json_errors_route, json_expect
@@ -388,6 +388,8 @@ class WebhookReceiver:
         self._append = append
         self._clock = clock
         self._read_timeout = read_timeout
+        self.overloaded = 0
+        """Deliveries refused because the store was overloaded (answered 503 with Retry-After)."""
 
     def add_to(self, app: web.Application) -> None:
         """Register a POST route on `app` for every webhook route."""
@@ -479,6 +481,11 @@ class WebhookReceiver:
         try:
             append: Append = self._append or self._store.append
             result = await append(event, ordering_key=ordering_key, dedupe_ttl=route.dedupe_ttl)
+        except StoreOverloaded as overload:
+            self.overloaded += 1
+            refused = error_response(503, "overloaded", "the service is overloaded; retry later")
+            refused.headers["Retry-After"] = str(max(1, round(overload.retry_after)))
+            return refused
         except Exception:
             log.exception("webhook %s: event %s could not be stored", route.path, event.id)
             return error_response(503, "inbox_unavailable", "the event could not be stored; retry later")

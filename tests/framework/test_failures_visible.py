@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from typing import Any
@@ -130,3 +131,55 @@ async def test_a_failure_to_finish_an_event_is_logged(
     finally:
         await worker.drain(1)
         await store.close()
+
+
+async def test_a_handler_that_ignores_its_cancellation_does_not_hold_up_the_drain(
+    store: SQLiteStore, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("framework.worker.CANCEL_GRACE", 0.1)
+    plugin = Plugin("p")
+    started, released = asyncio.Event(), asyncio.Event()
+
+    @plugin.on("a")
+    async def stubborn(event: Event, ctx: Context) -> None:
+        started.set()
+        while not released.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(0.05)
+
+    worker = Worker(store, make_dispatcher(store, plugin), poll_interval=0.01)
+    await store.append(new_event("a"))
+    runner = asyncio.create_task(worker.run())
+    await asyncio.wait_for(started.wait(), 5)
+    worker.stop()
+    await runner
+    with caplog.at_level(logging.ERROR, logger="chatwright.worker"):
+        assert await asyncio.wait_for(worker.drain(0.05), 2) == 1  # given back, not waited for
+    assert "did not stop within" in caplog.text
+    released.set()
+
+
+async def test_a_startup_hook_that_hangs_stops_the_start_with_a_clear_error(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from framework.config import config_from_dict
+    from framework.errors import ConfigError
+    from framework.runtime import Runtime
+
+    monkeypatch.setattr("framework.runtime.HOOK_TIMEOUT", 0.1)
+    plugin = Plugin("slow")
+
+    @plugin.on_startup
+    async def warm_up(ctx: Context) -> None:
+        await asyncio.sleep(10)
+
+    config = config_from_dict(
+        {"store": {"url": f"sqlite:///{tmp_path}/bot.db"}, "plugins": {"entry_points": False}},
+        tmp_path / "bot.toml",
+        "bot.toml",
+        {},
+    )
+    runtime = Runtime(config, plugins=[plugin], with_schedules=False)
+    with pytest.raises(ConfigError, match="startup hook of plugin slow"):
+        await asyncio.wait_for(runtime.start(worker=False), 5)
+    await runtime.stop()

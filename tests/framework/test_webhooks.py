@@ -581,3 +581,27 @@ async def test_ordering_paths_are_tried_in_turn(serve: Serve, store: SQLiteStore
         ("work_updated", "ISS-7"),
         ("webhook_ping", None),
     ]  # the timeline entry about ISS-7 waits for the update of ISS-7
+
+
+async def test_an_overloaded_store_pushes_back_with_503_and_retry_after(
+    serve: Serve, store: SQLiteStore
+) -> None:
+    client = await serve(OPEN_ROUTE)
+    store.max_queued = 0  # every write queue is "full"
+    response = await client.post("/hooks/open", json={"kind": "a", "id": 1})
+    assert response.status == 503 and response.headers["Retry-After"] == "1"
+    assert (await response.json())["error"] == "overloaded"
+    assert await store.pending() == 0
+    store.max_queued = 1_000
+    response = await client.post("/hooks/open", json={"kind": "a", "id": 2})
+    assert response.status == 202 and await store.pending() == 1
+
+
+async def test_the_write_queue_is_counted_until_each_write_commits(store: SQLiteStore) -> None:
+    from framework.events import new_event
+
+    appends = [asyncio.create_task(store.append(new_event("a"))) for _ in range(50)]
+    await asyncio.sleep(0)  # each append submits its write
+    assert store._writer.queued == 50  # the count the overload check reads (no public view)
+    await asyncio.gather(*appends)
+    assert store._writer.queued == 0
