@@ -10,7 +10,6 @@ __all__ = [
     "ChatwrightError",
     "ConfigError",
     "Conflict",
-    "HandlerError",
     "InvalidEvent",
     "InvalidRequest",
     "NotFound",
@@ -54,15 +53,6 @@ class StoreOverloaded(ChatwrightError):
 
 class InvalidEvent(ChatwrightError, ValueError):
     """A handler found the event itself malformed: retrying cannot help, so it is dead-lettered at once."""
-
-
-class HandlerError(ChatwrightError):
-    """A handler raised; carries the handler's name and the original error."""
-
-    def __init__(self, handler: str, error: BaseException) -> None:
-        self.handler = handler
-        self.error = error
-        super().__init__(f"{handler}: {type(error).__name__}: {error}")
 
 
 class ProviderError(ChatwrightError):

@@ -37,17 +37,10 @@ class Handler:
     name: str = ""
     _regex: re.Pattern[str] | None = attrs.field(default=None, alias="_regex", eq=False, repr=False)
 
-    @property
-    def is_glob(self) -> bool:
-        return self._regex is not None
-
     def matches_type(self, event_type: str) -> bool:
         if self._regex is None:
             return event_type == self.pattern
         return self._regex.match(event_type) is not None
-
-    def matches(self, event: Event) -> bool:
-        return self.matches_type(event.type) and (self.filter is None or bool(self.filter(event)))
 
 
 @attrs.frozen

@@ -189,12 +189,6 @@ class Store(abc.ABC):
     async def discard_steps(self, event_id: str) -> int:
         """Forget an event's step records; returns how many there were."""
 
-    # -- dedupe ------------------------------------------------------------------------------------------------
-
-    @abc.abstractmethod
-    async def remember(self, key: str, ttl: float) -> bool:
-        """Record `key` for `ttl` seconds; True if it was new, False if it was already remembered."""
-
     # -- plugin state ------------------------------------------------------------------------------------------
 
     @abc.abstractmethod

@@ -412,14 +412,6 @@ class RedisStore(Store):
             count, _ = await pipe.execute()
         return int(count)
 
-    # -- dedupe ------------------------------------------------------------------------------------------------
-
-    async def remember(self, key: str, ttl: float) -> bool:
-        client = self._open.client
-        if ttl <= 0:
-            return not await client.exists(self.key("dedupe:" + key))
-        return bool(await client.set(self.key("dedupe:" + key), b"1", nx=True, px=math.ceil(ttl * 1000)))
-
     # -- plugin state ------------------------------------------------------------------------------------------
 
     async def state_get(self, namespace: str, key: str) -> Any:

@@ -502,11 +502,6 @@ class SQLiteStore(Store):
 
         return await self._writer.run(op)
 
-    # -- dedupe ------------------------------------------------------------------------------------------------
-
-    async def remember(self, key: str, ttl: float) -> bool:
-        return await self._writer.run(lambda db: _remember(db, key, ttl, time.time()))
-
     # -- plugin state ------------------------------------------------------------------------------------------
 
     async def state_get(self, namespace: str, key: str) -> Any:

@@ -216,13 +216,6 @@ async def test_plugin_state(store: Store) -> None:
     assert await store.state_get("shiftchat", "shift:2") == [1, 2]
 
 
-async def test_remember(store: Store) -> None:
-    assert await store.remember("k", 60)
-    assert not await store.remember("k", 60)
-    assert await store.remember("brief", 0.0)
-    assert await store.remember("brief", 0.0)
-
-
 async def test_events_survive_reopening(store_url: str) -> None:
     first = await _opened(store_url)
     event = new_event("a", {"n": 1})
