@@ -9,45 +9,9 @@ from pathlib import Path
 import pytest
 
 from framework.cli import main
-from framework.events import new_event
 from framework.store.sqlite import SQLiteStore
-
-PLUGIN = """
-from framework import Context, Event, Plugin, InvalidRequest
-
-plugin = Plugin("clitest")
-plugin.requires("chat", "create_chat")
-
-@plugin.on("ok.thing")
-async def fine(event: Event, ctx: Context) -> None:
-    ctx.log.info("fine")
-    await ctx.emit("ok.followup", {"from": event.id})
-
-@plugin.on("ok.followup")
-async def followup(event: Event, ctx: Context) -> None:
-    await ctx.state.set("followed", event.data["from"])
-
-@plugin.on("plan.later")
-async def plan(event: Event, ctx: Context) -> None:
-    await ctx.schedule.after(3600, "ok.thing", {"planned": True}, id="later-1")
-
-@plugin.on("bad.thing")
-async def broken(event: Event, ctx: Context) -> None:
-    raise InvalidRequest("name: too long", provider="roostedhr", status=422)
-"""
-
-
-@pytest.fixture
-def bot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "cli_plugin.py").write_text(PLUGIN)
-    (tmp_path / "bot.toml").write_text(
-        '[adapters.chat]\nprovider = "roostedhr"\nbase_url = "http://127.0.0.1:9"\napi_key = "k"\nworker_id = "1"\n'
-        '[store]\nurl = "sqlite:///bot.db"\n'
-        '[[schedules]]\nid = "daily"\ncron = "0 8 * * *"\ntimezone = "Europe/Berlin"\nevent = "ok.thing"\n'
-        '[plugins]\nmodules = ["cli_plugin"]\nentry_points = false\n'
-    )
-    monkeypatch.chdir(tmp_path)
-    return tmp_path / "bot.toml"
+from tests.framework.cli_helpers import PLUGIN, dead_letter
+from tests.framework.cli_helpers import bot as bot
 
 
 @pytest.mark.parametrize(
@@ -159,23 +123,10 @@ def test_emit_rejects_data_that_is_not_a_json_object(bot: Path, capsys: pytest.C
     assert "--data: not valid JSON" in capsys.readouterr().err
 
 
-async def _dead_letter(bot: Path) -> str:
-    store = SQLiteStore(f"sqlite:///{bot.parent / 'bot.db'}")
-    await store.open()
-    try:
-        event = new_event("bad.thing", {"n": 1})
-        await store.append(event)
-        await store.claim("w", 1, lease=30)
-        await store.dead_letter(event.id, "InvalidRequest: name: too long")
-        return event.id
-    finally:
-        await store.close()
-
-
 def test_dead_letters_and_replay(bot: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import asyncio
 
-    event_id = asyncio.run(_dead_letter(bot))
+    event_id = asyncio.run(dead_letter(bot))
     assert main(["dead-letters", str(bot)]) == 0
     out = capsys.readouterr().out
     assert event_id in out and "InvalidRequest: name: too long" in out

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from framework.cli import main
-from tests.framework.test_cli import PLUGIN, _dead_letter, bot  # noqa: F401 - the `bot` fixture
+from tests.framework.cli_helpers import PLUGIN, dead_letter
+from tests.framework.cli_helpers import bot as bot
 
 
 def test_check_reports_a_missing_adapter_once_and_never_says_ok(
@@ -96,7 +97,7 @@ def test_dead_letters_and_replay_take_a_store_url_instead_of_a_config(
 ) -> None:
     import asyncio
 
-    event_id = asyncio.run(_dead_letter(bot))
+    event_id = asyncio.run(dead_letter(bot))
     url = f"sqlite:///{bot.parent / 'bot.db'}"
     assert main(["dead-letters", url]) == 0
     assert event_id in capsys.readouterr().out

@@ -20,12 +20,8 @@ from framework.triggers.schedule_executor import fire_event_id
 from framework.triggers.schedule_jobstores import JOBS_TABLE
 from framework.triggers.schedules import ScheduleConfig, ScheduleService
 from tests.conftest import wait_until
-from tests.framework.test_schedules import (
-    HOUR,
-    Harness,
-    env,  # noqa: F401 - fixture
-    now,
-)
+from tests.framework.schedule_helpers import HOUR, Harness, now
+from tests.framework.schedule_helpers import env as env
 
 
 class StalledInbox(SQLiteStore):
