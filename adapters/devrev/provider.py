@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
 import attrs
 
+from adapters.readback import MAX_ITEMS, cutoff, undecided
 from framework.adapter_registry import AdapterConfig
 from framework.chats import Capability, Chat, Message, member_ids
-from framework.errors import ConfigError, InvalidRequest, Unsupported
+from framework.errors import ConfigError, InvalidRequest, NotFound, Unsupported
 
 from .client import DEFAULT_BASE_URL, PROVIDER, DevRevClient
-from .models import DevRevChat, TimelineEntry
+from .models import DevRevChat, TimelineEntry, UserSummary
 
 __all__ = ["CREATE_OPTIONS", "DevRevConfig", "DevRevProvider", "build_provider", "to_chat", "to_message"]
 
@@ -22,6 +24,8 @@ log = logging.getLogger("chatwright.adapters.devrev")
 
 CREATE_OPTIONS = frozenset({"get_if_conflict", "is_default", "records"})
 """`create_chat(**options)` passed through to `chats.create`."""
+TIMESTAMP_RESOLUTION = timedelta(milliseconds=1)
+"""DevRev's dates carry milliseconds (`2023-01-01T12:00:00.000Z`)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -35,6 +39,8 @@ class DevRevConfig(AdapterConfig):
     """Sent as `X-Devrev-Version` when set; DevRev's default version otherwise."""
     page_size: int | None = None
     """`limit` sent when paging through messages; None leaves DevRev's default (50)."""
+    user_id: str | None = None
+    """The dev user the token acts as (its id or `DEVU-N`); when set, find_message takes only its comments."""
 
 
 def to_chat(chat: DevRevChat) -> Chat:
@@ -70,8 +76,16 @@ class DevRevProvider:
         Capability.LIST_CHATS,
         Capability.DELETE_CHAT,
     }
+    readback: frozenset[Capability] = frozenset({Capability.CREATE_CHAT, Capability.POST_MESSAGE})
 
-    def __init__(self, client: DevRevClient, *, name: str = PROVIDER, page_size: int | None = None) -> None:
+    def __init__(
+        self,
+        client: DevRevClient,
+        *,
+        name: str = PROVIDER,
+        page_size: int | None = None,
+        user_id: str | None = None,
+    ) -> None:
         if page_size is not None and (
             isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1
         ):
@@ -79,6 +93,7 @@ class DevRevProvider:
         self.name = name
         self.client = client
         self.page_size = page_size
+        self.user_id = user_id
 
     @classmethod
     def from_config(
@@ -91,21 +106,14 @@ class DevRevProvider:
             api_version=config.api_version,
             session=session,
         )
-        return cls(client, name=name, page_size=config.page_size)
+        return cls(client, name=name, page_size=config.page_size, user_id=config.user_id)
 
     async def close(self) -> None:
         await self.client.close()
 
     async def create_chat(self, name: str | None, members: Iterable[str | int], **options: Any) -> Chat:
         """`POST /chats.create {type: "dm", users, title}`; options: get_if_conflict, is_default, records."""
-        unknown = sorted(set(options) - CREATE_OPTIONS)
-        if unknown:
-            why = f"unknown option; DevRev takes {', '.join(sorted(CREATE_OPTIONS))}"
-            raise InvalidRequest(
-                f"create_chat: unknown options {', '.join(unknown)}",
-                field_errors={option: [why] for option in unknown},
-                provider=PROVIDER,
-            )
+        _refuse_unknown("create_chat", options)
         chat = await self.client.create_chat(
             member_ids(members),
             title=name,
@@ -155,6 +163,84 @@ class DevRevProvider:
 
     async def delete_chat(self, chat_id: str | int) -> None:
         raise Unsupported(PROVIDER, "delete_chat", "DevRev has no chats.delete endpoint")
+
+    async def find_chat(
+        self, name: str | None, members: Iterable[str | int], since: datetime, **options: Any
+    ) -> Chat | None:
+        """The DM among exactly `members`, titled `name` (any title when None), made at or after `since`.
+
+        One request, `POST /chats.get {type: "dm", users}`, which answers the default DM of those users (404
+        when there is none). A DM made with `is_default=False` cannot be found that way: `Unsupported`.
+        """
+        _refuse_unknown("find_chat", options)
+        if options.get("is_default") is False:
+            raise Unsupported(
+                PROVIDER, "find_chat", "DevRev finds a DM by its users only when it is their default DM"
+            )
+        users = member_ids(members)
+        floor = cutoff(since, TIMESTAMP_RESOLUTION)
+        try:
+            chat = await self.client.get_dm(users)
+        except NotFound:
+            return None
+        if chat.created_date is None or chat.created_date < floor:
+            return None
+        if name is not None and chat.title != name:
+            return None
+        return to_chat(chat) if _same_users(chat.users, users) else None
+
+    async def find_message(self, chat_id: str, text: str, since: datetime) -> Message | None:
+        """The text comment with `text` posted on the chat at or after `since`, by `user_id` when it is set.
+
+        Follows `POST /timeline-entries.list {object, cursor, limit}` through at most MAX_ITEMS entries:
+        DevRev documents no order and only a forward cursor (the emulator lists oldest first), so no page can
+        be skipped and none ends the search early. Past MAX_ITEMS entries it cannot tell and raises
+        `Unsupported`.
+        """
+        floor = cutoff(since, TIMESTAMP_RESOLUTION)
+        chat = str(chat_id)
+        scanned = 0
+        cursor: str | None = None
+        while True:
+            page = await self.client.list_timeline_entries(chat, cursor=cursor, limit=self.page_size)
+            found = next((entry for entry in page.timeline_entries if self._posted(entry, text, floor)), None)
+            if found is not None:
+                return to_message(chat, found)
+            scanned += len(page.timeline_entries)
+            if not page.next_cursor or page.next_cursor == cursor:
+                return None
+            if scanned >= MAX_ITEMS:
+                why = f"not among the first {scanned} timeline entries of {chat}, and more are listed"
+                raise undecided(log, PROVIDER, "find_message", why)
+            cursor = page.next_cursor
+
+    def _posted(self, entry: TimelineEntry, text: str, floor: datetime) -> bool:
+        return (
+            entry.type == "timeline_comment"
+            and entry.body == text
+            and entry.body_type in (None, "text")
+            and entry.created_date is not None
+            and entry.created_date >= floor
+            and (self.user_id is None or _same_users((entry.created_by,), (self.user_id,)))
+        )
+
+
+def _refuse_unknown(operation: str, options: dict[str, Any]) -> None:
+    unknown = sorted(set(options) - CREATE_OPTIONS)
+    if unknown:
+        why = f"unknown option; DevRev takes {', '.join(sorted(CREATE_OPTIONS))}"
+        raise InvalidRequest(
+            f"{operation}: unknown options {', '.join(unknown)}",
+            field_errors={option: [why] for option in unknown},
+            provider=PROVIDER,
+        )
+
+
+def _same_users(users: Iterable[UserSummary | None], ids: Iterable[str]) -> bool:
+    """Whether `users` are exactly the users `ids` name, each by its id or its display id (`DEVU-2`)."""
+    wanted = set(ids)
+    named = [wanted & {user.id, user.display_id} if user else set() for user in users]
+    return all(named) and set().union(*named) == wanted
 
 
 def build_provider(name: str, config: DevRevConfig) -> DevRevProvider:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterable
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -11,6 +12,7 @@ import attrs
 
 from adapters.groupalarm.client import MAX_LIMIT, PROVIDER, GroupAlarmClient
 from adapters.groupalarm.models import DEFAULT_BASE_URL, Chatroom, Paths, SentMessage
+from adapters.readback import cutoff
 from framework.adapter_registry import AdapterConfig
 from framework.chats import Capability, Chat, Message
 from framework.errors import InvalidRequest, ProviderError, Unsupported
@@ -68,6 +70,7 @@ class GroupAlarmProvider:
     """GroupAlarm chatrooms through the unified API; `client` reaches what the unified API does not."""
 
     capabilities: frozenset[Capability] = frozenset(Capability) - {Capability.LIST_MESSAGES}
+    readback: frozenset[Capability] = frozenset({Capability.CREATE_CHAT})
 
     def __init__(
         self,
@@ -84,24 +87,7 @@ class GroupAlarmProvider:
 
     async def create_chat(self, name: str | None, members: Iterable[str | int], **options: Any) -> Chat:
         """`POST /chatroom`: a custom chatroom; option `organization_id` overrides the configured one."""
-        unknown = sorted(set(options) - {"organization_id"})
-        if unknown:
-            raise InvalidRequest(
-                "create_chat: unknown options",
-                field_errors={
-                    key: ["unknown option; GroupAlarm takes only organization_id"] for key in unknown
-                },
-                provider=PROVIDER,
-            )
-        organization_id = self.organization_id
-        if "organization_id" in options:
-            organization_id = _as_int("organization_id", options["organization_id"])
-        if name is None:
-            raise InvalidRequest(
-                "create_chat: a GroupAlarm chatroom needs a name",
-                field_errors={"name": ["required"]},
-                provider=PROVIDER,
-            )
+        organization_id, name = self._custom_room("create_chat", name, options)
         room = await self.client.create_chatroom(organization_id, name, _user_ids(members))
         log.debug("groupalarm: created chatroom %s in organization %s", room.id, organization_id)
         return self._chat(room)
@@ -160,6 +146,53 @@ class GroupAlarmProvider:
     async def delete_chat(self, chat_id: str | int) -> None:
         """`DELETE /chatroom/{roomID}`; the room cannot be restored."""
         await self.client.delete_chatroom(_room_id(chat_id))
+
+    async def find_chat(
+        self, name: str | None, members: Iterable[str | int], since: datetime, **options: Any
+    ) -> Chat | None:
+        """The organization's custom chatroom named `name` with exactly `members` assigned.
+
+        One request, `GET /chatrooms?organization_id=..&all=true`. A chatroom carries no creation time, so
+        `since` cannot be checked: a room made earlier with the same name and members is found as well (of
+        several, the one with the highest id, the newest if ids grow as rooms are made).
+        """
+        organization_id, name = self._custom_room("find_chat", name, options)
+        cutoff(since)  # not compared (see above), but refused when naive, as by every read-back
+        users = set(_user_ids(members))
+        page = await self.client.list_all_chatrooms(organization_id)
+        rooms = [
+            room
+            for room in page.entries
+            if room.type == "custom" and room.name == name and set(room.assigned_users) == users
+        ]
+        return self._chat(max(rooms, key=lambda room: room.id)) if rooms else None
+
+    async def find_message(self, chat_id: str, text: str, since: datetime) -> Message | None:
+        raise Unsupported(
+            PROVIDER, "find_message", "the Messenger API documents no endpoint to read messages"
+        )
+
+    def _custom_room(self, operation: str, name: str | None, options: dict[str, Any]) -> tuple[int, str]:
+        """The organization and name of a custom chatroom `create_chat(name, ..., **options)` makes."""
+        unknown = sorted(set(options) - {"organization_id"})
+        if unknown:
+            raise InvalidRequest(
+                f"{operation}: unknown options",
+                field_errors={
+                    key: ["unknown option; GroupAlarm takes only organization_id"] for key in unknown
+                },
+                provider=PROVIDER,
+            )
+        organization_id = self.organization_id
+        if "organization_id" in options:
+            organization_id = _as_int("organization_id", options["organization_id"])
+        if name is None:
+            raise InvalidRequest(
+                f"{operation}: a GroupAlarm chatroom needs a name",
+                field_errors={"name": ["required"]},
+                provider=PROVIDER,
+            )
+        return organization_id, name
 
     async def close(self) -> None:
         await self.client.close()

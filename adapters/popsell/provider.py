@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import attrs
 
 from adapters.popsell.client import PROVIDER, SOURCES, PopsellClient
-from adapters.popsell.models import ChatMessage, Chatroom
+from adapters.popsell.models import TYPE_CHATROOM_ONE_TO_ONE, TYPE_MESSAGE_TEXT, ChatMessage, Chatroom, Page
+from adapters.readback import MAX_ITEMS, cutoff, undecided
 from framework.adapter_registry import AdapterConfig
 from framework.chats import Capability, Chat, Message
 from framework.errors import ConfigError, InvalidRequest, Unsupported
@@ -20,6 +22,10 @@ log = logging.getLogger("chatwright.adapters.popsell")
 
 _FIXED_ROOM = "a Popsell chatroom's name and members are fixed once it is created"
 CREATE_OPTIONS = frozenset({"id_brand_tag", "source"})
+TIMESTAMP_RESOLUTION = timedelta(milliseconds=1)
+"""`date_insert` has six fractional digits, but the documented examples fill only three."""
+
+T = TypeVar("T")
 
 
 def _config_int(value: str | int) -> int:
@@ -76,6 +82,7 @@ class PopsellProvider:
             Capability.LIST_MESSAGES,
         }
     )
+    readback = frozenset({Capability.CREATE_CHAT, Capability.POST_MESSAGE})
 
     def __init__(self, name: str, config: PopsellConfig, *, client: PopsellClient | None = None) -> None:
         self.name = name
@@ -94,14 +101,7 @@ class PopsellProvider:
         A Popsell chatroom has no name: a given `name` is ignored. Options: `id_brand_tag`, `source` (0|1|2,
         default from config).
         """
-        unknown = sorted(set(options) - CREATE_OPTIONS)
-        if unknown:
-            why = f"unknown option; Popsell takes {', '.join(sorted(CREATE_OPTIONS))}"
-            raise InvalidRequest(
-                f"{', '.join(unknown)}: {why}",
-                field_errors={key: [why] for key in unknown},
-                provider=PROVIDER,
-            )
+        _refuse_unknown(options)
         if name is not None:
             log.debug("popsell: chatrooms have no name; ignoring name %r", name)
         ids = [_provider_int(member, "members") for member in members]
@@ -147,6 +147,108 @@ class PopsellProvider:
         async for message in self.client.iter_messages(chatroom_id):
             yield self._message(str(chatroom_id), message)
 
+    async def find_chat(
+        self, name: str | None, members: Iterable[str | int], since: datetime, **options: Any
+    ) -> Chat | None:
+        """The one-to-one chatroom of the same two ambassadors and `source`, made at or after `since`.
+
+        Reads `GET /chat/ambassadors/{ambassador}/chatrooms?page=N` as `_find_recent` does, for the member
+        who is not the configured sender (whose list is likely the longest; else the lower id). `name` is
+        ignored, as create_chat ignores it. A brand-tag chatroom cannot be read back (raises `Unsupported`):
+        a chatroom does not say which brand tag it was made for.
+        """
+        _refuse_unknown(options)
+        if options.get("id_brand_tag") is not None:
+            raise Unsupported(
+                PROVIDER, "find_chat", "a chatroom does not say which brand tag it was made for"
+            )
+        pair = {_provider_int(member, "members") for member in members}
+        if len(pair) != 2:
+            why = f"a Popsell chatroom is made for exactly two ambassadors, got {len(pair)}"
+            raise InvalidRequest(f"members: {why}", field_errors={"members": [why]}, provider=PROVIDER)
+        source = _provider_int(options.get("source", self.config.source), "source")
+        floor = cutoff(since, TIMESTAMP_RESOLUTION)
+
+        def made(chatroom: Chatroom) -> bool:
+            return (
+                {ambassador.id_ambassador for ambassador in chatroom.ambassadors} == pair
+                and chatroom.type_chatroom in (None, TYPE_CHATROOM_ONE_TO_ONE)
+                and chatroom.source in (None, source)
+                and chatroom.date_insert is not None
+                and chatroom.date_insert >= floor
+            )
+
+        ambassador = min(pair - {self.config.sender_ambassador_id}, default=min(pair))
+        chatroom = await self._find_recent(
+            lambda page: self.client.list_ambassador_chatrooms(ambassador, page=page),
+            made,
+            lambda chatroom: chatroom.date_insert,
+            floor,
+            ("find_chat", f"the chatrooms of ambassador {ambassador}"),
+        )
+        return None if chatroom is None else self._chat(chatroom)
+
+    async def find_message(self, chat_id: str, text: str, since: datetime) -> Message | None:
+        """The text message with `text` the configured sender posted at or after `since`.
+
+        Reads `GET /chat/chatrooms/{id}/messages?page=N` as `_find_recent` does.
+        """
+        chatroom_id = _provider_int(chat_id, "chat_id")
+        floor = cutoff(since, TIMESTAMP_RESOLUTION)
+        sender = self.config.sender_ambassador_id
+
+        def posted(message: ChatMessage) -> bool:
+            return (
+                message.content == text
+                and message.author is not None
+                and message.author.id_ambassador == sender
+                and message.type_message in (None, TYPE_MESSAGE_TEXT)
+                and message.date_insert is not None
+                and message.date_insert >= floor
+            )
+
+        message = await self._find_recent(
+            lambda page: self.client.list_messages(chatroom_id, page=page),
+            posted,
+            lambda message: message.date_insert,
+            floor,
+            ("find_message", f"the messages of chatroom {chatroom_id}"),
+        )
+        return None if message is None else self._message(str(chatroom_id), message)
+
+    async def _find_recent(
+        self,
+        fetch: Callable[[int], Awaitable[Page[T]]],
+        wanted: Callable[[T], bool],
+        made_at: Callable[[T], datetime | None],
+        floor: datetime,
+        what: tuple[str, str],
+    ) -> T | None:
+        """The first wanted item of a paginated list, reading page 1, then the last page and back from there.
+
+        Popsell documents no order; its lists come oldest first (Laravel's default, and the emulator's),
+        which puts what was made since on the last pages: a page holding an item made before `floor` ends
+        the walk back. Page 1 is read anyway, as the page count comes with it, and covers the newest-first
+        order too. Past MAX_ITEMS items it cannot tell and raises `Unsupported`; `what` names the operation
+        and the list for that error.
+        """
+        first = await fetch(1)
+        found = next((item for item in first.data if wanted(item)), None)
+        scanned = len(first.data)
+        number = first.last_page or 1
+        while found is None and number > 1:
+            if scanned >= MAX_ITEMS:
+                operation, listing = what
+                why = f"not among the {scanned} items read of {listing}, and more pages may hold it"
+                raise undecided(log, PROVIDER, operation, why)
+            page = await fetch(number)
+            found = next((item for item in page.data if wanted(item)), None)
+            scanned += len(page.data)
+            if any((made := made_at(item)) is not None and made < floor for item in page.data):
+                break
+            number -= 1
+        return found
+
     async def close(self) -> None:
         await self.client.close()
 
@@ -170,6 +272,17 @@ class PopsellProvider:
             text=message.content if message.content is not None else fallback_text,
             sent_at=message.date_insert,
             raw=message,
+        )
+
+
+def _refuse_unknown(options: dict[str, Any]) -> None:
+    unknown = sorted(set(options) - CREATE_OPTIONS)
+    if unknown:
+        why = f"unknown option; Popsell takes {', '.join(sorted(CREATE_OPTIONS))}"
+        raise InvalidRequest(
+            f"{', '.join(unknown)}: {why}",
+            field_errors={key: [why] for key in unknown},
+            provider=PROVIDER,
         )
 
 

@@ -148,11 +148,14 @@ async def _list_chats(request: web.Request, state: RoostedState, worker: Emulate
         raise _Reject(422, "The all_chats field must be a boolean")
     all_chats = all_chats_text in ("true", "1")
     term = request.query.get("search_term", "").strip().lower()
-    chats = [
+    matching = [
         chat
         for chat in reversed(state.chats.values())
         if (all_chats or worker.id in chat.members) and term in chat.name.lower()
     ]
+    # `chats_order` is documented as the sort timestamp; the most recently active chat comes first (and of
+    # chats active at the same moment, the newest).
+    chats = sorted(matching, key=lambda chat: chat.last_active, reverse=True)
     limit, last_seen_id = _page_args(request)
     start = _after_cursor([chat.id for chat in chats], last_seen_id, "chat")
     page = chats[start : start + limit]

@@ -61,6 +61,11 @@ class StoredChat:
     messages: list[StoredMessage] = attrs.field(factory=list)
     """Oldest first; lists answer newest first."""
 
+    @property
+    def last_active(self) -> datetime:
+        """Its `chats_order`, by which chat lists are sorted: the last message's time, else its creation."""
+        return self.messages[-1].created if self.messages else self.created
+
 
 @attrs.define
 class RoostedState:
@@ -132,7 +137,7 @@ class RoostedState:
             "message": last.text if last else None,
             "name_first": sender.name_first if sender else None,
             "selected_picture_location": sender.selected_picture_location if sender else None,
-            "chats_order": format_timestamp(last.created if last else chat.created),
+            "chats_order": format_timestamp(chat.last_active),
             "unread_count": str(unread),
         }
         if as_list_item:

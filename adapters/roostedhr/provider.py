@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
 import attrs
 
+from adapters.readback import MAX_ITEMS, cutoff, undecided
 from framework.adapter_registry import AdapterConfig
 from framework.chats import Capability, Chat, Message, member_ids
 from framework.errors import ConfigError, InvalidRequest, Unsupported
@@ -23,6 +25,12 @@ log = logging.getLogger("chatwright.adapters.roostedhr")
 
 DEFAULT_PAGE_SIZE = 20
 """The provider's documented default `limit` for both lists."""
+READBACK_PAGE_SIZE = 100
+"""`limit` of a read-back's list pages: two pages hold MAX_ITEMS."""
+READBACK_MAX_FETCHES = 10
+"""The most chats `find_chat` fetches one by one for their members."""
+TIMESTAMP_RESOLUTION = timedelta(seconds=1)
+"""The documented examples stamp whole seconds (`2023-11-07T05:31:56Z`)."""
 
 
 def _worker_id(value: str | int) -> str:
@@ -71,6 +79,7 @@ class RoostedHRProvider:
     """RoostedHR through the unified API; `client` reaches the rest (search_term, all_chats)."""
 
     capabilities: frozenset[Capability] = frozenset(Capability) - {Capability.DELETE_CHAT}
+    readback: frozenset[Capability] = frozenset({Capability.CREATE_CHAT, Capability.POST_MESSAGE})
 
     def __init__(
         self, client: RoostedHRClient, *, name: str = PROVIDER, page_size: int = DEFAULT_PAGE_SIZE
@@ -86,13 +95,7 @@ class RoostedHRProvider:
 
     async def create_chat(self, name: str | None, members: Iterable[str | int], **options: Any) -> Chat:
         """`POST /workers/{id}/chats`; without a name RoostedHR names the chat after its members."""
-        if options:
-            why = "not an option of roostedhr create_chat (it takes only name and members)"
-            raise InvalidRequest(
-                f"unknown option(s): {', '.join(sorted(options))}",
-                field_errors={option: [why] for option in options},
-                provider=PROVIDER,
-            )
+        _refuse_options(options)
         chat = await self.client.create_chat(_materialise(members), name=name)
         log.info("roostedhr: created chat %s", chat.id)
         return to_chat(chat)
@@ -148,6 +151,89 @@ class RoostedHRProvider:
     async def delete_chat(self, chat_id: str | int) -> None:
         raise Unsupported(
             PROVIDER, "delete_chat", "RoostedHR documents no endpoint to delete or leave a chat"
+        )
+
+    async def find_chat(
+        self, name: str | None, members: Iterable[str | int], since: datetime, **options: Any
+    ) -> Chat | None:
+        """The acting worker's chat named `name` (any name when None) with `members`, made since `since`.
+
+        Pages `GET /workers/{id}/chats` (with `search_term=name` when there is a name), which lists chats by
+        `chats_order`, their last activity, newest first: the first item last active before `since` ends the
+        search. List items carry no members, so each candidate (its name and `date_created` match) is
+        fetched with `GET .../chats/{chat_id}`. The acting worker counts as a member whether or not `members`
+        names it, as in create_chat. Past MAX_ITEMS list items or READBACK_MAX_FETCHES candidates it cannot
+        tell and raises `Unsupported`.
+        """
+        _refuse_options(options)
+        floor = cutoff(since, TIMESTAMP_RESOLUTION)
+        me = self.client.worker_id
+        wanted = set(member_ids(_materialise(members))) - {me}
+        scanned = fetched = 0
+        last_seen_id: str | None = None
+        while scanned < MAX_ITEMS:
+            page = await self.client.list_chats(
+                search_term=name, last_seen_id=last_seen_id, limit=READBACK_PAGE_SIZE
+            )
+            for item in page.chats:
+                scanned += 1
+                active = item.chats_order or item.date_created
+                if active is not None and active < floor:
+                    return None
+                if item.date_created is None or item.date_created < floor:
+                    continue
+                if name is not None and item.name != name:
+                    continue
+                if fetched == READBACK_MAX_FETCHES:
+                    why = f"none of the first {fetched} chats made since with that name has those members"
+                    raise undecided(log, PROVIDER, "find_chat", why)
+                fetched += 1
+                chat = await self.client.get_chat(item.id)
+                if {member.id for member in chat.members or ()} - {me} == wanted:
+                    return to_chat(chat)
+            if not page.has_more or not page.chats:
+                return None
+            last_seen_id = page.chats[-1].id
+        why = f"not among the first {scanned} chats active since, and more are listed"
+        raise undecided(log, PROVIDER, "find_chat", why)
+
+    async def find_message(self, chat_id: str, text: str, since: datetime) -> Message | None:
+        """The message with `text` the acting worker sent in the chat at or after `since`.
+
+        Pages `GET .../chats/{chat_id}/messages`, which lists messages newest first (so the emulator; the
+        order is not documented): the first message older than `since` ends the search. Past MAX_ITEMS
+        messages it cannot tell and raises `Unsupported`.
+        """
+        floor = cutoff(since, TIMESTAMP_RESOLUTION)
+        unified_id = str(chat_id)
+        scanned = 0
+        last_seen_id: str | None = None
+        while scanned < MAX_ITEMS:
+            page = await self.client.list_messages(
+                chat_id, last_seen_id=last_seen_id, limit=READBACK_PAGE_SIZE
+            )
+            for message in page.messages:
+                scanned += 1
+                if message.date_created is None:
+                    continue
+                if message.date_created < floor:
+                    return None
+                if message.message == text and message.sender_id == self.client.worker_id:
+                    return to_message(unified_id, message)
+            if not page.has_more or not page.messages:
+                return None
+            last_seen_id = page.messages[-1].id
+        why = f"not among the first {scanned} messages of chat {unified_id} sent since, and more are listed"
+        raise undecided(log, PROVIDER, "find_message", why)
+
+
+def _refuse_options(options: dict[str, Any]) -> None:
+    if options:
+        why = "not an option of roostedhr create_chat (it takes only name and members)"
+        raise InvalidRequest(
+            f"unknown option(s): {', '.join(sorted(options))}",
+            field_errors={option: [why] for option in options},
+            provider=PROVIDER,
         )
 
 

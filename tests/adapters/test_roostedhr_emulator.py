@@ -177,6 +177,19 @@ async def test_list_items_carry_no_members_and_unread_counts_follow_reading(
     assert after["chats"][0]["unread_count"] == "0"
 
 
+async def test_chats_are_listed_by_chats_order_most_recently_active_first(
+    client: TestClient[Any, Any],
+) -> None:
+    ids = [(await create(client, {"members": ["120915"], "name": name}))[1]["id"] for name in "ABC"]
+    await client.post(f"{CHATS}/{ids[0]}/messages", json={"message": "A is busy"}, headers=AUTH)
+
+    listing = await (await client.get(CHATS, headers=AUTH)).json()
+
+    assert [chat["name"] for chat in listing["chats"]] == ["A", "C", "B"]
+    orders = [chat["chats_order"] for chat in listing["chats"]]
+    assert orders == sorted(orders, reverse=True)
+
+
 async def test_scripted_answers_and_kit_faults_use_the_error_body(client: TestClient[Any, Any]) -> None:
     answers = [{"status": 429, "retry_after": 1}, {"status": 503}]
     scripted = await client.post("/_emulator/script", json={"answers": answers})

@@ -214,8 +214,9 @@ async def test_a_failed_summary_is_retried_into_one_comment(chatwright_bot: BotF
 
     assert (await deliver(bot, work_updated_body()))[0] == 202
 
-    # The 503 leaves the outcome open: the bot looks for its comment, then the retry looks again and posts.
-    assert calls(bot) == [CREATE, comment(SUMMARY), LIST, LIST, comment(SUMMARY)]
+    # The 503 leaves the outcome open: the bot looks for its comment, then the retry looks again, the step
+    # journal reads back once more, and it posts.
+    assert calls(bot) == [CREATE, comment(SUMMARY), LIST, LIST, LIST, comment(SUMMARY)]
     assert [d.action for d in bot.dispositions] == ["retry", "done"]
     assert await dm_comments(bot) == [SUMMARY]
 

@@ -104,6 +104,7 @@ async def test_a_failed_create_is_retried_and_makes_one_room(bot: BotHarness) ->
     assert [(r.method, r.path, r.query) for r in bot.requests("groupalarm")] == [
         ("POST", "/chatroom", {}),  # 503: not created
         ("GET", "/chatrooms", {"organization_id": "1", "all": "true"}),  # did it land anyway? no
+        ("GET", "/chatrooms", {"organization_id": "1", "all": "true"}),  # the step journal's read-back
         ("POST", "/chatroom", {}),  # the retry
         ("POST", f"/chatroom/{FIRST_ROOM}/message", {}),
     ]

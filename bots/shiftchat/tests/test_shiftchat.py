@@ -174,7 +174,9 @@ async def test_a_failed_create_is_retried_and_makes_one_chat(bot: BotHarness) ->
     assert [(r.method, r.path, r.query.get("search_term")) for r in bot.requests("roosted")] == [
         ("POST", CHATS, None),  # 503: not created
         ("GET", CHATS, _name("Kitchen morning", starts_at)),  # did it land anyway? no
+        ("GET", CHATS, _name("Kitchen morning", starts_at)),  # the step journal's read-back on the retry
         ("POST", CHATS, None),  # the retry
+        ("GET", f"{CHATS}/{chat_id}/messages", None),  # the journal's read-back: a rerun may have posted
         ("POST", f"{CHATS}/{chat_id}/messages", None),
     ]
     assert len(_chats(bot)) == 1 and await bot.dead_letters() == []
@@ -200,6 +202,7 @@ async def test_a_failed_welcome_is_retried_without_a_second_chat(bot: BotHarness
     assert [(r.method, r.path) for r in bot.requests("roosted")] == [
         ("POST", CHATS),
         ("POST", f"{CHATS}/{chat_id}/messages"),  # 503
+        ("GET", f"{CHATS}/{chat_id}/messages"),  # the step journal's read-back: did it land anyway? no
         ("POST", f"{CHATS}/{chat_id}/messages"),  # the retry: the chat is remembered, not created again
     ]
     assert len(_chats(bot)) == 1 and len(_chats(bot)[0].messages) == 1
