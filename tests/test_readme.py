@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -16,14 +15,10 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from framework.adapter_registry import EmulatorOptions, find_adapter
-from tests.conftest import ROOT, assert_pytest_passes, wait_until
+from tests.conftest import ROOT, assert_pytest_passes, tutorial_files, wait_until
 
 README = (ROOT / "README.md").read_text()
 CLI = [sys.executable, "-m", "framework.cli"]
-
-
-def tutorial_files() -> dict[str, str]:
-    return dict(re.findall(r"<!-- tutorial-file: (\S+) -->\n```\w*\n(.*?)```", README, re.S))
 
 
 @pytest.fixture
