@@ -228,9 +228,10 @@ async def late_create(directory: Path, store: str, *, steps: bool, events: int =
     return await _one_at_a_time(directory, store, steps=steps, events=events, answer=answer, timeout=0.5)
 
 
-async def dead_letter_then_replay(directory: Path, store: str, *, steps: bool, events: int = 2) -> Outcome:
-    """The post fails on every attempt (3) until the event is dead-lettered, then `chatwright replay` it."""
-    attempts = 3
+async def dead_letter_then_replay(
+    directory: Path, store: str, *, steps: bool, events: int = 1, attempts: int = 3
+) -> Outcome:
+    """The post fails on every attempt until the event is dead-lettered, then `chatwright replay` it."""
     answer = {"status": 500, "method": "POST", "path": "*/messages", "times": attempts}
 
     async def replay(config: Path, service: Service) -> int:

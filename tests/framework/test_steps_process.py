@@ -56,7 +56,7 @@ async def test_a_create_answered_after_the_client_timeout_is_found_not_made_agai
 async def test_a_dead_letter_replayed_with_the_cli_continues_from_its_steps(
     tmp_path: Path, store_url: str
 ) -> None:
-    outcome = await scenarios.dead_letter_then_replay(tmp_path, store_url, steps=True, events=1)
+    outcome = await scenarios.dead_letter_then_replay(tmp_path, store_url, steps=True)
     assert outcome.dead_lettered == 1
     assert_exactly_once(outcome)
 
