@@ -5,11 +5,13 @@ provider holds and knows which provider calls are still in flight."""
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -17,8 +19,10 @@ from types import TracebackType
 from typing import Any
 
 import aiohttp
+import attrs
 import pytest
 from aiohttp import web
+from yarl import URL
 
 from adapters.roostedhr.emulator import STATE_KEY
 from adapters.roostedhr.emulator_state import RoostedState
@@ -91,9 +95,10 @@ async def chatwright(config: Path, *args: str, timeout: float = 60) -> str:
 
 
 class Service:
-    """One `chatwright run CONFIG --port PORT` process, its output in `replica-PORT.log` beside the config."""
+    """One `chatwright run CONFIG --port PORT` process, its output in `replica-PORT.log` beside the config;
+    `environ` is added to its environment (for the config's `${NAME}`s)."""
 
-    def __init__(self, config: Path, port: int) -> None:
+    def __init__(self, config: Path, port: int, environ: Mapping[str, str] | None = None) -> None:
         self.config = config
         self.port = port
         self.log = config.parent / f"replica-{port}.log"
@@ -101,7 +106,7 @@ class Service:
             self.process = subprocess.Popen(
                 [*CLI, "run", str(config), "--port", str(port)],
                 cwd=config.parent,
-                env=_environment(config.parent),
+                env={**_environment(config.parent), **(environ or {})},
                 stdout=output,
                 stderr=subprocess.STDOUT,
             )
@@ -149,8 +154,8 @@ class Services:
         self.config = config
         self.started: list[Service] = []
 
-    async def start(self, port: int | None = None) -> Service:
-        service = Service(self.config, port or free_port())
+    async def start(self, environ: Mapping[str, str] | None = None) -> Service:
+        service = Service(self.config, free_port(), environ)
         self.started.append(service)
         await service.until_ready()
         return service
@@ -166,6 +171,13 @@ class Services:
                 await service.kill()
 
 
+@attrs.frozen
+class _Call:
+    name: str
+    door: int
+    started: float
+
+
 class RoostedEmulator:
     """RoostedHR's emulator under `/roostedhr`, as `chatwright emulate` serves it, in this process: a test reads
     its state (`state`), the provider calls it is still answering (`in_flight`) and those it carried out after
@@ -173,6 +185,8 @@ class RoostedEmulator:
 
     A call whose caller went away (a killed service, a client timeout) is still carried out, as by a real provider
     and by `chatwright emulate`: that is what puts a step in doubt. (aiohttp's TestServer would cancel it.)
+    Each caller may be given a door of its own (`door()`, another port onto the same emulator), so that the calls
+    in flight can be told apart by who made them.
     """
 
     CALLS = {"chats": "create_chat", "messages": "post_message"}
@@ -182,12 +196,14 @@ class RoostedEmulator:
         spec = find_adapter("roostedhr")
         assert spec.emulator is not None
         self.app = spec.emulator(options or EmulatorOptions())
-        self.in_flight: Counter[str] = Counter()
         self.unanswered: Counter[str] = Counter()
+        self._calls: dict[object, _Call] = {}
+        """The calls being answered."""
         root = web.Application(middlewares=[self._count])
         root.add_subapp("/roostedhr", self.app)
         self._runner = web.AppRunner(root, access_log=None)
-        self._port = 0
+        self.base_url = ""
+        """The first door's base URL."""
 
     @web.middleware
     async def _count(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -195,19 +211,37 @@ class RoostedEmulator:
             response: web.StreamResponse = await handler(request)
             return response
         last = request.path.rsplit("/", 1)[-1]
-        call = self.CALLS.get(last, "other") if request.method == "POST" else "other"
-        self.in_flight[call] += 1
+        name = self.CALLS.get(last, "other") if request.method == "POST" else "other"
+        assert request.transport is not None
+        token = object()
+        self._calls[token] = _Call(name, request.transport.get_extra_info("sockname")[1], time.monotonic())
         try:
             response = await handler(request)
         finally:
-            self.in_flight[call] -= 1
+            del self._calls[token]
         if request.transport is None or request.transport.is_closing():
-            self.unanswered[call] += 1
+            self.unanswered[name] += 1
         return response
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._port}/roostedhr"
+    def in_flight(
+        self, name: str | None = None, *, door: str | None = None, younger_than: float = math.inf
+    ) -> int:
+        """The calls being answered: only `name`s (create_chat, post_message, other), only those that came
+        through `door` (a base URL), only those that came less than `younger_than` seconds ago."""
+        port = None if door is None else URL(door).port
+        now = time.monotonic()
+        return sum(
+            (name is None or call.name == name)
+            and (port is None or call.door == port)
+            and now - call.started < younger_than
+            for call in self._calls.values()
+        )
+
+    async def door(self) -> str:
+        """The base URL of another port onto this emulator."""
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        return f"http://127.0.0.1:{self._runner.addresses[-1][1]}/roostedhr"
 
     @property
     def state(self) -> RoostedState:
@@ -222,14 +256,12 @@ class RoostedEmulator:
             assert response.status == 200, await response.text()
 
     def quiet(self) -> bool:
-        """No provider request is being answered: every call a killed process left behind has acted."""
-        return not any(self.in_flight.values())
+        """No provider call is being answered: every call a killed process left behind has acted."""
+        return not self._calls
 
     async def __aenter__(self) -> RoostedEmulator:
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = self._runner.addresses[0][1]
+        self.base_url = await self.door()
         return self
 
     async def __aexit__(
@@ -239,13 +271,22 @@ class RoostedEmulator:
 
 
 async def send_webhooks(
-    path: str, token: str, bodies: Sequence[Mapping[str, Any]], ports: Sequence[int]
+    path: str,
+    token: str,
+    bodies: Sequence[Mapping[str, Any]],
+    ports: Sequence[int],
+    *,
+    rate: float | None = None,
 ) -> list[int]:
-    """POST each body to `path` with a bearer token, spreading them over `ports`; the indexes of those no service
-    took (it was down: the sender would try again later). Any answer but 202 or a duplicate's 200 fails."""
+    """POST each body to `path` with a bearer token, spreading them over `ports`, all at once or `rate` a second;
+    the indexes of those no service took (it was down: the sender would try again later). Any answer but 202 or
+    a duplicate's 200 fails."""
     refused: list[int] = []
+    start = time.monotonic()
 
     async def send(session: aiohttp.ClientSession, index: int) -> None:
+        if rate is not None:
+            await asyncio.sleep(max(0.0, start + index / rate - time.monotonic()))
         port = ports[index % len(ports)]
         try:
             async with session.post(

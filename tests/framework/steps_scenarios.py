@@ -43,6 +43,11 @@ MEMBER = "120915"
 SETTLE = 60.0
 """Seconds a scenario waits at most for its events to be finished."""
 
+LATENCY = 0.2
+"""Seconds the provider takes per call in the kill scenarios, so that calls are in flight when the kill comes."""
+
+CALLS = ("create_chat", "post_message")
+
 
 def name(n: int) -> str:
     return f"Member {n:04d}"
@@ -130,7 +135,7 @@ def write_bot(
         f'[store]\nurl = "{store}"\n'
         f"[retry]\nattempts = {attempts}\nbase_delay = 0.05\nmax_delay = 0.2\n"
         '[adapters.roosted]\nprovider = "roostedhr"\n'
-        f'base_url = "{emulator.base_url}"\napi_key = "test-key"\nworker_id = "3158"\ntimeout = {timeout}\n'
+        f'base_url = "${{EMULATOR_DOOR:-{emulator.base_url}}}"\napi_key = "test-key"\nworker_id = "3158"\ntimeout = {timeout}\n'
         f'[[webhooks]]\npath = "{HOOK}"\nevent = "member.joined"\nid_field = "id"\n'
         f'verify = {{ scheme = "bearer", tokens = ["{TOKEN}"] }}\n'
         '[plugins]\nmodules = ["mybot.plugin"]\nentry_points = false\n'
@@ -247,43 +252,50 @@ async def dead_letter_then_replay(
 # -- bursts ------------------------------------------------------------------------------------------------------
 
 
-async def kill_sqlite_and_restart(directory: Path, *, steps: bool, events: int = 150) -> Outcome:
-    """A burst on one SQLite service, provider 0.2 s a call; `kill -9` while calls are in flight (creates and
-    posts alike), then a restart on the same database; webhooks the dead service refused are sent again."""
+async def kill_sqlite_and_restart(
+    directory: Path, *, steps: bool, events: int = 150, rate: float = 100
+) -> Outcome:
+    """A burst of `rate` webhooks a second on one SQLite service, provider 0.2 s a call; `kill -9` while creates
+    and posts are in flight, then a restart on the same database; webhooks the dead service refused are sent
+    again."""
     async with RoostedEmulator() as emulator:
-        await emulator.admin("faults", {"latency": 0.2})
+        await emulator.admin("faults", {"latency": LATENCY})
         config = write_bot(directory, store="sqlite:///bot.db", emulator=emulator, steps=steps)
         async with Services(config) as services:
-            doomed = await services.start()
-            burst = asyncio.create_task(
-                send_webhooks(HOOK, TOKEN, [webhook(n) for n in range(events)], [doomed.port])
-            )
-            await _kill_mid_burst(emulator, doomed, events)
+            door = await emulator.door()
+            doomed = await services.start({"EMULATOR_DOOR": door})
+            bodies = [webhook(n) for n in range(events)]
+            burst = asyncio.create_task(send_webhooks(HOOK, TOKEN, bodies, [doomed.port], rate=rate))
+            await _kill_mid_burst(emulator, doomed, door, events)
             refused = await burst
             await wait_until(emulator.quiet, timeout=SETTLE)  # what the dead service left in flight has acted
             restarted = await services.start()
-            assert await send_webhooks(HOOK, TOKEN, [webhook(n) for n in refused], [restarted.port]) == []
+            assert await send_webhooks(HOOK, TOKEN, [bodies[n] for n in refused], [restarted.port]) == []
             await finished(emulator, [restarted], events)
             return await outcome(emulator, [restarted], events)
 
 
 async def kill_a_replica(
-    directory: Path, store: str, *, steps: bool, events: int = 600, replicas: int = 3
+    directory: Path, store: str, *, steps: bool, events: int = 600, rate: float = 200, replicas: int = 3
 ) -> Outcome:
-    """A burst spread over replicas sharing a Redis store, provider 0.2 s a call; `kill -9` of one while it is
-    handling events (calls in flight); webhooks it refused are sent to the others, which finish its events."""
+    """A burst of `rate` webhooks a second spread over replicas sharing a Redis store, provider 0.2 s a call;
+    `kill -9` of one while its creates and posts are in flight; webhooks it refused are sent to the others, which
+    finish its events."""
     async with RoostedEmulator() as emulator:
-        await emulator.admin("faults", {"latency": 0.2})
+        await emulator.admin("faults", {"latency": LATENCY})
         config = write_bot(directory, store=store, emulator=emulator, steps=steps)
         async with Services(config) as services:
-            started = await asyncio.gather(*(services.start() for _ in range(replicas)))
-            doomed, survivors = started[0], started[1:]
+            door = await emulator.door()
+            doomed, *survivors = await asyncio.gather(
+                services.start({"EMULATOR_DOOR": door}), *(services.start() for _ in range(replicas - 1))
+            )
             bodies = [webhook(n) for n in range(events)]
-            burst = asyncio.create_task(send_webhooks(HOOK, TOKEN, bodies, [s.port for s in started]))
-            await _kill_mid_burst(emulator, doomed, events)
+            ports = [service.port for service in (doomed, *survivors)]
+            burst = asyncio.create_task(send_webhooks(HOOK, TOKEN, bodies, ports, rate=rate))
+            await _kill_mid_burst(emulator, doomed, door, events)
             killed_at = time.monotonic()
             refused = await burst
-            ports = [s.port for s in survivors]
+            ports = [service.port for service in survivors]
             assert await send_webhooks(HOOK, TOKEN, [bodies[n] for n in refused], ports) == []
             await finished(emulator, survivors, events)
             return await outcome(emulator, survivors, events, finished_after=time.monotonic() - killed_at)
@@ -309,16 +321,15 @@ async def flaky_provider(
             return await outcome(emulator, [service], events, dead_lettered=int(dead))
 
 
-async def _kill_mid_burst(emulator: RoostedEmulator, doomed: Service, events: int) -> None:
-    """`kill -9` of `doomed` while it handles events, once a quarter of the chats are made and several creates and
-    posts are in flight (a first wave of events posting while the next creates its chats)."""
+async def _kill_mid_burst(emulator: RoostedEmulator, doomed: Service, door: str, events: int) -> None:
+    """`kill -9` of `doomed` (which calls the provider through `door`) once a quarter of the chats are made, while
+    it has creates and posts in flight that are far from done: the provider carries them out after the kill."""
 
-    async def busy() -> bool:
-        if (await doomed.metrics())["chatwright_in_flight"] == 0:
+    def busy() -> bool:
+        if sum(Tally.of(emulator.state, events).chats) < events // 4:
             return False
-        in_flight = emulator.in_flight  # read last: nothing runs between it and the kill
-        made = sum(Tally.of(emulator.state, events).chats)
-        return made >= events // 4 and in_flight["create_chat"] >= 3 and in_flight["post_message"] >= 3
+        fresh = [emulator.in_flight(name, door=door, younger_than=LATENCY / 2) for name in CALLS]
+        return all(fresh)
 
-    await wait_until(busy, timeout=SETTLE, interval=0.005)
+    await wait_until(busy, timeout=SETTLE, interval=0.002)
     await doomed.kill()

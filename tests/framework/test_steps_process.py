@@ -4,7 +4,11 @@ emulator, through a retried handler, a create answered after the client's timeou
 at the provider one chat and one message per event.
 
 The steps-off variants ([service] steps = false) show the tests depend on steps: the same runs then leave
-duplicates at the provider.
+duplicates at the provider. The tests were also checked against the feature broken on purpose: without read-backs
+(`JournaledProvider._readback` answering None) the timeout test and both kill tests fail; with the journal never
+consulted on a re-run (`StepJournal.run`) every steps-on test fails; when the worker does not take a replayed dead
+letter for a re-run (`Worker._handle`), the replay test fails; with Redis liveness off (LIVENESS_TTL = 600) the
+replica test misses its bound.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from tests.framework.store_fixtures import redis_url, store_url  # noqa: F401 - 
 
 pytestmark = pytest.mark.slow
 
-FINISH_AFTER_LIVENESS = 9.0
-"""Seconds the survivors may take to finish every event once the dead replica's liveness ttl has run out: a poll,
-then a few provider calls of 0.2 s per event."""
+FINISH_BOUND = 15.0
+"""Seconds from the kill of a replica until the survivors have finished every event: its events are taken over
+within 10 s (issue 15, item 4; the liveness ttl is 6 s), then each takes a few provider calls of 0.2 s."""
 
 
 def assert_exactly_once(outcome: scenarios.Outcome) -> None:
@@ -73,10 +77,8 @@ async def test_kill_9_of_a_sqlite_service_mid_burst_then_a_restart(tmp_path: Pat
 
 
 async def test_kill_9_of_one_of_three_redis_replicas_mid_burst(tmp_path: Path, redis_url: str) -> None:
-    from framework.store.redis import LIVENESS_TTL  # after the fixture checked for the redis package
-
     outcome = await scenarios.kill_a_replica(tmp_path, redis_url, steps=True, events=150)
     assert_calls_were_left_in_doubt(outcome)
     assert_exactly_once(outcome)
     assert outcome.steps["reconciled"] >= sum(outcome.unanswered.values())
-    assert outcome.finished_after < LIVENESS_TTL + FINISH_AFTER_LIVENESS
+    assert outcome.finished_after < FINISH_BOUND
