@@ -4,9 +4,11 @@
 
 Each row runs the README's welcome bot (`chatwright run`, real processes) against the RoostedHR emulator through
 one failure and counts, at the provider, how many chats and messages each event ended with (the scenarios are
-tests/framework/steps_scenarios.py, which tests/framework/test_steps_process.py asserts on). The Redis row needs
-Redis at 127.0.0.1:6379 (db 15, a key prefix of its own, deleted afterwards); without it the row says so.
-Takes about two minutes. Not collected by pytest (the file name does not start with `test_`).
+tests/framework/steps_scenarios.py, which tests/framework/test_steps_process.py asserts on). Retries wait 0.05 to
+0.2 s; the kill rows send their burst at 100 (SQLite) and 200 (Redis) webhooks a second and kill once the doomed
+service has creates and posts in flight. The Redis row needs Redis at 127.0.0.1:6379 (db 15, a key prefix of its
+own, deleted afterwards); without it the row says so. Takes a minute or two. Not collected by pytest (the file
+name does not start with `test_`).
 """
 
 from __future__ import annotations

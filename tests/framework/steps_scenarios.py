@@ -125,7 +125,8 @@ def write_bot(
     timeout: float = 5.0,
     attempts: int = 5,
 ) -> Path:
-    """The README's plugin (mybot/plugin.py) with a config for this scenario; returns the config's path."""
+    """The README's plugin (mybot/plugin.py) with a config for this scenario; returns the config's path. The
+    adapter calls the emulator through its first door, or the door in `$EMULATOR_DOOR` (one service's own)."""
     plugin = directory / "mybot" / "plugin.py"
     plugin.parent.mkdir(parents=True, exist_ok=True)
     plugin.write_text(tutorial_files()["mybot/plugin.py"])
@@ -135,7 +136,8 @@ def write_bot(
         f'[store]\nurl = "{store}"\n'
         f"[retry]\nattempts = {attempts}\nbase_delay = 0.05\nmax_delay = 0.2\n"
         '[adapters.roosted]\nprovider = "roostedhr"\n'
-        f'base_url = "${{EMULATOR_DOOR:-{emulator.base_url}}}"\napi_key = "test-key"\nworker_id = "3158"\ntimeout = {timeout}\n'
+        f'base_url = "${{EMULATOR_DOOR:-{emulator.base_url}}}"\ntimeout = {timeout}\n'
+        'api_key = "test-key"\nworker_id = "3158"\n'
         f'[[webhooks]]\npath = "{HOOK}"\nevent = "member.joined"\nid_field = "id"\n'
         f'verify = {{ scheme = "bearer", tokens = ["{TOKEN}"] }}\n'
         '[plugins]\nmodules = ["mybot.plugin"]\nentry_points = false\n'
