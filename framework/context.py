@@ -14,7 +14,7 @@ import attrs
 from framework.chats import ChatProvider
 from framework.errors import ChatwrightError
 from framework.events import Event, new_event
-from framework.steps import JournaledChats, StepJournal, Steps
+from framework.steps import Delivery, JournaledChats, StepJournal, Steps
 from framework.store.base import Store
 
 __all__ = ["Chats", "Context", "PluginState", "ScheduleApi", "ScheduledJob", "Schedules"]
@@ -173,6 +173,7 @@ class Context:
 
     __slots__ = (
         "_chats",
+        "_delivery",
         "_emit_counter",
         "_emitter",
         "_handler",
@@ -180,7 +181,6 @@ class Context:
         "_journaled_chats",
         "_log",
         "_origin",
-        "_rerun",
         "_schedule",
         "_schedule_api",
         "_state",
@@ -203,7 +203,7 @@ class Context:
         schedule_api: ScheduleApi,
         config: Any = None,
         steps: Steps | None = None,
-        rerun: bool = False,
+        delivery: Delivery = Delivery.FIRST,
     ) -> None:
         self.event = event
         self.plugin = plugin
@@ -211,7 +211,7 @@ class Context:
         self._chats = chats
         self._handler = handler
         self._steps = steps
-        self._rerun = rerun
+        self._delivery = delivery
         # Ids of what this handler call creates derive from (event, handler), so a retry repeats them exactly.
         self._origin = f"{event.id}/{handler}"
         self._emitter = emitter
@@ -241,7 +241,7 @@ class Context:
         if self._journal is None:
             if self._steps is None:
                 raise ChatwrightError("steps are not available here (no step journal for this call)")
-            self._journal = self._steps.journal(self.event, self._handler, rerun=self._rerun)
+            self._journal = self._steps.journal(self.event, self._handler, delivery=self._delivery)
         return self._journal
 
     @property

@@ -22,7 +22,7 @@ import attrs
 from framework.context import Chats, Context, Emitter, ScheduleApi
 from framework.events import Event
 from framework.plugins import Handler, Plugin
-from framework.steps import Steps
+from framework.steps import Delivery, Steps
 from framework.store.base import Store
 
 __all__ = [
@@ -132,10 +132,16 @@ class Dispatcher:
         return cached
 
     def context_for(
-        self, event: Event, plugin: str, handler: str, *, steps: bool = False, rerun: bool = False
+        self,
+        event: Event,
+        plugin: str,
+        handler: str,
+        *,
+        steps: bool = False,
+        delivery: Delivery = Delivery.FIRST,
     ) -> Context:
         """The Context a handler (or a plugin's lifecycle hook) of `plugin` gets for `event`; with `steps`, its
-        effects are steps of a journal (`rerun`: the event may have been handled before, so look for records)."""
+        effects are steps of a journal, which looks for earlier records unless this is the first delivery."""
         return Context(
             event=event,
             plugin=plugin,
@@ -146,7 +152,7 @@ class Dispatcher:
             schedule_api=self.schedule_api,
             config=self.plugin_configs.get(plugin),
             steps=self.steps if steps else None,
-            rerun=rerun,
+            delivery=delivery,
         )
 
     def _chain(self, handler: Handler) -> NextHandler:
@@ -162,11 +168,11 @@ class Dispatcher:
             self._chains[handler.name] = chain = call
         return chain
 
-    async def dispatch(self, event: Event, *, rerun: bool = False) -> DispatchOutcome:
+    async def dispatch(self, event: Event, *, delivery: Delivery = Delivery.FIRST) -> DispatchOutcome:
         """Run every matching handler of `event`; never raises for a handler's error (see the outcome).
 
-        `rerun`: the event may have been handled before (a retry, a crash, a replay), so its handlers' steps
-        look for what earlier attempts recorded. A first delivery has no records and reads none.
+        `delivery` says whether the event was handled before (a retry, a replay) or interrupted (a crash, a
+        lost lease): then its handlers' steps look for what earlier attempts recorded. A first delivery reads none.
         """
         handlers = [h for h in self.handlers_for(event.type) if h.filter is None or h.filter(event)]
         if not handlers:
@@ -185,7 +191,7 @@ class Dispatcher:
         writes: list[Awaitable[None]] = []
         if len(handlers) == 1:
             only = handlers[0]
-            error = await self._run(only, event, rerun, writes)
+            error = await self._run(only, event, delivery, writes)
             if error is None:  # the common case, without the bookkeeping below
                 return DispatchOutcome(
                     event=event, succeeded=(only.name,), skipped=tuple(skipped), writes=tuple(writes)
@@ -193,7 +199,7 @@ class Dispatcher:
             results: list[BaseException | None] = [error]
         else:
             results = list(
-                await asyncio.gather(*(self._run(handler, event, rerun, writes) for handler in handlers))
+                await asyncio.gather(*(self._run(handler, event, delivery, writes) for handler in handlers))
             )
         succeeded = tuple(h.name for h, error in zip(handlers, results, strict=True) if error is None)
         failures = tuple(
@@ -209,18 +215,18 @@ class Dispatcher:
         )
 
     async def _run(
-        self, handler: Handler, event: Event, rerun: bool, writes: list[Awaitable[None]]
+        self, handler: Handler, event: Event, delivery: Delivery, writes: list[Awaitable[None]]
     ) -> BaseException | None:
-        ctx = self.context_for(event, handler.plugin, handler.name, steps=self.steps is not None, rerun=rerun)
+        ctx = self.context_for(
+            event, handler.plugin, handler.name, steps=self.steps is not None, delivery=delivery
+        )
         try:
             await self._chain(handler)(event, ctx)
         except asyncio.CancelledError:
-            if ctx.journal_in_use is not None:
-                writes.extend(ctx.journal_in_use.writes)
+            _flush_into(ctx, writes)
             raise
         except Exception as error:
-            if ctx.journal_in_use is not None:
-                writes.extend(ctx.journal_in_use.writes)
+            _flush_into(ctx, writes)
             log.warning(
                 "[%s] %s failed (attempt %d): %s: %s",
                 event.id,
@@ -237,6 +243,14 @@ class Dispatcher:
             journal.finish()
             writes.extend(journal.writes)
         return None
+
+
+def _flush_into(ctx: Context, writes: list[Awaitable[None]]) -> None:
+    """A failed handler call's step records, all of them written: the next attempt reads them."""
+    journal = ctx.journal_in_use
+    if journal is not None:
+        journal.flush()
+        writes.extend(journal.writes)
 
 
 class HandlerDeadlines:

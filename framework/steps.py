@@ -9,15 +9,17 @@ A step whose outcome is unknown - its earlier attempt may have reached the provi
 recorded (the process died during the call, the call timed out or lost its connection after sending, a 5xx
 answered a request that is not safe to repeat) - is *in doubt*. Before it is performed again it is reconciled:
 the adapter reads back from the provider whether the effect is there (`framework.chats.ReadBack`), and if so
-that result is recorded and returned. Renames, member changes and deletes are safe to repeat, so they are
-applied again (a delete answered 404 is done). Where the provider cannot read back, the adapter's `in_doubt`
-policy decides: `repeat` (the default) performs the step again, logs a possible duplicate and counts it;
-`fail` dead-letters the event for an operator to decide.
+that result is recorded and returned; so an error that leaves a step in doubt is retried where the step can be
+read back, even one the adapter calls not retryable (a create answered without a body). Renames, member
+changes and deletes are safe to repeat, so they are applied again (a delete answered 404 is done). Where the
+provider cannot read back, the adapter's `in_doubt` policy decides: `repeat` (the default) performs the step
+again, logs a possible duplicate and counts it; `fail` dead-letters the event for an operator to decide.
 
-Records are written without making the handler wait: the write is queued with the store (on SQLite it rides the
-writer's group commit, usually the same transaction as the event's ack), and the worker waits for the event's
-writes before it acks, retries or dead-letters it. A crash before the write commits leaves the step in doubt,
-which reconciliation covers. A first delivery (attempt 1, never handled before) has no records, so it reads none.
+Records are written without making the handler wait, when they can matter: a step's record is queued with the
+store when the handler moves on to its next step or fails (on SQLite it rides the writer's group commit), and
+the worker waits for an event's records before it retries or dead-letters it. The last step's record of a
+handler that returns is not written: the event's ack follows and removes its records anyway. A crash before a
+record commits leaves the step in doubt, which reconciliation covers. A first delivery reads no records.
 """
 
 from __future__ import annotations
@@ -55,11 +57,29 @@ log = logging.getLogger("chatwright.steps")
 
 T = TypeVar("T")
 
+
+def _none(_: Any) -> None:
+    return None
+
+
 DEFAULT_STEP_TTL = 7 * 24 * 3600.0
 """Seconds a step record is kept after its last write (like dedupe keys); never while its event is dead-lettered."""
 
 READBACK_SKEW = timedelta(seconds=5)
 """A read-back looks this much before the step began, against the provider's clock running behind ours."""
+
+
+class Delivery(enum.Enum):
+    """What a delivery of an event may assume of its earlier attempts (the worker tells the journal)."""
+
+    FIRST = "first"
+    """Never handled before: there are no records, and none are read."""
+    RETRY = "retry"
+    """Earlier attempts ended normally (retried, or dead-lettered then replayed): each waited for its records, so
+    a step without one was never begun."""
+    RESUMED = "resumed"
+    """An earlier attempt was interrupted (its process died, its lease ran out, the service stopped under it): a
+    step without a record may have been under way, so it is in doubt."""
 
 
 class StepInDoubt(ChatwrightError):
@@ -100,6 +120,21 @@ class _Record:
         return cls(
             state=_State(value["state"]), started_at=float(value["started_at"]), result=value.get("result")
         )
+
+
+class _Pending:
+    """A step's record not yet written: what to encode, if it comes to that."""
+
+    __slots__ = ("encode", "key", "result", "started", "state")
+
+    def __init__(
+        self, key: str, state: _State, started: float, result: Any, encode: Callable[[Any], Any]
+    ) -> None:
+        self.key = key
+        self.state = state
+        self.started = started
+        self.result = result
+        self.encode = encode
 
 
 @attrs.define
@@ -166,7 +201,7 @@ def _provider_object(value: Any) -> Any:
     """The JSON encoder's fallback for what a record holds beyond JSON: a provider's attrs object as its fields
     (its datetimes, enums and nested objects encoded in turn)."""
     if attrs.has(type(value)):
-        return {field.name: getattr(value, field.name) for field in attrs.fields(type(value))}
+        return value.__getstate__()  # its fields by name (attrs writes it for slotted classes; else __dict__)
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, datetime):
@@ -229,47 +264,68 @@ class _Codec:
         )
 
 
-@attrs.frozen
 class _Step:
-    """One call to make a step of: how to perform it, read it back, and record its result."""
+    """One call to make a step of: how to perform it, read it back, and record its result.
 
-    operation: str
-    arguments: Any
-    perform: Callable[[], Awaitable[Any]]
-    encode: Callable[[Any], Any]
-    decode: Callable[[Any], Any]
-    safe_to_repeat: bool = False
-    """Applying it twice has the effect of applying it once (rename, set members, delete)."""
-    readback: Callable[[datetime], Awaitable[Any]] | None = None
-    adapter: str | None = None
+    A plain slotted class, not attrs: one is made for every provider call a handler makes.
+    """
+
+    __slots__ = (
+        "adapter",
+        "arguments",
+        "decode",
+        "encode",
+        "operation",
+        "perform",
+        "readback",
+        "safe_to_repeat",
+    )
+
+    def __init__(
+        self,
+        operation: str,
+        arguments: Any,
+        perform: Callable[[], Awaitable[Any]],
+        encode: Callable[[Any], Any],
+        decode: Callable[[Any], Any],
+        safe_to_repeat: bool = False,
+        readback: Callable[[datetime], Awaitable[Any]] | None = None,
+        adapter: str | None = None,
+    ) -> None:
+        self.operation = operation
+        self.arguments = arguments
+        self.perform = perform
+        self.encode = encode
+        self.decode = decode
+        self.safe_to_repeat = safe_to_repeat
+        """Applying it twice has the effect of applying it once (rename, set members, delete)."""
+        self.readback = readback
+        self.adapter = adapter
 
 
 class StepJournal:
     """The steps of one handler call: answers recorded ones, reconciles those in doubt, records the rest."""
 
-    def __init__(
-        self,
-        *,
-        store: Store,
-        event: Event,
-        handler: str,
-        rerun: bool,
-        settings: StepSettings,
-        counters: StepCounters,
-        codec: _Codec,
-    ) -> None:
-        self._store = store
+    def __init__(self, shared: Steps, event: Event, handler: str, delivery: Delivery) -> None:
+        self._store = shared.store
+        self._settings = shared.settings
+        self._counters = shared.counters
+        self._codec = shared.codec
         self._event = event
         self._handler = handler
-        self._rerun = rerun
-        self._settings = settings
-        self._counters = counters
-        self._codec = codec
+        self._delivery = delivery
+        self._rerun = delivery is not Delivery.FIRST
+        self._new_operations: set[str] = set()
+        """Operations this re-run performed without a record: where a recorded step of one went unused, the
+        handler's calls changed."""
         self._occurrences: dict[tuple[str, str], int] = {}
         self._recorded: dict[str, _Record] | None = None
         """This handler's records from earlier attempts, loaded on the first step of a re-run."""
         self.writes: list[Awaitable[None]] = []
         """Record writes under way; the worker waits for them before it acks, retries or dead-letters."""
+        self._pending: _Pending | None = None
+        """The latest step's record, written when the handler moves on to another step or fails (`flush`); a
+        handler that returns has its event acked, which removes the event's records anyway (`finish`)."""
 
     @property
     def codec(self) -> _Codec:
@@ -291,23 +347,49 @@ class StepJournal:
             }
         return self._recorded
 
-    def _write(self, key: str, record: _Record) -> None:
-        self.writes.append(self._store.record_step(self._event.id, key, record.to_json(), self._settings.ttl))
+    def _record(
+        self,
+        key: str,
+        state: _State,
+        started: float,
+        result: Any = None,
+        encode: Callable[[Any], Any] = _none,
+    ) -> None:
+        if self._pending is not None:
+            self.flush()
+        self._pending = _Pending(key, state, started, result, encode)
+
+    def flush(self) -> None:
+        """Start writing the latest step's record (the handler moves on, or failed)."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        result = None if pending.result is None else pending.encode(pending.result)
+        record = _Record(pending.state, pending.started, result)
+        self.writes.append(
+            self._store.record_step(self._event.id, pending.key, record.to_json(), self._settings.ttl)
+        )
 
     async def run(self, step: _Step) -> Any:
         """Perform `step` once in effect: its recorded result, a read-back of its effect, or the call itself."""
         if not self._settings.enabled:
             return await step.perform()
         key = self._key(step.operation, step.arguments)
+        if self._pending is not None:
+            self.flush()  # the step before is recorded before this one acts
         since = self._event.received_at - READBACK_SKEW
         if self._rerun:
             record = (await self._earlier()).pop(key, None)
             if record is not None and record.state is _State.DONE:
                 self._counters.replayed += 1
                 return step.decode(record.result)
-            if record is None or record.state is _State.DOUBT:
-                if record is not None:
-                    since = datetime.fromtimestamp(record.started_at, UTC) - READBACK_SKEW
+            if record is None:
+                self._new_operations.add(step.operation)
+            if record is not None and record.state is _State.DOUBT:
+                since = datetime.fromtimestamp(record.started_at, UTC) - READBACK_SKEW
+            if (record is not None and record.state is _State.DOUBT) or (
+                record is None and self._delivery is Delivery.RESUMED
+            ):
                 found = await self._reconcile(step, key, since)
                 if found is not None:
                     return found
@@ -331,7 +413,7 @@ class StepJournal:
                         self._handler,
                         step.operation,
                     )
-                    self._write(key, _Record(_State.DONE, time.time(), step.encode(found)))
+                    self._record(key, _State.DONE, time.time(), found, step.encode)
                     return found
                 self._counters.not_found += 1
                 return None
@@ -358,34 +440,48 @@ class StepJournal:
             result = await step.perform()
         except NotFound:
             if step.safe_to_repeat and step.operation.endswith(".delete_chat") and self._rerun:
-                self._write(key, _Record(_State.DONE, started))
+                self._record(key, _State.DONE, started)
                 return None
-            self._write(key, _Record(_State.ABSENT, started))
+            self._record(key, _State.ABSENT, started)
             raise
         except ProviderError as error:
-            self._write(key, _Record(_State.DOUBT if error.may_have_acted else _State.ABSENT, started))
+            self._record(key, _State.DOUBT if error.may_have_acted else _State.ABSENT, started)
+            if error.may_have_acted and step.readback is not None:
+                # Worth a retry even when the error says otherwise (a create answered without a body): the
+                # retry reads back before it acts, so it finds the effect instead of doubling it.
+                error.retryable = True
             raise
         except BaseException:
-            self._write(key, _Record(_State.DOUBT, started))
+            self._record(key, _State.DOUBT, started)
             raise
         self._counters.performed += 1
-        self._write(key, _Record(_State.DONE, started, step.encode(result)))
+        self._record(key, _State.DONE, started, result, step.encode)
         return result
 
     def finish(self) -> None:
-        """After the handler returned: warn about recorded steps this run did not make again."""
-        if self._recorded:
-            self._counters.mismatched += len(self._recorded)
-            log.warning(
-                "[%s] %s: %d recorded step(s) were not made again on this attempt (%s); the handler's calls changed"
-                " between attempts - keep values such as timestamps in the event or in ctx.state so a re-run makes"
-                " the same calls",
-                self._event.id,
-                self._handler,
-                len(self._recorded),
-                ", ".join(sorted(key.split("|")[1] for key in self._recorded)),
+        """After the handler returned: its last record is not written (the event's ack, which follows, removes its
+        records anyway); warn when it made other calls than an earlier attempt recorded."""
+        self._pending = None
+        if not self._recorded:
+            return
+        unused = self._recorded
+        self._recorded = {}
+        changed = sorted({key.split("|")[1] for key in unused} & self._new_operations)
+        if not changed:
+            # steps the handler skipped this time (its own state said they were done): nothing was made twice
+            log.debug(
+                "[%s] %s: %d recorded step(s) not needed again", self._event.id, self._handler, len(unused)
             )
-            self._recorded = {}
+            return
+        self._counters.mismatched += len(unused)
+        log.warning(
+            "[%s] %s: recorded step(s) of %s were not made again on this attempt, and other calls of the same"
+            " operation(s) were made instead: the handler's arguments changed between attempts - keep values such as"
+            " timestamps in the event or in ctx.state so a re-run makes the same calls",
+            self._event.id,
+            self._handler,
+            ", ".join(changed),
+        )
 
     async def step(
         self, name: str, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], reconcile: Any
@@ -473,8 +569,9 @@ class JournaledProvider:
         return self._provider
 
     def _readback(self) -> ReadBack | None:
+        # not isinstance(provider, ReadBack): a runtime protocol check costs tens of microseconds per call
         provider = self._provider
-        return provider if isinstance(provider, ReadBack) else None
+        return provider if isinstance(getattr(provider, "readback", None), frozenset) else None  # type: ignore[return-value]
 
     async def create_chat(self, name: str | None, members: Iterable[str | int], **options: Any) -> Chat:
         given = _members(members)
@@ -574,10 +671,6 @@ class JournaledProvider:
         await self._provider.close()
 
 
-def _none(_: Any) -> None:
-    return None
-
-
 class JournaledChats(Mapping[str, ChatProvider]):
     """`ctx.chats` inside a handler: the configured adapters, each call of theirs a step of this journal."""
 
@@ -608,13 +701,5 @@ class Steps:
     counters: StepCounters = attrs.field(factory=StepCounters)
     codec: _Codec = attrs.field(factory=_Codec)
 
-    def journal(self, event: Event, handler: str, *, rerun: bool) -> StepJournal:
-        return StepJournal(
-            store=self.store,
-            event=event,
-            handler=handler,
-            rerun=rerun,
-            settings=self.settings,
-            counters=self.counters,
-            codec=self.codec,
-        )
+    def journal(self, event: Event, handler: str, *, delivery: Delivery = Delivery.FIRST) -> StepJournal:
+        return StepJournal(self, event, handler, delivery)

@@ -30,7 +30,16 @@ import attrs
 from framework.dispatch import Dispatcher, DispatchOutcome
 from framework.errors import ConfigError, InvalidEvent, ProviderError
 from framework.events import Event
-from framework.store.base import DEFAULT_DEDUPE_TTL, AppendResult, Claim, InboxEntry, Store, worker_name
+from framework.steps import Delivery
+from framework.store.base import (
+    DEFAULT_DEDUPE_TTL,
+    RELEASED,
+    AppendResult,
+    Claim,
+    InboxEntry,
+    Store,
+    worker_name,
+)
 
 __all__ = ["Disposition", "HandlerRetry", "Worker"]
 
@@ -64,6 +73,20 @@ class Disposition:
 
 
 OutcomeListener = Callable[[Disposition], None]
+
+
+def _delivery(entry: InboxEntry) -> Delivery:
+    """What the step journal may assume of an event's earlier attempts.
+
+    A first delivery (attempt 1, no last error) had none. Attempts that ended normally (retried, dead-lettered
+    and replayed) waited for their step records, so those are complete. An attempt that was interrupted - its
+    worker died, its lease ran out, the service stopped under it - may have been inside a step it never recorded.
+    """
+    if entry.interrupted or entry.last_error == RELEASED:
+        return Delivery.RESUMED
+    if entry.attempt > 1 or entry.last_error is not None:
+        return Delivery.RETRY
+    return Delivery.FIRST
 
 
 def _is_permanent(error: BaseException) -> bool:
@@ -265,11 +288,8 @@ class Worker:
 
     async def _handle(self, entry: InboxEntry) -> None:
         event = entry.event
-        # A first delivery was never handled before; anything else (a retry, a claim after a crash or a shutdown,
-        # a replay - these carry the last error) may have recorded steps.
-        rerun = entry.attempt > 1 or entry.last_error is not None
         try:
-            outcome = await self.dispatcher.dispatch(event, rerun=rerun)
+            outcome = await self.dispatcher.dispatch(event, delivery=_delivery(entry))
         finally:
             self._running -= 1
             self._start_ready()
@@ -320,15 +340,15 @@ class Worker:
     async def _settle(
         event: Event, writes: tuple[Awaitable[None], ...], ack: Awaitable[None] | None = None
     ) -> None:
-        """Wait for the step records (and the ack, raising its error). A record that could not be written leaves
-        its step in doubt, which the next attempt reconciles, so its error is logged, not raised."""
-        results = await asyncio.gather(*writes, *(() if ack is None else (ack,)), return_exceptions=True)
-        if ack is not None and isinstance(results[-1], BaseException):
-            raise results[-1]
-        for result in results[: len(writes)]:
-            if isinstance(result, BaseException):
-                if isinstance(result, asyncio.CancelledError):
-                    raise result
+        """Wait for the step records (and the ack, raising its error). They are under way already (on SQLite in
+        the ack's commit, usually), so they are awaited in turn, without a task each. A record that could not be
+        written leaves its step in doubt, which the next attempt reconciles: its error is logged, not raised."""
+        for write in writes:
+            try:
+                await write
+            except Exception as error:
                 log.warning(
-                    "[%s] a step record was not written: %s: %s", event.id, type(result).__name__, result
+                    "[%s] a step record was not written: %s: %s", event.id, type(error).__name__, error
                 )
+        if ack is not None:
+            await ack

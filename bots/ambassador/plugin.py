@@ -1,8 +1,9 @@
 """ambassador: a Popsell one-to-one chatroom and a welcome message for each customer-ambassador match.
 
-What the bot has done for a match is kept in `ctx.state["match:<id>"]`, step by step, so a repeated or re-sent
-match, or a retry after a partial failure, does nothing twice. Where Popsell's answer was lost (the chatroom or
-the message may exist), the bot looks before it acts again, since neither call is safe to repeat blindly.
+Every call that changes something at Popsell is a step (`ctx.chats`, or `ctx.step` for a post as the matched
+ambassador), so a retried handler gets the recorded result instead of acting again, and a call whose answer was
+lost is looked for at Popsell first. `ctx.state["match:<id>"]` keeps the match's chatroom and whether the match is
+done, so a match re-sent under another delivery id does nothing twice.
 """
 
 from __future__ import annotations
@@ -13,14 +14,8 @@ from typing import Any
 import attrs
 
 from adapters.popsell import PopsellProvider
-from framework import (
-    ConfigError,
-    Context,
-    Event,
-    Plugin,
-    ProviderError,
-)
-from framework.events import utcnow
+from adapters.popsell.models import ChatMessage
+from framework import ConfigError, Context, Event, Plugin
 
 from .config import AmbassadorConfig, InvalidMatch, Match, parse_match
 
@@ -29,10 +24,6 @@ __all__ = ["ADAPTER", "FOLLOW_UP_EVENT", "MatchRecord", "follow_up_job_id", "plu
 ADAPTER = "popsell"
 """The `[adapters.popsell]` table the bot talks to."""
 FOLLOW_UP_EVENT = "ambassador.follow_up"
-ROOM_LOOKBACK = timedelta(minutes=10)
-"""A chatroom of the pair created this long before an unanswered attempt is taken as that attempt's."""
-ONE_TO_ONE = 0
-"""Popsell's `type_chatroom` of a one-to-one chatroom."""
 
 plugin = Plugin("ambassador", config=AmbassadorConfig)
 plugin.requires(ADAPTER, "create_chat", "post_message")
@@ -40,16 +31,10 @@ plugin.requires(ADAPTER, "create_chat", "post_message")
 
 @attrs.define(kw_only=True)
 class MatchRecord:
-    """What the bot remembers per match (`ctx.state["match:<id>"]`), as JSON.
-
-    `opening_since` marks a chatroom creation whose outcome is not known yet; `welcome` and `follow_up` are
-    "" (not sent), "posting" (sent, outcome unknown), "posted", or for `follow_up` "not needed".
-    """
+    """What the bot remembers per match (`ctx.state["match:<id>"]`), as JSON: its chatroom once opened, and
+    `done` once the welcome is posted and the follow-up planned."""
 
     chatroom_id: str | None = None
-    opening_since: str | None = None
-    welcome: str = ""
-    follow_up: str = ""
     done: bool = False
 
 
@@ -102,75 +87,43 @@ def _author(config: AmbassadorConfig, popsell: PopsellProvider, match: Match) ->
     return sender
 
 
-async def _recent_room(popsell: PopsellProvider, match: Match, since: datetime) -> str | None:
-    """The newest one-to-one chatroom of the pair created since `since` (less the lookback), if any."""
-    candidates: list[tuple[datetime, int]] = []
-    async for room in popsell.client.iter_ambassador_chatrooms(
-        match.customer_ambassador_id, type_chatroom=ONE_TO_ONE
-    ):
-        members = {ambassador.id_ambassador for ambassador in room.ambassadors}
-        created = room.date_insert
-        if members == set(match.pair) and created is not None and created >= since - ROOM_LOOKBACK:
-            candidates.append((created, room.id_chatroom))
-    return str(max(candidates)[1]) if candidates else None
-
-
-async def _posted_before(popsell: PopsellProvider, chatroom_id: str, author: int, text: str) -> bool:
-    """Whether `author` already wrote exactly `text` in the chatroom (an earlier attempt whose answer was lost)."""
-    async for message in popsell.client.iter_messages(int(chatroom_id)):
-        if message.author is not None and message.author.id_ambassador == author and message.content == text:
-            return True
-    return False
-
-
-async def _open_chatroom(
-    ctx: Context, popsell: PopsellProvider, match: Match, record: MatchRecord, records: _Records
-) -> str:
-    if record.opening_since is not None:
-        reused = await _recent_room(popsell, match, datetime.fromisoformat(record.opening_since))
-        if reused is not None:
-            ctx.log.info("match %s: reusing chatroom %s from an earlier attempt", match.id, reused)
-            return reused
-    record.opening_since = utcnow().isoformat()
-    await records.save(record)
-    try:
-        chat = await popsell.create_chat(None, list(match.pair))
-    except ProviderError as error:
-        reused = await _recent_room(popsell, match, utcnow()) if error.may_have_acted else None
-        if reused is None:
-            raise
-        ctx.log.info("match %s: Popsell's answer was lost, but chatroom %s exists", match.id, reused)
-        return reused
-    ctx.log.info(
-        "match %s: opened chatroom %s for ambassadors %s", match.id, chat.id, ", ".join(chat.members)
+def _by(message: ChatMessage, author: int, text: str, since: datetime) -> bool:
+    """Whether a Popsell chat message is `text` written by `author` at or after `since`."""
+    return (
+        message.author is not None
+        and message.author.id_ambassador == author
+        and message.content == text
+        and message.date_insert is not None
+        and message.date_insert >= since
     )
-    return chat.id
 
 
-async def _post_once(
-    ctx: Context,
-    popsell: PopsellProvider,
-    config: AmbassadorConfig,
-    chatroom_id: str,
-    author: int,
-    text: str,
-    *,
-    unsure: bool,
+async def _post_as_ambassador(
+    ctx: Context, popsell: PopsellProvider, chatroom_id: str, author: int, text: str
 ) -> None:
-    """Post `text` as `author`, unless `unsure` (an earlier attempt sent it) and it is already there."""
-    if unsure and await _posted_before(popsell, chatroom_id, author, text):
-        ctx.log.info(
-            "chatroom %s: the message of an earlier attempt is there; not posting it again", chatroom_id
-        )
-        return
-    try:
-        if config.post_as == "sender":
-            await popsell.post_message(chatroom_id, text)
-        else:
-            await popsell.client.post_message(int(chatroom_id), id_ambassador=author, content=text)
-    except ProviderError as error:
-        if not error.may_have_acted or not await _posted_before(popsell, chatroom_id, author, text):
-            raise
+    """Post `text` as `author` through the typed client (the unified API posts as the configured sender), as a
+    step: recorded once posted, and looked for in the chatroom's messages when an earlier try's answer was lost."""
+
+    async def post(chatroom: str, ambassador: int, content: str) -> int | None:
+        posted = await popsell.client.post_message(int(chatroom), id_ambassador=ambassador, content=content)
+        return None if posted is None else posted.id_message
+
+    async def find(since: datetime) -> int | None:
+        async for message in popsell.client.iter_messages(int(chatroom_id)):
+            if _by(message, author, text, since):
+                return message.id_message
+        return None
+
+    await ctx.step(f"{ADAPTER}.post_as_ambassador", post, chatroom_id, author, text, reconcile=find)
+
+
+async def _post(
+    ctx: Context, popsell: PopsellProvider, config: AmbassadorConfig, chatroom_id: str, author: int, text: str
+) -> None:
+    if config.post_as == "sender":
+        await popsell.post_message(chatroom_id, text)
+    else:
+        await _post_as_ambassador(ctx, popsell, chatroom_id, author, text)
 
 
 @plugin.on("match.created")
@@ -190,19 +143,15 @@ async def open_match_chatroom(event: Event, ctx: Context) -> None:
     popsell = _popsell(ctx)
     author = _author(config, popsell, match)
     if record.chatroom_id is None:
-        record.chatroom_id = await _open_chatroom(ctx, popsell, match, record, records)
-        record.opening_since = None
-        await records.save(record)
-    if record.welcome != "posted":
-        unsure = record.welcome == "posting"
-        record.welcome = "posting"
-        await records.save(record)
-        await _post_once(
-            ctx, popsell, config, record.chatroom_id, author, match.render(config.welcome), unsure=unsure
+        chat = await popsell.create_chat(None, list(match.pair))
+        ctx.log.info(
+            "match %s: opened chatroom %s for ambassadors %s", match.id, chat.id, ", ".join(chat.members)
         )
-        ctx.log.info("match %s: welcome posted in chatroom %s", match.id, record.chatroom_id)
-        record.welcome = "posted"
+        # Saved at once: a re-sent match uses this chatroom even when this event fails from here on.
+        record.chatroom_id = chat.id
         await records.save(record)
+    await _post(ctx, popsell, config, record.chatroom_id, author, match.render(config.welcome))
+    ctx.log.info("match %s: welcome posted in chatroom %s", match.id, record.chatroom_id)
     if config.follow_up_after_hours > 0:
         when = event.occurred_at + timedelta(hours=config.follow_up_after_hours)
         data: dict[str, Any] = {
@@ -225,22 +174,11 @@ async def follow_up(event: Event, ctx: Context) -> None:
     config = _config(ctx)
     match = parse_match(event.data)
     chatroom_id = str(event.data["chatroom_id"])
-    records = _Records(ctx, match.id, config)
-    record = await records.load()
-    if record.follow_up in ("posted", "not needed"):
-        return
     popsell = _popsell(ctx)
     author = _author(config, popsell, match)
     async for message in popsell.client.iter_messages(int(chatroom_id)):
         if message.author is not None and message.author.id_ambassador == match.customer_ambassador_id:
             ctx.log.info("match %s: the customer has written; no follow-up needed", match.id)
-            record.follow_up = "not needed"
-            await records.save(record)
             return
-    unsure = record.follow_up == "posting"
-    record.follow_up = "posting"
-    await records.save(record)
-    await _post_once(ctx, popsell, config, chatroom_id, author, match.render(config.follow_up), unsure=unsure)
+    await _post(ctx, popsell, config, chatroom_id, author, match.render(config.follow_up))
     ctx.log.info("match %s: follow-up posted in chatroom %s", match.id, chatroom_id)
-    record.follow_up = "posted"
-    await records.save(record)

@@ -3,8 +3,9 @@
 `work_updated` records the item (`ctx.state["item:<id>"]`) and escalates it when it matches the rule and its
 priority, stage or title changed; `timeline_entry_created` relays a comment on an item that matches. Each
 escalation opens (once per item) the responders' DM with `get_if_conflict`, posts one summary per business
-event - an update (item and `modified_date`) or a comment (its id) - and plans a reminder. Every step is
-recorded, so repeated or re-sent events and retries do nothing twice.
+event - an update (item and `modified_date`) or a comment (its id) - and plans a reminder. Each business event
+handled is recorded (`escalated:<trigger>`), so one re-sent under another delivery id does nothing; the DevRev
+calls go through `ctx.chats`, so they are steps and a retried handler does not make them again.
 """
 
 from __future__ import annotations
@@ -12,13 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from framework import (
-    ChatProvider,
-    Context,
-    Event,
-    Plugin,
-    ProviderError,
-)
+from framework import Context, Event, Plugin
 
 from .config import EscalationConfig
 from .item import (
@@ -39,7 +34,7 @@ ADAPTER = "devrev"
 REMINDER_EVENT = "escalation.reminder"
 
 plugin = Plugin("escalation", config=EscalationConfig)
-plugin.requires(ADAPTER, "create_chat", "post_message", "list_messages")
+plugin.requires(ADAPTER, "create_chat", "post_message")
 
 
 def reminder_job_id(item_id: str) -> str:
@@ -60,50 +55,12 @@ async def _known(ctx: Context, item_id: str) -> tuple[WorkItem, bool] | None:
     return None if raw is None else (WorkItem.from_state(raw), bool(raw.get("matches")))
 
 
-async def _posted_before(devrev: ChatProvider, chat_id: str, text: str) -> bool:
-    async for message in devrev.list_messages(chat_id):
-        if message.text == text:
-            return True
-    return False
-
-
-class _Step:
-    """One recorded effect (`ctx.state[key]`: "posting", then "posted"), so it happens once across retries."""
-
-    def __init__(self, ctx: Context, key: str, ttl: float) -> None:
-        self._ctx, self._key, self._ttl = ctx, key, ttl
-
-    async def status(self) -> str:
-        return str(await self._ctx.state.get(self._key, ""))
-
-    async def mark(self, status: str) -> None:
-        await self._ctx.state.set(self._key, status, ttl=self._ttl)
-
-
-async def _post_once(ctx: Context, devrev: ChatProvider, step: _Step, chat_id: str, text: str) -> bool:
-    """Post `text` in the DM unless `step` says it was; an unanswered earlier try is looked for first."""
-    status = await step.status()
-    if status == "posted":
-        return False
-    if status == "posting" and await _posted_before(devrev, chat_id, text):
-        ctx.log.info("DM %s: the comment of an earlier attempt is there; not posting it again", chat_id)
-    else:
-        await step.mark("posting")
-        try:
-            await devrev.post_message(chat_id, text)
-        except ProviderError as error:
-            if not error.may_have_acted or not await _posted_before(devrev, chat_id, text):
-                raise
-    await step.mark("posted")
-    return True
-
-
 async def _escalate(ctx: Context, item: WorkItem, reason: str, trigger: str, at: datetime) -> None:
     """Open (or reuse) the item's DM, post the summary of `trigger` once, and (re)plan the reminder."""
     config = _config(ctx)
     ttl = config.remember_days * 86400
-    done = _Step(ctx, f"escalated:{trigger}", ttl)
-    if await done.status() == "done":
+    done_key = f"escalated:{trigger}"
+    if await ctx.state.get(done_key) == "done":
         ctx.log.info("%s: %s was handled before; nothing to do", item.display_id, trigger)
         return
     devrev = ctx.chats[ADAPTER]
@@ -113,14 +70,13 @@ async def _escalate(ctx: Context, item: WorkItem, reason: str, trigger: str, at:
         dm_id = chat.id
         await ctx.state.set(f"dm:{item.id}", dm_id, ttl=ttl)
         ctx.log.info("%s: DM %s with %d responders", item.display_id, dm_id, len(config.responders))
-    text = summary_text(item, reason, config.link(item))
-    if await _post_once(ctx, devrev, _Step(ctx, f"summary:{trigger}", ttl), dm_id, text):
-        ctx.log.info("%s: summary of %s posted in DM %s", item.display_id, trigger, dm_id)
+    await devrev.post_message(dm_id, summary_text(item, reason, config.link(item)))
+    ctx.log.info("%s: summary of %s posted in DM %s", item.display_id, trigger, dm_id)
     if config.remind_after_minutes > 0:
         data: dict[str, Any] = {"item_id": item.id, "dm_id": dm_id, "escalated_at": at.isoformat()}
         when = at + timedelta(minutes=config.remind_after_minutes)
         await ctx.schedule.at(when, REMINDER_EVENT, data, id=reminder_job_id(item.id))
-    await done.mark("done")
+    await ctx.state.set(done_key, "done", ttl=ttl)
 
 
 @plugin.on("work_updated")
@@ -189,7 +145,5 @@ async def remind(event: Event, ctx: Context) -> None:
     minutes = round(
         (event.occurred_at - datetime.fromisoformat(event.data["escalated_at"])).total_seconds() / 60
     )
-    text = reminder_text(item, minutes, config.link(item))
-    step = _Step(ctx, f"reminder:{event.id}", config.remember_days * 86400)
-    if await _post_once(ctx, ctx.chats[ADAPTER], step, dm_id, text):
-        ctx.log.info("%s: reminder posted in DM %s", item.display_id, dm_id)
+    await ctx.chats[ADAPTER].post_message(dm_id, reminder_text(item, minutes, config.link(item)))
+    ctx.log.info("%s: reminder posted in DM %s", item.display_id, dm_id)

@@ -1,4 +1,10 @@
-"""eventrooms: a GroupAlarm chatroom per started alarm (state `event:<id>`) and a daily digest in the default room."""
+"""eventrooms: a GroupAlarm chatroom per started alarm (state `event:<id>`) and a daily digest in the default room.
+
+Every call that changes something at GroupAlarm is a step (`ctx.chats`, or `ctx.step` for the default room, which
+the typed client makes), so a retried handler gets the recorded result instead of acting again, and a room whose
+creation's answer was lost is looked for first. The state deduplicates across events: a re-sent alarm finds its
+room in `event:<id>`.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,10 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from adapters.groupalarm import Chatroom, GroupAlarmClient, GroupAlarmProvider
-from framework import ConfigError, Conflict, Context, Event, NotFound, Plugin, ProviderError
+from adapters.groupalarm import GroupAlarmClient, GroupAlarmProvider
+from framework import ConfigError, Conflict, Context, Event, NotFound, Plugin
 
-from .alarm import Alarm, InvalidAlarm, StartedAlarm, digest_text, parse_alarm
+from .alarm import InvalidAlarm, StartedAlarm, digest_text, parse_alarm
 from .config import EventroomsConfig
 
 __all__ = ["ADAPTER", "DIGEST_EVENT", "plugin"]
@@ -18,8 +24,6 @@ ADAPTER = "groupalarm"
 """The `[adapters.groupalarm]` table the bot talks to."""
 DIGEST_EVENT = "eventrooms.digest"
 """Fired by the `[[schedules]]` entry in bot.toml."""
-PENDING_TTL = 24 * 3600.0
-DIGEST_MEMORY = 7 * 24 * 3600.0
 FIRST_DIGEST_WINDOW = timedelta(hours=24)
 """What the very first digest looks back over (later ones: since the previous digest)."""
 
@@ -39,42 +43,10 @@ def _groupalarm(ctx: Context) -> GroupAlarmProvider:
     return provider
 
 
-def _is_client_error(error: ProviderError) -> bool:
-    """A 4xx answer: the provider refused, so it surely did not act."""
-    return 400 <= error.status < 500
-
-
-async def _find_room(client: GroupAlarmClient, organization_id: int, *, name: str | None) -> Chatroom | None:
-    """The organization's custom room named `name`, or its default room when `name` is None (one request)."""
+async def _find_default_room(client: GroupAlarmClient, organization_id: int) -> int | None:
+    """The id of the organization's default room, if it has one (one request)."""
     page = await client.list_all_chatrooms(organization_id)
-    if name is None:
-        return next((room for room in page.entries if room.type == "default"), None)
-    return next((room for room in page.entries if room.type == "custom" and room.name == name), None)
-
-
-async def _create_room(ctx: Context, alarm: Alarm, name: str) -> int:
-    """Create the alarm's room once, also when an earlier try's answer was lost (then it is found by name)."""
-    provider = _groupalarm(ctx)
-    pending_key = f"creating:{alarm.id}"
-    if await ctx.state.get(pending_key) is not None:
-        found = await _find_room(provider.client, alarm.organization_id, name=name)
-        if found is not None:
-            return found.id
-    await ctx.state.set(pending_key, name, ttl=PENDING_TTL)
-    members = [str(user) for user in alarm.responder_ids]
-    try:
-        chat = await provider.create_chat(name, members, organization_id=alarm.organization_id)
-    except ProviderError as error:
-        if not _is_client_error(error):
-            found = await _find_room(provider.client, alarm.organization_id, name=name)
-            if found is not None:
-                ctx.log.warning(
-                    "alarm %s: create failed (%s) but room %s exists; using it", alarm.id, error, found.id
-                )
-                return found.id
-        await ctx.state.delete(pending_key)
-        raise
-    return int(chat.id)
+    return next((room.id for room in page.entries if room.type == "default"), None)
 
 
 @plugin.on("alarm.started")
@@ -90,17 +62,18 @@ async def alarm_started(event: Event, ctx: Context) -> None:
     record: dict[str, Any] | None = await ctx.state.get(key)
     if record is None:
         name = config.room_name.format(**alarm.fields())
-        room_id = await _create_room(ctx, alarm, name)
+        members = [str(user) for user in alarm.responder_ids]
+        room = await _groupalarm(ctx).create_chat(name, members, organization_id=alarm.organization_id)
         record = {
-            "room_id": room_id,
+            "room_id": int(room.id),
             "name": alarm.name,
             "organization_id": alarm.organization_id,
             "started_at": event.occurred_at.isoformat(),
             "posted": False,
         }
+        # Saved before the post: a re-sent alarm uses this room even when this event fails from here on.
         await ctx.state.set(key, record, ttl=ttl)
-        await ctx.state.delete(f"creating:{alarm.id}")
-        ctx.log.info("alarm %s: room %s created", alarm.id, room_id)
+        ctx.log.info("alarm %s: room %s created", alarm.id, room.id)
     if not record["posted"]:
         if alarm.text:
             await _groupalarm(ctx).post_message(record["room_id"], config.message.format(**alarm.fields()))
@@ -109,24 +82,31 @@ async def alarm_started(event: Event, ctx: Context) -> None:
 
 
 async def _default_room(ctx: Context, organization_id: int) -> int:
-    """The organization's default room: remembered, else created (`POST /chatroom/default/{org}`); when it
-    exists already (409) or the answer was lost, it is found in `GET /chatrooms?all=true`."""
+    """The organization's default room: remembered, else created (`POST /chatroom/default/{org}`) as a step;
+    when it exists already (409), or a retry finds the create's answer was lost, it is found in
+    `GET /chatrooms?all=true`."""
     key = f"default_room:{organization_id}"
     cached = await ctx.state.get(key)
     if cached is not None:
         return int(cached)
     client = _groupalarm(ctx).client
-    try:
-        room = await client.create_default_chatroom(organization_id)
-    except ProviderError as error:
-        if _is_client_error(error) and not isinstance(error, Conflict):
-            raise
-        found = await _find_room(client, organization_id, name=None)
-        if found is None:
-            raise
-        room = found
-    await ctx.state.set(key, room.id)
-    return room.id
+
+    async def find(_since: datetime | None = None) -> int | None:
+        # An organization has one default room, so whenever it was made it is the one.
+        return await _find_default_room(client, organization_id)
+
+    async def create(organization: int) -> int:
+        try:
+            return (await client.create_default_chatroom(organization)).id
+        except Conflict:
+            found = await find()
+            if found is None:
+                raise
+            return found
+
+    room_id = int(await ctx.step(f"{ADAPTER}.default_room", create, organization_id, reconcile=find))
+    await ctx.state.set(key, room_id)
+    return room_id
 
 
 async def _post_to_default_room(ctx: Context, organization_id: int, text: str) -> None:
@@ -139,24 +119,39 @@ async def _post_to_default_room(ctx: Context, organization_id: int, text: str) -
         await provider.post_message(await _default_room(ctx, organization_id), text)
 
 
-async def _started_between(ctx: Context, since: datetime, until: datetime) -> list[StartedAlarm]:
+async def _remembered_between(ctx: Context, since: datetime, until: datetime) -> list[dict[str, Any]]:
+    """The alarms of the state (`event:<id>`) started in (since, until], as JSON."""
     alarms = []
     for key in await ctx.state.keys("event:"):
         record = await ctx.state.get(key)
-        if record is None:
-            continue
-        started_at = datetime.fromisoformat(record["started_at"])
-        if since < started_at <= until:
-            alarms.append(
-                StartedAlarm(
-                    id=int(key.removeprefix("event:")),
-                    name=str(record["name"]),
-                    organization_id=int(record["organization_id"]),
-                    room_id=int(record["room_id"]),
-                    started_at=started_at,
-                )
-            )
+        if record is not None and since < datetime.fromisoformat(record["started_at"]) <= until:
+            alarms.append({**record, "id": int(key.removeprefix("event:"))})
     return alarms
+
+
+async def _started_between(ctx: Context, since: datetime, until: datetime) -> list[StartedAlarm]:
+    """The alarms started in (since, until], read once per digest fire: the list is a step, so a retried digest
+    posts the same texts (the journal answers those posted before) even when an alarm handled late was remembered
+    in between."""
+
+    async def read(start: datetime, end: datetime) -> list[dict[str, Any]]:
+        return await _remembered_between(ctx, start, end)
+
+    async def read_again(_: datetime) -> list[dict[str, Any]]:
+        # A list whose record was lost (a crash) is read again: harmless, unlike repeating an effect.
+        return await read(since, until)
+
+    rows = await ctx.step("alarms_started", read, since, until, reconcile=read_again)
+    return [
+        StartedAlarm(
+            id=int(row["id"]),
+            name=str(row["name"]),
+            organization_id=int(row["organization_id"]),
+            room_id=int(row["room_id"]),
+            started_at=datetime.fromisoformat(row["started_at"]),
+        )
+        for row in rows
+    ]
 
 
 @plugin.on(DIGEST_EVENT)
@@ -174,10 +169,7 @@ async def daily_digest(event: Event, ctx: Context) -> None:
     if not by_organization and config.post_empty_digest:
         by_organization[_groupalarm(ctx).organization_id] = []
     for organization_id, alarms in sorted(by_organization.items()):
-        done_key = f"digest:{until.isoformat()}:{organization_id}"
-        if await ctx.state.get(done_key):
-            continue
-        text = digest_text(config, organization_id, alarms, since, until)
-        await _post_to_default_room(ctx, organization_id, text)
-        await ctx.state.set(done_key, True, ttl=DIGEST_MEMORY)
+        await _post_to_default_room(
+            ctx, organization_id, digest_text(config, organization_id, alarms, since, until)
+        )
     await ctx.state.set("digest:last", until.isoformat())

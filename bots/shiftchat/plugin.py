@@ -1,4 +1,9 @@
-"""shiftchat: one RoostedHR worker chat per shift, kept in line with the shift (state `shift:<id>`), reminded, cancelled."""
+"""shiftchat: one RoostedHR worker chat per shift, kept in line with the shift (state `shift:<id>`), reminded, cancelled.
+
+Every chat call goes through `ctx.chats`, so it is a step: a retried handler gets the recorded chat or message
+instead of acting again, and a call whose answer was lost is looked for at RoostedHR before it is repeated. The
+state only deduplicates across events: a re-sent shift is compared with what the bot remembers of it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import Any
 import attrs
 
 from adapters.roostedhr import RoostedHRProvider
-from framework import ChatProvider, Context, Event, Plugin, ProviderError, Unsupported
+from framework import ChatProvider, Context, Event, Plugin
 
 from .config import ShiftchatConfig
 from .shift import InvalidShift, Shift, parse_shift, parse_time, render
@@ -18,11 +23,9 @@ __all__ = ["ADAPTER", "REMINDER_EVENT", "ShiftRecord", "plugin", "reminder_job_i
 ADAPTER = "roosted"
 """The `[adapters.roosted]` table the bot talks to."""
 REMINDER_EVENT = "shiftchat.reminder"
-PENDING_TTL = 24 * 3600.0
-"""Seconds a "chat creation was sent, outcome unknown" marker is kept."""
 
 plugin = Plugin("shiftchat", config=ShiftchatConfig)
-plugin.requires(ADAPTER, "create_chat", "rename_chat", "set_members", "post_message", "list_chats")
+plugin.requires(ADAPTER, "create_chat", "rename_chat", "set_members", "post_message")
 
 
 @attrs.define(kw_only=True)
@@ -78,51 +81,6 @@ def _members(provider: ChatProvider, roster: tuple[str, ...] | list[str]) -> lis
     return members
 
 
-async def _find_chat(provider: ChatProvider, name: str) -> str | None:
-    """The id of the bot's chat named `name`, if one exists (RoostedHR: one search request)."""
-    if isinstance(provider, RoostedHRProvider):
-        page = await provider.client.list_chats(search_term=name, limit=100)
-        return next((chat.id for chat in page.chats if chat.name == name), None)
-    try:
-        async for chat in provider.list_chats():
-            if chat.name == name:
-                return chat.id
-    except Unsupported:
-        return None
-    return None
-
-
-async def _create_chat(ctx: Context, shift: Shift, name: str) -> str:
-    """Create the shift's chat once, also when an earlier try's answer was lost.
-
-    A marker is kept while a creation is under way; if it is still there on the next try (a crash, a lost
-    answer), or the provider fails in a way that may mean it acted (5xx, timeout, unreadable answer), the chat
-    is looked up by name before anything is created again.
-    """
-    provider = ctx.chats[ADAPTER]
-    pending_key = f"creating:{shift.id}"
-    pending = await ctx.state.get(pending_key)
-    if pending is not None:
-        found = await _find_chat(provider, str(pending))
-        if found is not None:
-            ctx.log.info("shift %s: adopting chat %s created by an earlier try", shift.id, found)
-            return found
-    await ctx.state.set(pending_key, name, ttl=PENDING_TTL)
-    try:
-        chat = await provider.create_chat(name, _members(provider, shift.worker_ids))
-    except ProviderError as error:
-        if not 400 <= error.status < 500:
-            found = await _find_chat(provider, name)
-            if found is not None:
-                ctx.log.warning(
-                    "shift %s: create failed (%s) but chat %s exists; using it", shift.id, error, found
-                )
-                return found
-        await ctx.state.delete(pending_key)
-        raise
-    return chat.id
-
-
 async def _sync_name(ctx: Context, record: ShiftRecord, shift: Shift) -> None:
     config = _config(ctx)
     name = _text(config, config.chat_name, shift.id, shift.title, shift.starts_at)
@@ -167,17 +125,18 @@ async def _open_or_update(ctx: Context, shift: Shift) -> None:
     record = await _load(ctx, shift.id)
     if record is None:
         name = _text(config, config.chat_name, shift.id, shift.title, shift.starts_at)
-        chat_id = await _create_chat(ctx, shift, name)
+        provider = ctx.chats[ADAPTER]
+        chat = await provider.create_chat(name, _members(provider, shift.worker_ids))
         record = ShiftRecord(
-            chat_id=chat_id,
+            chat_id=chat.id,
             name=name,
             title=shift.title,
             starts_at=shift.starts_at.isoformat(),
             roster=list(shift.worker_ids),
         )
+        # Saved before the welcome: a later event about the shift uses this chat even if this one fails from here.
         await _save(ctx, shift.id, record)
-        await ctx.state.delete(f"creating:{shift.id}")
-        ctx.log.info("shift %s: chat %s created", shift.id, chat_id)
+        ctx.log.info("shift %s: chat %s created", shift.id, chat.id)
     else:
         if record.cancelled:
             record.cancelled = record.cancel_notified = False

@@ -83,6 +83,9 @@ class InboxEntry:
     attempt: int
     ordering_key: str | None = None
     last_error: str | None = None
+    interrupted: bool = False
+    """Its previous delivery did not end normally: its worker died or its lease ran out (or the service stopped
+    while it held it), so a step of it without a record may have been under way."""
 
 
 @attrs.frozen

@@ -299,7 +299,7 @@ class RedisStore(Store):
             await self._keep_alive(worker)
         rows = await self._run(self._scripts.claim, worker, limit, _us(lease))
         entries = []
-        for _, payload, attempt, ordering_key, last_error in rows:
+        for _, payload, attempt, ordering_key, last_error, interrupted in rows:
             event = attrs.evolve(event_from_json(payload), attempt=int(attempt))
             entries.append(
                 InboxEntry(
@@ -307,6 +307,7 @@ class RedisStore(Store):
                     attempt=int(attempt),
                     ordering_key=_optional_text(ordering_key),
                     last_error=_optional_text(last_error),
+                    interrupted=bool(interrupted),
                 )
             )
         return entries

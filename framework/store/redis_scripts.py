@@ -162,7 +162,8 @@ return 2
 """)
 
 CLAIM = _script("""
--- ARGV: worker, limit, lease (us); returns {id, event, attempt, okey or false, error or false} per claim
+-- ARGV: worker, limit, lease (us); returns {id, event, attempt, okey or false, error or false,
+-- interrupted (1 if taken over from another holder)} per claim
 local worker, limit, lease = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local now = now_us()
 local claimed = {}
@@ -170,13 +171,13 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', DELAYED, '-inf', num(now), 'LIMI
   redis.call('ZREM', DELAYED, id)
   activate(id, now)
 end
-local function hand_out(id)
+local function hand_out(id, interrupted)
   redis.call('HSET', ev(id), 'consumer', worker)
   local attempt = redis.call('HINCRBY', ev(id), 'attempt', 1)
   redis.call('ZADD', LEASES, num(now + lease), id)
   redis.call('SADD', held(worker), id)
   local fields = redis.call('HMGET', ev(id), 'event', 'okey', 'error')
-  claimed[#claimed + 1] = {id, fields[1], attempt, fields[2], fields[3]}
+  claimed[#claimed + 1] = {id, fields[1], attempt, fields[2], fields[3], interrupted and 1 or 0}
 end
 if limit <= 0 then return claimed end
 -- a worker whose heartbeat stopped is dead: what it holds falls due now, to be taken over below (not by
@@ -195,7 +196,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', LEASES, '-inf', num(now), 'LIMIT
   local moved = {}
   if fields[1] then moved = redis.call('XCLAIM', READY, GROUP, worker, 0, fields[1], 'JUSTID') end
   if #moved == 1 then
-    hand_out(id)
+    hand_out(id, true)  -- taken over: its holder died, or its lease ran out
   elseif redis.call('EXISTS', ev(id)) == 1 then
     -- no longer pending (its consumer was deleted by hand): back onto the stream, read below
     deactivate(id)
@@ -302,10 +303,10 @@ local record = cjson.decode(raw)
 redis.call('HDEL', DEAD, id)
 redis.call('ZREM', DEAD_TIME, id)
 enqueue(id, record.event, record.ordering_key, now_us())
-redis.call('HSET', ev(id), 'error', record.error)
-if ARGV[3] == '1' then
+if ARGV[3] == '1' then  -- fresh: a first delivery again, without its records
   redis.call('DEL', base .. 'steps:' .. id)
 else
+  redis.call('HSET', ev(id), 'error', record.error)
   redis.call('PEXPIRE', base .. 'steps:' .. id, ARGV[4])
 end
 return 1

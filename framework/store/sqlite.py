@@ -237,7 +237,7 @@ class SQLiteStore(Store):
                 self._sweep(db)
             rows = db.execute(
                 """
-                SELECT seq, event_id, event, ordering_key, attempt, last_error FROM inbox AS a
+                SELECT seq, event_id, event, ordering_key, attempt, last_error, claimed_by FROM inbox AS a
                 WHERE available_at <= :now AND (claimed_by IS NULL OR lease_until < :now)
                   AND (ordering_key IS NULL OR NOT EXISTS (
                         SELECT 1 FROM inbox AS b WHERE b.ordering_key = a.ordering_key AND b.seq < a.seq))
@@ -255,7 +255,7 @@ class SQLiteStore(Store):
 
         # Decoded here, after the commit, not in the writer's transaction: the next batch need not wait for it.
         entries = []
-        for seq, event_id, payload, ordering_key, attempt, last_error in await self._writer.submit(
+        for seq, event_id, payload, ordering_key, attempt, last_error, holder in await self._writer.submit(
             op, durable=False
         ):
             self._claimed[event_id] = (seq, ordering_key is not None)
@@ -267,6 +267,7 @@ class SQLiteStore(Store):
                     attempt=attempt + 1,
                     ordering_key=ordering_key,
                     last_error=last_error,
+                    interrupted=holder is not None,  # still held: its worker died or its lease ran out
                 )
             )
         return entries
@@ -412,7 +413,8 @@ class SQLiteStore(Store):
                 return False
             payload, ordering_key, error, steps = row
             seq = _insert(db, event_id, payload, time.time(), ordering_key)
-            db.execute("UPDATE inbox SET last_error = ? WHERE seq = ?", (error, seq))
+            # a fresh replay is a first delivery again; otherwise its last error marks it as a re-run
+            db.execute("UPDATE inbox SET last_error = ? WHERE seq = ?", (None if fresh else error, seq))
             if not fresh:
                 db.executemany(
                     "INSERT INTO steps (event_seq, key, record) VALUES (?, ?, ?)",
@@ -561,9 +563,8 @@ class SQLiteStore(Store):
             host, _, rest = holder.partition(":")
             pid_text = rest.partition(":")[0]
             if host == self._host and pid_text.isdigit() and not _process_alive(int(pid_text)):
-                db.execute(
-                    "UPDATE inbox SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = ?", (holder,)
-                )
+                # due at once, still naming its holder: the next claim sees it was interrupted
+                db.execute("UPDATE inbox SET lease_until = 0 WHERE claimed_by = ?", (holder,))
 
 
 _BY_SEQ = "seq = ?"

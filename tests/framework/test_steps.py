@@ -79,6 +79,16 @@ async def test_a_create_answered_after_the_client_gave_up_is_found_and_not_made_
         assert bot.runtime.steps.counters.reconciled == 1
 
 
+async def test_a_create_answered_without_a_body_is_retried_and_found_not_dead_lettered() -> None:
+    async with harness(welcome_plugin()) as bot:
+        # the chat is made, then the answer is empty: the adapter's error is not retryable, but the step can be
+        # read back, so the retry looks for the chat instead of the event being dead-lettered
+        bot.script("roosted", status=201, method="POST", path="*/chats")
+        await bot.emit("member.joined", {"name": "Ada"})
+        assert [d.action for d in bot.dispositions] == ["retry", "done"]
+        assert chats_and_messages(bot) == (1, 1)
+
+
 async def test_a_replayed_dead_letter_continues_from_its_steps_and_a_fresh_replay_starts_over() -> None:
     async with harness(welcome_plugin()) as bot:
         bot.script("roosted", status=500, method="POST", path="*/messages", times=5)
@@ -183,7 +193,7 @@ async def test_a_handler_whose_arguments_change_makes_a_new_step_and_is_warned(
     async with harness(plugin) as bot:
         with caplog.at_level(logging.WARNING, logger="chatwright.steps"):
             await bot.emit("tick")
-        assert "recorded step(s) were not made again" in caplog.text
+        assert "the handler's arguments changed between attempts" in caplog.text
         assert bot.runtime is not None and bot.runtime.steps is not None
         assert bot.runtime.steps.counters.mismatched == 1
 
@@ -260,3 +270,54 @@ async def test_the_handler_that_matches_is_the_one_that_runs() -> None:
         await bot.emit("b")
         await bot.emit("a")
     assert ran == ["b", "a"]
+
+
+async def test_a_retry_after_an_ordinary_failure_does_not_read_back_steps_it_never_began() -> None:
+    plugin = Plugin("late")
+
+    @plugin.on("go")
+    async def go(event: Event, ctx: Context) -> None:
+        if event.attempt == 1:
+            raise RuntimeError("fails before any step")
+        await ctx.chats["roosted"].create_chat(name="Late", members=["120915"])
+
+    async with harness(plugin) as bot:
+        await bot.emit("go")
+        assert [d.action for d in bot.dispositions] == ["retry", "done"]
+        assert [r.method for r in bot.requests("roosted")] == [
+            "POST"
+        ]  # no read-back: the attempt ended normally
+
+
+async def test_the_fail_policy_lets_a_retry_post_what_no_attempt_began() -> None:
+    plugin = Plugin("alarm")
+
+    @plugin.on("alarm")
+    async def alarm(event: Event, ctx: Context) -> None:
+        if event.attempt == 1:
+            raise RuntimeError("fails before the post")
+        await ctx.chats["ga"].post_message("1", "Fire")
+
+    bot = BotHarness.from_plugins(plugin, adapters={"ga": {"provider": "groupalarm", "in_doubt": "fail"}})
+    async with bot:
+        await bot.emit("alarm")
+        assert [d.action for d in bot.dispositions] == ["retry", "done"]
+        assert len(bot.requests("ga", method="POST")) == 1
+
+
+async def test_a_step_is_recorded_before_the_next_one_acts() -> None:
+    plugin = Plugin("two")
+    seen: list[list[str]] = []
+
+    @plugin.on("go")
+    async def go(event: Event, ctx: Context) -> None:
+        async def look() -> None:
+            assert bot.runtime is not None
+            seen.append(sorted(await bot.runtime.store.load_steps(event.id)))
+
+        await ctx.step("first", lambda: 1)
+        await ctx.step("second", look)  # a crash here would find "first" recorded
+
+    async with harness(plugin) as bot:
+        await bot.emit("go")
+    assert len(seen) == 1 and [key.split("|")[1] for key in seen[0]] == ["step:first"]

@@ -242,3 +242,18 @@ async def test_using_a_closed_store_says_what_to_do(store_url: str) -> None:
 
 
 # -- Redis: several replicas on one inbox ------------------------------------------------------------------
+
+
+async def test_a_claim_says_whether_the_previous_delivery_was_interrupted(store: Store) -> None:
+    event = new_event("a")
+    await store.append(event)
+    (first,) = await store.claim("w1", 1, lease=0.05)
+    assert not first.interrupted
+    await store.retry_later(event.id, 0, "ValueError: x")
+    (retried,) = await store.claim("w1", 1, lease=0.05)
+    assert not retried.interrupted  # it ended normally: its records are complete
+    deadline = time.monotonic() + 10
+    while not (taken := await store.claim("w2", 1, lease=30)):
+        assert time.monotonic() < deadline, "the expired lease was not taken over"
+        await asyncio.sleep(0.01)
+    assert taken[0].interrupted and taken[0].attempt == 3  # its holder's lease ran out while it held it

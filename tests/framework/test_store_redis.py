@@ -203,7 +203,7 @@ async def test_two_workers_on_two_replicas_handle_each_event_once_in_key_order(
     class Handler:
         """Stands in for the Dispatcher: fails every 7th event once, records the order per chat."""
 
-        async def dispatch(self, event: Any, *, rerun: bool = False) -> DispatchOutcome:
+        async def dispatch(self, event: Any, **_: Any) -> DispatchOutcome:
             chat = event.data["chat"]
             if chat in busy:
                 overlaps.append(chat)
@@ -362,7 +362,7 @@ async def test_a_draining_worker_keeps_its_events_past_the_liveness_ttl(
     class Slow:
         """Stands in for the Dispatcher: a handler that runs until the test lets it finish."""
 
-        async def dispatch(self, event: Any, *, rerun: bool = False) -> DispatchOutcome:
+        async def dispatch(self, event: Any, **_: Any) -> DispatchOutcome:
             started.set()
             await finish.wait()
             return DispatchOutcome(event, succeeded=("h",))

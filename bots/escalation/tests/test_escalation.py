@@ -52,16 +52,19 @@ def comment(text: str) -> tuple[str, str, dict[str, Any]]:
     )
 
 
-async def start(chatwright_bot: BotFactory, **settings: Any) -> BotHarness:
-    if not settings:
+async def start(chatwright_bot: BotFactory, *, timeout: float | None = None, **settings: Any) -> BotHarness:
+    """The bot with `settings` over its [plugins.escalation] table, and with `timeout`, an adapter that gives up
+    on an answer after that many seconds and does not retry a call."""
+    if not settings and timeout is None:
         return await chatwright_bot.from_config(BOT_TOML)
     config = load_config(BOT_TOML, environ={})
     table = {**config.plugins.settings["escalation"], **settings}
     plugins = attrs.evolve(config.plugins, settings={**config.plugins.settings, "escalation": table})
-    bot = BotHarness(attrs.evolve(config, plugins=plugins))
-    await bot.start()
-    chatwright_bot.started.append(bot)  # closed by the fixture
-    return bot
+    config = attrs.evolve(config, plugins=plugins)
+    if timeout is not None:
+        devrev = attrs.evolve(config.adapters["devrev"], timeout=timeout, retries=1)
+        config = attrs.evolve(config, adapters={"devrev": devrev})
+    return await chatwright_bot.start(BotHarness(config))
 
 
 async def deliver(bot: BotHarness, body: dict[str, Any]) -> tuple[int, Any]:
@@ -214,11 +217,37 @@ async def test_a_failed_summary_is_retried_into_one_comment(chatwright_bot: BotF
 
     assert (await deliver(bot, work_updated_body()))[0] == 202
 
-    # The 503 leaves the outcome open: the bot looks for its comment, then the retry looks again, the step
-    # journal reads back once more, and it posts.
-    assert calls(bot) == [CREATE, comment(SUMMARY), LIST, LIST, LIST, comment(SUMMARY)]
+    # The 503 leaves the outcome open: the retry's step journal looks for the comment, finds none, and posts it.
+    assert calls(bot) == [CREATE, comment(SUMMARY), LIST, comment(SUMMARY)]
     assert [d.action for d in bot.dispositions] == ["retry", "done"]
     assert await dm_comments(bot) == [SUMMARY]
+
+
+async def test_a_summary_answered_after_the_timeout_is_posted_once(chatwright_bot: BotFactory) -> None:
+    bot = await start(chatwright_bot, timeout=0.5)
+    # DevRev adds the comment but answers after the adapter gave up: the post is in doubt.
+    bot.script("devrev", status=201, path="/timeline-entries.create", delay=1.0)
+
+    assert (await deliver(bot, work_updated_body()))[0] == 202
+
+    # The retry finds the comment in the DM's timeline and does not post it again.
+    assert calls(bot) == [CREATE, comment(SUMMARY), LIST]
+    assert [d.action for d in bot.dispositions] == ["retry", "done"]
+    assert await dm_comments(bot) == [SUMMARY]
+
+
+async def test_a_reminder_answered_after_the_timeout_is_posted_once(chatwright_bot: BotFactory) -> None:
+    bot = await start(chatwright_bot, timeout=0.5)
+    assert (await deliver(bot, work_updated_body()))[0] == 202
+    before = len(calls(bot))
+    bot.script("devrev", status=201, path="/timeline-entries.create", delay=1.0)
+
+    fired = await bot.advance_to(utcnow() + timedelta(minutes=61))
+
+    assert [d.action for d in fired] == ["retry", "done"]
+    reminder = f"Reminder: {TITLE} still needs attention, 60 min after its escalation.\n{FACTS}\n{LINK}"
+    assert calls(bot)[before:] == [comment(reminder), LIST]
+    assert await dm_comments(bot) == [SUMMARY, reminder]
 
 
 async def test_responders_without_the_bot_are_dead_lettered(chatwright_bot: BotFactory) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 
 from adapters.roostedhr.emulator import STATE_KEY
@@ -63,6 +64,13 @@ def _chats(bot: BotHarness) -> list[Any]:
 @pytest.fixture
 async def bot(chatwright_bot: BotFactory) -> BotHarness:
     return await chatwright_bot.from_config(BOT_TOML)
+
+
+async def _impatient(chatwright_bot: BotFactory) -> BotHarness:
+    """The bot with an adapter that gives up on an answer after half a second and does not retry a call."""
+    config = load_config(BOT_TOML, environ={})
+    roosted = attrs.evolve(config.adapters["roosted"], timeout=0.5, retries=1)
+    return await chatwright_bot.start(BotHarness(attrs.evolve(config, adapters={"roosted": roosted})))
 
 
 async def test_published_opens_the_chat_welcomes_and_reminds_an_hour_before(bot: BotHarness) -> None:
@@ -171,12 +179,12 @@ async def test_a_failed_create_is_retried_and_makes_one_chat(bot: BotHarness) ->
     starts_at = _start()
     chat_id = await _publish(bot, starts_at)
 
+    # The 503 leaves the create in doubt: the retry's step journal looks for the chat by name before it creates
+    # it. The welcome was never begun (the first attempt ended normally, its records complete): posted at once.
     assert [(r.method, r.path, r.query.get("search_term")) for r in bot.requests("roosted")] == [
         ("POST", CHATS, None),  # 503: not created
         ("GET", CHATS, _name("Kitchen morning", starts_at)),  # did it land anyway? no
-        ("GET", CHATS, _name("Kitchen morning", starts_at)),  # the step journal's read-back on the retry
         ("POST", CHATS, None),  # the retry
-        ("GET", f"{CHATS}/{chat_id}/messages", None),  # the journal's read-back: a rerun may have posted
         ("POST", f"{CHATS}/{chat_id}/messages", None),
     ]
     assert len(_chats(bot)) == 1 and await bot.dead_letters() == []
@@ -189,10 +197,27 @@ async def test_a_create_whose_answer_is_lost_adopts_the_chat_it_made(bot: BotHar
 
     assert [(r.method, r.path) for r in bot.requests("roosted")] == [
         ("POST", CHATS),
-        ("GET", CHATS),
-        ("POST", f"{CHATS}/{chat_id}/messages"),
+        ("GET", CHATS),  # the retry's read-back: chats by that name made since the event came
+        ("GET", f"{CHATS}/{chat_id}"),  # and their members: it is the one
+        ("POST", f"{CHATS}/{chat_id}/messages"),  # never begun before: no read-back
     ]
     assert [chat.id for chat in _chats(bot)] == [chat_id] and await bot.dead_letters() == []
+    assert [d.action for d in bot.dispositions] == ["retry", "done"]
+
+
+async def test_a_create_answered_after_the_timeout_makes_one_chat(chatwright_bot: BotFactory) -> None:
+    bot = await _impatient(chatwright_bot)
+    # RoostedHR creates the chat but answers after the adapter gave up: the create is in doubt.
+    bot.script("roosted", status=201, method="POST", path=CHATS, delay=1.0)
+    chat_id = await _publish(bot, _start())
+
+    assert [chat.id for chat in _chats(bot)] == [chat_id]
+    assert len(_chats(bot)[0].messages) == 1
+    assert [d.action for d in bot.dispositions] == ["retry", "done"]
+    assert [(r.method, r.path) for r in bot.requests("roosted", method="POST")] == [
+        ("POST", CHATS),
+        ("POST", f"{CHATS}/{chat_id}/messages"),
+    ]
 
 
 async def test_a_failed_welcome_is_retried_without_a_second_chat(bot: BotHarness) -> None:
@@ -202,10 +227,28 @@ async def test_a_failed_welcome_is_retried_without_a_second_chat(bot: BotHarness
     assert [(r.method, r.path) for r in bot.requests("roosted")] == [
         ("POST", CHATS),
         ("POST", f"{CHATS}/{chat_id}/messages"),  # 503
-        ("GET", f"{CHATS}/{chat_id}/messages"),  # the step journal's read-back: did it land anyway? no
-        ("POST", f"{CHATS}/{chat_id}/messages"),  # the retry: the chat is remembered, not created again
+        ("GET", f"{CHATS}/{chat_id}/messages"),  # the retry: did it land anyway? no
+        ("POST", f"{CHATS}/{chat_id}/messages"),  # the chat is remembered, not created again
     ]
     assert len(_chats(bot)) == 1 and len(_chats(bot)[0].messages) == 1
+
+
+async def test_a_reminder_answered_after_the_timeout_is_posted_once(chatwright_bot: BotFactory) -> None:
+    bot = await _impatient(chatwright_bot)
+    starts_at = _start()
+    chat_id = await _publish(bot, starts_at)
+    # RoostedHR posts the reminder but answers after the adapter gave up: the post is in doubt.
+    bot.script("roosted", status=201, method="POST", path="*/messages", delay=1.0)
+
+    fired = await bot.advance_to(starts_at - timedelta(minutes=60))
+
+    assert [d.action for d in fired] == ["retry", "done"]
+    reminder = {"message": "Your shift Kitchen morning starts at 08:00."}
+    assert _calls(bot)[2:] == [
+        ("POST", f"{CHATS}/{chat_id}/messages", reminder),  # answered too late
+        ("GET", f"{CHATS}/{chat_id}/messages", None),  # the retry finds it: not posted again
+    ]
+    assert [message.text for message in _chats(bot)[0].messages][1:] == [reminder["message"]]
 
 
 async def test_a_shift_without_a_start_is_dead_lettered_without_calls(bot: BotHarness) -> None:
