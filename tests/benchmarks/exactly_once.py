@@ -1,6 +1,7 @@
 """Exactly once in effect, measured: issue 15's table again, with steps on and with steps off.
 
-    .venv/bin/python -m tests.benchmarks.exactly_once
+    .venv/bin/python -m tests.benchmarks.exactly_once              # every row
+    .venv/bin/python -m tests.benchmarks.exactly_once --rows 4,5   # the two kill rows
 
 Each row runs the README's welcome bot (`chatwright run`, real processes) against the RoostedHR emulator through
 one failure and counts, at the provider, how many chats and messages each event ended with (the scenarios are
@@ -101,12 +102,12 @@ async def _measure(row: Row, steps: bool) -> list[str]:
     return [mode, tally.describe("chat"), tally.describe("message"), _notes(outcome)]
 
 
-async def _table() -> list[str]:
+async def _table(rows: list[Row]) -> list[str]:
     lines = [
         "| what happened | steps | chats per event | messages per event | notes |",
         "|---|---|---|---|---|",
     ]
-    for row in ROWS:
+    for row in rows:
         for steps in (True, False):
             print(f"{row.what} (steps {'on' if steps else 'off'}) ...", file=sys.stderr, flush=True)
             cells = await _measure(row, steps)
@@ -115,11 +116,18 @@ async def _table() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(
         prog="python -m tests.benchmarks.exactly_once",
         description="Issue 15's table measured again, with steps on and with steps off.",
-    ).parse_args(argv)
-    print("\n".join(asyncio.run(_table())))
+    )
+    parser.add_argument(
+        "--rows", help=f"which rows to run, by number (1-{len(ROWS)}), comma-separated; all by default"
+    )
+    args = parser.parse_args(argv)
+    numbers = [int(n) for n in args.rows.split(",")] if args.rows else range(1, len(ROWS) + 1)
+    if not all(1 <= n <= len(ROWS) for n in numbers):
+        parser.error(f"--rows: numbers from 1 to {len(ROWS)}")
+    print("\n".join(asyncio.run(_table([ROWS[n - 1] for n in numbers]))))
     return 0
 
 
