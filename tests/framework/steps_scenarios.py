@@ -91,7 +91,8 @@ class Tally:
         """`150 events: 148 with 1 chat; 2 with 2` for what = "chat" (or "message")."""
         counts = Counter(self.chats if what == "chat" else self.messages)
         shown = sorted({1, 2} | set(counts))
-        parts = [f"{counts[k]} with {k}" + (f" {what}" if i == 0 else "") for i, k in enumerate(shown)]
+        noun = f" {what}" + ("" if shown[0] == 1 else "s")
+        parts = [f"{counts[k]} with {k}" + (noun if i == 0 else "") for i, k in enumerate(shown)]
         return f"{len(self.chats)} events: " + "; ".join(parts)
 
     def __str__(self) -> str:
