@@ -31,4 +31,4 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.run
 
 clean:
-	rm -rf $(VENV) *.egg-info .mypy_cache .ruff_cache
+	rm -rf $(VENV) *.egg-info .mypy_cache .ruff_cache .chatwright-demo

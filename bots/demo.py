@@ -27,7 +27,7 @@ from framework.config import Config, config_from_dict
 from framework.errors import ConfigError
 from framework.event_loops import new_event_loop
 
-__all__ = ["BOTS", "all_samples", "compose_config", "run_demo", "send_sample"]
+__all__ = ["BOTS", "STORE_FILE", "all_samples", "compose_config", "prepare_store", "run_demo", "send_sample"]
 
 BOTS = ("shiftchat", "ambassador", "escalation", "eventrooms")
 BOTS_DIR = Path(__file__).resolve().parent
@@ -37,6 +37,27 @@ PROVIDER_PREFIXES = {
     "DEVREV": "devrev",
     "GROUPALARM": "groupalarm",
 }
+
+
+STORE_FILE = "demo.db"
+"""The demo's SQLite store, in its data directory (`--data-dir`, `.chatwright-demo` by default)."""
+
+
+def prepare_store(data_dir: str | Path, *, keep: bool = False) -> str:
+    """The URL of the demo's store in `data_dir`, removed first unless `keep`.
+
+    The emulators keep their state in memory, so they start empty every time; a store kept from an earlier
+    start would remember chats they never had (a shift's update PATCHes a chat that does not exist and is
+    dead-lettered, a match already handled does nothing, a planned reminder fires into nothing). Only the
+    demo's own files are removed, never anything else in the directory.
+    """
+    directory = Path(data_dir).resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    database = directory / STORE_FILE
+    if not keep:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            database.with_name(database.name + suffix).unlink(missing_ok=True)
+    return f"sqlite:///{database}"
 
 
 def demo_environment(emulator_port: int, store_url: str, environ: Mapping[str, str]) -> dict[str, str]:
@@ -87,7 +108,7 @@ def all_samples() -> dict[str, WebhookSample]:
     return samples
 
 
-def _instructions(port: int, emulator_port: int) -> str:
+def _instructions(port: int, emulator_port: int, store_url: str, kept: bool) -> str:
     lines = [
         "",
         "chatwright demo is running:",
@@ -102,33 +123,43 @@ def _instructions(port: int, emulator_port: int) -> str:
         "",
         "See what the bots did at the providers (every request the emulators received):",
         f"  curl -s http://127.0.0.1:{emulator_port}/roostedhr/_emulator/requests",
-        f"Recent events and dead letters: http://127.0.0.1:{port}/admin",
+        f"Recent events and dead letters: http://127.0.0.1:{port}/admin, or from the command line:",
+        f"  .venv/bin/chatwright dead-letters {store_url}",
+        f"  .venv/bin/chatwright replay {store_url} EVENT_ID",
+        (
+            "The store was kept from the last start (--keep); the emulators start empty, so chats it remembers"
+            " do not exist there."
+            if kept
+            else "The demo starts with an empty store every time (--keep keeps the last one)."
+        ),
         "Stop with Ctrl-C.",
         "",
     ]
     return "\n".join(lines)
 
 
-async def _serve(port: int, emulator_port: int, store_url: str, send_samples: bool) -> None:
+async def _serve(port: int, emulator_port: int, data_dir: str, keep: bool, send_samples: bool) -> None:
     from framework.commands import emulator_app
     from framework.gc_tuning import tune_collector_for
     from framework.runtime import Runtime
     from framework.service import create_app
 
+    emulators = web.AppRunner(emulator_app(None, EmulatorOptions()), access_log=None)
+    await emulators.setup()
+    # Bound before the store is reset: a second demo on the same ports stops here, leaving the first one's alone.
+    await web.TCPSite(emulators, "127.0.0.1", emulator_port).start()
+    store_url = prepare_store(data_dir, keep=keep)
     env = demo_environment(emulator_port, store_url, os.environ)
     config = compose_config(
         [BOTS_DIR / bot / "bot.toml" for bot in BOTS], port=port, store_url=store_url, environ=env
     )
-    emulators = web.AppRunner(emulator_app(None, EmulatorOptions()), access_log=None)
-    await emulators.setup()
-    await web.TCPSite(emulators, "127.0.0.1", emulator_port).start()
     app = create_app(Runtime(config))
     tune_collector_for(app, config.service.gc)  # as `chatwright run` does
     service = web.AppRunner(app, access_log=None)
     await service.setup()
     try:
         await web.TCPSite(service, "127.0.0.1", port).start()
-        print(_instructions(port, emulator_port), flush=True)
+        print(_instructions(port, emulator_port, store_url, keep), flush=True)
         if send_samples:
             for name in all_samples():  # in each bot's own order: a shift is published before it is renamed
                 await _send(name, f"http://127.0.0.1:{port}")
@@ -146,12 +177,11 @@ def _service_loop() -> asyncio.AbstractEventLoop:
     return new_event_loop("auto")  # what `chatwright run` picks by default
 
 
-def run_demo(*, port: int, emulator_port: int, data_dir: str, send_samples: bool = False) -> int:
-    directory = Path(data_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    store_url = f"sqlite:///{(directory / 'demo.db').resolve()}"
+def run_demo(
+    *, port: int, emulator_port: int, data_dir: str, keep: bool = False, send_samples: bool = False
+) -> int:
     with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=_service_loop) as runner:
-        runner.run(_serve(port, emulator_port, store_url, send_samples))
+        runner.run(_serve(port, emulator_port, data_dir, keep, send_samples))
     return 0
 
 

@@ -16,7 +16,9 @@ EPILOG = {
     "run": """
         Serves the webhook routes, /healthz, /readyz, /metrics and /admin, fires the schedules and handles the
         inbox. SIGTERM (or Ctrl-C) stops intake, waits up to service.drain_timeout for running handlers, leaves
-        what is unfinished in the inbox for the next start, and exits 0.
+        what is unfinished in the inbox for the next start, and exits 0. It binds its port before starting
+        anything (exit 1 if it cannot), and refuses to start (exit 2) when `chatwright check` finds plugins
+        needing adapters or operations that are not configured, unless --no-check.
 
         example:
           chatwright run bot.toml
@@ -42,8 +44,11 @@ EPILOG = {
     "dead-letters": """
         Lists the events that failed every attempt, newest first, with their last error.
 
+        Reads the store of the config (or the store URL given instead), which must exist: it creates none.
+
         example:
           chatwright dead-letters bot.toml --limit 20
+          chatwright dead-letters sqlite:////home/me/chatwright/.chatwright-demo/demo.db
         """,
     "replay": """
         Puts a dead letter back into the inbox with a fresh attempt count; the running service (or the next
@@ -67,6 +72,8 @@ EPILOG = {
     "demo": """
         The main job of the README: starts the four emulators and the service with the four bots of bots/ on
         SQLite, then prints how to send signed sample webhooks (chatwright send-sample). No credentials needed.
+        The emulators start empty, and so does the demo's store (--data-dir/demo.db, removed at every start
+        unless --keep); the demo prints its store URL, for `chatwright dead-letters URL` and `replay URL ID`.
 
         example:
           chatwright demo
@@ -81,6 +88,22 @@ EPILOG = {
 }
 
 
+DEMO_STORE = "demo.db"  # bots.demo.STORE_FILE; the framework does not import the bots to parse arguments
+STORE_TARGET_HELP = (
+    "the bot's TOML config file (its [store] is used), or a store URL (sqlite:////abs/path.db, redis://...);"
+    " a SQLite file that does not exist is refused, never created"
+)
+DEBUG_HELP = "log debug details and show tracebacks"
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """Options every command also takes after its name (`chatwright run bot.toml --debug`)."""
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: when not given after the command, the value given (or not) before it stands.
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+    return common
+
+
 def _command(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str
 ) -> argparse.ArgumentParser:
@@ -90,7 +113,18 @@ def _command(
         description=summary,
         epilog=textwrap.dedent(EPILOG[name]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[_common_options()],
     )
+
+
+def installed_version() -> str:
+    """The version of the installed chatwright distribution (its metadata), as `chatwright --version` prints it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("chatwright")
+    except PackageNotFoundError:
+        return "unknown (not installed as a distribution)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,13 +134,19 @@ def build_parser() -> argparse.ArgumentParser:
         "adapters act on RoostedHR, Popsell, DevRev and GroupAlarm.",
         epilog="Run `chatwright COMMAND --help` for a command's details and an example.",
     )
-    parser.add_argument("--debug", action="store_true", help="log debug details and show tracebacks")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    parser.add_argument("--version", action="version", version=f"chatwright {installed_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = _command(sub, "run", "run the service")
     run.add_argument("config", help="the bot's TOML config file")
     run.add_argument("--host", help="override service.host")
     run.add_argument("--port", type=int, help="override service.port")
+    run.add_argument(
+        "--no-check",
+        action="store_true",
+        help="start even if plugins need adapters or operations that are not configured",
+    )
 
     check = _command(sub, "check", "validate a config and its wiring")
     check.add_argument("config")
@@ -117,12 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     emit.add_argument("--data", default="{}", help="the event data as a JSON object")
 
     letters = _command(sub, "dead-letters", "list dead letters")
-    letters.add_argument("config")
+    letters.add_argument("config", help=STORE_TARGET_HELP)
     letters.add_argument("--limit", type=int, default=50)
     letters.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     replay = _command(sub, "replay", "re-queue a dead letter")
-    replay.add_argument("config")
+    replay.add_argument("config", help=STORE_TARGET_HELP)
     replay.add_argument("event_id")
     replay.add_argument(
         "--fresh", action="store_true", help="discard the event's recorded steps: every step acts again"
@@ -139,7 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = _command(sub, "demo", "run the four bots against the emulators")
     demo.add_argument("--port", type=int, default=8080, help="the service's port")
     demo.add_argument("--emulator-port", type=int, default=8090)
-    demo.add_argument("--data-dir", default=".chatwright-demo", help="where the demo's SQLite file lives")
+    demo.add_argument(
+        "--data-dir", default=".chatwright-demo", help=f"where the demo's SQLite file ({DEMO_STORE}) lives"
+    )
+    demo.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the store of the last start instead of starting empty (the emulators start empty anyway)",
+    )
     demo.add_argument("--send-samples", action="store_true", help="send every sample webhook once at start")
 
     sample = _command(sub, "send-sample", "send a signed sample webhook to the demo")

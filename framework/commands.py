@@ -7,19 +7,19 @@ import asyncio
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from framework.adapter_registry import EmulatorOptions, available_providers, find_adapter
 from framework.admin_access import admin_warnings
-from framework.chats import Capability
 from framework.config import Config, load_config
-from framework.errors import ConfigError
+from framework.errors import ChatwrightError, ConfigError
 from framework.event_loops import new_event_loop, resolve_event_loop
 from framework.events import Event, new_event
 from framework.gc_tuning import tune_collector_for
-from framework.runtime import Runtime, build_providers, resolve_plugins
+from framework.runtime import Runtime, build_providers, needs_problems, resolve_plugins
 from framework.store.base import open_store
 
 __all__ = ["check", "dead_letters", "demo", "emit", "emulate", "replay", "run", "send_sample"]
@@ -28,29 +28,41 @@ __all__ = ["check", "dead_letters", "demo", "emit", "emulate", "replay", "run", 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     logging.getLogger().setLevel(logging.DEBUG if args.debug else config.service.log_level)
-    from framework.service import create_app
+    from framework.service import create_app, listen_sockets
 
-    loop_name = resolve_event_loop(config.service.event_loop)
-    loop = new_event_loop(loop_name)
-    asyncio.set_event_loop(loop)
-    runtime = Runtime(config)
-    app = create_app(runtime)
-    tune_collector_for(app, config.service.gc)
     host = args.host or config.service.host
     port = args.port if args.port is not None else config.service.port
-    for warning in admin_warnings(config.service.admin_token, config.service.admin_open, host):
-        logging.getLogger("chatwright.service").warning("%s", warning)
-    web.run_app(
-        app,
-        host=host,
-        port=port,
-        shutdown_timeout=min(5.0, config.service.drain_timeout),
-        print=lambda _: print(
-            f"chatwright: serving {config.name} on http://{host}:{port} ({loop_name})", flush=True
-        ),
-        access_log=None,
-        loop=loop,
-    )
+    # Bind first: a process that cannot listen starts nothing (no schedules written to a shared job store).
+    sockets = listen_sockets(host, port)
+    try:
+        loop_name = resolve_event_loop(config.service.event_loop)
+        loop = new_event_loop(loop_name)
+        asyncio.set_event_loop(loop)
+        runtime = Runtime(config)
+        problems = [] if args.no_check else needs_problems(config, runtime.plugins, runtime.providers)
+        if problems:
+            for problem in problems:
+                print(f"error: {problem}", file=sys.stderr)
+            print("error: not started (see `chatwright check`; --no-check starts anyway)", file=sys.stderr)
+            return 2
+        app = create_app(runtime)
+        tune_collector_for(app, config.service.gc)
+        for warning in admin_warnings(config.service.admin_token, config.service.admin_open, host):
+            logging.getLogger("chatwright.service").warning("%s", warning)
+        bound = sockets[0].getsockname()[1]
+        web.run_app(
+            app,
+            sock=sockets,
+            shutdown_timeout=min(5.0, config.service.drain_timeout),
+            print=lambda _: print(
+                f"chatwright: serving {config.name} on http://{host}:{bound} ({loop_name})", flush=True
+            ),
+            access_log=None,
+            loop=loop,
+        )
+    finally:
+        for sock in sockets:
+            sock.close()
     return 0
 
 
@@ -60,7 +72,7 @@ def check(args: argparse.Namespace) -> int:
     warnings: list[str] = []
     plugins, _ = resolve_plugins(config)
     providers = build_providers(config)
-    print(f"{config.name}: config OK")
+    print(f"checking {config.name}")
     print(f"store: {config.store.url}")
     print("adapters:")
     for name, provider in providers.items():
@@ -72,18 +84,7 @@ def check(args: argparse.Namespace) -> int:
         for handler in plugin.handlers:
             suffix = " (filtered)" if handler.filter else ""
             print(f"    on {handler.pattern}{suffix} -> {handler.name}")
-        for need in sorted(plugin.needs):
-            adapter, _, operation = need.partition(":")
-            needed = providers.get(adapter)
-            if needed is None:
-                problems.append(f"plugin {plugin.name} needs adapter {adapter!r}, which is not configured")
-            elif operation not in {c.value for c in Capability}:
-                problems.append(f"plugin {plugin.name}: unknown operation {operation!r}")
-            elif Capability(operation) not in needed.capabilities:
-                problems.append(
-                    f"plugin {plugin.name} needs {operation} on adapter {adapter!r}, which"
-                    f" {config.adapters[adapter].provider} does not support"
-                )
+    problems += needs_problems(config, plugins, providers)
     from framework.triggers.webhooks import route_problems
 
     print("webhooks:")
@@ -115,10 +116,12 @@ def check(args: argparse.Namespace) -> int:
         if not any(handler.matches_type(schedule.event) for handler in handlers):
             warnings.append(f"schedule {schedule.id!r} fires {schedule.event!r}, which no handler listens to")
     warnings += admin_warnings(config.service.admin_token, config.service.admin_open, config.service.host)
-    for warning in warnings:
+    for warning in dict.fromkeys(
+        warnings
+    ):  # each once: several needs of one plugin can hit one missing adapter
         print(f"warning: {warning}")
     if problems:
-        for problem in problems:
+        for problem in dict.fromkeys(problems):
             print(f"error: {problem}", file=sys.stderr)
         return 2
     print("all good")
@@ -157,11 +160,36 @@ def _print_outcome(event: Event, outcome: Any) -> None:
         print(f"  FAILED  {failure.handler}: {type(failure.error).__name__}: {failure.error}")
 
 
+STORE_SCHEMES = ("sqlite://", "redis://", "rediss://")
+
+
+def existing_store_url(target: str, command: str) -> str:
+    """The store `dead-letters` and `replay` work on: the `[store] url` of a config file, or a store URL given
+    in its place (`sqlite:////abs/demo.db`, `redis://...`). A SQLite file that does not exist is refused, naming
+    it: these commands create nothing (opening a missing file would create an empty store and report that it
+    holds no dead letters)."""
+    url = target if target.startswith(STORE_SCHEMES) else load_config(target).store.url
+    if url.startswith("sqlite://"):
+        from framework.store.sqlite import sqlite_path
+
+        path = sqlite_path(url)
+        if path == ":memory:":
+            raise ConfigError(
+                f"{target}: the store is in memory ({url}); there is nothing to read from outside"
+            )
+        if not Path(path).is_file():
+            raise ChatwrightError(
+                f"no store at {Path(path).resolve()} ({url}): nothing has run with it, and `chatwright {command}`"
+                " creates none. Is it the store of the running service? (`chatwright demo` prints its own.)"
+            )
+    return url
+
+
 def dead_letters(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    url = existing_store_url(args.config, "dead-letters")
 
     async def fetch() -> list[Any]:
-        store = open_store(config.store.url)
+        store = open_store(url)
         await store.open()
         try:
             return await store.dead_letters(args.limit)
@@ -199,10 +227,10 @@ def dead_letters(args: argparse.Namespace) -> int:
 
 
 def replay(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    url = existing_store_url(args.config, "replay")
 
     async def go() -> bool:
-        store = open_store(config.store.url)
+        store = open_store(url)
         await store.open()
         try:
             return await store.replay(args.event_id, fresh=args.fresh)
@@ -272,6 +300,7 @@ def demo(args: argparse.Namespace) -> int:
         port=args.port,
         emulator_port=args.emulator_port,
         data_dir=args.data_dir,
+        keep=args.keep,
         send_samples=args.send_samples,
     )
     return code

@@ -22,13 +22,18 @@ __all__ = ["Chats", "Context", "PluginState", "ScheduleApi", "ScheduledJob", "Sc
 
 @attrs.frozen
 class ScheduledJob:
-    """A dynamic schedule as `ctx.schedule.list()` reports it."""
+    """A dynamic schedule as `ctx.schedule.list()` reports it.
+
+    `broken` is the error of a stored job that cannot be restored (e.g. a reference it was pickled with no
+    longer imports): it is kept in the job store but does not fire; its type, data and trigger are unknown ("").
+    """
 
     id: str
     event_type: str
     data: dict[str, Any]
     trigger: str
     next_fire: datetime | None
+    broken: str | None = None
 
 
 class ScheduleApi(Protocol):

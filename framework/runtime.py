@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
 from framework.adapter_registry import find_adapter
-from framework.chats import ChatProvider
+from framework.chats import Capability, ChatProvider
 from framework.config import Config, make_converter
 from framework.context import Chats, Context, ScheduleApi, SchedulesUnavailable
 from framework.dispatch import Dispatcher, Middleware, timing_middleware
@@ -25,7 +25,7 @@ from framework.triggers.schedules import ScheduleService
 from framework.triggers.webhooks import WebhookReceiver
 from framework.worker import OutcomeListener, Worker
 
-__all__ = ["Runtime", "build_providers", "resolve_plugins", "resolve_plugins_from"]
+__all__ = ["Runtime", "build_providers", "needs_problems", "resolve_plugins", "resolve_plugins_from"]
 
 log = logging.getLogger("chatwright.runtime")
 
@@ -40,6 +40,30 @@ def build_providers(config: Config) -> dict[str, ChatProvider]:
         spec = find_adapter(adapter_config.provider)
         providers[name] = spec.build(name, adapter_config)
     return providers
+
+
+def needs_problems(
+    config: Config, plugins: Sequence[Plugin], providers: Mapping[str, ChatProvider]
+) -> list[str]:
+    """What the plugins declared with `plugin.requires(...)` and the configured adapters do not offer: an adapter
+    not configured, an operation unknown or not supported by its provider. `chatwright check` reports these;
+    `chatwright run` refuses to start with them (unless `--no-check`)."""
+    problems: list[str] = []
+    operations = {c.value for c in Capability}
+    for plugin in plugins:
+        for need in sorted(plugin.needs):
+            adapter, _, operation = need.partition(":")
+            needed = providers.get(adapter)
+            if needed is None:
+                problems.append(f"plugin {plugin.name} needs adapter {adapter!r}, which is not configured")
+            elif operation not in operations:
+                problems.append(f"plugin {plugin.name}: unknown operation {operation!r}")
+            elif Capability(operation) not in needed.capabilities:
+                problems.append(
+                    f"plugin {plugin.name} needs {operation} on adapter {adapter!r}, which"
+                    f" {config.adapters[adapter].provider} does not support"
+                )
+    return list(dict.fromkeys(problems))  # an adapter missing for several operations is one problem
 
 
 def resolve_plugins(config: Config) -> tuple[list[Plugin], dict[str, Any]]:

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import errno
 import html
 import logging
+import socket
 
 import attrs
 from aiohttp import web
 
 from framework import jsoncodec
 from framework.admin_access import AdminAccess
+from framework.errors import ChatwrightError
 from framework.events import event_to_dict
 from framework.json_answers import add_json_fallbacks, error_response, json_errors_route, json_expect
 from framework.metrics import Metrics
 from framework.runtime import Runtime
+from framework.triggers.broken_jobs import BrokenJob
+from framework.triggers.schedules import NextFires
 from framework.triggers.webhooks import HANDLER_ARGS
 
-__all__ = ["METRICS_KEY", "RUNTIME_KEY", "create_app"]
+__all__ = ["METRICS_KEY", "RUNTIME_KEY", "create_app", "listen_sockets"]
 
 log = logging.getLogger("chatwright.service")
 
@@ -28,6 +33,41 @@ LINGERING_TIME = 2.0
 its sender gets the answer before the connection closes; aiohttp's default is 10."""
 MAX_DEAD_LETTERS = 1000
 """The most `GET /admin/api/dead-letters?limit=` lists at once."""
+
+
+def listen_sockets(host: str, port: int) -> list[socket.socket]:
+    """Bind the service's address(es) - every address `host` resolves to, as aiohttp's own site would - before
+    anything else starts: a process that cannot listen must touch no shared state (no schedules written, no
+    inbox opened, no "ready"). Raises ChatwrightError naming the address when one cannot be bound."""
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, family=socket.AF_UNSPEC, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except OSError as error:
+        raise ChatwrightError(f"cannot listen on {host}:{port}: {error}") from None
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio's create_server does
+            if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as error:
+                why = "the address is already in use" if error.errno == errno.EADDRINUSE else error.strerror
+                ip, bound_port = str(address[0]), int(address[1])
+                where = f"[{ip}]:{bound_port}" if family == socket.AF_INET6 else f"{ip}:{bound_port}"
+                raise ChatwrightError(
+                    f"cannot listen on {where} (service.host {host!r}, port {port}): {why}; nothing was started"
+                ) from None
+            sock.setblocking(False)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -106,11 +146,28 @@ async def recent(request: web.Request) -> web.Response:
     return web.json_response([attrs.asdict(item) for item in request.app[METRICS_KEY].recent])
 
 
+async def _schedule_overview(runtime: Runtime) -> tuple[NextFires, list[BrokenJob]]:
+    """The schedules' next fires and broken jobs, read in a thread: the job store is synchronous (SQLite, Redis),
+    and a slow read on the event loop would hold up every other request and the worker."""
+    if runtime.schedules is None:
+        return [], []
+    return await runtime.schedules.overview()
+
+
 async def schedules(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME_KEY]
-    fires = runtime.schedules.next_fires() if runtime.schedules is not None else []
+    """Every schedule with its next fire, soonest first; then the stored jobs that cannot be restored, each with
+    `broken` (the error) and its stored next fire (they do not fire)."""
+    fires, broken = await _schedule_overview(request.app[RUNTIME_KEY])
     return web.json_response(
         [{"id": i, "next_fire": when.isoformat() if when else None} for i, when in fires]
+        + [
+            {
+                "id": job.id,
+                "next_fire": job.next_run_time.isoformat() if job.next_run_time else None,
+                "broken": job.error,
+            }
+            for job in broken
+        ]
     )
 
 
@@ -127,9 +184,12 @@ async def admin_page(request: web.Request) -> web.Response:
         f"<td>{html.escape(d.error)}</td></tr>"
         for d in letters
     )
-    fires = runtime.schedules.next_fires() if runtime.schedules is not None else []
+    fires, broken = await _schedule_overview(runtime)
     plan = "".join(
         f"<tr><td>{html.escape(i)}</td><td>{w.isoformat() if w else '-'}</td></tr>" for i, w in fires
+    ) + "".join(
+        f"<tr><td>{html.escape(job.id)}</td><td>broken, does not fire: {html.escape(job.error)}</td></tr>"
+        for job in broken
     )
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>chatwright</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd}}</style></head>

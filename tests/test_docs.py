@@ -14,3 +14,53 @@ def test_the_testing_guide_example_passes(tmp_path: Path) -> None:
     assert match, "docs/testing.md lost its first example"
     (tmp_path / "test_guide_example.py").write_text(match.group(1))
     assert_pytest_passes(tmp_path / "test_guide_example.py", rootdir=ROOT, cwd=ROOT)
+
+
+def test_the_testing_guide_settings_run_its_example_without_warnings(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    text = (ROOT / "docs" / "testing.md").read_text()
+    settings = re.search(r"```toml\n# pyproject.toml\n(.*?)```", text, re.S)
+    example = re.search(r"```python\n(from framework.testing import BotHarness\n.*?)```", text, re.S)
+    assert settings and example, "docs/testing.md lost its pytest settings or its first example"
+    (tmp_path / "pyproject.toml").write_text(settings.group(1))
+    (tmp_path / "test_guide_example.py").write_text(example.group(1))
+    (tmp_path / "bots").symlink_to(ROOT / "bots")  # the example's config path is relative to the project
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_guide_example.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+    assert "Warning" not in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_no_page_shows_the_duplicate_answer_without_its_event_id() -> None:
+    # The service answers a duplicate delivery 200 {"event_id": ..., "duplicate": true}.
+    pages = [
+        *ROOT.glob("*.md"),
+        *ROOT.glob("docs/**/*.md"),
+        *ROOT.glob("bots/**/*.md"),
+        *ROOT.glob("examples/**/*.md"),
+    ]
+    wrong = [str(page.relative_to(ROOT)) for page in pages if '{"duplicate": true}' in page.read_text()]
+    assert wrong == []
+
+
+def test_the_plugins_guide_says_what_ctx_schedule_does_under_emit() -> None:
+    # tests/framework/test_cli.py::test_emit_keeps_scheduled_jobs_for_the_service: emit stores the jobs.
+    from framework.cli import EPILOG
+
+    guide = " ".join((ROOT / "docs" / "plugins.md").read_text().split())
+    assert "schedules are not available here" not in guide
+    assert (
+        "under `emit` nothing fires, and the jobs are stored in the config's `[store]` for `chatwright run` to fire"
+        in guide
+    )
+    assert "jobs they schedule are stored for `chatwright run` to fire" in " ".join(EPILOG["emit"].split())

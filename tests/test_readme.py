@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -91,7 +92,7 @@ async def test_the_service_answers_the_curl_of_the_tutorial(project: Path, emula
         str(port),
         cwd=project,
         env=env,
-        stdout=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
     )
     try:
@@ -105,15 +106,30 @@ async def test_the_service_answers_the_curl_of_the_tutorial(project: Path, emula
                 return False
 
         await wait_until(ready, timeout=20, interval=0.05)
+        # docs/configuration.md (service.event_loop): the line run prints to stdout once it listens names the loop
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 10)).decode()
+        assert re.fullmatch(
+            rf"chatwright: serving mybot/bot.toml on http://127.0.0.1:{port} \((uvloop|asyncio)\)\n", line
+        )
+        configuration = (ROOT / "docs" / "configuration.md").read_text()
+        assert (
+            "in the line it prints to standard output once it listens, `chatwright: serving bot.toml on"
+            in (configuration)
+        )
         headers = {"Authorization": "Bearer let-me-in", "Content-Type": "application/json"}
         body = '{"id": "m-1", "name": "Ada", "worker_id": "120915"}'
         async with aiohttp.ClientSession() as session:
             async with session.post(f"{base}/hooks/members", data=body, headers=headers) as first:
                 assert first.status == 202
-                assert "event_id" in await first.json()
+                answer = await first.json()
+                assert list(answer) == ["event_id"]
             async with session.post(f"{base}/hooks/members", data=body, headers=headers) as again:
                 assert again.status == 200
-                assert (await again.json())["duplicate"] is True
+                assert await again.json() == {"event_id": answer["event_id"], "duplicate": True}
+            # ... which is what the README shows
+            assert '`202 {"event_id": ...}`' in README
+            assert '`200 {"event_id": ..., "duplicate": true}`' in README
 
             async def posted() -> bool:
                 async with session.get(f"{emulator_url}/_emulator/requests") as response:

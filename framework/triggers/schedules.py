@@ -23,6 +23,7 @@ from framework.errors import ConfigError
 from framework.events import utcnow
 from framework.plugins import CronSpec
 from framework.store.base import Append, Store
+from framework.triggers.broken_jobs import BrokenJob
 from framework.triggers.schedule_config import (
     InvalidSchedule,
     ScheduleConfig,
@@ -51,6 +52,8 @@ SHUTDOWN_DRAIN = 10.0
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
 NextFires = list[tuple[str, datetime | None]]
+BrokenJobs = list[BrokenJob]
+JobList = list[Any]
 """(schedule id, next planned fire in UTC, None when it will not fire), soonest first."""
 
 
@@ -98,7 +101,8 @@ class ScheduleService:
         self._store_url = store_url
         self.stats = FireStats()
         fires = FireExecutor(append or store.append, self.stats)
-        self._scheduler = FireScheduler(fires, build_job_store(store_url))
+        self._jobstore = build_job_store(store_url)
+        self._scheduler = FireScheduler(fires, self._jobstore)
         self._poller: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------
@@ -230,7 +234,7 @@ class ScheduleService:
         self._check_dynamic_id(id)
 
         def remove() -> bool:
-            if self._scheduler.get_job(id) is None:
+            if self._scheduler.get_job(id) is None and id not in {job.id for job in self.broken_jobs()}:
                 return False
             self._scheduler.remove_job(id)
             return True
@@ -238,8 +242,8 @@ class ScheduleService:
         return await asyncio.to_thread(remove)
 
     async def list(self) -> list[ScheduledJob]:
-        """The dynamic jobs, soonest first."""
-        jobs = await asyncio.to_thread(self._scheduler.get_jobs)
+        """The dynamic jobs, soonest first, and the stored jobs that cannot be restored (`broken` set)."""
+        jobs, broken = await asyncio.to_thread(self._jobs_and_broken)
         found = [
             ScheduledJob(
                 id=job.id,
@@ -251,7 +255,27 @@ class ScheduleService:
             for job in jobs
             if not job.kwargs.get("static")
         ]
+        found += [
+            ScheduledJob(
+                id=job.id,
+                event_type="",
+                data={},
+                trigger="",
+                next_fire=_utc(job.next_run_time),
+                broken=job.error,
+            )
+            for job in broken
+        ]
         return sorted(found, key=lambda job: (job.next_fire or _NEVER, job.id))
+
+    def _jobs_and_broken(self) -> tuple[JobList, BrokenJobs]:
+        jobs = self._scheduler.get_jobs()  # reads every stored job: what cannot be restored is reported
+        return jobs, self.broken_jobs()
+
+    def broken_jobs(self) -> BrokenJobs:
+        """The stored jobs the job store could not restore when it last read them: kept, not fired."""
+        found: BrokenJobs = getattr(self._jobstore, "broken_jobs", list)()
+        return found
 
     def _check_dynamic_id(self, job_id: str) -> None:
         if not isinstance(job_id, str) or not job_id:
@@ -280,6 +304,11 @@ class ScheduleService:
         return (await self._scheduler.process_due(now, clock_jump=True)).appended
 
     # -- for `chatwright check` and the admin page -----------------------------------------------------------
+
+    async def overview(self) -> tuple[NextFires, BrokenJobs]:
+        """`next_fires()` and `broken_jobs()` read off the event loop (the job store is synchronous: a slow
+        read must not hold up other requests), for the admin page and API."""
+        return await asyncio.to_thread(lambda: (self.next_fires(), self.broken_jobs()))
 
     def next_fires(self) -> NextFires:
         """(schedule id, next planned fire in UTC or None), soonest first. Before `start()` (e.g. in

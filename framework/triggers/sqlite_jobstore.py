@@ -4,6 +4,9 @@ APScheduler's own SQLite option goes through SQLAlchemy, which costs the service
 idle footprint) for seven one-line statements. This store runs the same statements on one `sqlite3`
 connection and keeps SQLAlchemyJobStore's table layout (`id`, `next_run_time` as a UTC timestamp, `job_state`
 as the pickled `Job.__getstate__()`), so files written by either can be read by the other.
+
+Unlike APScheduler's stores, a job that cannot be restored (unpickled) is kept, logged and listed in
+`broken_jobs()` instead of being deleted (see framework.triggers.broken_jobs).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from typing import Any
 from apscheduler.job import Job
 from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLookupError
 from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
+
+from framework.triggers.broken_jobs import BrokenJob, BrokenJobs
 
 __all__ = ["SQLiteJobStore"]
 
@@ -45,6 +50,7 @@ class SQLiteJobStore(BaseJobStore):  # type: ignore[misc]  # APScheduler is unty
         self.pickle_protocol = pickle_protocol
         self._connection: sqlite3.Connection | None = None
         self._lock = threading.Lock()  # APScheduler may call a job store from its own threads
+        self._broken = BrokenJobs()
 
     def start(self, scheduler: Any, alias: str) -> None:
         super().start(scheduler, alias)
@@ -78,17 +84,24 @@ class SQLiteJobStore(BaseJobStore):  # type: ignore[misc]  # APScheduler is unty
 
     def lookup_job(self, job_id: str) -> Job | None:
         with self._db() as db:
-            row = db.execute(f"SELECT job_state FROM {self.table} WHERE id = ?", (job_id,)).fetchone()
-        return None if row is None else self._reconstitute(row[0])
+            row = db.execute(
+                f"SELECT job_state, next_run_time FROM {self.table} WHERE id = ?", (job_id,)
+            ).fetchone()
+        return None if row is None else self._restore(job_id, row[0], row[1])
 
     def get_due_jobs(self, now: datetime) -> list[Job]:
         return self._jobs("WHERE next_run_time <= ?", (datetime_to_utc_timestamp(now),))
 
     def get_next_run_time(self) -> datetime | None:
+        """The soonest next run time of the jobs that can fire (broken ones cannot: they would keep the
+        scheduler waking up for nothing)."""
+        broken = sorted(self._broken.ids)
+        where = f" AND id NOT IN ({', '.join('?' * len(broken))})" if broken else ""
         with self._db() as db:
             row = db.execute(
-                f"SELECT next_run_time FROM {self.table} WHERE next_run_time IS NOT NULL"
-                " ORDER BY next_run_time LIMIT 1"
+                f"SELECT next_run_time FROM {self.table} WHERE next_run_time IS NOT NULL{where}"
+                " ORDER BY next_run_time LIMIT 1",
+                broken,
             ).fetchone()
         return None if row is None else utc_timestamp_to_datetime(row[0])
 
@@ -96,6 +109,10 @@ class SQLiteJobStore(BaseJobStore):  # type: ignore[misc]  # APScheduler is unty
         jobs = self._jobs("", ())
         self._fix_paused_jobs_sorting(jobs)
         return jobs
+
+    def broken_jobs(self) -> list[BrokenJob]:
+        """The stored jobs this store could not restore when it last read them (all of them: `get_all_jobs`)."""
+        return self._broken.jobs()
 
     def add_job(self, job: Job) -> None:
         state = pickle.dumps(job.__getstate__(), self.pickle_protocol)
@@ -107,6 +124,7 @@ class SQLiteJobStore(BaseJobStore):  # type: ignore[misc]  # APScheduler is unty
                 )
         except sqlite3.IntegrityError:
             raise ConflictingIdError(job.id) from None
+        self._broken.forget(job.id)
 
     def update_job(self, job: Job) -> None:
         state = pickle.dumps(job.__getstate__(), self.pickle_protocol)
@@ -117,16 +135,19 @@ class SQLiteJobStore(BaseJobStore):  # type: ignore[misc]  # APScheduler is unty
             )
         if cursor.rowcount == 0:
             raise JobLookupError(job.id)
+        self._broken.forget(job.id)
 
     def remove_job(self, job_id: str) -> None:
         with self._db() as db:
             cursor = db.execute(f"DELETE FROM {self.table} WHERE id = ?", (job_id,))
+        self._broken.forget(job_id)
         if cursor.rowcount == 0:
             raise JobLookupError(job_id)
 
     def remove_all_jobs(self) -> None:
         with self._db() as db:
             db.execute(f"DELETE FROM {self.table}")
+        self._broken.keep_only(())
 
     def _reconstitute(self, state: bytes) -> Job:
         job_state = pickle.loads(state)  # our own table, as in APScheduler's job stores
@@ -137,23 +158,29 @@ class SQLiteJobStore(BaseJobStore):  # type: ignore[misc]  # APScheduler is unty
         job._jobstore_alias = self._alias
         return job
 
+    def _restore(self, job_id: str, state: bytes, next_run_time: float | None) -> Job | None:
+        """The job, or None when it cannot be restored: then it is kept in the table and reported as broken."""
+        return self._broken.restore(
+            job_id,
+            lambda: self._reconstitute(state),
+            lambda: None if next_run_time is None else utc_timestamp_to_datetime(next_run_time),
+        )
+
     def _jobs(self, where: str, parameters: tuple[Any, ...]) -> list[Job]:
-        """The jobs matching `where`, soonest first; a job that cannot be restored is logged and removed."""
+        """The jobs matching `where`, soonest first; a job that cannot be restored is left out, kept in the table
+        and reported (see `broken_jobs`)."""
         with self._db() as db:
             rows = db.execute(
-                f"SELECT id, job_state FROM {self.table} {where} ORDER BY next_run_time", parameters
+                f"SELECT id, job_state, next_run_time FROM {self.table} {where} ORDER BY next_run_time",
+                parameters,
             ).fetchall()
         jobs: list[Job] = []
-        broken: list[str] = []
-        for job_id, state in rows:
-            try:
-                jobs.append(self._reconstitute(state))
-            except BaseException:
-                self._logger.exception('Unable to restore job "%s" -- removing it', job_id)
-                broken.append(job_id)
-        if broken:
-            with self._db() as db:
-                db.executemany(f"DELETE FROM {self.table} WHERE id = ?", [(job_id,) for job_id in broken])
+        for job_id, state, next_run_time in rows:
+            job = self._restore(job_id, state, next_run_time)
+            if job is not None:
+                jobs.append(job)
+        if not where:
+            self._broken.keep_only(job_id for job_id, _, _ in rows)
         return jobs
 
     def __repr__(self) -> str:

@@ -139,9 +139,12 @@ def test_check_and_run_warn_about_an_admin_api_without_a_token(
         in capsys.readouterr().out
     )
     served: list[str] = []
-    monkeypatch.setattr("framework.commands.web.run_app", lambda app, **kwargs: served.append(kwargs["host"]))
+    monkeypatch.setattr(
+        "framework.commands.web.run_app",
+        lambda app, **kwargs: served.extend(sock.getsockname()[0] for sock in kwargs["sock"]),
+    )
     config.write_text('[store]\nurl = "sqlite://:memory:"\n')
-    assert main(["run", str(config), "--host", "0.0.0.0"]) == 0
+    assert main(["run", str(config), "--host", "0.0.0.0", "--port", "0"]) == 0
     assert served == ["0.0.0.0"]
     assert "service.admin_token is not set and the service listens on 0.0.0.0" in caplog.text
 

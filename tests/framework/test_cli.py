@@ -192,3 +192,29 @@ def test_the_console_script_runs(bot: Path) -> None:
         [sys.executable, "-m", "framework.cli", "check", str(bot)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_run_refuses_what_check_refuses_unless_told_not_to_check(
+    bot: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plugin needing an adapter that is not configured, or an operation its provider lacks: `run` does not
+    start (exit 2) and says what `check` says; `--no-check` starts anyway."""
+    (bot.parent / "cli_plugin_needs_more.py").write_text(
+        PLUGIN.replace('"create_chat"', '"delete_chat")\nplugin.requires("pager", "send_message"')
+    )
+    bot.write_text(bot.read_text().replace('"cli_plugin"', '"cli_plugin_needs_more"'))
+    served: list[object] = []
+    monkeypatch.setattr("framework.commands.web.run_app", lambda app, **kwargs: served.append(app))
+
+    assert main(["check", str(bot)]) == 2
+    checked = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert len(checked) == 2 and any("adapter 'pager', which is not configured" in line for line in checked)
+
+    assert main(["run", str(bot), "--port", "0"]) == 2
+    refused = capsys.readouterr().err.splitlines()
+    assert refused[: len(checked)] == checked
+    assert "--no-check" in refused[-1]
+    assert served == []
+
+    assert main(["run", str(bot), "--port", "0", "--no-check"]) == 0
+    assert len(served) == 1

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
+from typing import Any
 
 import pytest
 
 from framework import Context, Event, Plugin
 from framework.errors import InvalidRequest
 from framework.testing import BotHarness, RecordingProvider
+from framework.triggers.schedule_jobstores import JOBS_TABLE
 
 
 def failing_plugin() -> Plugin:
@@ -143,3 +147,34 @@ async def test_readyz_hides_the_store_error_and_logs_it(caplog: pytest.LogCaptur
         answer = await bot.get("/readyz")
         assert (answer.status, await answer.json()) == (503, {"status": "store unavailable"})
     assert "OSError: redis://:hunter2@10.0.0.7:6379 refused" in caplog.text
+
+
+async def test_admin_schedule_reads_leave_the_event_loop_free(monkeypatch: pytest.MonkeyPatch) -> None:
+    """/admin and /admin/api/schedules read the (synchronous) job store in a thread: a slow read holds up
+    neither other requests nor the worker. They also list stored jobs that cannot be restored, as broken."""
+    async with BotHarness.from_plugins(failing_plugin(), providers={"chat": RecordingProvider()}) as bot:
+        assert bot.runtime is not None and bot.runtime.schedules is not None
+        job_store = bot.runtime.schedules._jobstore
+        with sqlite3.connect(job_store.path) as db:
+            db.execute(
+                f"INSERT INTO {JOBS_TABLE} (id, next_run_time, job_state) VALUES ('broken-1', 0, x'00')"
+            )
+        read_all = job_store.get_all_jobs
+
+        def slow_read() -> Any:
+            time.sleep(1.0)
+            return read_all()
+
+        monkeypatch.setattr(job_store, "get_all_jobs", slow_read)
+        api = asyncio.create_task(bot.get("/admin/api/schedules"))
+        page = asyncio.create_task(bot.get("/admin"))
+        await asyncio.sleep(0.1)
+        started = time.monotonic()
+        assert (await bot.get("/healthz")).status == 200
+        await bot.emit("works")
+        assert time.monotonic() - started < 0.5, "a slow job store read held up the event loop"
+        assert not api.done() and not page.done()
+        listed = await (await api).json()
+        assert {"id": "broken-1", "next_fire": "1970-01-01T00:00:00+00:00"}.items() <= listed[-1].items()
+        assert "Error" in listed[-1]["broken"]
+        assert "broken-1" in await (await page).text()

@@ -6,6 +6,7 @@ import asyncio
 import importlib.util
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 
 from framework.events import new_event
 from framework.store.sqlite import SQLiteStore
-from tests.conftest import wait_until, wait_until_sync
+from tests.conftest import require_service, wait_until, wait_until_sync
 from tests.framework.process_helpers import free_port, processes, ready  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.slow
@@ -176,3 +177,50 @@ def test_wait_helper_is_usable_synchronously(tmp_path: Path) -> None:
     flag = tmp_path / "flag"
     flag.touch()
     wait_until_sync(flag.exists, timeout=1)
+
+
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+async def test_a_service_that_cannot_bind_its_port_starts_nothing(
+    bot_dir: Path, processes: list[subprocess.Popen[bytes]], store: str
+) -> None:
+    """With its port taken, `run` fails before the scheduler writes its static jobs to a (shared) job store,
+    before any startup hook, without logging "ready", naming the address."""
+    config = bot_dir / "bot.toml"
+    text = config.read_text() + '[[schedules]]\nid = "tick"\ncron = "* * * * *"\nevent = "job.run"\n'
+    prefix = f"cw-test-bind-{os.getpid()}-{id(bot_dir)}"
+    client = None
+    if store == "redis":
+        redis = pytest.importorskip("redis")
+        client = redis.Redis.from_url("redis://127.0.0.1:6379/15")
+        try:
+            client.ping()
+        except redis.RedisError as error:
+            require_service("redis", False, str(error))
+        text = text.replace('"sqlite:///bot.db"', f'"redis://127.0.0.1:6379/15?prefix={prefix}"')
+    config.write_text(text)
+    (bot_dir / "hooked_plugin.py").write_text(
+        "from pathlib import Path\nfrom framework import Plugin\nplugin = Plugin('hooked')\n"
+        "@plugin.on_startup\nasync def started(ctx):\n    (Path(__file__).parent / 'started').touch()\n"
+    )
+    config.write_text(config.read_text().replace('["crashy_plugin"]', '["crashy_plugin", "hooked_plugin"]'))
+    port = port_of(bot_dir)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        process = start_service(bot_dir)
+        processes.append(process)
+        code = await asyncio.get_running_loop().run_in_executor(None, process.wait, 30)
+    output = process.stdout.read().decode() if process.stdout else ""
+    assert code != 0, output
+    assert f"cannot listen on 127.0.0.1:{port}" in output and "already in use" in output, output
+    assert "ready:" not in output and "schedules started" not in output, output
+    assert "Traceback" not in output, output
+    assert not (bot_dir / "started").exists()
+    if client is not None:
+        try:
+            assert client.keys(f"{prefix}*") == []
+        finally:
+            client.delete(*client.keys(f"{prefix}*") or ["-"])
+            client.close()
+    else:
+        assert not (bot_dir / "bot.db").exists()

@@ -96,7 +96,7 @@ def test_due_and_next_run_time_and_paused_jobs_last(store: Any, scheduler: Backg
     assert store.get_all_jobs() == []
 
 
-def test_a_job_that_cannot_be_restored_is_removed(
+def test_a_job_that_cannot_be_restored_is_left_out_and_kept_by_ours_only(
     store: Any, scheduler: BackgroundScheduler, tmp_path: Path
 ) -> None:
     store.add_job(job(scheduler, "good", T0))
@@ -104,6 +104,16 @@ def test_a_job_that_cannot_be_restored_is_removed(
         db.execute(f"INSERT INTO {TABLE} (id, next_run_time, job_state) VALUES ('bad', 0, x'00')")
     assert [j.id for j in store.get_all_jobs()] == ["good"]
     assert store.lookup_job("bad") is None
+    with sqlite3.connect(tmp_path / "jobs.db") as db:
+        (rows,) = db.execute(f"SELECT COUNT(*) FROM {TABLE} WHERE id = 'bad'").fetchone()
+    if isinstance(store, SQLiteJobStore):  # APScheduler's deletes it; ours keeps and reports it
+        assert rows == 1
+        assert [(j.id, j.next_run_time) for j in store.broken_jobs()] == [
+            ("bad", datetime(1970, 1, 1, tzinfo=UTC))
+        ]
+        assert store.get_next_run_time() == T0  # not the broken job's
+    else:
+        assert rows == 0
 
 
 @pytest.mark.parametrize(
