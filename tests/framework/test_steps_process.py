@@ -7,7 +7,7 @@ The steps-off variants ([service] steps = false) show the tests depend on steps:
 duplicates at the provider. The tests were also checked against the feature broken on purpose: without read-backs
 (`JournaledProvider._readback` answering None) the timeout test and both kill tests fail; with the journal never
 consulted on a re-run (`StepJournal.run`) every steps-on test fails; when the worker does not take a replayed dead
-letter for a re-run (`Worker._handle`), the replay test fails; with Redis liveness off (LIVENESS_TTL = 600) the
+letter for a re-run (`worker._delivery`), the replay test fails; with Redis liveness off (LIVENESS_TTL = 600) the
 replica test misses its bound.
 """
 
