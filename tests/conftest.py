@@ -1,9 +1,10 @@
-"""Shared test helpers: waiting on conditions (never on fixed sleeps), service availability, and running a
-documented test file through pytest as a reader would."""
+"""Shared test helpers: waiting on conditions (never on fixed sleeps), service availability, the README's tutorial
+files, and running a documented test file through pytest as a reader would."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -51,6 +52,12 @@ def require_service(name: str, available: bool, reason: str) -> None:
 
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def tutorial_files() -> dict[str, str]:
+    """The files the README's five-minute tutorial has a reader create, by path (`mybot/plugin.py`, ...)."""
+    readme = (ROOT / "README.md").read_text()
+    return dict(re.findall(r"<!-- tutorial-file: (\S+) -->\n```\w*\n(.*?)```", readme, re.S))
 
 
 def assert_pytest_passes(test_file: str | Path, *, rootdir: Path, cwd: Path) -> None:

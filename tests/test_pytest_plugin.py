@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from framework.testing.pytest_plugin import MISSING_ASYNCIO
-from tests.conftest import ROOT
-from tests.test_readme import tutorial_files
+from tests.conftest import ROOT, tutorial_files
 
 pytestmark = pytest.mark.slow
 

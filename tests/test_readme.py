@@ -16,14 +16,10 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from framework.adapter_registry import EmulatorOptions, find_adapter
-from tests.conftest import ROOT, assert_pytest_passes, wait_until
+from tests.conftest import ROOT, assert_pytest_passes, tutorial_files, wait_until
 
 README = (ROOT / "README.md").read_text()
 CLI = [sys.executable, "-m", "framework.cli"]
-
-
-def tutorial_files() -> dict[str, str]:
-    return dict(re.findall(r"<!-- tutorial-file: (\S+) -->\n```\w*\n(.*?)```", README, re.S))
 
 
 @pytest.fixture

@@ -19,8 +19,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from tests.conftest import ROOT, require_service
-from tests.test_readme import tutorial_files
+from tests.conftest import ROOT, require_service, tutorial_files
 
 pytestmark = pytest.mark.slow
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,7 +16,9 @@ from tests.conftest import require_service
 __all__ = [
     "REDIS_URL",
     "claimed_ids",
+    "isolated_redis_url",
     "open_and_start",
+    "redis_problem",
     "redis_url",
     "require_redis_package",
     "sqlite_inbox",
@@ -33,24 +36,48 @@ def require_redis_package() -> None:
         require_service("redis", False, f"the redis package is not installed ({error})")
 
 
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    """A store URL on db 15 with a prefix of its own; its keys are deleted afterwards."""
-    require_redis_package()
-    import redis
-
+def redis_problem() -> str | None:
+    """Why the Redis at REDIS_URL cannot be used (no redis package, no answer), or None when it can."""
+    try:
+        import redis
+    except ImportError as error:
+        return f"the redis package is not installed ({error})"
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
     try:
         client.ping()
     except redis.RedisError as error:
+        return f"{REDIS_URL}: {error}"
+    finally:
         client.close()
-        require_service("redis", False, f"{REDIS_URL}: {error}")
+    return None
+
+
+@contextlib.contextmanager
+def isolated_redis_url() -> Iterator[str]:
+    """A store URL on db 15 with a prefix of its own; its keys are deleted afterwards."""
+    import redis
+
     prefix = f"test-{uuid.uuid4().hex[:12]}"
-    yield f"{REDIS_URL}?prefix={prefix}"
-    keys = list(client.scan_iter(match="{" + prefix + "}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    try:
+        yield f"{REDIS_URL}?prefix={prefix}"
+    finally:
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+        try:
+            keys = list(client.scan_iter(match="{" + prefix + "}:*", count=1000))
+            if keys:
+                client.delete(*keys)
+        finally:
+            client.close()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A store URL on db 15 with a prefix of its own; its keys are deleted afterwards."""
+    problem = redis_problem()
+    if problem is not None:
+        require_service("redis", False, problem)
+    with isolated_redis_url() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "redis"])

@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -18,6 +17,7 @@ import pytest
 from framework.events import new_event
 from framework.store.sqlite import SQLiteStore
 from tests.conftest import require_service, wait_until, wait_until_sync
+from tests.framework.process_helpers import free_port, processes, ready  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.slow
 
@@ -46,12 +46,6 @@ async def run_job(event: Event, ctx: Context) -> None:
         await asyncio.Event().wait()
     (MARKS / f"done-{event.data['n']}").touch()
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -84,30 +78,9 @@ def start_service(bot_dir: Path, **extra_env: str) -> subprocess.Popen[bytes]:
     )
 
 
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
 def port_of(bot_dir: Path) -> int:
     text = (bot_dir / "bot.toml").read_text()
     return int(text.split("port = ")[1].split("\n")[0])
-
-
-async def ready(port: int) -> bool:
-    try:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(f"http://127.0.0.1:{port}/readyz") as response,
-        ):
-            return response.status == 200
-    except aiohttp.ClientError:
-        return False
 
 
 async def append(bot_dir: Path, **data: object) -> None:

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from framework.events import new_event
-from framework.store.base import RELEASED, Store, open_store
+from framework.store.base import RELEASED, Claim, Store, open_store
 from tests.framework.store_fixtures import claimed_ids as _ids
 from tests.framework.store_fixtures import open_and_start as _opened
 from tests.framework.store_fixtures import redis_url as redis_url
@@ -250,3 +250,16 @@ async def test_a_claim_says_whether_the_previous_delivery_was_interrupted(store:
         assert time.monotonic() < deadline, "the expired lease was not taken over"
         await asyncio.sleep(0.01)
     assert taken[0].interrupted and taken[0].attempt == 3  # its holder's lease ran out while it held it
+
+
+async def test_an_event_handed_over_at_append_whose_holder_died_is_claimed_as_interrupted(
+    store: Store,
+) -> None:
+    event = new_event("a")
+    assert (await store.append(event, claim=Claim("w1", lease=0.05))).claimed
+    deadline = time.monotonic() + 10
+    while not (taken := await store.claim("w2", 1, lease=30)):
+        assert time.monotonic() < deadline, "the expired lease was not taken over"
+        await asyncio.sleep(0.01)
+    # its holder may have been inside a step it never recorded: the journal must read back, not assume a retry
+    assert (taken[0].event.id, taken[0].attempt, taken[0].interrupted) == (event.id, 2, True)
