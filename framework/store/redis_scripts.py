@@ -172,6 +172,8 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', DELAYED, '-inf', num(now), 'LIMI
   activate(id, now)
 end
 local function hand_out(id, interrupted)
+  -- taken from a holder without a stream entry (claimed at append) and put back on the stream on the way
+  if redis.call('HDEL', ev(id), 'interrupted') == 1 then interrupted = true end
   redis.call('HSET', ev(id), 'consumer', worker)
   local attempt = redis.call('HINCRBY', ev(id), 'attempt', 1)
   redis.call('ZADD', LEASES, num(now + lease), id)
@@ -198,7 +200,9 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', LEASES, '-inf', num(now), 'LIMIT
   if #moved == 1 then
     hand_out(id, true)  -- taken over: its holder died, or its lease ran out
   elseif redis.call('EXISTS', ev(id)) == 1 then
-    -- no longer pending (its consumer was deleted by hand): back onto the stream, read below
+    -- held without a stream entry (claimed at append), or no longer pending (its consumer was deleted by
+    -- hand): back onto the stream, read below - as interrupted, when it had a holder
+    if fields[2] then redis.call('HSET', ev(id), 'interrupted', 1) end
     deactivate(id)
     activate(id, now)
   end
