@@ -15,6 +15,7 @@ import cattrs
 
 from framework.errors import PluginLoadError
 from framework.plugins import Plugin
+from framework.suggest import closest
 
 __all__ = ["ENTRY_POINT_GROUP", "load_plugins", "plugins_in_module", "structure_plugin_configs"]
 
@@ -119,5 +120,7 @@ def structure_plugin_configs(
         problems.extend(found)
         configs[plugin.name] = value
     for name in sorted(set(settings) - names):
-        problems.append(f"{file_name}: plugins.{name}: no loaded plugin is named {name!r}")
+        match = closest(name, names)
+        hint = f"; did you mean [plugins.{match}]?" if match else ""
+        problems.append(f"{file_name}: plugins.{name}: no loaded plugin is named {name!r}{hint}")
     return configs, problems
