@@ -3,6 +3,9 @@ errors that point at the user's file and line."""
 
 from __future__ import annotations
 
+import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
@@ -10,8 +13,8 @@ import pytest
 
 from framework import Plugin
 from framework.config import load_config, make_converter
-from framework.errors import ConfigError
-from framework.loading import structure_plugin_configs
+from framework.errors import ConfigError, PluginLoadError
+from framework.loading import load_plugins, structure_plugin_configs
 
 
 def problems_of(tmp_path: Path, text: str) -> list[str]:
@@ -65,3 +68,42 @@ def test_plugin_config_tables_get_a_did_you_mean() -> None:
         " did you mean greeting (for greting), max_length (for max_lenght)?",
         "bot.toml: plugins.greter: no loaded plugin is named 'greter'; did you mean [plugins.greeter]?",
     ]
+
+
+@pytest.fixture
+def plugin_dir(tmp_path: Path) -> Iterator[Path]:
+    sys.path.insert(0, str(tmp_path))
+    yield tmp_path
+    sys.path.remove(str(tmp_path))
+
+
+def import_problem(directory: Path, source: str) -> str:
+    name = f"user_plugin_{uuid.uuid4().hex}"
+    (directory / f"{name}.py").write_text(source)
+    with pytest.raises(PluginLoadError) as caught:
+        load_plugins([name], use_entry_points=False)
+    (problem,) = caught.value.problems
+    assert "<frozen" not in problem
+    return problem.replace(name, "NAME")
+
+
+def test_an_exception_at_import_names_the_users_file_and_line(plugin_dir: Path) -> None:
+    problem = import_problem(plugin_dir, 'import os\n\nraise RuntimeError("no token")\n')
+    assert problem == (
+        "plugins.modules[0]: plugin module 'NAME' failed to import: RuntimeError: no token"
+        f" (at {plugin_dir}/NAME.py:3)"
+    )
+
+
+def test_a_syntax_error_names_the_users_file_line_and_code(plugin_dir: Path) -> None:
+    problem = import_problem(plugin_dir, "x = 1\ndef f(:\n    pass\n")
+    assert problem == (
+        "plugins.modules[0]: plugin module 'NAME' failed to import: SyntaxError: invalid syntax"
+        f" (at {plugin_dir}/NAME.py:2: def f(:)"
+    )
+
+
+def test_an_error_raised_in_a_library_still_names_the_users_line(plugin_dir: Path) -> None:
+    problem = import_problem(plugin_dir, 'import json\n\nSETTINGS = json.loads("{nope")\n')
+    assert f"(at {plugin_dir}/NAME.py:3, raised in " in problem
+    assert "json/decoder.py:" in problem
