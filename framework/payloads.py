@@ -234,3 +234,9 @@ def check_payload_type(kind: Any, where: str) -> None:
     """Refuse at registration what cannot be a payload type (it must be an attrs class)."""
     if not (isinstance(kind, type) and attrs.has(kind)):
         raise TypeError(f"{where}: payload= must be an attrs class, got {kind!r}")
+    try:
+        CONVERTER.get_structure_hook(kind)  # field types cattrs cannot structure fail here, not per delivery
+    except cattrs.errors.StructureHandlerNotFoundError as error:
+        raise TypeError(
+            f"{where}: payload {kind.__qualname__}: {error} (use Id for a string-or-integer id)"
+        ) from None

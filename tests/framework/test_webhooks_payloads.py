@@ -177,5 +177,12 @@ def test_payload_must_be_an_attrs_class() -> None:
     other = Plugin("other")
     with pytest.raises(TypeError, match="payload= must be an attrs class"):
         other.on("x", payload=dict)(published)
+
+    @attrs.frozen
+    class Unstructurable:
+        id: str | int
+
+    with pytest.raises(TypeError, match=r"payload .*Unstructurable: Unsupported type: str \| int"):
+        other.on("z", payload=Unstructurable)(published)
     handler = other.add_handler("y", published, payload=HasTitle)
     assert isinstance(handler, Handler) and handler.payload is HasTitle
