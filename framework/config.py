@@ -23,6 +23,7 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, Iterabl
 from framework.adapter_registry import AdapterConfig, find_adapter
 from framework.errors import ConfigError
 from framework.store.base import DEFAULT_STEP_TTL
+from framework.suggest import closest, unknown_keys
 from framework.triggers.schedules import ScheduleConfig
 from framework.triggers.webhooks import DEFAULT_READ_TIMEOUT, WebhookRoute, route_problems
 from framework.triggers.webhooks import configure_converter as configure_verify
@@ -197,9 +198,14 @@ def _refuse_strings_for_lists(converter: cattrs.Converter) -> None:
     converter.register_structure_hook_factory(is_sequence, refuse_strings)
 
 
+def _unknown(error: ForbiddenExtraKeysError) -> str:
+    valid = [field.name for field in attrs.fields(error.cl)] if attrs.has(error.cl) else []
+    return unknown_keys(error.extra_fields, valid)
+
+
 def _describe(error: BaseException) -> str:
     if isinstance(error, ForbiddenExtraKeysError):
-        return f"unknown key(s) {', '.join(sorted(error.extra_fields))}"
+        return _unknown(error)
     if isinstance(error, KeyError):
         return "missing"
     if isinstance(error, ValueError) and len(error.args) > 1 and isinstance(error.args[0], str):
@@ -231,8 +237,7 @@ def _messages(error: BaseException, path: str) -> list[str]:
                 lines.extend(_messages(inner, sub))
         return lines
     if isinstance(error, ForbiddenExtraKeysError):
-        keys = ", ".join(sorted(error.extra_fields))
-        return [f"{path}: unknown key(s) {keys}"]
+        return [f"{path}: {_unknown(error)}"]
     message = _describe(error)
     match = re.match(r"^([A-Za-z_][A-Za-z0-9_]*): (.*)$", message, re.S) or re.match(
         r"^'([A-Za-z_][A-Za-z0-9_]*)' (must .*)$", message, re.S
@@ -315,8 +320,11 @@ def config_from_dict(raw: dict[str, Any], path: Path, file_name: str, environ: M
     problems: list[str] = []
     unknown = sorted(set(raw) - set(TOP_LEVEL_KEYS))
     if unknown:
+        hints = [(key, match) for key in unknown if (match := closest(key, TOP_LEVEL_KEYS))]
+        named = [match if len(unknown) == 1 else f"{match} for {key}" for key, match in hints]
+        hint = f" (did you mean {', '.join(named)}?)" if named else ""
         problems.append(
-            f"{file_name}: unknown section(s) {', '.join(unknown)}; expected {', '.join(TOP_LEVEL_KEYS)}"
+            f"{file_name}: unknown section(s) {', '.join(unknown)}{hint}; expected {', '.join(TOP_LEVEL_KEYS)}"
         )
     raw = substitute_env(raw, environ, "", problems, file_name)
     converter = make_converter()

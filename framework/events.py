@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import cattrs
 
 from framework import jsoncodec
+from framework.payloads import structure_payload
 
 __all__ = ["Event", "event_from_json", "event_to_json", "new_event", "utcnow"]
+
+T = TypeVar("T")
 
 
 def utcnow() -> datetime:
@@ -38,6 +42,14 @@ class Event:
     received_at: datetime = attrs.field(factory=utcnow)
     attempt: int = 1
     trace_id: str = ""
+
+    def payload(self, kind: builtins.type[T]) -> T:
+        """`data` structured into the attrs class `kind` (a handler's `payload=`, framework.payloads).
+
+        Raises InvalidPayload (an InvalidEvent: dead-lettered at once) naming each field that does not fit,
+        e.g. for an event emitted or replayed with other data than its webhook would have accepted.
+        """
+        return structure_payload(self.data, kind)
 
 
 def new_event(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import sysconfig
 import traceback
 from collections.abc import Iterable
 from importlib.metadata import entry_points
@@ -15,6 +17,7 @@ import cattrs
 
 from framework.errors import PluginLoadError
 from framework.plugins import Plugin
+from framework.suggest import closest
 
 __all__ = ["ENTRY_POINT_GROUP", "load_plugins", "plugins_in_module", "structure_plugin_configs"]
 
@@ -26,13 +29,41 @@ def plugins_in_module(module: Any) -> list[Plugin]:
     return [value for value in vars(module).values() if isinstance(value, Plugin)]
 
 
+def _library_dirs() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    return tuple({str(Path(paths[key]).resolve()) for key in ("stdlib", "platstdlib", "purelib", "platlib")})
+
+
+def _is_user_file(filename: str, libraries: tuple[str, ...]) -> bool:
+    if filename.startswith("<"):  # <frozen importlib._bootstrap>, <string>
+        return False
+    try:
+        resolved = str(Path(filename).resolve())
+    except (OSError, ValueError):
+        return True
+    return not any(resolved.startswith(library + os.sep) for library in libraries)
+
+
 def _import_error(module_name: str, error: BaseException) -> str:
-    frames = traceback.extract_tb(error.__traceback__)
+    """What failed and where: the user's file and line, never `<frozen importlib._bootstrap>`."""
+    what = f"plugin module {module_name!r} failed to import: {type(error).__name__}"
+    if isinstance(error, SyntaxError) and error.filename:
+        # the parser's error has no frame in the user's file: its place is in the error itself
+        text = (error.text or "").strip()
+        code = f": {text}" if text else ""
+        return f"{what}: {error.msg} (at {error.filename}:{error.lineno}{code})"
+    frames = [
+        frame for frame in traceback.extract_tb(error.__traceback__) if not frame.filename.startswith("<")
+    ]
     where = ""
     if frames:
         last = frames[-1]
+        libraries = _library_dirs()
+        user = next((f for f in reversed(frames) if _is_user_file(f.filename, libraries)), None)
         where = f" (at {last.filename}:{last.lineno})"
-    return f"plugin module {module_name!r} failed to import: {type(error).__name__}: {error}{where}"
+        if user is not None and user is not last:
+            where = f" (at {user.filename}:{user.lineno}, raised in {last.filename}:{last.lineno})"
+    return f"{what}: {error}{where}"
 
 
 def importable_from(*directories: Path) -> None:
@@ -119,5 +150,7 @@ def structure_plugin_configs(
         problems.extend(found)
         configs[plugin.name] = value
     for name in sorted(set(settings) - names):
-        problems.append(f"{file_name}: plugins.{name}: no loaded plugin is named {name!r}")
+        match = closest(name, names)
+        hint = f"; did you mean [plugins.{match}]?" if match else ""
+        problems.append(f"{file_name}: plugins.{name}: no loaded plugin is named {name!r}{hint}")
     return configs, problems

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
+from framework.payloads import check_payload_type
+
 if TYPE_CHECKING:
     from framework.context import Context
     from framework.events import Event
@@ -35,6 +37,8 @@ class Handler:
     fn: HandlerFn
     filter: Filter | None = None
     name: str = ""
+    payload: type[Any] | None = None
+    """The attrs class the event's data must fit (`@plugin.on(..., payload=T)`); checked at the webhook."""
     _regex: re.Pattern[str] | None = attrs.field(default=None, alias="_regex", eq=False, repr=False)
 
     def matches_type(self, event_type: str) -> bool:
@@ -97,24 +101,41 @@ class Plugin:
     def __repr__(self) -> str:
         return f"Plugin({self.name!r}, handlers={len(self.handlers)}, crons={len(self.crons)})"
 
-    def on(self, pattern: str, *, filter: Filter | None = None, name: str | None = None) -> Callable[[F], F]:
+    def on(
+        self,
+        pattern: str,
+        *,
+        filter: Filter | None = None,
+        name: str | None = None,
+        payload: type[Any] | None = None,
+    ) -> Callable[[F], F]:
         """Handle events whose type is `pattern` (exact, or a glob like `shift.*`) and pass `filter`.
 
         The handler's name (`plugin.function`, or `plugin.<name>`) is its identity: its steps and its
         done-marker are recorded under it, so it must be unique in the plugin and stay the same across deploys.
+        `payload` is an attrs class the event's data must fit: a webhook delivery that does not is answered 422
+        and never stored, and the handler reads the typed value with `event.payload(T)` (docs/plugins.md).
         """
 
         def register(fn: F) -> F:
-            self.add_handler(pattern, fn, filter=filter, name=name)
+            self.add_handler(pattern, fn, filter=filter, name=name, payload=payload)
             return fn
 
         return register
 
     def add_handler(
-        self, pattern: str, fn: HandlerFn, *, filter: Filter | None = None, name: str | None = None
+        self,
+        pattern: str,
+        fn: HandlerFn,
+        *,
+        filter: Filter | None = None,
+        name: str | None = None,
+        payload: type[Any] | None = None,
     ) -> Handler:
         if not pattern:
             raise ValueError(f"plugin {self.name}: empty event pattern for {fn.__qualname__}")
+        if payload is not None:
+            check_payload_type(payload, f"plugin {self.name}: {_where(fn)}")
         full_name = f"{self.name}.{name or fn.__name__}"
         taken = next((h for h in self.handlers if h.name == full_name), None)
         if taken is not None and taken.fn is fn and name is None:
@@ -132,6 +153,7 @@ class Plugin:
             fn=fn,
             filter=filter,
             name=full_name,
+            payload=payload,
             _regex=_compile(pattern),
         )
         self.handlers.append(handler)

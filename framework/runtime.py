@@ -154,6 +154,7 @@ class Runtime:
             self.store,
             append=self.worker.append,
             read_timeout=config.service.read_timeout,
+            handlers=[handler for plugin in self.plugins for handler in plugin.handlers],
         )
         self._worker_task: asyncio.Task[None] | None = None
         self._store_open = False

@@ -7,8 +7,9 @@ from typing import Any
 import attrs
 
 from bots.config_checks import template
+from framework.payloads import Id, PositiveId
 
-__all__ = ["POST_AS", "TEMPLATE_FIELDS", "AmbassadorConfig", "InvalidMatch", "Match", "parse_match"]
+__all__ = ["POST_AS", "TEMPLATE_FIELDS", "AmbassadorConfig", "FollowUp", "Match", "MatchCreated"]
 
 TEMPLATE_FIELDS = ("customer_name", "first_name", "match_id")
 """What a message template may use: `{customer_name}`, `{first_name}` (its first word) and `{match_id}`."""
@@ -50,56 +51,46 @@ class AmbassadorConfig:
     """How long a match's chatroom is remembered, so a re-sent match within that time does nothing."""
 
 
-class InvalidMatch(ValueError):
-    """A `match.created` body the bot cannot act on; the message says which field is wrong."""
-
-
 @attrs.frozen
 class Match:
-    """A customer matched with an ambassador; in Popsell both are ambassadors (ids of `/ambassadors`)."""
+    """A customer matched with an ambassador; in Popsell both are ambassadors (ids of `/ambassadors`, positive
+    integers or strings of their digits). Checked at the webhook (`body.match` of `match.created`)."""
 
-    id: str
-    customer_ambassador_id: int
-    ambassador_id: int
-    customer_name: str = ""
+    id: Id
+    customer_ambassador_id: PositiveId
+    ambassador_id: PositiveId
+    customer_name: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.customer_ambassador_id == self.ambassador_id:
+            raise ValueError(
+                f"the customer and the ambassador are the same ambassador ({self.ambassador_id})"
+            )
 
     @property
     def pair(self) -> tuple[int, int]:
         """The chatroom's two ambassadors: the matched ambassador, then the customer."""
         return (self.ambassador_id, self.customer_ambassador_id)
 
+    @property
+    def name(self) -> str:
+        return (self.customer_name or "").strip()
+
     def render(self, template: str) -> str:
-        first = self.customer_name.split()[0] if self.customer_name.split() else "there"
-        return template.format(customer_name=self.customer_name or first, first_name=first, match_id=self.id)
+        first = self.name.split()[0] if self.name.split() else "there"
+        return template.format(customer_name=self.name or first, first_name=first, match_id=self.id)
 
 
-def _ambassador_id(match: dict[str, Any], field: str) -> int:
-    value = match.get(field)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    raise InvalidMatch(f"match.{field}: expected an ambassador id (a positive integer), got {value!r}")
+@attrs.frozen
+class MatchCreated:
+    """The payload of `match.created`: `{"match": {...}}`."""
+
+    match: Match
 
 
-def parse_match(data: dict[str, Any]) -> Match:
-    """The `match` object of a `match.created` body; raises InvalidMatch naming the field that is wrong."""
-    match = data.get("match")
-    if not isinstance(match, dict):
-        raise InvalidMatch("match: missing or not an object")
-    match_id = match.get("id")
-    if isinstance(match_id, bool) or not isinstance(match_id, str | int) or str(match_id).strip() == "":
-        raise InvalidMatch(f"match.id: expected a string or integer id, got {match_id!r}")
-    customer = _ambassador_id(match, "customer_ambassador_id")
-    ambassador = _ambassador_id(match, "ambassador_id")
-    if customer == ambassador:
-        raise InvalidMatch(f"match: the customer and the ambassador are the same ambassador ({customer})")
-    name = match.get("customer_name")
-    if name is not None and not isinstance(name, str):
-        raise InvalidMatch(f"match.customer_name: expected a string, got {name!r}")
-    return Match(
-        id=str(match_id).strip(),
-        customer_ambassador_id=customer,
-        ambassador_id=ambassador,
-        customer_name=(name or "").strip(),
-    )
+@attrs.frozen
+class FollowUp:
+    """The payload of the follow-up the bot schedules for itself: the match and its chatroom."""
+
+    match: Match
+    chatroom_id: Id

@@ -17,7 +17,7 @@ from adapters.popsell import PopsellProvider
 from adapters.popsell.models import ChatMessage
 from framework import ConfigError, Context, Event, Plugin
 
-from .config import AmbassadorConfig, InvalidMatch, Match, parse_match
+from .config import AmbassadorConfig, FollowUp, Match, MatchCreated
 
 __all__ = ["ADAPTER", "FOLLOW_UP_EVENT", "MatchRecord", "follow_up_job_id", "plugin"]
 
@@ -126,15 +126,11 @@ async def _post(
         await _post_as_ambassador(ctx, popsell, chatroom_id, author, text)
 
 
-@plugin.on("match.created")
+@plugin.on("match.created", payload=MatchCreated)
 async def open_match_chatroom(event: Event, ctx: Context) -> None:
     """Open the pair's one-to-one chatroom, post the welcome, and plan the follow-up."""
     config = _config(ctx)
-    try:
-        match = parse_match(event.data)
-    except InvalidMatch as error:
-        ctx.log.warning("ignoring %s: %s", event.type, error)
-        return
+    match = event.payload(MatchCreated).match
     records = _Records(ctx, match.id, config)
     record = await records.load()
     if record.done:
@@ -159,7 +155,7 @@ async def open_match_chatroom(event: Event, ctx: Context) -> None:
                 "id": match.id,
                 "customer_ambassador_id": match.customer_ambassador_id,
                 "ambassador_id": match.ambassador_id,
-                "customer_name": match.customer_name,
+                "customer_name": match.name,
             },
             "chatroom_id": record.chatroom_id,
         }
@@ -168,12 +164,12 @@ async def open_match_chatroom(event: Event, ctx: Context) -> None:
     await records.save(record)
 
 
-@plugin.on(FOLLOW_UP_EVENT)
+@plugin.on(FOLLOW_UP_EVENT, payload=FollowUp)
 async def follow_up(event: Event, ctx: Context) -> None:
     """Post the follow-up once, unless the customer has written in the chatroom since the match."""
     config = _config(ctx)
-    match = parse_match(event.data)
-    chatroom_id = str(event.data["chatroom_id"])
+    follow = event.payload(FollowUp)
+    match, chatroom_id = follow.match, follow.chatroom_id
     popsell = _popsell(ctx)
     author = _author(config, popsell, match)
     async for message in popsell.client.iter_messages(int(chatroom_id)):

@@ -7,9 +7,13 @@ from typing import Any
 
 import attrs
 
+from framework.payloads import NonEmptyStr
+
 __all__ = [
     "InvalidPayload",
+    "TimelineEntryCreated",
     "WorkItem",
+    "WorkUpdated",
     "changes",
     "comment_reason",
     "is_older",
@@ -122,6 +126,45 @@ def parse_work(work: Any, where: str) -> WorkItem:
         owners=tuple(user_name(owner) for owner in owners) if isinstance(owners, list) else (),
         modified=_date(work.get("modified_date")),
     )
+
+
+@attrs.frozen
+class WorkRef:
+    """What every work object of a body has: its id (the rest is read leniently by `parse_work`)."""
+
+    id: NonEmptyStr
+
+
+@attrs.frozen
+class WorkUpdate:
+    work: WorkRef
+    old_work: WorkRef | None = None
+
+
+@attrs.frozen
+class WorkUpdated:
+    """The payload of DevRev's `work_updated`: `{"work_updated": {"work": {...}, "old_work": {...}}}`."""
+
+    work_updated: WorkUpdate
+
+
+@attrs.frozen
+class Entry:
+    id: NonEmptyStr
+    type: str
+    object: str | None = None
+
+
+@attrs.frozen
+class EntryCreated:
+    entry: Entry
+
+
+@attrs.frozen
+class TimelineEntryCreated:
+    """The payload of DevRev's `timeline_entry_created`: `{"timeline_entry_created": {"entry": {...}}}`."""
+
+    timeline_entry_created: EntryCreated
 
 
 def is_older(item: WorkItem, known: WorkItem) -> bool:

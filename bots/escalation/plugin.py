@@ -17,8 +17,9 @@ from framework import Context, Event, Plugin
 
 from .config import EscalationConfig
 from .item import (
-    InvalidPayload,
+    TimelineEntryCreated,
     WorkItem,
+    WorkUpdated,
     changes,
     comment_reason,
     is_older,
@@ -79,20 +80,15 @@ async def _escalate(ctx: Context, item: WorkItem, reason: str, trigger: str, at:
     await ctx.state.set(done_key, "done", ttl=ttl)
 
 
-@plugin.on("work_updated")
+@plugin.on("work_updated", payload=WorkUpdated)
 async def work_updated(event: Event, ctx: Context) -> None:
     """Record the item; escalate it when it matches the rule and what the summary shows changed."""
     config = _config(ctx)
-    payload = event.data.get("work_updated")
-    try:
-        if not isinstance(payload, dict):
-            raise InvalidPayload("work_updated: missing or not an object")
-        item = parse_work(payload.get("work"), "work_updated.work")
-        old_raw = payload.get("old_work")
-        old = None if old_raw is None else parse_work(old_raw, "work_updated.old_work")
-    except InvalidPayload as error:
-        ctx.log.warning("ignoring %s: %s", event.type, error)
-        return
+    event.payload(WorkUpdated)  # the shape (checked at the webhook); the work objects are read leniently
+    payload = event.data["work_updated"]
+    item = parse_work(payload["work"], "work_updated.work")
+    old_raw = payload.get("old_work")
+    old = None if old_raw is None else parse_work(old_raw, "work_updated.old_work")
     known = await _known(ctx, item.id)
     if known is not None and is_older(item, known[0]):
         ctx.log.info("%s: an update older than the last one seen; nothing to do", item.display_id)
@@ -114,16 +110,16 @@ async def work_updated(event: Event, ctx: Context) -> None:
     await _escalate(ctx, item, ", ".join(changed), trigger, event.occurred_at)
 
 
-@plugin.on("timeline_entry_created")
+@plugin.on("timeline_entry_created", payload=TimelineEntryCreated)
 async def timeline_entry_created(event: Event, ctx: Context) -> None:
     """Relay a comment on an item that matched the rule when last seen (comments anywhere else are ignored)."""
-    payload = event.data.get("timeline_entry_created")
-    entry = payload.get("entry") if isinstance(payload, dict) else None
-    if not isinstance(entry, dict) or entry.get("type") != "timeline_comment":
+    typed = event.payload(TimelineEntryCreated).timeline_entry_created.entry
+    if typed.type != "timeline_comment":
         return
-    object_id, entry_id = entry.get("object"), entry.get("id")
-    if not isinstance(object_id, str) or not isinstance(entry_id, str):
-        ctx.log.warning("ignoring %s: the entry has no object or id", event.type)
+    entry = event.data["timeline_entry_created"]["entry"]  # the comment's body and author, read leniently
+    object_id, entry_id = typed.object, typed.id
+    if not object_id:
+        ctx.log.warning("ignoring %s: the comment %s is on no object", event.type, entry_id)
         return
     known = await _known(ctx, object_id)
     if known is None or not known[1]:

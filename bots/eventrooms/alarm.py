@@ -2,37 +2,47 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import attrs
 
-from framework.errors import InvalidEvent
+from framework.payloads import NonEmptyStr, PositiveId
 
 from .config import EventroomsConfig
 
-__all__ = ["Alarm", "InvalidAlarm", "StartedAlarm", "digest_text", "parse_alarm"]
-
-INT64_MAX = 2**63 - 1
+__all__ = ["Alarm", "AlarmStarted", "StartedAlarm", "digest_text"]
 
 
-class InvalidAlarm(InvalidEvent):
-    """The event carries no usable alarm; the handler fails and the event ends in the dead letters."""
+def _unique(ids: tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    return tuple(dict.fromkeys(ids))
+
+
+def _strip(text: str) -> str:
+    return text.strip()
 
 
 @attrs.frozen
 class Alarm:
-    """`{id, name, text, organization_id, responder_ids}`: GroupAlarm ids are positive integers."""
+    """`{id, name, text, organization_id, responder_ids}` (`body.event`): GroupAlarm ids are positive integers
+    (a string of digits is read as one), checked at the webhook."""
 
-    id: int
-    name: str
-    text: str
-    organization_id: int
-    responder_ids: tuple[int, ...]
+    id: PositiveId
+    name: NonEmptyStr
+    organization_id: PositiveId
+    text: str = attrs.field(default="", converter=_strip)
+    responder_ids: tuple[PositiveId, ...] = attrs.field(default=(), converter=_unique)
 
     def fields(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "text": self.text, "organization_id": self.organization_id}
+
+
+@attrs.frozen
+class AlarmStarted:
+    """The payload of `alarm.started`: `{"event": {...}}`."""
+
+    event: Alarm
 
 
 @attrs.frozen
@@ -44,37 +54,6 @@ class StartedAlarm:
     organization_id: int
     room_id: int
     started_at: datetime
-
-
-def _positive(value: Any, where: str) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= INT64_MAX:
-        raise InvalidAlarm(f"{where}: expected a positive integer id, got {value!r}")
-    return value
-
-
-def parse_alarm(data: Mapping[str, Any]) -> Alarm:
-    """The `event` object of an event's data; raises InvalidAlarm naming the first bad field."""
-    event = data.get("event")
-    if not isinstance(event, Mapping):
-        raise InvalidAlarm("event: missing; expected {id, name, text, organization_id, responder_ids}")
-    name = event.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidAlarm(f"event.name: expected a non-empty string, got {name!r}")
-    text = event.get("text", "")
-    if not isinstance(text, str):
-        raise InvalidAlarm(f"event.text: expected a string, got {text!r}")
-    responders = event.get("responder_ids", [])
-    if not isinstance(responders, list):
-        raise InvalidAlarm(f"event.responder_ids: expected a list of user ids, got {responders!r}")
-    return Alarm(
-        id=_positive(event.get("id"), "event.id"),
-        name=name.strip(),
-        text=text.strip(),
-        organization_id=_positive(event.get("organization_id"), "event.organization_id"),
-        responder_ids=tuple(dict.fromkeys(_positive(user, "event.responder_ids[]") for user in responders)),
-    )
 
 
 def digest_text(

@@ -15,7 +15,7 @@ from typing import Any
 from adapters.groupalarm import GroupAlarmClient, GroupAlarmProvider
 from framework import ConfigError, Conflict, Context, Event, NotFound, Plugin
 
-from .alarm import InvalidAlarm, StartedAlarm, digest_text, parse_alarm
+from .alarm import AlarmStarted, StartedAlarm, digest_text
 from .config import EventroomsConfig
 
 __all__ = ["ADAPTER", "DIGEST_EVENT", "plugin"]
@@ -49,14 +49,11 @@ async def _find_default_room(client: GroupAlarmClient, organization_id: int) -> 
     return next((room.id for room in page.entries if room.type == "default"), None)
 
 
-@plugin.on("alarm.started")
+@plugin.on("alarm.started", payload=AlarmStarted)
 async def alarm_started(event: Event, ctx: Context) -> None:
     """Open the alarm's chatroom with its responders and post the alarm text into it, once per alarm."""
     config = _config(ctx)
-    try:
-        alarm = parse_alarm(event.data)
-    except InvalidAlarm as error:
-        raise InvalidAlarm(f"{event.type}: {error}") from None
+    alarm = event.payload(AlarmStarted).event
     key = f"event:{alarm.id}"
     ttl = config.remember_days * 86400.0
     record: dict[str, Any] | None = await ctx.state.get(key)

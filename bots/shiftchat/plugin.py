@@ -8,7 +8,6 @@ state only deduplicates across events: a re-sent shift is compared with what the
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import attrs
 
@@ -16,7 +15,7 @@ from adapters.roostedhr import RoostedHRProvider
 from framework import ChatProvider, Context, Event, Plugin
 
 from .config import ShiftchatConfig
-from .shift import InvalidShift, Shift, parse_shift, parse_time, render
+from .shift import Shift, ShiftCancelled, ShiftChanged, parse_time, render
 
 __all__ = ["ADAPTER", "REMINDER_EVENT", "ShiftRecord", "plugin", "reminder_job_id"]
 
@@ -63,10 +62,7 @@ def _config(ctx: Context) -> ShiftchatConfig:
 
 
 def _shift(event: Event, config: ShiftchatConfig) -> Shift:
-    try:
-        return parse_shift(event.data, config.zone)
-    except InvalidShift as error:
-        raise InvalidShift(f"{event.type}: {error}") from None
+    return event.payload(ShiftChanged).shift.in_zone(config.zone)
 
 
 def _text(config: ShiftchatConfig, template: str, shift_id: str, title: str, starts_at: datetime) -> str:
@@ -151,13 +147,13 @@ async def _open_or_update(ctx: Context, shift: Shift) -> None:
     await _plan_reminder(ctx, record, shift)
 
 
-@plugin.on("shift.published")
+@plugin.on("shift.published", payload=ShiftChanged)
 async def shift_published(event: Event, ctx: Context) -> None:
     """Open the shift's chat with its workers, welcome them, plan the reminder (a re-publish updates all)."""
     await _open_or_update(ctx, _shift(event, _config(ctx)))
 
 
-@plugin.on("shift.renamed")
+@plugin.on("shift.renamed", payload=ShiftChanged)
 async def shift_renamed(event: Event, ctx: Context) -> None:
     """Rename the chat after the shift's new title or time, and move the reminder with the start."""
     shift = _shift(event, _config(ctx))
@@ -171,7 +167,7 @@ async def shift_renamed(event: Event, ctx: Context) -> None:
         await _plan_reminder(ctx, record, shift)
 
 
-@plugin.on("shift.roster_changed")
+@plugin.on("shift.roster_changed", payload=ShiftChanged)
 async def shift_roster_changed(event: Event, ctx: Context) -> None:
     """Replace the chat's members with the shift's new roster (the bot stays in)."""
     shift = _shift(event, _config(ctx))
@@ -184,18 +180,10 @@ async def shift_roster_changed(event: Event, ctx: Context) -> None:
         await _sync_roster(ctx, record, shift)
 
 
-def _shift_id(event: Event) -> str:
-    shift: Any = event.data.get("shift")
-    value = shift.get("id") if isinstance(shift, dict) else None
-    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
-        raise InvalidShift(f"{event.type}: shift.id: expected a non-empty id, got {value!r}")
-    return str(value).strip()
-
-
-@plugin.on("shift.cancelled")
+@plugin.on("shift.cancelled", payload=ShiftCancelled)
 async def shift_cancelled(event: Event, ctx: Context) -> None:
     """Drop the reminder and tell the chat, once; the chat stays (RoostedHR cannot delete chats)."""
-    shift_id = _shift_id(event)
+    shift_id = event.payload(ShiftCancelled).shift.id
     record = await _load(ctx, shift_id)
     if record is None:
         ctx.log.info("shift %s was never opened; nothing to cancel", shift_id)

@@ -2,29 +2,61 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import attrs
 
 from framework.errors import InvalidEvent
+from framework.payloads import Id, NonEmptyStr
 
-__all__ = ["InvalidShift", "Shift", "parse_shift", "parse_time", "render"]
+__all__ = ["InvalidShift", "Shift", "ShiftCancelled", "ShiftChanged", "parse_time", "render"]
 
 
 class InvalidShift(InvalidEvent):
-    """The event carries no usable shift; the handler fails and the event ends in the dead letters."""
+    """A stored shift time that is not ISO 8601; the handler fails and the event ends in the dead letters."""
+
+
+def _unique(ids: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(ids))
 
 
 @attrs.frozen
 class Shift:
-    """`{id, title, starts_at, worker_ids}` from the body; `starts_at` is aware."""
+    """`{id, title, starts_at, worker_ids}` from the body (`body.shift`), checked at the webhook.
 
-    id: str
-    title: str
+    `starts_at` is as sent: aware, or naive (then `in_zone` reads it in the configured zone).
+    """
+
+    id: Id
+    title: NonEmptyStr
     starts_at: datetime
-    worker_ids: tuple[str, ...]
+    worker_ids: tuple[Id, ...] = attrs.field(default=(), converter=_unique)
+
+    def in_zone(self, zone: tzinfo | None) -> Shift:
+        """The shift with an aware `starts_at`: a naive one is read in `zone` (or UTC)."""
+        if self.starts_at.tzinfo is not None:
+            return self
+        return attrs.evolve(self, starts_at=self.starts_at.replace(tzinfo=zone or UTC))
+
+
+@attrs.frozen
+class ShiftChanged:
+    """The payload of `shift.published`, `shift.renamed` and `shift.roster_changed`: `{"shift": {...}}`."""
+
+    shift: Shift
+
+
+@attrs.frozen
+class ShiftRef:
+    id: Id
+
+
+@attrs.frozen
+class ShiftCancelled:
+    """The payload of `shift.cancelled`: only the shift's id is needed."""
+
+    shift: ShiftRef
 
 
 def parse_time(value: Any, zone: tzinfo | None = None) -> datetime:
@@ -38,32 +70,6 @@ def parse_time(value: Any, zone: tzinfo | None = None) -> datetime:
             f"shift.starts_at: {value!r} is not ISO 8601; expected e.g. 2025-06-02T08:00:00+02:00"
         ) from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone or UTC)
-
-
-def _id(value: Any, where: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
-        raise InvalidShift(f"{where}: expected a non-empty id, got {value!r}")
-    return str(value).strip()
-
-
-def parse_shift(data: Mapping[str, Any], zone: tzinfo | None = None) -> Shift:
-    """The `shift` object of an event's data; raises InvalidShift naming the first bad field."""
-    shift = data.get("shift")
-    if not isinstance(shift, Mapping):
-        raise InvalidShift("shift: missing; expected {id, title, starts_at, worker_ids}")
-    title = shift.get("title")
-    if not isinstance(title, str) or not title.strip():
-        raise InvalidShift(f"shift.title: expected a non-empty string, got {title!r}")
-    workers = shift.get("worker_ids", [])
-    if not isinstance(workers, list):
-        raise InvalidShift(f"shift.worker_ids: expected a list of worker ids, got {workers!r}")
-    worker_ids = tuple(dict.fromkeys(_id(worker, "shift.worker_ids[]") for worker in workers))
-    return Shift(
-        id=_id(shift.get("id"), "shift.id"),
-        title=title.strip(),
-        starts_at=parse_time(shift.get("starts_at"), zone),
-        worker_ids=worker_ids,
-    )
 
 
 def render(

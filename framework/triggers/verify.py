@@ -13,6 +13,8 @@ import attrs
 import cattrs
 from cattrs.errors import AttributeValidationNote, ClassValidationError
 
+from framework.suggest import closest
+
 __all__ = [
     "DEFAULT_TOLERANCE",
     "SCHEMES",
@@ -190,7 +192,9 @@ def structure_checked(
     names = [field.name for field in attrs.fields(cls)]  # type: ignore[arg-type]
     for key in value:
         if key not in names:
-            raise _field_error(cls, str(key), f"unknown key; valid keys here: {', '.join(names)}")
+            match = closest(str(key), names)
+            hint = f"did you mean {match}? " if match else ""
+            raise _field_error(cls, str(key), f"unknown key; {hint}valid keys here: {', '.join(names)}")
     for key in lists:
         if isinstance(value.get(key), str):
             raise _field_error(cls, key, f'expected a list of strings, e.g. {key} = ["..."]')

@@ -23,6 +23,8 @@ from framework.errors import ConfigError, StoreOverloaded
 from framework.events import new_event
 from framework.json_answers import answer as _answer
 from framework.json_answers import error_response, json_errors, json_errors_route, json_expect
+from framework.payloads import payload_problems
+from framework.plugins import Handler
 from framework.store.base import DEFAULT_DEDUPE_TTL, Append, Store
 from framework.triggers import verify
 from framework.triggers.verify import (
@@ -215,6 +217,38 @@ class _Endpoint:
     ordering_paths: tuple[tuple[str, ...], ...]
     source: str
     devrev: bool
+    typed: tuple[Handler, ...] | None = None
+    """The handlers that may get this route's events and declare a payload type; None when none do."""
+    payload_types: tuple[type, ...] = ()
+    """For a route with a fixed `event`: the types its body must fit (all of them), computed at startup."""
+
+
+def _payload_types(handlers: Iterable[Handler], event_type: str) -> tuple[type, ...]:
+    """The distinct payload types the handlers of `event_type` declare, in registration order."""
+    kinds: dict[type, None] = {}
+    for handler in handlers:
+        if handler.payload is not None and handler.matches_type(event_type):
+            kinds[handler.payload] = None
+    return tuple(kinds)
+
+
+def _with_payloads(endpoint: _Endpoint, handlers: tuple[Handler, ...]) -> _Endpoint:
+    """`endpoint` with what its deliveries are checked against; unchanged when nothing applies."""
+    if endpoint.event_type is not None:
+        kinds = _payload_types(handlers, endpoint.event_type)
+        return attrs.evolve(endpoint, typed=handlers, payload_types=kinds) if kinds else endpoint
+    return attrs.evolve(endpoint, typed=handlers) if handlers else endpoint
+
+
+def _invalid_payload(fields: dict[str, list[str]]) -> web.Response:
+    return _answer(
+        422,
+        {
+            "error": "invalid_payload",
+            "detail": "the body does not fit the payload type of its event; see fields",
+            "fields": fields,
+        },
+    )
 
 
 def _split(dotted: str | None) -> tuple[str, ...]:
@@ -359,7 +393,9 @@ class WebhookReceiver:
 
     `append` is what stores the event, `store.append` unless given: the runtime passes its worker's `append`,
     which hands a fresh event to a free handler slot in the same commit. A body that takes longer than
-    `read_timeout` seconds to arrive is answered 408 and its connection closed.
+    `read_timeout` seconds to arrive is answered 408 and its connection closed. `handlers` are the service's
+    handlers: a delivery whose event type has handlers that declare a payload type must fit every one of those
+    types, else it is answered 422 with the field errors (framework.payloads); routes none applies to pay nothing.
     """
 
     def __init__(
@@ -370,6 +406,7 @@ class WebhookReceiver:
         clock: Callable[[], float] = time.time,
         append: Append | None = None,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
+        handlers: Iterable[Handler] = (),
     ) -> None:
         self.routes = tuple(routes)
         problems: list[str] = []
@@ -383,7 +420,8 @@ class WebhookReceiver:
             seen.setdefault(route.path, index)
         if problems:
             raise ConfigError(problems)
-        self._endpoints = tuple(_compile(route) for route in self.routes)
+        typed = tuple(handler for handler in handlers if handler.payload is not None)
+        self._endpoints = tuple(_with_payloads(_compile(route), typed) for route in self.routes)
         self._store = store
         self._append = append
         self._clock = clock
@@ -457,6 +495,15 @@ class WebhookReceiver:
         if type(event_type) is not str or not event_type:
             field = ".".join(endpoint.event_path)
             return error_response(400, "missing_event_type", f"the body has no string at {field}")
+        if endpoint.typed is not None:
+            kinds = (
+                endpoint.payload_types if endpoint.event_type else _payload_types(endpoint.typed, event_type)
+            )
+            if kinds:
+                fields = payload_problems(data, kinds)
+                if fields:
+                    log.info("webhook %s refused: %s does not fit its payload type", route.path, event_type)
+                    return _invalid_payload(fields)
         if endpoint.id_path:
             delivery_id = _scalar(_lookup(data, endpoint.id_path))
         elif endpoint.id_header:

@@ -43,7 +43,7 @@ def test_check_names_each_mistake_as_the_readme_shows() -> None:
     errors = result.stderr.strip().splitlines()
     assert errors == [
         "error: examples/typed_config/bad.toml: plugins.welcome.max_length: expected an integer, got 'long'",
-        "error: examples/typed_config/bad.toml: plugins.welcome: unknown key(s) greting",
+        "error: examples/typed_config/bad.toml: plugins.welcome: unknown key(s) greting; did you mean greeting?",
     ]
     readme = (EXAMPLE / "README.md").read_text()
     assert all(line in readme for line in errors)

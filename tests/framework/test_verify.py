@@ -271,7 +271,7 @@ def messages(converter: cattrs.Converter, value: Any) -> list[str]:
         ),
         (
             {"scheme": "hmac-sha256", "secret": ["s"]},
-            "verify.secret: unknown key; valid keys here: scheme, secrets",
+            "verify.secret: unknown key; did you mean secrets? valid keys here: scheme, secrets",
         ),
         ({"scheme": "bearer", "tokens": ["Bearer x"]}, 'verify.tokens[0]: starts with "Bearer "'),
         ({"scheme": "bearer", "tokens": []}, "verify.tokens: empty; add at least one token"),

@@ -113,7 +113,7 @@ def errors(converter: cattrs.Converter, toml: str) -> list[str]:
         ),
         (
             '[[webhooks]]\npath = "/h"\nevnt = "e"\nverify = { scheme = "none" }',
-            "bot.toml: webhooks[0].evnt: unknown key; valid keys here: path, verify, event,",
+            "bot.toml: webhooks[0].evnt: unknown key; did you mean event? valid keys here: path, verify, event,",
         ),
         (
             '[[webhooks]]\npath = "/h"\nevent = "e"\npreset = "github"\nverify = { scheme = "none" }',

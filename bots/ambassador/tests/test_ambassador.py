@@ -221,13 +221,28 @@ async def test_post_as_ambassador_welcomes_as_the_matched_ambassador(chatwright_
     ]
 
 
-async def test_a_malformed_match_is_ignored(chatwright_bot: BotFactory) -> None:
+async def test_a_malformed_match_is_refused_with_422_and_never_stored(chatwright_bot: BotFactory) -> None:
     bot = await start(chatwright_bot)
 
-    assert (await deliver(bot, {"type": "match.created", "match": {"id": "mt_9"}}))[0] == 202
+    status, answer = await deliver(
+        bot, {"type": "match.created", "match": {"id": "mt_9", "ambassador_id": "x"}}
+    )
+    assert status == 422
+    assert answer["error"] == "invalid_payload"
+    assert answer["fields"] == {
+        "match.customer_ambassador_id": ["required field missing"],
+        "match.ambassador_id": ["expected a positive integer id, got a string"],
+    }
+    same = {"type": "match.created", "match": {"id": 9, "customer_ambassador_id": 4, "ambassador_id": "4"}}
+    status, answer = await deliver(bot, same)
+    assert (status, answer["fields"]) == (
+        422,
+        {"match": ["the customer and the ambassador are the same ambassador (4)"]},
+    )
+    await bot.settle()
 
     assert calls(bot) == []
-    assert [d.action for d in bot.dispositions] == ["done"]
+    assert bot.dispositions == [] and await bot.dead_letters() == []
 
 
 async def test_the_follow_up_is_posted_once_when_the_customer_stays_silent(

@@ -330,3 +330,29 @@ def test_bad_settings_are_reported_with_their_key(settings: dict[str, Any], expe
     with pytest.raises(ConfigError) as caught:
         resolve_plugins(bad)
     assert any(expected in problem for problem in caught.value.problems), caught.value.problems
+
+
+async def test_a_body_that_does_not_fit_is_refused_with_422_and_never_stored(
+    chatwright_bot: BotFactory,
+) -> None:
+    bot = await start(chatwright_bot)
+    update = work_updated_body()
+    del update["work_updated"]["work"]["id"]
+    update["work_updated"]["old_work"] = "ISS-123"
+    status, answer = await deliver(bot, update)
+    assert (status, answer["error"]) == (422, "invalid_payload")
+    assert answer["fields"] == {
+        "work_updated.work.id": ["required field missing"],
+        "work_updated.old_work": ["expected an object, got a string"],
+    }
+    note = comment_body()
+    note["timeline_entry_created"]["entry"]["id"] = " "
+    status, answer = await deliver(bot, note)
+    assert (status, answer["fields"]) == (
+        422,
+        {"timeline_entry_created.entry.id": ["expected a non-empty string, got a blank one"]},
+    )
+    await bot.settle()
+
+    assert calls(bot) == []
+    assert bot.dispositions == [] and await bot.dead_letters() == []

@@ -294,10 +294,33 @@ async def test_a_retried_digest_posts_what_its_first_attempt_read(bot: BotHarnes
     assert len(texts[1]) == 1 and "Gas leak (#4800)" in texts[1][0]
 
 
-async def test_an_alarm_without_an_organization_is_dead_lettered_without_calls(bot: BotHarness) -> None:
+async def test_an_alarm_that_does_not_fit_is_refused_with_422_and_never_stored(bot: BotHarness) -> None:
     body = alarm_body()
     del body["event"]["organization_id"]
-    assert (await _deliver(bot, body))[0] == 202
+    body["event"]["id"] = "4712a"
+    body["event"]["responder_ids"] = [1, "2", 0]
+    status, answer = await _deliver(bot, body)
+    assert status == 422
+    assert answer == {
+        "error": "invalid_payload",
+        "detail": "the body does not fit the payload type of its event; see fields",
+        "fields": {
+            "event.id": ["expected a positive integer id, got a string"],
+            "event.organization_id": ["required field missing"],
+            "event.responder_ids[2]": ["expected a positive integer id, got the number 0"],
+        },
+    }
+    await bot.settle()
+    assert bot.dispositions == [] and await bot.dead_letters() == []
+    assert bot.requests("groupalarm") == []
+
+
+async def test_an_alarm_emitted_without_an_organization_is_dead_lettered_without_calls(
+    bot: BotHarness,
+) -> None:
+    body = alarm_body()
+    del body["event"]["organization_id"]
+    await bot.emit("alarm.started", body)
     [letter] = await bot.dead_letters()
-    assert "event.organization_id" in letter.error
+    assert "event.organization_id: required field missing" in letter.error
     assert bot.requests("groupalarm") == []

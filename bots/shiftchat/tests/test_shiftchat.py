@@ -251,12 +251,32 @@ async def test_a_reminder_answered_after_the_timeout_is_posted_once(chatwright_b
     assert [message.text for message in _chats(bot)[0].messages][1:] == [reminder["message"]]
 
 
-async def test_a_shift_without_a_start_is_dead_lettered_without_calls(bot: BotHarness) -> None:
+async def test_a_shift_that_does_not_fit_is_refused_with_422_and_never_stored(bot: BotHarness) -> None:
+    body = shift_body("shift.published", title=" ")
+    del body["shift"]["starts_at"]
+    body["shift"]["worker_ids"] = ["w1", 7, True]
+    status, answer = await _deliver(bot, body)
+    assert status == 422
+    assert answer["error"] == "invalid_payload"
+    assert answer["fields"] == {
+        "shift.title": ["expected a non-empty string, got a blank one"],
+        "shift.starts_at": ["required field missing"],
+        "shift.worker_ids[2]": ["expected a non-empty string or an integer id, got a boolean"],
+    }
+    cancelled = shift_body("shift.cancelled")
+    del cancelled["shift"]["id"]
+    assert (await _deliver(bot, cancelled))[0] == 422
+    await bot.settle()
+    assert bot.dispositions == [] and await bot.dead_letters() == []
+    assert bot.requests("roosted") == []
+
+
+async def test_a_shift_emitted_without_a_start_is_dead_lettered_without_calls(bot: BotHarness) -> None:
     body = shift_body("shift.published")
     del body["shift"]["starts_at"]
-    assert (await _deliver(bot, body))[0] == 202
+    await bot.emit("shift.published", body)
     [letter] = await bot.dead_letters()
-    assert "shift.starts_at" in letter.error
+    assert "shift.starts_at: required field missing" in letter.error
     assert bot.requests("roosted") == []
 
 
