@@ -83,7 +83,8 @@ def check(args: argparse.Namespace) -> int:
         print(f"  {plugin.name}")
         for handler in plugin.handlers:
             suffix = " (filtered)" if handler.filter else ""
-            print(f"    on {handler.pattern}{suffix} -> {handler.name}")
+            typed = f" (payload: {handler.payload.__name__})" if handler.payload is not None else ""
+            print(f"    on {handler.pattern}{suffix}{typed} -> {handler.name}")
     problems += needs_problems(config, plugins, providers)
     from framework.triggers.webhooks import route_problems
 
