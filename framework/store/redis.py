@@ -18,7 +18,6 @@ import logging
 import math
 import re
 import threading
-from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -43,13 +42,12 @@ from framework.store.base import (
     InboxEntry,
     Store,
 )
+from framework.store.shared_limiter import LeasedRateLimiter
 
 __all__ = [
     "DEFAULT_PREFIX",
     "HEARTBEAT_EVERY",
-    "LEASE_SPAN",
     "LIVENESS_TTL",
-    "RATE_HORIZON",
     "RedisRateLimiter",
     "RedisStore",
     "redis_settings",
@@ -74,13 +72,6 @@ its events: three heartbeats, so one or two slow or lost ones do not make a live
 
 HEARTBEAT_EVERY = 2.0
 """Seconds between heartbeats (one script call for all workers of a store, from a thread of its own)."""
-
-RATE_HORIZON = 0.1
-"""Seconds ahead a shared rate limiter hands out a slot at most: a 429's hold pushes back every slot beyond."""
-
-LEASE_SPAN = 0.02
-"""Seconds of slots one round trip of a shared rate limiter may take at most (at 200 requests/s, 4 slots),
-and no more than callers are waiting for, so none go unused when the traffic is light."""
 
 _PREFIX_PATTERN = re.compile(r"[A-Za-z0-9_.:-]+")
 
@@ -456,96 +447,17 @@ class RedisStore(Store):
         return sorted(_text(key) for key in await self._run(self._scripts.state_keys, namespace, prefix))
 
 
-class RedisRateLimiter:
-    """One rate limit for every replica sharing the Redis: a GCRA whose arrival time lives in one key.
+class RedisRateLimiter(LeasedRateLimiter):
+    """One rate limit for every replica sharing the Redis: the GCRA's arrival time lives in `{prefix}:rate:<name>`
+    and each reservation is one run of the script `RATE`, on the server's clock (see LeasedRateLimiter)."""
 
-    `acquire` takes the next free slot, the time its request may go, from the script `RATE` (on the server's
-    clock), and sleeps until then. Callers of one process queue behind a lock, so one round trip at a time asks
-    for as many slots as are waiting (up to LEASE_SPAN seconds of them); a slot never lies more than
-    RATE_HORIZON ahead (the script answers "ask again later" instead), so `hold` - a 429's pause, written into
-    the same key - delays every slot not yet handed out, on every replica. Should Redis fail, the process paces
-    alone at the same rate until it answers again.
-    """
+    failures = (RedisError,)
 
     def __init__(self, store: RedisStore, key: str, rate: float, burst: int = 1) -> None:
-        from framework.http import RateLimiter
-
-        if not rate > 0:
-            raise ValueError(f"rate must be positive, got {rate!r}")
-        self.key = key
-        self.interval = 1.0 / rate
+        super().__init__(key, rate, burst)
         self._store = store
-        self._interval_us = max(1, _us(self.interval))
-        self._allowance_us = max(0, burst - 1) * self._interval_us
-        self._horizon_us = _us(max(RATE_HORIZON, 2 * self.interval))
-        self.max_lease = max(1, int(rate * LEASE_SPAN))
-        self._slots: deque[float] = deque()
-        self._lock = asyncio.Lock()
-        self._waiting = 0
-        self._holds = 0
-        self._fallback = RateLimiter(rate, burst)
-        self.round_trips = 0
-        """Script calls made (acquire and hold), for tests and the benchmark."""
 
-    async def acquire(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            slot = self._take(loop.time())
-            if slot is None:
-                self._waiting += 1
-                try:
-                    async with self._lock:
-                        slot = self._take(loop.time())
-                        if slot is None:
-                            slot = await self._lease(loop)
-                except RedisError as error:
-                    log.warning(
-                        "rate limit %s: Redis failed (%s); pacing this process alone", self.key, error
-                    )
-                    await self._fallback.acquire()
-                    return
-                finally:
-                    self._waiting -= 1
-            holds = self._holds
-            wait = slot - loop.time()
-            if wait <= 0:
-                return
-            await asyncio.sleep(wait)
-            if holds == self._holds:
-                return
-
-    def _take(self, now: float) -> float | None:
-        """The next leased slot still usable (one whose time passed by more than an interval is dropped)."""
-        while self._slots:
-            slot = self._slots.popleft()
-            if slot >= now - self.interval:
-                return slot
-        return None
-
-    async def _lease(self, loop: asyncio.AbstractEventLoop) -> float:
-        while True:
-            count = max(1, min(self.max_lease, self._waiting))
-            granted, wait_us = await self._store._rate(
-                self.key, self._interval_us, self._allowance_us, count, self._horizon_us, 0
-            )
-            self.round_trips += 1
-            now = loop.time()
-            if granted:
-                slots = [now + max(0, wait_us + i * self._interval_us) / 1e6 for i in range(granted)]
-                self._slots.extend(slots[1:])
-                return slots[0]
-            await asyncio.sleep(wait_us / 1e6)
-
-    async def hold(self, seconds: float) -> None:
-        if not seconds > 0:
-            return
-        self._slots.clear()
-        self._holds += 1
-        await self._fallback.hold(seconds)
-        try:
-            await self._store._rate(self.key, self._interval_us, self._allowance_us, 0, 0, _us(seconds))
-            self.round_trips += 1
-        except RedisError as error:
-            log.warning(
-                "rate limit %s: Redis failed (%s); the hold applies to this process only", self.key, error
-            )
+    async def _reserve(
+        self, interval_us: int, allowance_us: int, count: int, horizon_us: int, hold_us: int
+    ) -> tuple[int, int]:
+        return await self._store._rate(self.key, interval_us, allowance_us, count, horizon_us, hold_us)

@@ -1,13 +1,15 @@
-"""One rate limit for the whole service: HttpClients of several replicas pace through one Redis limiter, a 429
+"""One rate limit for the whole service: HttpClients of several replicas pace through one shared limiter, a 429
 seen by one holds back all, and a slow adapter's `concurrency` keeps it from taking every connection.
 
-Each "replica" here is its own RedisStore (its own connection pool) on one Redis prefix, with its own
-HttpClient; the emulator counts what reaches it, and answers 429 above its own rate limit.
+Each "replica" here is its own store (its own Redis connection pool on one prefix, or its own connections to
+one SQLite file, as two processes of a host have) with its own HttpClient; the emulator counts what reaches
+it, and answers 429 above its own rate limit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -21,10 +23,12 @@ from aiohttp.test_utils import TestServer
 from adapters.emulation import FAULTS_KEY, FaultState, ScriptedAnswer, emulator_app
 from framework.adapter_registry import EmulatorOptions
 from framework.config import config_from_dict
-from framework.http import RATE_HEADROOM, HttpClient, HttpSettings, RetryPolicy
+from framework.http import RATE_HEADROOM, HttpClient, HttpSettings, RateLimiter, RetryPolicy
 from framework.runtime import build_providers
-from framework.store.base import open_store
-from framework.store.redis import RedisRateLimiter, RedisStore
+from framework.store.base import Store, open_store
+from framework.store.redis import RedisRateLimiter
+from framework.store.shared_limiter import LeasedRateLimiter
+from framework.store.sqlite import SQLiteRateLimiter
 from tests.framework.store_fixtures import redis_url  # noqa: F401 - fixture
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
@@ -90,9 +94,11 @@ async def _wait_for(condition: Callable[[], Awaitable[bool] | bool], timeout: fl
             await asyncio.sleep(0.005)
 
 
-@pytest.fixture
-async def replicas(redis_url: str) -> AsyncIterator[list[RedisStore]]:
-    stores = [RedisStore(redis_url), RedisStore(redis_url)]
+@pytest.fixture(params=["redis", "sqlite"])
+async def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[list[Store]]:
+    """Two stores on one Redis prefix, or on one SQLite file (two connections: as two processes of a host)."""
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else f"sqlite:///{tmp_path}/bot.db"
+    stores = [open_store(url), open_store(url)]
     for store in stores:
         await store.open()
     yield stores
@@ -100,8 +106,14 @@ async def replicas(redis_url: str) -> AsyncIterator[list[RedisStore]]:
         await store.close()
 
 
+def _limiter(store: Store, rate: float) -> LeasedRateLimiter:
+    limiter = store.rate_limiter("shop", rate)
+    assert isinstance(limiter, LeasedRateLimiter)
+    return limiter
+
+
 def _client(
-    server: TestServer, limiter: RedisRateLimiter | None, rate: float, attempts: int = 4
+    server: TestServer, limiter: LeasedRateLimiter | None, rate: float, attempts: int = 4
 ) -> HttpClient:
     settings = HttpSettings(rate_limit=rate, limiter=limiter, retry=RetryPolicy(attempts=attempts))
     return HttpClient(provider="emulated", base_url=str(server.make_url("")), settings=settings)
@@ -118,14 +130,13 @@ def _most_in_window(arrivals: list[float], window: float) -> int:
 
 
 async def test_two_replicas_together_stay_within_one_rate_limit(
-    aiohttp_server: ServerFactory, replicas: list[RedisStore]
+    aiohttp_server: ServerFactory, replicas: list[Store]
 ) -> None:
     rate, per_replica = 40.0, 50
     app, recorder = _emulator(rate_limit=rate)
     server = await aiohttp_server(app)
     clients = [
-        _client(server, store.rate_limiter("shop", rate * (1 - RATE_HEADROOM)), rate, attempts=1)
-        for store in replicas
+        _client(server, _limiter(store, rate * (1 - RATE_HEADROOM)), rate, attempts=1) for store in replicas
     ]
     started = time.monotonic()
     try:
@@ -147,12 +158,12 @@ async def test_two_replicas_together_stay_within_one_rate_limit(
 
 
 async def test_a_429_seen_by_one_replica_holds_back_the_other(
-    aiohttp_server: ServerFactory, replicas: list[RedisStore]
+    aiohttp_server: ServerFactory, replicas: list[Store]
 ) -> None:
     app, recorder = _emulator(rate_limit=None)
     app[FAULTS_KEY].scripted.append(ScriptedAnswer(status=429, retry_after=1, path="/ping"))
     server = await aiohttp_server(app)
-    limiters = [store.rate_limiter("shop", 50.0) for store in replicas]
+    limiters = [_limiter(store, 50.0) for store in replicas]
     first, second = (_client(server, limiter, 50.0) for limiter in limiters)
 
     def held() -> bool:  # the 429 came back and the first replica's limiter finished writing its hold
@@ -225,5 +236,28 @@ def test_a_shared_store_gives_each_rate_limited_adapter_its_limiter(
     assert limiter.interval == pytest.approx(1 / (10 * (1 - RATE_HEADROOM)))
     assert shared["paced"].concurrency == 3
     assert shared["free"].limiter is None
-    alone = settings(f"sqlite:///{tmp_path}/bot.db")
+    host = settings(f"sqlite:///{tmp_path}/bot.db")
+    assert isinstance(host["paced"].limiter, SQLiteRateLimiter)
+    alone = settings("sqlite://:memory:")
     assert alone["paced"].limiter is None and alone["paced"].rate_limit == 10
+
+
+async def test_a_hold_in_one_process_makes_its_waiting_callers_take_new_slots_after_it() -> None:
+    limiter = RateLimiter(rate=50.0)
+    loop = asyncio.get_running_loop()
+    sent: list[float] = []
+
+    async def call() -> None:
+        await limiter.acquire()
+        sent.append(loop.time())
+
+    await call()
+    waiting = [asyncio.create_task(call()) for _ in range(5)]  # slots 20 ms apart, all asleep
+    await asyncio.sleep(0)
+    held_at = loop.time()
+    await limiter.hold(0.3)
+    await asyncio.gather(*waiting)
+    after = sorted(sent[1:])
+    assert min(after) - held_at >= 0.3 - 0.005, "a caller asleep before the hold went during it"
+    # paced after the pause, not all at once
+    assert all(later - earlier >= 0.015 for earlier, later in itertools.pairwise(after))
