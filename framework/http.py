@@ -58,6 +58,15 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 RATE_HEADROOM = 0.02
 """The limiter paces this share below the configured rate, against the jitter of requests in transit."""
 
+SHARED_RATE_HEADROOM = 0.03
+"""The same, for a limiter shared by several processes (`HttpSettings.limiter`): requests from several hosts
+reach the provider with more jitter between them than those of one process."""
+
+LATE_SLOT = 0.01
+"""Seconds a caller may wake after its slot and still use it. One that wakes later (its event loop was busy)
+takes a new slot, once: sent late, it would go out with the slots after it, and a busy loop waking many at
+once would send a burst the provider counts in one second."""
+
 
 @attrs.frozen(kw_only=True)
 class RetryPolicy:
@@ -166,8 +175,10 @@ class RateLimiter:
         self._holds = 0
 
     async def acquire(self) -> None:
+        loop = asyncio.get_running_loop()
+        late_once = False
         while True:
-            now = asyncio.get_running_loop().time()
+            now = loop.time()
             due = max(self._due, now)
             self._due = due + self.interval
             wait = due - self.allowance - now
@@ -175,8 +186,11 @@ class RateLimiter:
                 return
             holds = self._holds
             await asyncio.sleep(wait)
-            if holds == self._holds:
+            if holds != self._holds:
+                continue
+            if loop.time() - (now + wait) <= LATE_SLOT or late_once:
                 return
+            late_once = True  # woke too late for its slot: take a new one (once), not someone else's
 
     async def hold(self, seconds: float) -> None:
         if seconds > 0:

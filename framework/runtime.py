@@ -17,7 +17,7 @@ from framework.context import Chats, Context, ScheduleApi, SchedulesUnavailable
 from framework.dispatch import Dispatcher, Middleware, timing_middleware
 from framework.errors import ConfigError
 from framework.events import Event, new_event
-from framework.http import RATE_HEADROOM
+from framework.http import SHARED_RATE_HEADROOM
 from framework.loading import load_plugins, structure_plugin_configs
 from framework.plugins import CronSpec, Plugin
 from framework.steps import Steps, StepSettings
@@ -44,7 +44,7 @@ def build_providers(config: Config, store: Store | None = None) -> dict[str, Cha
     for name, adapter_config in config.adapters.items():
         spec = find_adapter(adapter_config.provider)
         if store is not None and adapter_config.rate_limit:
-            limiter = store.rate_limiter(name, adapter_config.rate_limit * (1 - RATE_HEADROOM))
+            limiter = store.rate_limiter(name, adapter_config.rate_limit * (1 - SHARED_RATE_HEADROOM))
             if limiter is not None:
                 adapter_config = adapter_config.with_limiter(limiter)
         providers[name] = spec.build(name, adapter_config)

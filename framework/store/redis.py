@@ -224,9 +224,9 @@ class RedisStore(Store):
         """A limiter shared by every replica on this Redis: key `{prefix}:rate:<name>` (see RedisRateLimiter)."""
         return RedisRateLimiter(self, self.key(f"rate:{name}"), rate, burst)
 
-    async def _rate(self, key: str, *args: int) -> tuple[int, int]:
-        granted, wait = await self._scripts.rate(keys=[key], args=list(args))
-        return int(granted), int(wait)
+    async def _rate(self, key: str, *args: int) -> tuple[int, int, int]:
+        granted, wait, now = await self._scripts.rate(keys=[key], args=list(args))
+        return int(granted), int(wait), int(now)
 
     def key(self, name: str) -> str:
         """The full Redis key of `name` (`inbox`, `ready`, `event:<id>`, ...), for tools and tests."""
@@ -459,5 +459,5 @@ class RedisRateLimiter(LeasedRateLimiter):
 
     async def _reserve(
         self, interval_us: int, allowance_us: int, count: int, horizon_us: int, hold_us: int
-    ) -> tuple[int, int]:
+    ) -> tuple[int, int, int]:
         return await self._store._rate(self.key, interval_us, allowance_us, count, horizon_us, hold_us)

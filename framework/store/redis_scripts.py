@@ -436,9 +436,10 @@ RATE = """
 -- A shared rate limit (GCRA): KEYS[1] = `{P}:rate:<adapter>` holds the theoretical arrival time (TAT, server
 -- microseconds) of the next request. ARGV: interval (us between requests), allowance (us a burst may run
 -- ahead), count (slots wanted), horizon (us ahead a slot may be handed out), hold (us; > 0: a 429's pause).
--- A grant returns {count, wait}: slot i may go `wait + i * interval` us from now (negative: at once). When the
--- next slot lies beyond the horizon nothing is taken and {0, us to wait before asking again} comes back, so a
--- reservation is never more than the horizon ahead, and a hold pushes back every slot not yet handed out.
+-- A grant returns {count, wait, now}: slot i may go `wait + i * interval` us after `now` (the server's clock;
+-- negative: at once). When the next slot lies beyond the horizon nothing is taken and {0, us to wait before
+-- asking again, now} comes back, so a reservation is never more than the horizon ahead, and a hold pushes back
+-- every slot not yet handed out.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval, allowance = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -451,10 +452,10 @@ end
 if hold > 0 then
   local held = now + hold + allowance
   if held > tat then store(held) end
-  return {0, 0}
+  return {0, 0, now}
 end
 local wait = tat - allowance - now
-if wait > horizon then return {0, wait - horizon} end
+if wait > horizon then return {0, wait - horizon, now} end
 store(tat + count * interval)
-return {count, wait}
+return {count, wait, now}
 """

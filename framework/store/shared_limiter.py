@@ -20,7 +20,7 @@ import asyncio
 import logging
 from collections import deque
 
-from framework.http import RateLimiter
+from framework.http import LATE_SLOT, RateLimiter
 
 __all__ = ["LEASE_SPAN", "RATE_HORIZON", "LeasedRateLimiter"]
 
@@ -29,9 +29,13 @@ log = logging.getLogger("chatwright.store")
 RATE_HORIZON = 0.1
 """Seconds ahead a slot is handed out at most: a 429's hold pushes back every slot beyond this."""
 
-LEASE_SPAN = 0.02
-"""Seconds of slots one reservation takes at most (at 200 requests/s, 4 slots), and never more than callers are
+LEASE_SPAN = 0.05
+"""Seconds of slots one reservation takes at most (at 200 requests/s, 10 slots), and never more than callers are
 waiting for, so none go unused when the traffic is light."""
+
+
+OFFSET_SAMPLES = 64
+"""Reservations whose smallest (loop clock - store clock) estimates the offset between the two clocks."""
 
 
 def _us(seconds: float) -> int:
@@ -54,23 +58,27 @@ class LeasedRateLimiter(abc.ABC):
         self._horizon_us = _us(max(RATE_HORIZON, 2 * self.interval))
         self.max_lease = max(1, int(rate * LEASE_SPAN))
         self._slots: deque[float] = deque()
+        self._offsets: deque[float] = deque(maxlen=OFFSET_SAMPLES)
         self._lock = asyncio.Lock()
         self._waiting = 0
         self._holds = 0
         self._fallback = RateLimiter(rate, burst)
         self.round_trips = 0
+        self.late = 0
+        """Slots given up because their caller woke too late for them (see LATE_SLOT)."""
         """Reservations made (acquire and hold), for tests and the benchmark."""
 
     @abc.abstractmethod
     async def _reserve(
         self, interval_us: int, allowance_us: int, count: int, horizon_us: int, hold_us: int
-    ) -> tuple[int, int]:
+    ) -> tuple[int, int, int]:
         """Atomically: with `hold_us` > 0, push the arrival time to `now + hold_us`; else take `count` slots if
-        the first lies within `horizon_us` -> (count, us until the first, may be negative), or -> (0, us to
-        wait before asking again)."""
+        the first lies within `horizon_us` -> (count, us from `now` until the first, may be negative, now), or
+        -> (0, us to wait before asking again, now); `now` is the store's clock in us."""
 
     async def acquire(self) -> None:
         loop = asyncio.get_running_loop()
+        late_once = False
         while True:
             slot = self._take(loop.time())
             if slot is None:
@@ -91,10 +99,18 @@ class LeasedRateLimiter(abc.ABC):
             holds = self._holds
             wait = slot - loop.time()
             if wait <= 0:
-                return
+                if -wait <= LATE_SLOT or late_once:
+                    return
+                late_once = True  # the slot passed while the reply waited to be read: take a new one
+                self.late += 1
+                continue
             await asyncio.sleep(wait)
-            if holds == self._holds:
+            if holds != self._holds:
+                continue
+            if loop.time() - slot <= LATE_SLOT or late_once:
                 return
+            late_once = True  # woke too late for its slot: take a new one (once), see LATE_SLOT
+            self.late += 1
 
     def _take(self, now: float) -> float | None:
         """The next leased slot still usable (one whose time passed by more than an interval is dropped)."""
@@ -107,16 +123,23 @@ class LeasedRateLimiter(abc.ABC):
     async def _lease(self, loop: asyncio.AbstractEventLoop) -> float:
         while True:
             count = max(1, min(self.max_lease, self._waiting))
-            granted, wait_us = await self._reserve(
+            granted, wait_us, store_now_us = await self._reserve(
                 self._interval_us, self._allowance_us, count, self._horizon_us, 0
             )
             self.round_trips += 1
-            now = loop.time()
+            ran_at = self._local_time(loop.time(), store_now_us)
             if granted:
-                slots = [now + max(0, wait_us + i * self._interval_us) / 1e6 for i in range(granted)]
+                slots = [ran_at + max(0, wait_us + i * self._interval_us) / 1e6 for i in range(granted)]
                 self._slots.extend(slots[1:])
                 return slots[0]
             await asyncio.sleep(wait_us / 1e6)
+
+    def _local_time(self, received: float, store_now_us: int) -> float:
+        """When (on the loop's clock) the store ran the reservation: its clock plus the smallest offset seen
+        lately. The reply may wait in a busy loop before it is read; slots counted from when it was read would
+        shift later by that wait, into other processes' slots."""
+        self._offsets.append(received - store_now_us / 1e6)
+        return store_now_us / 1e6 + min(self._offsets)
 
     async def hold(self, seconds: float) -> None:
         if not seconds > 0:

@@ -668,7 +668,7 @@ class SQLiteRateLimiter(LeasedRateLimiter):
 
     async def _reserve(
         self, interval_us: int, allowance_us: int, count: int, horizon_us: int, hold_us: int
-    ) -> tuple[int, int]:
+    ) -> tuple[int, int, int]:
         return await asyncio.to_thread(
             self._reserve_now, interval_us, allowance_us, count, horizon_us, hold_us
         )
@@ -685,7 +685,7 @@ class SQLiteRateLimiter(LeasedRateLimiter):
 
     def _reserve_now(
         self, interval_us: int, allowance_us: int, count: int, horizon_us: int, hold_us: int
-    ) -> tuple[int, int]:
+    ) -> tuple[int, int, int]:
         """The script `redis_scripts.RATE`, as one SQLite transaction."""
         with self._db_lock:
             db = self._connection()
@@ -694,15 +694,15 @@ class SQLiteRateLimiter(LeasedRateLimiter):
                 now = time.time_ns() // 1000
                 row = db.execute("SELECT tat FROM rate_limits WHERE name = ?", (self.key,)).fetchone()
                 tat = max(now, row[0] if row else 0)
-                answer: tuple[int, int]
+                answer: tuple[int, int, int]
                 if hold_us > 0:
-                    new_tat, answer = max(tat, now + hold_us + allowance_us), (0, 0)
+                    new_tat, answer = max(tat, now + hold_us + allowance_us), (0, 0, now)
                 else:
                     wait = tat - allowance_us - now
                     if wait > horizon_us:
                         db.execute("COMMIT")
-                        return 0, wait - horizon_us
-                    new_tat, answer = tat + count * interval_us, (count, wait)
+                        return 0, wait - horizon_us, now
+                    new_tat, answer = tat + count * interval_us, (count, wait, now)
                 db.execute(
                     "INSERT INTO rate_limits (name, tat) VALUES (?, ?)"
                     " ON CONFLICT (name) DO UPDATE SET tat = excluded.tat",

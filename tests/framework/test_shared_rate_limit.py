@@ -23,7 +23,14 @@ from aiohttp.test_utils import TestServer
 from adapters.emulation import FAULTS_KEY, FaultState, ScriptedAnswer, emulator_app
 from framework.adapter_registry import EmulatorOptions
 from framework.config import config_from_dict
-from framework.http import RATE_HEADROOM, HttpClient, HttpSettings, RateLimiter, RetryPolicy
+from framework.http import (
+    RATE_HEADROOM,
+    SHARED_RATE_HEADROOM,
+    HttpClient,
+    HttpSettings,
+    RateLimiter,
+    RetryPolicy,
+)
 from framework.runtime import build_providers
 from framework.store.base import Store, open_store
 from framework.store.redis import RedisRateLimiter
@@ -233,7 +240,7 @@ def test_a_shared_store_gives_each_rate_limited_adapter_its_limiter(
     limiter = shared["paced"].limiter
     assert isinstance(limiter, RedisRateLimiter)
     assert limiter.key.endswith("}:rate:paced")
-    assert limiter.interval == pytest.approx(1 / (10 * (1 - RATE_HEADROOM)))
+    assert limiter.interval == pytest.approx(1 / (10 * (1 - SHARED_RATE_HEADROOM)))
     assert shared["paced"].concurrency == 3
     assert shared["free"].limiter is None
     host = settings(f"sqlite:///{tmp_path}/bot.db")
