@@ -64,9 +64,9 @@ class LeasedRateLimiter(abc.ABC):
         self._holds = 0
         self._fallback = RateLimiter(rate, burst)
         self.round_trips = 0
+        """Reservations made (acquire and hold), for tests and the benchmark."""
         self.late = 0
         """Slots given up because their caller woke too late for them (see LATE_SLOT)."""
-        """Reservations made (acquire and hold), for tests and the benchmark."""
 
     @abc.abstractmethod
     async def _reserve(
