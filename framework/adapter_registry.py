@@ -11,14 +11,14 @@ import importlib
 from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import attrs
 from aiohttp import web
 
 from framework.chats import ChatProvider, InDoubtPolicy
 from framework.errors import ConfigError
-from framework.http import HttpSettings, RetryPolicy
+from framework.http import HttpSettings, Limiter, RetryPolicy
 
 __all__ = ["AdapterConfig", "AdapterSpec", "EmulatorOptions", "available_providers", "find_adapter"]
 
@@ -43,13 +43,34 @@ class AdapterConfig:
     retries: int = 4
     """Tries per call, the first included."""
     rate_limit: float | None = None
-    """Requests per second sent to this provider at most."""
+    """Requests per second sent to this provider at most: by the whole service when the store is shared
+    (Redis), else by this process."""
+    concurrency: int | None = attrs.field(default=None)
+    """Requests in flight to this provider at once, at most (None: no bound)."""
     in_doubt: InDoubtPolicy = attrs.field(default=InDoubtPolicy.REPEAT, converter=_in_doubt)
     """What a step in doubt does where this provider cannot read back whether it took effect (framework.steps)."""
 
+    limiter: Limiter | None = attrs.field(default=None, init=False, eq=False, repr=False)
+    """The shared limiter the runtime attached (`with_limiter`); not a config key."""
+
+    @concurrency.validator
+    def _check_concurrency(self, _: Any, value: int | None) -> None:
+        if value is not None and value < 1:
+            raise ValueError(f"concurrency: {value!r}; expected 1 or more")
+
+    def with_limiter(self, limiter: Limiter | None) -> Self:
+        """A copy whose `http_settings()` paces through `limiter` (one shared by every replica)."""
+        copy = attrs.evolve(self)
+        object.__setattr__(copy, "limiter", limiter)
+        return copy
+
     def http_settings(self) -> HttpSettings:
         return HttpSettings(
-            timeout=self.timeout, retry=RetryPolicy(attempts=self.retries), rate_limit=self.rate_limit
+            timeout=self.timeout,
+            retry=RetryPolicy(attempts=self.retries),
+            rate_limit=self.rate_limit,
+            concurrency=self.concurrency,
+            limiter=self.limiter,
         )
 
 

@@ -8,6 +8,13 @@ only when the provider cannot have acted on it: the connection was never made, o
 Rate limit. Requests to one provider are paced first come, first served, `1 / rate_limit` seconds apart (a
 burst of `burst` may go back to back), a little below the configured rate (RATE_HEADROOM): a provider that
 counts requests in a sliding second then never sees one too many, even when they reach it with some jitter.
+The pacing is a `Limiter`: the per-process `RateLimiter` here, or one the runtime builds from a shared store
+(`HttpSettings.limiter`), so every replica sharing the store paces against one limit. A 429 with a retry time
+is passed to the limiter (`Limiter.hold`): every caller of that limiter - on every replica, for a shared one -
+holds back until then.
+
+Concurrency. `HttpSettings.concurrency` bounds the requests in flight to the provider at once (a semaphore
+taken before the limiter), so one slow or throttled provider holds at most that many connections.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import random
 import time
 import types
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import attrs
@@ -38,6 +45,7 @@ __all__ = [
     "ErrorDetails",
     "HttpClient",
     "HttpSettings",
+    "Limiter",
     "RateLimiter",
     "RetryPolicy",
     "default_error_parser",
@@ -49,6 +57,15 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 RATE_HEADROOM = 0.02
 """The limiter paces this share below the configured rate, against the jitter of requests in transit."""
+
+SHARED_RATE_HEADROOM = 0.03
+"""The same, for a limiter shared by several processes (`HttpSettings.limiter`): requests from several hosts
+reach the provider with more jitter between them than those of one process."""
+
+LATE_SLOT = 0.01
+"""Seconds a caller may wake after its slot and still use it. One that wakes later (its event loop was busy)
+takes a new slot, once: sent late, it would go out with the slots after it, and a busy loop waking many at
+once would send a burst the provider counts in one second."""
 
 
 @attrs.frozen(kw_only=True)
@@ -68,9 +85,14 @@ class HttpSettings:
     timeout: float = 15.0
     retry: RetryPolicy = RetryPolicy()
     rate_limit: float | None = None
-    """Requests per second this process sends the provider at most (None: no limit)."""
+    """Requests per second sent to the provider at most (None: no limit): by this process, or by every process
+    sharing `limiter` when one is given."""
     burst: int = 1
     """Requests that may go back to back before the pacing applies."""
+    concurrency: int | None = None
+    """Requests in flight to the provider at once, at most (None: no bound but the connection pool's)."""
+    limiter: Limiter | None = attrs.field(default=None, eq=False, repr=False)
+    """Paces the requests instead of a per-process `RateLimiter` (built by the runtime from a shared store)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -126,11 +148,22 @@ class _NotSent(Exception):
     """The connection failed before the request could reach the provider."""
 
 
+class Limiter(Protocol):
+    """Paces the requests to one provider: `acquire` returns when the next one may go."""
+
+    async def acquire(self) -> None:
+        """Wait for a slot to send one request."""
+
+    async def hold(self, seconds: float) -> None:
+        """The provider asked for a pause (a 429 with a retry time): no slot is handed out for `seconds`."""
+
+
 class RateLimiter:
     """Paces requests `1 / rate` seconds apart in the order they ask, letting `burst` go back to back.
 
     A generic cell rate algorithm: one number (the time the next request is due), no background task, and
-    each waiter sleeps exactly until its own slot, however many are waiting.
+    each waiter sleeps exactly until its own slot, however many are waiting. A `hold` moves the next slot past
+    the pause and makes every waiter still asleep take a new slot after it, in the order they woke.
     """
 
     def __init__(self, rate: float, burst: int = 1) -> None:
@@ -139,14 +172,30 @@ class RateLimiter:
         self.interval = 1.0 / rate
         self.allowance = max(0, burst - 1) * self.interval
         self._due = 0.0
+        self._holds = 0
 
     async def acquire(self) -> None:
-        now = asyncio.get_running_loop().time()
-        due = max(self._due, now)
-        self._due = due + self.interval
-        wait = due - self.allowance - now
-        if wait > 0:
+        loop = asyncio.get_running_loop()
+        late_once = False
+        while True:
+            now = loop.time()
+            due = max(self._due, now)
+            self._due = due + self.interval
+            wait = due - self.allowance - now
+            if wait <= 0:
+                return
+            holds = self._holds
             await asyncio.sleep(wait)
+            if holds != self._holds:
+                continue
+            if loop.time() - (now + wait) <= LATE_SLOT or late_once:
+                return
+            late_once = True  # woke too late for its slot: take a new one (once), not someone else's
+
+    async def hold(self, seconds: float) -> None:
+        if seconds > 0:
+            self._due = asyncio.get_running_loop().time() + seconds + self.allowance
+            self._holds += 1
 
 
 class HttpClient:
@@ -171,11 +220,15 @@ class HttpClient:
         self._error_parser = error_parser
         self._session = session
         self._owns_session = session is None
-        self._limiter = (
+        self._limiter: Limiter | None = self.settings.limiter or (
             RateLimiter(self.settings.rate_limit * (1 - RATE_HEADROOM), self.settings.burst)
             if self.settings.rate_limit
             else None
         )
+        concurrency = self.settings.concurrency
+        if concurrency is not None and concurrency < 1:
+            raise ValueError(f"concurrency must be 1 or more, got {concurrency!r}")
+        self._slots = asyncio.Semaphore(concurrency) if concurrency else None
         self.calls = 0
         """Requests actually sent, retries included (for tests and metrics)."""
         # Built once: every call would otherwise build its timeout and merge its headers anew.
@@ -216,7 +269,10 @@ class HttpClient:
         while True:
             attempt += 1
             try:
-                return await self._send_once(method, path, json, params, data, headers)
+                if self._slots is None:
+                    return await self._send_once(method, path, json, params, data, headers)
+                async with self._slots:
+                    return await self._send_once(method, path, json, params, data, headers)
             except _NotSent as error:
                 if attempt >= attempts:
                     raise Unavailable(
@@ -282,7 +338,10 @@ class HttpClient:
         decoded = _decode(raw, content_type)
         if 200 <= status < 300:
             return decoded
-        raise self._error(status, decoded, retry_after_header)
+        failure = self._error(status, decoded, retry_after_header)
+        if status == 429 and failure.retry_after and self._limiter is not None:
+            await self._limiter.hold(min(float(failure.retry_after), self.settings.retry.max_retry_after))
+        raise failure
 
     def _error(self, status: int, body: Any, retry_after_header: str | None) -> ProviderError:
         details = self._error_parser(status, body)

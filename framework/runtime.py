@@ -17,6 +17,7 @@ from framework.context import Chats, Context, ScheduleApi, SchedulesUnavailable
 from framework.dispatch import Dispatcher, Middleware, timing_middleware
 from framework.errors import ConfigError
 from framework.events import Event, new_event
+from framework.http import SHARED_RATE_HEADROOM
 from framework.loading import load_plugins, structure_plugin_configs
 from framework.plugins import CronSpec, Plugin
 from framework.steps import Steps, StepSettings
@@ -33,11 +34,19 @@ HOOK_TIMEOUT = 60.0
 """Seconds a plugin's startup or shutdown hook may take before it is given up."""
 
 
-def build_providers(config: Config) -> dict[str, ChatProvider]:
-    """One provider object per `[adapters.NAME]` table."""
+def build_providers(config: Config, store: Store | None = None) -> dict[str, ChatProvider]:
+    """One provider object per `[adapters.NAME]` table.
+
+    With a store that shares rate limits across processes (Redis), an adapter's `rate_limit` is paced through
+    the store's limiter, so it holds for the whole service; otherwise each process paces alone.
+    """
     providers: dict[str, ChatProvider] = {}
     for name, adapter_config in config.adapters.items():
         spec = find_adapter(adapter_config.provider)
+        if store is not None and adapter_config.rate_limit:
+            limiter = store.rate_limiter(name, adapter_config.rate_limit * (1 - SHARED_RATE_HEADROOM))
+            if limiter is not None:
+                adapter_config = adapter_config.with_limiter(limiter)
         providers[name] = spec.build(name, adapter_config)
     return providers
 
@@ -106,10 +115,10 @@ class Runtime:
             self.plugins, self.plugin_configs = resolve_plugins(config)
         else:
             self.plugins, self.plugin_configs = resolve_plugins_from(config, plugins)
-        self.providers: dict[str, ChatProvider] = (
-            dict(providers) if providers is not None else build_providers(config)
-        )
         self.store = store or open_store(config.store.url)
+        self.providers: dict[str, ChatProvider] = (
+            dict(providers) if providers is not None else build_providers(config, self.store)
+        )
         self.store.step_ttl = config.service.step_ttl
         self.steps: Steps | None = (
             Steps(

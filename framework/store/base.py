@@ -30,6 +30,7 @@ __all__ = [
     "Claim",
     "DeadLetter",
     "InboxEntry",
+    "RateLimiterLike",
     "Store",
     "open_store",
     "worker_name",
@@ -64,6 +65,15 @@ class AppendResult:
     duplicate: bool
     claimed: bool = False
     """The store honoured `append(claim=...)`: the event is in the inbox, claimed by that worker."""
+
+
+class RateLimiterLike(Protocol):
+    """What `Store.rate_limiter` returns: the `framework.http.Limiter` protocol (restated here so the store does
+    not depend on the HTTP client)."""
+
+    async def acquire(self) -> None: ...
+
+    async def hold(self, seconds: float) -> None: ...
 
 
 class Append(Protocol):
@@ -170,6 +180,15 @@ class Store(abc.ABC):
         import asyncio
 
         await asyncio.sleep(timeout)
+
+    # -- rate limits -------------------------------------------------------------------------------------------
+
+    def rate_limiter(self, name: str, rate: float, burst: int = 1) -> RateLimiterLike | None:
+        """A limiter for adapter `name` that every process sharing this store paces against together: at most
+        `rate` requests per second in all (`burst` back to back), and a `hold` seen by all. None when the store
+        shares nothing across processes (each process then paces alone). The store must be open before the
+        limiter's first `acquire`."""
+        return None
 
     # -- steps -------------------------------------------------------------------------------------------------
 

@@ -42,8 +42,16 @@ from framework.store.base import (
     InboxEntry,
     Store,
 )
+from framework.store.shared_limiter import LeasedRateLimiter
 
-__all__ = ["DEFAULT_PREFIX", "HEARTBEAT_EVERY", "LIVENESS_TTL", "RedisStore", "redis_settings"]
+__all__ = [
+    "DEFAULT_PREFIX",
+    "HEARTBEAT_EVERY",
+    "LIVENESS_TTL",
+    "RedisRateLimiter",
+    "RedisStore",
+    "redis_settings",
+]
 
 log = logging.getLogger("chatwright.store")
 
@@ -116,6 +124,7 @@ class _Scripts:
     replay: AsyncScript
     release: AsyncScript
     peek: AsyncScript
+    rate: AsyncScript
     sweep_consumers: AsyncScript
     state_get: AsyncScript
     state_set: AsyncScript
@@ -210,6 +219,14 @@ class RedisStore(Store):
         self.heartbeat_every = heartbeat_every
         self._connection: _Connection | None = None
         self._heartbeat: _Heartbeat | None = None
+
+    def rate_limiter(self, name: str, rate: float, burst: int = 1) -> RedisRateLimiter:
+        """A limiter shared by every replica on this Redis: key `{prefix}:rate:<name>` (see RedisRateLimiter)."""
+        return RedisRateLimiter(self, self.key(f"rate:{name}"), rate, burst)
+
+    async def _rate(self, key: str, *args: int) -> tuple[int, int, int]:
+        granted, wait, now = await self._scripts.rate(keys=[key], args=list(args))
+        return int(granted), int(wait), int(now)
 
     def key(self, name: str) -> str:
         """The full Redis key of `name` (`inbox`, `ready`, `event:<id>`, ...), for tools and tests."""
@@ -428,3 +445,19 @@ class RedisStore(Store):
 
     async def state_keys(self, namespace: str, prefix: str = "") -> list[str]:
         return sorted(_text(key) for key in await self._run(self._scripts.state_keys, namespace, prefix))
+
+
+class RedisRateLimiter(LeasedRateLimiter):
+    """One rate limit for every replica sharing the Redis: the GCRA's arrival time lives in `{prefix}:rate:<name>`
+    and each reservation is one run of the script `RATE`, on the server's clock (see LeasedRateLimiter)."""
+
+    failures = (RedisError,)
+
+    def __init__(self, store: RedisStore, key: str, rate: float, burst: int = 1) -> None:
+        super().__init__(key, rate, burst)
+        self._store = store
+
+    async def _reserve(
+        self, interval_us: int, allowance_us: int, count: int, horizon_us: int, hold_us: int
+    ) -> tuple[int, int, int]:
+        return await self._store._rate(self.key, interval_us, allowance_us, count, horizon_us, hold_us)

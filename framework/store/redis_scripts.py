@@ -34,6 +34,7 @@ __all__ = [
     "GROUP",
     "HEARTBEAT",
     "PEEK",
+    "RATE",
     "RELEASE",
     "REMOVE",
     "REPLAY",
@@ -430,3 +431,31 @@ for _, key in ipairs(redis.call('HKEYS', STATE)) do
 end
 return keys
 """)
+
+RATE = """
+-- A shared rate limit (GCRA): KEYS[1] = `{P}:rate:<adapter>` holds the theoretical arrival time (TAT, server
+-- microseconds) of the next request. ARGV: interval (us between requests), allowance (us a burst may run
+-- ahead), count (slots wanted), horizon (us ahead a slot may be handed out), hold (us; > 0: a 429's pause).
+-- A grant returns {count, wait, now}: slot i may go `wait + i * interval` us after `now` (the server's clock;
+-- negative: at once). When the next slot lies beyond the horizon nothing is taken and {0, us to wait before
+-- asking again, now} comes back, so a reservation is never more than the horizon ahead, and a hold pushes back
+-- every slot not yet handed out.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval, allowance = tonumber(ARGV[1]), tonumber(ARGV[2])
+local count, horizon, hold = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local function store(value)
+  redis.call('SET', KEYS[1], string.format('%.0f', value), 'PX', math.floor((value - now) / 1000) + 1000)
+end
+if hold > 0 then
+  local held = now + hold + allowance
+  if held > tat then store(held) end
+  return {0, 0, now}
+end
+local wait = tat - allowance - now
+if wait > horizon then return {0, wait - horizon, now} end
+store(tat + count * interval)
+return {count, wait, now}
+"""

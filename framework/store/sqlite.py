@@ -32,9 +32,10 @@ from framework.store.base import (
     InboxEntry,
     Store,
 )
+from framework.store.shared_limiter import LeasedRateLimiter
 from framework.store.sqlite_writer import SQLiteWriter
 
-__all__ = ["SQLiteStore", "sqlite_path"]
+__all__ = ["SQLiteRateLimiter", "SQLiteStore", "sqlite_path"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox (
@@ -176,11 +177,21 @@ class SQLiteStore(Store):
         self._acks: _AckBatch | None = None
         self._acks_lock = threading.Lock()
         """Seals a batch (writer thread) against acks still joining it (event loop)."""
+        self._limiters: list[SQLiteRateLimiter] = []
 
     @property
     def commits(self) -> int:
         """Transactions committed so far (appends batched together count once)."""
         return self._writer.commits
+
+    def rate_limiter(self, name: str, rate: float, burst: int = 1) -> SQLiteRateLimiter | None:
+        """A limiter shared by the processes of this host that use this file (None for `:memory:`): its state
+        lives in `<file>.rates`, beside the store, not in it, so it never waits for an inbox commit's fsync."""
+        if self.path == ":memory:":
+            return None
+        limiter = SQLiteRateLimiter(f"{self.path}.rates", name, rate, burst)
+        self._limiters.append(limiter)
+        return limiter
 
     async def open(self) -> None:
         if self.path != ":memory:":
@@ -190,6 +201,8 @@ class SQLiteStore(Store):
 
     async def close(self) -> None:
         await self._writer.stop()
+        for limiter in self._limiters:
+            limiter.close()
 
     # -- inbox -------------------------------------------------------------------------------------------------
 
@@ -638,3 +651,72 @@ def _remember(db: sqlite3.Connection, key: str, ttl: float, now: float) -> bool:
         (key, now + ttl, now),
     )
     return cursor.rowcount > 0
+
+
+class SQLiteRateLimiter(LeasedRateLimiter):
+    """A rate limit shared by the processes of one host: the GCRA's arrival time per adapter is a row of
+    `rate_limits` in a small SQLite file of its own (WAL, not synced: losing it in a crash only forgets the
+    pacing of the last moment), updated in one write transaction per reservation, on this host's clock."""
+
+    failures = (sqlite3.Error,)
+
+    def __init__(self, path: str, name: str, rate: float, burst: int = 1) -> None:
+        super().__init__(name, rate, burst)
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+        self._db_lock = threading.Lock()
+
+    async def _reserve(
+        self, interval_us: int, allowance_us: int, count: int, horizon_us: int, hold_us: int
+    ) -> tuple[int, int, int]:
+        return await asyncio.to_thread(
+            self._reserve_now, interval_us, allowance_us, count, horizon_us, hold_us
+        )
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._db is None:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA busy_timeout=10000")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=OFF")
+            db.execute("CREATE TABLE IF NOT EXISTS rate_limits (name TEXT PRIMARY KEY, tat INTEGER NOT NULL)")
+            self._db = db
+        return self._db
+
+    def _reserve_now(
+        self, interval_us: int, allowance_us: int, count: int, horizon_us: int, hold_us: int
+    ) -> tuple[int, int, int]:
+        """The script `redis_scripts.RATE`, as one SQLite transaction."""
+        with self._db_lock:
+            db = self._connection()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                now = time.time_ns() // 1000
+                row = db.execute("SELECT tat FROM rate_limits WHERE name = ?", (self.key,)).fetchone()
+                tat = max(now, row[0] if row else 0)
+                answer: tuple[int, int, int]
+                if hold_us > 0:
+                    new_tat, answer = max(tat, now + hold_us + allowance_us), (0, 0, now)
+                else:
+                    wait = tat - allowance_us - now
+                    if wait > horizon_us:
+                        db.execute("COMMIT")
+                        return 0, wait - horizon_us, now
+                    new_tat, answer = tat + count * interval_us, (count, wait, now)
+                db.execute(
+                    "INSERT INTO rate_limits (name, tat) VALUES (?, ?)"
+                    " ON CONFLICT (name) DO UPDATE SET tat = excluded.tat",
+                    (self.key, new_tat),
+                )
+                db.execute("COMMIT")
+                return answer
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self._db_lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None

@@ -28,6 +28,7 @@ from tests.benchmarks import (
     bench_dispatch,
     bench_e2e,
     bench_fanout,
+    bench_fanout_replicas,
     bench_footprint,
     bench_ingest,
     bench_schedules,
@@ -42,6 +43,7 @@ BENCHMARKS: dict[str, Callable[[Settings, Cores], Report]] = {
     "e2e": bench_e2e.run,
     "dispatch": bench_dispatch.run,
     "fanout": bench_fanout.run,
+    "fanout_replicas": bench_fanout_replicas.run,
     "schedules": bench_schedules.run,
     "footprint": bench_footprint.run,
 }
