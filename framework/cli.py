@@ -9,6 +9,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 
 from framework.errors import ChatwrightError, ConfigError
+from framework.logs import TEXT_FORMAT
 
 __all__ = ["main"]
 
@@ -242,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _configure_logging(debug: bool, level: str = "INFO") -> None:
     logging.basicConfig(
         level=logging.DEBUG if debug else getattr(logging, level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=TEXT_FORMAT,
         stream=sys.stderr,
     )
 
