@@ -278,3 +278,15 @@ def test_the_signed_delivery_passes_the_routes_verifier(service: Path) -> None:
         )
         if path == "/hooks/std":
             assert verified.delivery_id == "x-1"
+
+
+def test_a_route_without_what_signing_needs_is_a_config_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "bot.toml"
+    config.write_text(
+        '[[webhooks]]\npath = "/hooks/in"\nevent = "x"\nverify = { scheme = "hmac-sha256", secrets = ["s"] }\n'
+    )
+    code, out, err = send(capsys, str(config), "/hooks/in")
+    assert code == 2 and out == ""
+    assert "webhooks[0].verify.header: missing" in err  # the config refuses it before anything is signed
