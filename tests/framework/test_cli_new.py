@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -17,13 +16,13 @@ import pytest
 from framework.cli import main
 from framework.scaffold import PROVIDERS
 from tests.conftest import wait_until_sync
+from tests.framework.process_helpers import CLI, free_port
 
 pytestmark = pytest.mark.slow
 
 _PYTEST_SCRIPT = Path(sys.executable).with_name("pytest")
 PYTEST = [str(_PYTEST_SCRIPT)] if _PYTEST_SCRIPT.exists() else [sys.executable, "-m", "pytest"]
 """`pytest` as a user runs it (the script, which does not put the working directory on sys.path)."""
-CLI = [sys.executable, "-m", "framework.cli"]
 
 
 def chatwright(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -101,12 +100,6 @@ def test_a_name_that_is_no_package_name_is_refused(
     assert main(["new", name]) == 2
     assert "is not a Python package name" in capsys.readouterr().err
     assert not (tmp_path / name).exists()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def answers(url: str) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -20,6 +19,7 @@ from framework.config import load_config
 from framework.sending import find_route, sign_for_route
 from framework.triggers.verify import build_verifier
 from tests.conftest import wait_until_sync
+from tests.framework.process_helpers import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -38,12 +38,6 @@ async def mark(event: Event, ctx: Context) -> None:
     MARKS.mkdir(exist_ok=True)
     (MARKS / event.type).write_text(event.id)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def bot_toml(port: int) -> str:

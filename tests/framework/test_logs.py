@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -20,6 +19,7 @@ from framework.config import load_config
 from framework.errors import ConfigError
 from framework.logs import JsonFormatter
 from tests.conftest import wait_until_sync
+from tests.framework.process_helpers import free_port
 
 PLUGIN = """
 from framework import Context, Event, Plugin
@@ -33,12 +33,6 @@ async def note(event: Event, ctx: Context) -> None:
     if event.data.get("fail") and event.attempt == 1:
         raise RuntimeError("first attempt fails")
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def ready(port: int) -> bool:
