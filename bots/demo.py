@@ -18,14 +18,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from bots.samples import WebhookSample
+from framework import jsoncodec
 from framework.adapter_registry import EmulatorOptions
 from framework.config import Config, config_from_dict
-from framework.errors import ConfigError
+from framework.errors import ChatwrightError, ConfigError
 from framework.event_loops import new_event_loop
+from framework.sending import post_delivery
 
 __all__ = ["BOTS", "STORE_FILE", "all_samples", "compose_config", "prepare_store", "run_demo", "send_sample"]
 
@@ -190,17 +191,14 @@ async def _send(name: str, url: str) -> int:
     if name not in samples:
         raise ConfigError(f"no sample named {name!r}; choose one of: {', '.join(sorted(samples))}")
     delivery = samples[name].sign()
-    async with aiohttp.ClientSession() as session:
-        try:
-            async with session.post(
-                f"{url}{delivery.path}", data=delivery.body, headers=delivery.headers
-            ) as response:
-                answer = await response.text()
-        except aiohttp.ClientConnectionError as error:
-            print(f"error: cannot reach {url} ({error}); is `chatwright demo` running?", file=sys.stderr)
-            return 1
-    print(f"{name}: POST {delivery.path} -> {response.status} {answer}")
-    return 0 if response.status < 300 else 1
+    try:
+        answer = await post_delivery(url, delivery)
+    except ChatwrightError as error:
+        print(f"error: {error} (is `chatwright demo` running?)", file=sys.stderr)
+        return 1
+    body = answer.body if isinstance(answer.body, str) else jsoncodec.dumps_text(answer.body)
+    print(f"{name}: POST {delivery.path} -> {answer.status} {body}")
+    return 0 if answer.status < 300 else 1
 
 
 def send_sample(name: str | None, *, list_only: bool, url: str) -> int:

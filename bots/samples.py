@@ -11,18 +11,11 @@ from typing import Any
 import attrs
 
 from framework import jsoncodec
-from framework.testing.signing import hmac_sha256_signature, standard_webhooks_headers
+from framework.sending import SignedDelivery
+from framework.testing.signing import signature_headers
+from framework.triggers.verify import HmacSha256Verify, StandardWebhooksVerify, VerifyConfig
 
 __all__ = ["SignedDelivery", "WebhookSample"]
-
-
-@attrs.frozen
-class SignedDelivery:
-    """A ready-to-send delivery: the raw body and the headers that sign it."""
-
-    path: str
-    body: bytes
-    headers: dict[str, str]
 
 
 @attrs.frozen(kw_only=True)
@@ -48,16 +41,21 @@ class WebhookSample:
     ) -> SignedDelivery:
         """Serialise `body` (default: a fresh sample body) and sign it as the route expects."""
         raw = jsoncodec.dumps(dict(body) if body is not None else self.body())
-        if self.scheme == "standard-webhooks":
-            headers = standard_webhooks_headers(
-                self.secret, raw, msg_id=delivery_id or f"msg_{uuid.uuid4().hex}", timestamp=int(time.time())
-            )
-        elif self.scheme == "hmac-sha256":
-            headers = {
-                self.signature_header: hmac_sha256_signature(self.secret, raw, prefix=self.signature_prefix)
-            }
-        else:
-            raise ValueError(f"sample {self.name}: unknown scheme {self.scheme!r}")
+        msg_id = delivery_id or f"msg_{uuid.uuid4().hex}"
+        headers = signature_headers(self.verify_config(), raw, delivery_id=msg_id, timestamp=int(time.time()))
         return SignedDelivery(
-            path=self.path, body=raw, headers={"Content-Type": "application/json", **headers}
+            path=self.path,
+            body=raw,
+            headers={"Content-Type": "application/json", **headers},
+            delivery_id=msg_id if self.scheme == "standard-webhooks" else None,
         )
+
+    def verify_config(self) -> VerifyConfig:
+        """The route's verify config this sample is signed for (as `chatwright send` signs any route)."""
+        if self.scheme == "standard-webhooks":
+            return StandardWebhooksVerify(secrets=(self.secret,))
+        if self.scheme == "hmac-sha256":
+            return HmacSha256Verify(
+                secrets=(self.secret,), header=self.signature_header, prefix=self.signature_prefix
+            )
+        raise ValueError(f"sample {self.name}: unknown scheme {self.scheme!r}")

@@ -1,4 +1,4 @@
-"""The `chatwright` command: run, check, emit, dead-letters, replay, emulate and demo."""
+"""The `chatwright` command: run, check, emit, send, dead-letters, replay, emulate, demo and new."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 
 from framework.errors import ChatwrightError, ConfigError
+from framework.logs import TEXT_FORMAT
 
 __all__ = ["main"]
 
@@ -40,6 +41,28 @@ EPILOG = {
 
         example:
           chatwright emit bot.toml shift.published --data '{"id": "s1", "title": "Morning", "worker_ids": ["3158"]}'
+        """,
+    "send": """
+        Signs a delivery the way the config's route at PATH verifies it (its first secret or token:
+        standard-webhooks sets webhook-id/timestamp/signature, hmac-sha256 its header with the prefix, bearer
+        the Authorization header, none nothing), posts it to the running service ([service] host and port, or
+        --url) and prints the status and the answer. The delivery id (--id, else a fresh one) goes where the
+        route reads it: the body's id_field, the id_header, or webhook-id. Sending the same --id again is
+        answered 200 as a duplicate. Exit 0 on a 2xx answer, 1 otherwise or when the service is not reachable.
+
+        example:
+          chatwright send bot.toml /hooks/members --data '{"name": "Ada", "members": ["120915"]}'
+          chatwright send bot.toml /hooks/members --data @member.json --id m-1
+        """,
+    "new": """
+        Creates a plugin package in ./NAME: plugin.py (a handler that creates a chat and posts a message),
+        bot.toml against the local emulator of --provider (a webhook route with a bearer token), test_plugin.py
+        (passes with `pytest NAME/test_plugin.py`) and a README saying how to run it. An existing non-empty
+        directory is refused.
+
+        example:
+          chatwright new mybot
+          chatwright new alarmbot --provider groupalarm
         """,
     "dead-letters": """
         Lists the events that failed every attempt, newest first, with their last error.
@@ -156,6 +179,18 @@ def build_parser() -> argparse.ArgumentParser:
     emit.add_argument("type", help="the event type, e.g. shift.published")
     emit.add_argument("--data", default="{}", help="the event data as a JSON object")
 
+    send = _command(
+        sub, "send", "sign a delivery as a configured route verifies it and post it to the service"
+    )
+    send.add_argument("config", help="the bot's TOML config file")
+    send.add_argument("path", help="the webhook route's path, e.g. /hooks/members")
+    send.add_argument("--data", default="{}", help="the body as a JSON object, or @file.json")
+    send.add_argument("--id", dest="delivery_id", help="the delivery id (default: a fresh one)")
+    send.add_argument(
+        "--header", action="append", metavar="NAME=VALUE", help="an extra header (may be given again)"
+    )
+    send.add_argument("--url", help="the service's base URL (default: from [service] host and port)")
+
     letters = _command(sub, "dead-letters", "list dead letters")
     letters.add_argument("config", help=STORE_TARGET_HELP)
     letters.add_argument("--limit", type=int, default=50)
@@ -193,13 +228,22 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("name", nargs="?", help="which sample (see --list)")
     sample.add_argument("--list", action="store_true", help="list the samples")
     sample.add_argument("--url", default="http://127.0.0.1:8080", help="the service's base URL")
+
+    new = _command(sub, "new", "scaffold a plugin package with its config, test and README")
+    new.add_argument("name", help="the package (and directory) name, a Python identifier")
+    new.add_argument(
+        "--provider",
+        default="roostedhr",
+        choices=("roostedhr", "popsell", "devrev", "groupalarm"),
+        help="the provider the bot talks to (default: roostedhr)",
+    )
     return parser
 
 
 def _configure_logging(debug: bool, level: str = "INFO") -> None:
     logging.basicConfig(
         level=logging.DEBUG if debug else getattr(logging, level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=TEXT_FORMAT,
         stream=sys.stderr,
     )
 
@@ -219,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "emulate": impl.emulate,
         "demo": impl.demo,
         "send-sample": impl.send_sample,
+        "send": impl.send,
+        "new": impl.new,
     }
     try:
         return commands[args.command](args)

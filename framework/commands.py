@@ -19,14 +19,16 @@ from framework.errors import ChatwrightError, ConfigError
 from framework.event_loops import new_event_loop, resolve_event_loop
 from framework.events import Event, new_event
 from framework.gc_tuning import tune_collector_for
+from framework.logs import use_format
 from framework.runtime import Runtime, build_providers, needs_problems, resolve_plugins
 from framework.store.base import open_store
 
-__all__ = ["check", "dead_letters", "demo", "emit", "emulate", "replay", "run", "send_sample"]
+__all__ = ["check", "dead_letters", "demo", "emit", "emulate", "new", "replay", "run", "send", "send_sample"]
 
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    use_format(config.logging.format)
     logging.getLogger().setLevel(logging.DEBUG if args.debug else config.service.log_level)
     from framework.service import create_app, listen_sockets
 
@@ -137,6 +139,7 @@ def emit(args: argparse.Namespace) -> int:
     if not isinstance(data, dict):
         raise ConfigError("--data: expected a JSON object, e.g. '{\"id\": 1}'")
     config = load_config(args.config)
+    use_format(config.logging.format)
     return asyncio.run(_emit(config, args.type, data))
 
 
@@ -310,3 +313,31 @@ def demo(args: argparse.Namespace) -> int:
 def send_sample(args: argparse.Namespace) -> int:
     code: int = _demo_module().send_sample(args.name, list_only=args.list, url=args.url)
     return code
+
+
+def send(args: argparse.Namespace) -> int:
+    from framework import sending
+
+    data = sending.parse_data(args.data)
+    headers = sending.parse_headers(args.header)
+    config = load_config(args.config)
+    route = sending.find_route(config, args.path)
+    try:
+        delivery = sending.sign_for_route(route, data, delivery_id=args.delivery_id, headers=headers)
+    except ValueError as error:  # a route `chatwright check` refuses, e.g. hmac-sha256 without its header
+        raise ConfigError(f"{config.name}: webhook {route.path}: cannot sign: {error}") from None
+    url = args.url or sending.service_url(config)
+    answer = asyncio.run(sending.post_delivery(url, delivery))
+    shown = f" (delivery id {delivery.delivery_id})" if delivery.delivery_id else ""
+    print(f"POST {url.rstrip('/')}{delivery.path}{shown} -> {answer.status}")
+    print(answer.body if isinstance(answer.body, str) else json.dumps(answer.body, indent=2))
+    return 0 if 200 <= answer.status < 300 else 1
+
+
+def new(args: argparse.Namespace) -> int:
+    from framework.scaffold import scaffold
+
+    directory = scaffold(Path.cwd(), args.name, args.provider)
+    print(f"created {directory}/: plugin.py, bot.toml, test_plugin.py, README.md")
+    print(f"next: read {args.name}/README.md, or run `pytest {args.name}/test_plugin.py`")
+    return 0

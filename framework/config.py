@@ -31,6 +31,7 @@ from framework.worker import HandlerRetry
 
 __all__ = [
     "Config",
+    "LoggingConfig",
     "PluginsConfig",
     "ServiceConfig",
     "StoreConfig",
@@ -101,6 +102,22 @@ def _check_store_url(url: str) -> None:
         )
 
 
+LOG_FORMATS = ("text", "json")
+
+
+def _log_format(_: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    if value not in LOG_FORMATS:
+        raise ValueError(f'{attribute.name}: unknown format {value!r}; expected "text" or "json"')
+
+
+@attrs.frozen(kw_only=True)
+class LoggingConfig:
+    """`[logging]`: how `chatwright run` and `emit` write their log to standard error."""
+
+    format: str = attrs.field(default="text", validator=_log_format)
+    """"text" (a line per record) or "json" (a JSON object per line: framework.logs.JsonFormatter)."""
+
+
 @attrs.frozen(kw_only=True)
 class PluginsConfig:
     """`[plugins]`: which modules to load, and each plugin's own table (`[plugins.NAME]`)."""
@@ -125,13 +142,14 @@ class Config:
     webhooks: tuple[WebhookRoute, ...] = ()
     schedules: tuple[ScheduleConfig, ...] = ()
     plugins: PluginsConfig = attrs.field(factory=PluginsConfig)
+    logging: LoggingConfig = attrs.field(factory=LoggingConfig)
 
     @property
     def name(self) -> str:
         return self.file_name or self.path.name
 
 
-TOP_LEVEL_KEYS = ("service", "store", "retry", "adapters", "webhooks", "schedules", "plugins")
+TOP_LEVEL_KEYS = ("service", "store", "retry", "adapters", "webhooks", "schedules", "plugins", "logging")
 ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -343,6 +361,7 @@ def config_from_dict(raw: dict[str, Any], path: Path, file_name: str, environ: M
     store = section("store", StoreConfig, StoreConfig())
     store = attrs.evolve(store, url=_resolve_store_url(store.url, path.parent))
     retry = section("retry", HandlerRetry, HandlerRetry())
+    logging_config = section("logging", LoggingConfig, LoggingConfig())
 
     plugins_raw = raw.get("plugins", {})
     plugins = PluginsConfig()
@@ -420,6 +439,7 @@ def config_from_dict(raw: dict[str, Any], path: Path, file_name: str, environ: M
         webhooks=tuple(webhooks),
         schedules=tuple(schedules),
         plugins=plugins,
+        logging=logging_config,
     )
 
 

@@ -166,7 +166,7 @@ Emitter = Callable[[Event, str | None], Awaitable[str]]
 
 
 class EventLogger(logging.LoggerAdapter[logging.Logger]):
-    """Adds the event id and type to every record a handler logs."""
+    """Adds the event id and type, the handler and the attempt to every record a handler logs (as `extra`)."""
 
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
         extra = dict(self.extra or {})
@@ -289,11 +289,16 @@ class Context:
 
     @property
     def log(self) -> EventLogger:
-        """`ctx.log`: the plugin's logger; every record carries the event's id and type."""
+        """`ctx.log`: the plugin's logger; every record carries the event's id and type, the handler, the attempt."""
         if self._log is None:
             self._log = EventLogger(
                 logging.getLogger(f"chatwright.plugin.{self.plugin}"),
-                {"event_id": self.event.id, "event_type": self.event.type},
+                {
+                    "event_id": self.event.id,
+                    "event_type": self.event.type,
+                    "handler": self._handler if "." in self._handler else f"{self.plugin}.{self._handler}",
+                    "attempt": self.event.attempt,
+                },
             )
         return self._log
 

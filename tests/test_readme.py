@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shlex
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -137,6 +138,12 @@ async def test_the_service_answers_the_curl_of_the_tutorial(project: Path, emula
                     return sum(1 for r in requests if str(r["path"]).endswith("/messages")) == 1
 
             await wait_until(posted, timeout=10)
+        # the README's `chatwright send` line, at this service: the same delivery id as the curl, a duplicate
+        (line,) = re.findall(r"^\.venv/bin/chatwright (send .*)$", README, re.M)
+        code, out, err = await run([*shlex.split(line), "--url", base], project, os.environ.copy())
+        assert code == 0, err
+        assert "(delivery id m-1) -> 200" in out
+        assert '"duplicate": true' in out
     finally:
         process.terminate()
         assert await asyncio.wait_for(process.wait(), 30) == 0

@@ -2,7 +2,11 @@
 
 from framework.testing.fakes import ProviderCall, RecordingProvider
 from framework.testing.harness import BotHarness
-from framework.testing.signing import hmac_sha256_signature, standard_webhooks_headers
+from framework.testing.signing import (
+    hmac_sha256_signature,
+    signature_headers,
+    standard_webhooks_headers,
+)
 from framework.testing.waiting import wait_until
 
 __all__ = [
@@ -10,6 +14,7 @@ __all__ = [
     "ProviderCall",
     "RecordingProvider",
     "hmac_sha256_signature",
+    "signature_headers",
     "standard_webhooks_headers",
     "wait_until",
 ]
