@@ -5,7 +5,8 @@ N messages; the figure is N / (last message stored - first webhook sent), comple
 chatwright acknowledges each webhook once it is in the inbox and its worker makes the call; the baseline makes
 the same call inline, on one shared ClientSession, before answering. The emulator runs in its own process on
 the load generator's core, so the server core does nothing but the system under test. Each round also runs
-chatwright with steps off (its handler's call not journaled), for the cost of the step journal. With `--peers`
+chatwright with steps on and with steps off (its handler's call not journaled) as a pair of its own, in ABBA
+order, for the cost of the step journal. With `--peers`
 (tests.benchmarks.peers), each peer's server, whose handler makes the baseline's call inline too, runs right
 after the baseline in every round with the same N, and its figure is given against that same baseline.
 """
@@ -179,12 +180,15 @@ def run(settings: Settings, cores: Cores) -> Report:
             rate.ours.append(ours["rate"])
             rate.baseline.append(base["rate"])
             handed_over.append(ours["handed_over"] / events)
-            # Steps off, right after: the same round, so steps on/off is compared on the same machine state.
-            assert journal.baseline is not None
-            journal.ours.append(ours["rate"])
-            journal.baseline.append(
-                measure("ours", events, emulator, chat_id, settings, cores, steps=False)["rate"]
+            # Steps on against off: a pair of its own, in ABBA order too, so neither side always runs first.
+            steps_on, steps_off = abba(
+                index,
+                lambda: measure("ours", events, emulator, chat_id, settings, cores),
+                lambda: measure("ours", events, emulator, chat_id, settings, cores, steps=False),
             )
+            assert journal.baseline is not None
+            journal.ours.append(steps_on["rate"])
+            journal.baseline.append(steps_off["rate"])
             for peer, peer_rate in zip(ready, peer_rates, strict=True):
                 assert peer_rate.baseline is not None
                 peer_rate.ours.append(measure_peer(peer, events, emulator, chat_id, settings, cores)["rate"])
