@@ -253,7 +253,15 @@ class Worker:
         """Wait up to `timeout` seconds for in-flight events; give the rest back to the inbox. Returns how many."""
         tasks = [task for task in self._in_flight.values() if task is not None]
         if tasks:
-            await asyncio.wait(tasks, timeout=timeout)
+            # run() stopped renewing with its loop: keep the leases of what still runs, or another worker takes
+            # it over mid-drain when the drain outlasts what is left of a lease
+            renewer = asyncio.create_task(self._renew_leases(), name="chatwright-lease-renewer-drain")
+            try:
+                await asyncio.wait(tasks, timeout=timeout)
+            finally:
+                renewer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewer
         unfinished = [task for task in self._in_flight.values() if task is not None and not task.done()]
         for task in unfinished:
             task.cancel()

@@ -183,3 +183,27 @@ async def test_a_startup_hook_that_hangs_stops_the_start_with_a_clear_error(
     with pytest.raises(ConfigError, match="startup hook of plugin slow"):
         await asyncio.wait_for(runtime.start(worker=False), 5)
     await runtime.stop()
+
+
+async def test_leases_are_kept_while_the_drain_waits_for_a_handler(store: SQLiteStore) -> None:
+    plugin = Plugin("p")
+    started, finish = asyncio.Event(), asyncio.Event()
+
+    @plugin.on("a")
+    async def slow(event: Event, ctx: Context) -> None:
+        started.set()
+        await finish.wait()
+
+    worker = Worker(store, make_dispatcher(store, plugin), poll_interval=0.01, lease=0.3)
+    await store.append(new_event("a"))
+    runner = asyncio.create_task(worker.run())
+    await asyncio.wait_for(started.wait(), 5)
+    worker.stop()
+    await runner
+    draining = asyncio.create_task(worker.drain(10))
+    deadline = asyncio.get_running_loop().time() + 1.0  # three leases
+    while asyncio.get_running_loop().time() < deadline:
+        assert await store.claim("another-worker", 1, lease=30) == []  # still held by the draining worker
+        await asyncio.sleep(0.05)
+    finish.set()
+    assert await draining == 0
