@@ -15,34 +15,35 @@ import asyncio
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from framework.runtime import Runtime
+from framework.worker import Disposition
 from tests.benchmarks.bench_e2e import Emulator
 from tests.benchmarks.harness import Bar, Cores, Report, Series, Settings, emit_result, new_loop, spawn
 
-__all__ = ["RATE_BAR", "run"]
+if TYPE_CHECKING:
+    from framework.runtime import Runtime
+    from framework.worker import Disposition
+
+__all__ = ["RATE_BAR", "fanout_runtime", "run"]
 
 RATE_BAR = 0.95
 
 
-async def _fan_out(emulator_url: str, chats: int, rate: float, db: Path) -> dict[str, Any]:
-    import aiohttp
-
+def fanout_runtime(
+    store_url: str, emulator_url: str, rate: float, directory: Path
+) -> tuple[Runtime, asyncio.Event, list[Disposition]]:
+    """A runtime with the fan-out handler and a rate-limited `roosted` adapter on the emulator; the event is set
+    once an event is handled, and the list holds what the worker did with each. (Imported here, in the child
+    process that serves, like the other imports of the framework in the benchmarks.)"""
     from framework.config import config_from_dict
-    from framework.errors import RateLimited
-    from framework.events import new_event
     from framework.runtime import Runtime
-    from framework.worker import Disposition
     from tests.benchmarks.plugins import fanout_plugin
 
-    async with aiohttp.ClientSession() as session:
-        async with session.post(f"{emulator_url}/_emulator/bench-chats", json={"count": chats}) as answer:
-            chat_ids: list[str] = (await answer.json())["chat_ids"]
-        async with session.post(f"{emulator_url}/_emulator/bench-reset", json={}) as answer:
-            await answer.read()
     config = config_from_dict(
         {
-            "store": {"url": f"sqlite:///{db / 'bench.db'}"},
+            "store": {"url": store_url},
             "adapters": {
                 "roosted": {
                     "provider": "roostedhr",
@@ -54,7 +55,7 @@ async def _fan_out(emulator_url: str, chats: int, rate: float, db: Path) -> dict
             },
             "plugins": {"entry_points": False},
         },
-        db / "bench.toml",
+        directory / "bench.toml",
         "bench.toml",
         {},
     )
@@ -66,6 +67,21 @@ async def _fan_out(emulator_url: str, chats: int, rate: float, db: Path) -> dict
         finished.set()
 
     runtime = Runtime(config, plugins=[fanout_plugin("roosted")], listeners=[record], with_schedules=False)
+    return runtime, finished, outcomes
+
+
+async def _fan_out(emulator_url: str, chats: int, rate: float, db: Path) -> dict[str, Any]:
+    import aiohttp
+
+    from framework.errors import RateLimited
+    from framework.events import new_event
+
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{emulator_url}/_emulator/bench-chats", json={"count": chats}) as answer:
+            chat_ids: list[str] = (await answer.json())["chat_ids"]
+        async with session.post(f"{emulator_url}/_emulator/bench-reset", json={}) as answer:
+            await answer.read()
+    runtime, finished, outcomes = fanout_runtime(f"sqlite:///{db / 'bench.db'}", emulator_url, rate, db)
     await runtime.start()
     started = time.monotonic()
     await runtime.store.append(new_event("bench.fanout", {"chat_ids": chat_ids}))

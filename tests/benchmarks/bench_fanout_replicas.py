@@ -12,7 +12,6 @@ R. Each replica also reports the limiter's round trips and its process CPU per p
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import tempfile
 import time
@@ -45,41 +44,13 @@ async def _replica(
 ) -> dict[str, Any]:
     import redis.asyncio as aioredis
 
-    from framework.config import config_from_dict
     from framework.errors import RateLimited
     from framework.events import new_event
-    from framework.runtime import Runtime
     from framework.store.redis import redis_settings
     from framework.store.shared_limiter import LeasedRateLimiter
-    from framework.worker import Disposition
-    from tests.benchmarks.plugins import fanout_plugin
+    from tests.benchmarks.bench_fanout import fanout_runtime
 
-    config = config_from_dict(
-        {
-            "store": {"url": store_url},
-            "adapters": {
-                "roosted": {
-                    "provider": "roostedhr",
-                    "base_url": emulator_url,
-                    "api_key": "test-key",
-                    "worker_id": "3158",
-                    "rate_limit": rate,
-                }
-            },
-            "plugins": {"entry_points": False},
-        },
-        directory / "bench.toml",
-        "bench.toml",
-        {},
-    )
-    finished = asyncio.Event()
-    outcomes: list[Disposition] = []
-
-    def record(disposition: Disposition) -> None:
-        outcomes.append(disposition)
-        finished.set()
-
-    runtime = Runtime(config, plugins=[fanout_plugin("roosted")], listeners=[record], with_schedules=False)
+    runtime, finished, outcomes = fanout_runtime(store_url, emulator_url, rate, directory)
     await runtime.start()
     # start together: every replica waits for the parent's go token
     connection_url, prefix = redis_settings(store_url)
