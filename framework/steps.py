@@ -39,11 +39,11 @@ from framework import jsoncodec
 from framework.chats import Capability, Chat, ChatProvider, InDoubtPolicy, Message, ReadBack
 from framework.errors import ChatwrightError, NotFound, ProviderError, Unsupported
 from framework.events import Event
-from framework.store.base import Store
+from framework.store.base import DEFAULT_STEP_TTL, Store
 
 __all__ = [
-    "DEFAULT_STEP_TTL",
     "READBACK_SKEW",
+    "Delivery",
     "InDoubtPolicy",
     "JournaledChats",
     "StepCounters",
@@ -61,9 +61,6 @@ T = TypeVar("T")
 def _none(_: Any) -> None:
     return None
 
-
-DEFAULT_STEP_TTL = 7 * 24 * 3600.0
-"""Seconds a step record is kept after its last write (like dedupe keys); never while its event is dead-lettered."""
 
 READBACK_SKEW = timedelta(seconds=5)
 """A read-back looks this much before the step began, against the provider's clock running behind ours."""
@@ -157,9 +154,8 @@ class StepCounters:
 
 @attrs.frozen(kw_only=True)
 class StepSettings:
-    """How the journals of a runtime behave; `enabled = False` turns steps off (every call acts)."""
+    """How the journals of a runtime behave (with steps off a runtime has no journals at all)."""
 
-    enabled: bool = True
     ttl: float = DEFAULT_STEP_TTL
     in_doubt: Mapping[str, InDoubtPolicy] = attrs.field(factory=dict)
     """The policy per adapter name; adapters not named use REPEAT."""
@@ -215,53 +211,50 @@ def _parse_when(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
-class _Codec:
-    """Chat and Message to and from their recorded JSON; a replayed result's `raw` is the provider's object as
-    JSON (a dict), not its typed model."""
+def _chat_record(chat: Chat) -> dict[str, Any]:
+    return {
+        "provider": chat.provider,
+        "id": chat.id,
+        "name": chat.name,
+        "members": chat.members,
+        "created_at": chat.created_at,
+        "raw": chat.raw,
+    }
 
-    @staticmethod
-    def chat(chat: Chat) -> dict[str, Any]:
-        return {
-            "provider": chat.provider,
-            "id": chat.id,
-            "name": chat.name,
-            "members": chat.members,
-            "created_at": chat.created_at,
-            "raw": chat.raw,
-        }
 
-    @staticmethod
-    def to_chat(value: dict[str, Any]) -> Chat:
-        return Chat(
-            provider=value["provider"],
-            id=value["id"],
-            name=value.get("name"),
-            members=tuple(value.get("members") or ()),
-            created_at=_parse_when(value.get("created_at")),
-            raw=value.get("raw"),
-        )
+def _recorded_chat(value: dict[str, Any]) -> Chat:
+    """A recorded Chat; its `raw` is the provider's object as JSON (a dict), not its typed model."""
+    return Chat(
+        provider=value["provider"],
+        id=value["id"],
+        name=value.get("name"),
+        members=tuple(value.get("members") or ()),
+        created_at=_parse_when(value.get("created_at")),
+        raw=value.get("raw"),
+    )
 
-    @staticmethod
-    def message(message: Message) -> dict[str, Any]:
-        return {
-            "provider": message.provider,
-            "chat_id": message.chat_id,
-            "id": message.id,
-            "text": message.text,
-            "sent_at": message.sent_at,
-            "raw": message.raw,
-        }
 
-    @staticmethod
-    def to_message(value: dict[str, Any]) -> Message:
-        return Message(
-            provider=value["provider"],
-            chat_id=value["chat_id"],
-            id=value.get("id"),
-            text=value.get("text") or "",
-            sent_at=_parse_when(value.get("sent_at")),
-            raw=value.get("raw"),
-        )
+def _message_record(message: Message) -> dict[str, Any]:
+    return {
+        "provider": message.provider,
+        "chat_id": message.chat_id,
+        "id": message.id,
+        "text": message.text,
+        "sent_at": message.sent_at,
+        "raw": message.raw,
+    }
+
+
+def _recorded_message(value: dict[str, Any]) -> Message:
+    """A recorded Message; its `raw` is the provider's object as JSON (a dict), not its typed model."""
+    return Message(
+        provider=value["provider"],
+        chat_id=value["chat_id"],
+        id=value.get("id"),
+        text=value.get("text") or "",
+        sent_at=_parse_when(value.get("sent_at")),
+        raw=value.get("raw"),
+    )
 
 
 class _Step:
@@ -310,7 +303,6 @@ class StepJournal:
         self._store = shared.store
         self._settings = shared.settings
         self._counters = shared.counters
-        self._codec = shared.codec
         self._event = event
         self._handler = handler
         self._delivery = delivery
@@ -326,10 +318,6 @@ class StepJournal:
         self._pending: _Pending | None = None
         """The latest step's record, written when the handler moves on to another step or fails (`flush`); a
         handler that returns has its event acked, which removes the event's records anyway (`finish`)."""
-
-    @property
-    def codec(self) -> _Codec:
-        return self._codec
 
     def _key(self, operation: str, arguments: Any) -> str:
         """`handler|operation|digest of the arguments|occurrence`: readable where it can be, exact where it counts."""
@@ -372,8 +360,6 @@ class StepJournal:
 
     async def run(self, step: _Step) -> Any:
         """Perform `step` once in effect: its recorded result, a read-back of its effect, or the call itself."""
-        if not self._settings.enabled:
-            return await step.perform()
         key = self._key(step.operation, step.arguments)
         if self._pending is not None:
             self.flush()  # the step before is recorded before this one acts
@@ -575,7 +561,6 @@ class JournaledProvider:
 
     async def create_chat(self, name: str | None, members: Iterable[str | int], **options: Any) -> Chat:
         given = _members(members)
-        codec = self._journal.codec
         readback = self._readback()
         find = None
         if readback is not None and Capability.CREATE_CHAT in readback.readback:
@@ -588,22 +573,21 @@ class JournaledProvider:
                 operation=f"{self._adapter}.create_chat",
                 arguments=[name, _member_strings(given) if isinstance(given, tuple) else given, options],
                 perform=lambda: self._provider.create_chat(name, given, **options),
-                encode=codec.chat,
-                decode=codec.to_chat,
+                encode=_chat_record,
+                decode=_recorded_chat,
                 readback=find,
                 adapter=self._adapter,
             )
         )
 
     async def rename_chat(self, chat_id: str | int, name: str) -> Chat:
-        codec = self._journal.codec
         return await self._journal.run(  # type: ignore[no-any-return]
             _Step(
                 operation=f"{self._adapter}.rename_chat",
                 arguments=[str(chat_id), name],
                 perform=lambda: self._provider.rename_chat(chat_id, name),
-                encode=codec.chat,
-                decode=codec.to_chat,
+                encode=_chat_record,
+                decode=_recorded_chat,
                 safe_to_repeat=True,
                 adapter=self._adapter,
             )
@@ -611,21 +595,19 @@ class JournaledProvider:
 
     async def set_members(self, chat_id: str | int, members: Iterable[str | int]) -> Chat:
         given = _members(members)
-        codec = self._journal.codec
         return await self._journal.run(  # type: ignore[no-any-return]
             _Step(
                 operation=f"{self._adapter}.set_members",
                 arguments=[str(chat_id), _member_strings(given) if isinstance(given, tuple) else given],
                 perform=lambda: self._provider.set_members(chat_id, given),
-                encode=codec.chat,
-                decode=codec.to_chat,
+                encode=_chat_record,
+                decode=_recorded_chat,
                 safe_to_repeat=True,
                 adapter=self._adapter,
             )
         )
 
     async def post_message(self, chat_id: str | int, text: str) -> Message:
-        codec = self._journal.codec
         readback = self._readback()
         find = None
         if readback is not None and Capability.POST_MESSAGE in readback.readback:
@@ -638,8 +620,8 @@ class JournaledProvider:
                 operation=f"{self._adapter}.post_message",
                 arguments=[str(chat_id), text],
                 perform=lambda: self._provider.post_message(chat_id, text),
-                encode=codec.message,
-                decode=codec.to_message,
+                encode=_message_record,
+                decode=_recorded_message,
                 readback=find,
                 adapter=self._adapter,
             )
@@ -694,12 +676,11 @@ class JournaledChats(Mapping[str, ChatProvider]):
 
 @attrs.frozen
 class Steps:
-    """What a runtime's journals share: the store, the settings, the counters and the result codec."""
+    """What a runtime's journals share: the store, the settings and the counters."""
 
     store: Store
     settings: StepSettings = StepSettings()
     counters: StepCounters = attrs.field(factory=StepCounters)
-    codec: _Codec = attrs.field(factory=_Codec)
 
     def journal(self, event: Event, handler: str, *, delivery: Delivery = Delivery.FIRST) -> StepJournal:
         return StepJournal(self, event, handler, delivery)
