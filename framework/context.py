@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -14,7 +13,7 @@ import attrs
 from framework.chats import ChatProvider
 from framework.errors import ChatwrightError
 from framework.events import Event, new_event
-from framework.steps import Delivery, JournaledChats, StepJournal, Steps
+from framework.steps import Delivery, JournaledChats, StepJournal, Steps, call
 from framework.store.base import Store
 
 __all__ = ["Chats", "Context", "PluginState", "ScheduleApi", "ScheduledJob", "Schedules"]
@@ -269,8 +268,7 @@ class Context:
         is asked first whether the effect is there (return its result, or None); without it `fn` runs again.
         """
         if self._steps is None:
-            result = fn(*args, **kwargs)
-            return await result if inspect.isawaitable(result) else result
+            return await call(fn, *args, **kwargs)
         return await self.journal.step(name, fn, args, kwargs, reconcile)
 
     @property

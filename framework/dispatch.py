@@ -223,10 +223,10 @@ class Dispatcher:
         try:
             await self._chain(handler)(event, ctx)
         except asyncio.CancelledError:
-            _flush_into(ctx, writes)
+            _collect_writes(ctx, writes, returned=False)
             raise
         except Exception as error:
-            _flush_into(ctx, writes)
+            _collect_writes(ctx, writes, returned=False)
             log.warning(
                 "[%s] %s failed (attempt %d): %s: %s",
                 event.id,
@@ -238,19 +238,21 @@ class Dispatcher:
                 exc_info=error if event.attempt == 1 or log.isEnabledFor(logging.DEBUG) else None,
             )
             return error
-        journal = ctx.journal_in_use
-        if journal is not None:
-            journal.finish()
-            writes.extend(journal.writes)
+        _collect_writes(ctx, writes, returned=True)
         return None
 
 
-def _flush_into(ctx: Context, writes: list[Awaitable[None]]) -> None:
-    """A failed handler call's step records, all of them written: the next attempt reads them."""
+def _collect_writes(ctx: Context, writes: list[Awaitable[None]], *, returned: bool) -> None:
+    """A handler call's step records under way. A call that failed has all of them written (the next attempt
+    reads them); one that returned skips its last (`StepJournal.finish`)."""
     journal = ctx.journal_in_use
-    if journal is not None:
+    if journal is None:
+        return
+    if returned:
+        journal.finish()
+    else:
         journal.flush()
-        writes.extend(journal.writes)
+    writes.extend(journal.writes)
 
 
 class HandlerDeadlines:

@@ -25,6 +25,7 @@ record commits leaves the step in doubt, which reconciliation covers. A first de
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import inspect
 import logging
@@ -51,6 +52,7 @@ __all__ = [
     "StepJournal",
     "StepSettings",
     "Steps",
+    "call",
 ]
 
 log = logging.getLogger("chatwright.steps")
@@ -60,6 +62,12 @@ T = TypeVar("T")
 
 def _none(_: Any) -> None:
     return None
+
+
+async def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`fn(*args, **kwargs)`, awaited when it returns an awaitable: a `ctx.step` function may be sync or async."""
+    result = fn(*args, **kwargs)
+    return await result if inspect.isawaitable(result) else result
 
 
 READBACK_SKEW = timedelta(seconds=5)
@@ -475,9 +483,7 @@ class StepJournal:
         """`ctx.step(name, fn, *args, **kwargs)`: `fn` run once in effect, its JSON result recorded."""
 
         async def perform() -> Any:
-            result = fn(*args, **kwargs)
-            if inspect.isawaitable(result):
-                result = await result
+            result = await call(fn, *args, **kwargs)
             try:
                 jsoncodec.dumps(result)
             except TypeError as error:
@@ -487,12 +493,7 @@ class StepJournal:
                 ) from None
             return result
 
-        readback = None
-        if reconcile is not None:
-
-            async def readback(since: datetime) -> Any:
-                found = reconcile(since)
-                return await found if inspect.isawaitable(found) else found
+        readback = None if reconcile is None else functools.partial(call, reconcile)
 
         return await self.run(
             _Step(

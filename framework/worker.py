@@ -312,8 +312,8 @@ class Worker:
             self._slot_free.set()
         if outcome.ok:
             if outcome.writes:
-                # Queued with the ack (on SQLite the same commit, usually): once the event is acked its records are
-                # only read by a replay, which comes after both.
+                # The records of its handlers' earlier steps, already under way (on SQLite usually in the ack's
+                # commit); the ack then removes them with the event.
                 await self._settle(event, outcome.writes, self.store.ack(event.id))
             else:
                 await self.store.ack(event.id)

@@ -484,20 +484,11 @@ class SQLiteStore(Store):
         if where == _BY_SEQ:
             self._stepped.add(row_key)
 
-            def op(db: sqlite3.Connection) -> None:
-                db.execute(
-                    "INSERT OR REPLACE INTO steps (event_seq, key, record) VALUES (?, ?, ?)",
-                    (row_key, key, record),
-                )
-
-        else:
-
-            def op(db: sqlite3.Connection) -> None:
-                db.execute(
-                    "INSERT OR REPLACE INTO steps (event_seq, key, record)"
-                    f" SELECT seq, ?, ? FROM inbox WHERE {where}",
-                    (key, record, row_key),
-                )
+        def op(db: sqlite3.Connection) -> None:
+            db.execute(
+                f"INSERT OR REPLACE INTO steps (event_seq, key, record) SELECT seq, ?, ? FROM inbox WHERE {where}",
+                (key, record, row_key),
+            )
 
         # Not durable, like the ack it usually shares a commit with: a power loss undoes both or the ack alone.
         return self._writer.submit(op, durable=False)
