@@ -15,11 +15,12 @@ from adapters.devrev import TEST_TOKEN, TEST_USER_ID, DevRevConfig, DevRevProvid
 from adapters.devrev.emulator import STATE_KEY, create_app
 from adapters.devrev.emulator_state import DevRevState
 from adapters.devrev.provider import build_provider
-from adapters.emulation import FAULTS_KEY, RecordedRequest, ScriptedAnswer
+from adapters.emulation import FAULTS_KEY, ScriptedAnswer
 from adapters.readback import MAX_ITEMS
 from framework.adapter_registry import EmulatorOptions
 from framework.chats import Capability, ReadBack
 from framework.errors import InvalidRequest, Unsupported
+from tests.adapters.emulator_helpers import sent
 
 GRACE = "don:identity:dvrv-us-1:devo/0:devu/2"
 ALAN = "don:identity:dvrv-us-1:devo/0:devu/3"
@@ -53,13 +54,6 @@ def devrev(make_devrev: MakeProvider) -> DevRevProvider:
 
 def state(server: TestServer) -> DevRevState:
     return server.app[STATE_KEY]
-
-
-def sent(server: TestServer) -> list[RecordedRequest]:
-    """What reached the emulator since the last call."""
-    requests = list(server.app[FAULTS_KEY].requests)
-    server.app[FAULTS_KEY].requests.clear()
-    return requests
 
 
 def backdate(server: TestServer, chat_id: str) -> None:

@@ -10,13 +10,13 @@ import pytest
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
-from adapters.emulation import FAULTS_KEY, RecordedRequest
 from adapters.groupalarm import GroupAlarmConfig, GroupAlarmProvider, build_provider
 from adapters.groupalarm.emulator import create_app
 from adapters.groupalarm.emulator_state import TEST_API_TOKEN, TEST_PERSONAL_ACCESS_TOKEN
 from framework.adapter_registry import EmulatorOptions
 from framework.chats import Capability, ReadBack
 from framework.errors import InvalidRequest, Unsupported
+from tests.adapters.emulator_helpers import sent
 
 MakeProvider = Callable[..., GroupAlarmProvider]
 
@@ -45,13 +45,6 @@ async def make_provider(server: TestServer) -> AsyncIterator[MakeProvider]:
 @pytest.fixture
 def groupalarm(make_provider: MakeProvider) -> GroupAlarmProvider:
     return make_provider()
-
-
-def sent(server: TestServer) -> list[RecordedRequest]:
-    """What reached the emulator since the last call."""
-    requests = list(server.app[FAULTS_KEY].requests)
-    server.app[FAULTS_KEY].requests.clear()
-    return requests
 
 
 def test_reads_back_chats_but_not_messages(groupalarm: GroupAlarmProvider) -> None:

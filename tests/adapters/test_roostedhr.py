@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
-from adapters.emulation import FAULTS_KEY, RecordedRequest, ScriptedAnswer
+from adapters.emulation import FAULTS_KEY, ScriptedAnswer
 from adapters.roostedhr import (
     ADAPTER,
     RoostedChat,
@@ -36,6 +36,7 @@ from framework.errors import (
     Unavailable,
     Unsupported,
 )
+from tests.adapters.emulator_helpers import sent
 
 ME = "3158"
 
@@ -65,13 +66,6 @@ async def provider(server: TestServer) -> AsyncIterator[RoostedHRProvider]:
 
 def state_of(server: TestServer) -> RoostedState:
     return server.app[STATE_KEY]
-
-
-def sent(server: TestServer) -> list[RecordedRequest]:
-    """What reached the emulator, then forgets it so the next assertion sees only new calls."""
-    requests = list(server.app[FAULTS_KEY].requests)
-    server.app[FAULTS_KEY].requests.clear()
-    return requests
 
 
 def script(server: TestServer, *answers: ScriptedAnswer) -> None:

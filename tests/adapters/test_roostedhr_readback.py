@@ -10,7 +10,6 @@ import pytest
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
-from adapters.emulation import FAULTS_KEY, RecordedRequest
 from adapters.readback import MAX_ITEMS
 from adapters.roostedhr import RoostedHRConfig, RoostedHRProvider, build_provider
 from adapters.roostedhr.emulator import STATE_KEY, TEST_API_KEY, create_app
@@ -19,6 +18,7 @@ from adapters.roostedhr.provider import READBACK_MAX_FETCHES, READBACK_PAGE_SIZE
 from framework.adapter_registry import EmulatorOptions
 from framework.chats import Capability, ReadBack
 from framework.errors import InvalidRequest, Unsupported
+from tests.adapters.emulator_helpers import sent
 
 ME = "3158"
 AARON, MARIA = "120915", "2041"
@@ -41,13 +41,6 @@ async def roosted(server: TestServer) -> AsyncIterator[RoostedHRProvider]:
 
 def state(server: TestServer) -> RoostedState:
     return server.app[STATE_KEY]
-
-
-def sent(server: TestServer) -> list[RecordedRequest]:
-    """What reached the emulator since the last call."""
-    requests = list(server.app[FAULTS_KEY].requests)
-    server.app[FAULTS_KEY].requests.clear()
-    return requests
 
 
 def backdate(server: TestServer, chat_id: str) -> None:
