@@ -30,6 +30,7 @@ __all__ = [
     "Claim",
     "DeadLetter",
     "InboxEntry",
+    "InboxStats",
     "RateLimiterLike",
     "Store",
     "open_store",
@@ -65,6 +66,17 @@ class AppendResult:
     duplicate: bool
     claimed: bool = False
     """The store honoured `append(claim=...)`: the event is in the inbox, claimed by that worker."""
+
+
+@attrs.frozen
+class InboxStats:
+    """The inbox as every replica sharing the store sees it, for `/metrics`: `pending` events (ready, waiting for
+    a retry, or claimed), the age in seconds of the oldest of them (0 when the inbox is empty), and how many
+    dead letters are kept."""
+
+    pending: int
+    oldest_age: float
+    dead_letters: int
 
 
 class RateLimiterLike(Protocol):
@@ -174,6 +186,12 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def pending(self) -> int:
         """How many events are in the inbox (ready, waiting for a retry, or claimed)."""
+
+    @abc.abstractmethod
+    async def inbox_stats(self) -> InboxStats:
+        """`pending`, the oldest inbox event's age and the dead letters' count, in one cheap read. The age runs
+        from when the event was received (`received_at`) on SQLite, from when it entered the inbox on Redis:
+        the same but for a replayed dead letter, which Redis counts from its replay."""
 
     async def wait_for_work(self, timeout: float) -> None:
         """Return when new work may be ready, or after `timeout` seconds (stores that can, return sooner)."""

@@ -40,6 +40,7 @@ from framework.store.base import (
     Claim,
     DeadLetter,
     InboxEntry,
+    InboxStats,
     Store,
 )
 from framework.store.shared_limiter import LeasedRateLimiter
@@ -124,6 +125,7 @@ class _Scripts:
     replay: AsyncScript
     release: AsyncScript
     peek: AsyncScript
+    stats: AsyncScript
     rate: AsyncScript
     sweep_consumers: AsyncScript
     state_get: AsyncScript
@@ -373,6 +375,10 @@ class RedisStore(Store):
     async def pending(self) -> int:
         count: int = await self._open.client.scard(self.key("inbox"))
         return count
+
+    async def inbox_stats(self) -> InboxStats:
+        pending, age_us, dead = await self._run(self._scripts.stats)
+        return InboxStats(pending=int(pending), oldest_age=max(0, int(age_us)) / 1_000_000, dead_letters=int(dead))
 
     async def wait_for_work(self, timeout: float) -> None:
         """Block on the ready stream (XREAD), so an append by any replica wakes every waiting one at once.

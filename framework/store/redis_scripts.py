@@ -6,6 +6,7 @@ Layout under the key prefix `{P}:` (the braces keep every key in one Redis Clust
   `entry` (its id on the ready stream) and `consumer` (the worker holding it: in its pending list, or claimed
   at append and never on the stream);
 - `inbox` set of every event id in the inbox (ready, delayed, claimed or waiting behind its ordering key);
+- `since` sorted set (id -> time it entered the inbox, microseconds): the same ids, oldest first, for `STATS`;
 - `ready` stream with the consumer group `inbox`: the events a worker may take, read with XREADGROUP; the
   group's pending list holds the claimed ones; an acked entry is XACKed and XDELed;
 - `delayed` sorted set (id -> due time): retries waiting for their delay, moved onto the stream by a claim;
@@ -43,6 +44,7 @@ __all__ = [
     "STATE_GET",
     "STATE_KEYS",
     "STATE_SET",
+    "STATS",
     "SWEEP_CONSUMERS",
 ]
 
@@ -55,6 +57,7 @@ local base = ARGV[1]
 local GROUP = '__GROUP__'
 local READY, INBOX, DELAYED, LEASES = base .. 'ready', base .. 'inbox', base .. 'delayed', base .. 'leases'
 local DEAD, DEAD_TIME, WORKERS = base .. 'dead', base .. 'dead-by-time', base .. 'workers'
+local SINCE = base .. 'since'
 local function ev(id) return base .. 'event:' .. id end
 local function held(worker) return base .. 'held:' .. worker end
 local function order(key) return base .. 'order:' .. key end
@@ -98,6 +101,7 @@ end
 local function enqueue(id, payload, okey, now)
   redis.call('HSET', ev(id), 'event', payload, 'attempt', 0)
   redis.call('SADD', INBOX, id)
+  redis.call('ZADD', SINCE, num(now), id)
   if okey then
     redis.call('HSET', ev(id), 'okey', okey)
     if redis.call('RPUSH', order(okey), id) > 1 then return end
@@ -122,6 +126,7 @@ local function remove(id, keep_steps)
   end
   redis.call('DEL', ev(id))
   redis.call('SREM', INBOX, id)
+  redis.call('ZREM', SINCE, id)
   return 1
 end
 """.replace("__GROUP__", GROUP)
@@ -152,6 +157,7 @@ end
 -- finds no entry to XCLAIM, puts the event on the stream and reads it there.
 redis.call('HSET', ev(id), 'event', payload, 'attempt', 0)
 redis.call('SADD', INBOX, id)
+redis.call('ZADD', SINCE, num(now_us()), id)
 if okey then
   redis.call('HSET', ev(id), 'okey', okey)
   if redis.call('RPUSH', order(okey), id) > 1 then return 0 end  -- behind its key: waits, unclaimed
@@ -336,6 +342,14 @@ if type(ok) == 'table' and not ok.err and #ok == 0 then
   redis.call('XGROUP', 'DELCONSUMER', READY, GROUP, worker)
 end
 return #ids
+""")
+
+STATS = _script("""
+-- returns {events in the inbox, microseconds since the oldest of them entered it (0 if none), dead letters}
+local first = redis.call('ZRANGE', SINCE, 0, 0, 'WITHSCORES')
+local age = 0
+if #first > 0 then age = now_us() - tonumber(first[2]) end
+return {redis.call('SCARD', INBOX), num(age), redis.call('HLEN', DEAD)}
 """)
 
 PEEK = _script("""

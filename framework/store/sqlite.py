@@ -30,6 +30,7 @@ from framework.store.base import (
     Claim,
     DeadLetter,
     InboxEntry,
+    InboxStats,
     Store,
 )
 from framework.store.shared_limiter import LeasedRateLimiter
@@ -454,6 +455,21 @@ class SQLiteStore(Store):
             return count
 
         return await self._writer.run(op)
+
+    async def inbox_stats(self) -> InboxStats:
+        def op(db: sqlite3.Connection) -> tuple[int, bytes | None, int]:
+            pending: int = db.execute("SELECT COUNT(*) FROM inbox").fetchone()[0]
+            first = db.execute("SELECT event FROM inbox ORDER BY seq LIMIT 1").fetchone()
+            dead: int = db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
+            return pending, None if first is None else first[0], dead
+
+        pending, first, dead = await self._writer.run(op)
+        age = 0.0
+        if first is not None:
+            # the first row by seq is the oldest appended; a replayed one keeps the time it was first received
+            received = event_from_json(first).received_at.timestamp()
+            age = max(0.0, time.time() - received)
+        return InboxStats(pending=pending, oldest_age=age, dead_letters=dead)
 
     async def wait_for_work(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):

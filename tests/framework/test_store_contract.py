@@ -10,6 +10,7 @@ import pytest
 
 from framework.events import new_event
 from framework.store.base import RELEASED, Claim, Store, open_store
+from tests.conftest import wait_until
 from tests.framework.store_fixtures import claimed_ids as _ids
 from tests.framework.store_fixtures import open_and_start as _opened
 from tests.framework.store_fixtures import redis_url as redis_url
@@ -263,3 +264,32 @@ async def test_an_event_handed_over_at_append_whose_holder_died_is_claimed_as_in
         await asyncio.sleep(0.01)
     # its holder may have been inside a step it never recorded: the journal must read back, not assume a retry
     assert (taken[0].event.id, taken[0].attempt, taken[0].interrupted) == (event.id, 2, True)
+
+
+async def test_inbox_stats_count_the_inbox_its_oldest_event_and_the_dead_letters(store: Store) -> None:
+    empty = await store.inbox_stats()
+    assert (empty.pending, empty.oldest_age, empty.dead_letters) == (0, 0.0, 0)
+    older = new_event("a")
+    await store.append(older)
+    started = time.monotonic()
+
+    async def aged() -> bool:
+        return (await store.inbox_stats()).oldest_age >= 0.05
+
+    await wait_until(aged)
+    newer, doomed = new_event("a"), new_event("a")
+    await store.append(newer)
+    await store.append(doomed)
+    claimed = await store.claim("w", 10, lease=30)
+    stats = await store.inbox_stats()
+    # claimed events are still in the inbox; the age is the oldest's, not the newest's
+    assert stats.pending == 3
+    assert 0.05 <= stats.oldest_age <= time.monotonic() - started + 1
+    await store.dead_letter(doomed.id, "boom")
+    await store.ack(older.id)
+    stats = await store.inbox_stats()
+    assert (stats.pending, stats.dead_letters) == (1, 1)
+    assert stats.oldest_age < 0.05
+    assert {entry.event.id for entry in claimed} == {older.id, newer.id, doomed.id}
+    await store.ack(newer.id)
+    assert (await store.inbox_stats()).oldest_age == 0.0
