@@ -18,7 +18,7 @@ from aiohttp import web
 
 from framework.chats import ChatProvider, InDoubtPolicy
 from framework.errors import ConfigError
-from framework.http import HttpSettings, Limiter, RetryPolicy
+from framework.http import CallObserver, HttpSettings, Limiter, RetryPolicy
 
 __all__ = ["AdapterConfig", "AdapterSpec", "EmulatorOptions", "available_providers", "find_adapter"]
 
@@ -52,6 +52,8 @@ class AdapterConfig:
 
     limiter: Limiter | None = attrs.field(default=None, init=False, eq=False, repr=False)
     """The shared limiter the runtime attached (`with_limiter`); not a config key."""
+    observer: CallObserver | None = attrs.field(default=None, init=False, eq=False, repr=False)
+    """The metrics the runtime attached (`with_observer`); not a config key."""
 
     @concurrency.validator
     def _check_concurrency(self, _: Any, value: int | None) -> None:
@@ -62,6 +64,14 @@ class AdapterConfig:
         """A copy whose `http_settings()` paces through `limiter` (one shared by every replica)."""
         copy = attrs.evolve(self)
         object.__setattr__(copy, "limiter", limiter)
+        object.__setattr__(copy, "observer", self.observer)
+        return copy
+
+    def with_observer(self, observer: CallObserver | None) -> Self:
+        """A copy whose `http_settings()` reports each request to `observer` (the runtime's metrics)."""
+        copy = attrs.evolve(self)
+        object.__setattr__(copy, "limiter", self.limiter)
+        object.__setattr__(copy, "observer", observer)
         return copy
 
     def http_settings(self) -> HttpSettings:
@@ -71,6 +81,7 @@ class AdapterConfig:
             rate_limit=self.rate_limit,
             concurrency=self.concurrency,
             limiter=self.limiter,
+            observer=self.observer,
         )
 
 

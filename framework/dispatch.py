@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from framework import scope
 from framework.context import Chats, Context, Emitter, ScheduleApi
 from framework.events import Event
 from framework.plugins import Handler, Plugin
@@ -30,12 +31,16 @@ __all__ = [
     "Dispatcher",
     "HandlerDeadlines",
     "HandlerFailure",
+    "HandlerObserver",
     "Middleware",
     "NextHandler",
     "timing_middleware",
 ]
 
 log = logging.getLogger("chatwright.dispatch")
+
+HandlerObserver = Callable[[str, bool, float], None]
+"""Told of each handler call: the handler's name, whether it succeeded, and its duration in seconds."""
 
 NextHandler = Callable[[Event, Context], Awaitable[None]]
 Middleware = Callable[[NextHandler, Event, Context], Awaitable[None]]
@@ -76,10 +81,12 @@ async def timing_middleware(call_next: NextHandler, event: Event, ctx: Context) 
     try:
         await call_next(event, ctx)
     except BaseException:
-        ctx.log.warning("handler failed after %.1f ms", (time.perf_counter() - started) * 1000)
+        elapsed = (time.perf_counter() - started) * 1000
+        ctx.log.warning("handler failed after %.1f ms", elapsed, extra={"duration_ms": round(elapsed, 3)})
         raise
     if log.isEnabledFor(logging.DEBUG):
-        ctx.log.debug("handled in %.1f ms", (time.perf_counter() - started) * 1000)
+        elapsed = (time.perf_counter() - started) * 1000
+        ctx.log.debug("handled in %.1f ms", elapsed, extra={"duration_ms": round(elapsed, 3)})
 
 
 class Dispatcher:
@@ -97,6 +104,7 @@ class Dispatcher:
         middlewares: Sequence[Middleware] = (timing_middleware,),
         handler_timeout: float | None = None,
         steps: Steps | None = None,
+        observe: HandlerObserver | None = None,
     ) -> None:
         self.plugins = list(plugins)
         self.handlers: list[Handler] = [handler for plugin in self.plugins for handler in plugin.handlers]
@@ -114,6 +122,7 @@ class Dispatcher:
         """Events no handler matched (done at once)."""
         self._chains: dict[str, NextHandler] = {}
         self._deadlines = HandlerDeadlines(handler_timeout) if handler_timeout else None
+        self._observe = observe
 
     def add_middleware(self, middleware: Middleware) -> None:
         """Wrap every handler call in `middleware` (outermost first, in the order added)."""
@@ -220,12 +229,16 @@ class Dispatcher:
         ctx = self.context_for(
             event, handler.plugin, handler.name, steps=self.steps is not None, delivery=delivery
         )
+        token = scope.bind(scope.Scope(event.id, event.trace_id, handler.name, event.attempt))
+        started = time.perf_counter()
         try:
             await self._chain(handler)(event, ctx)
         except asyncio.CancelledError:
             _collect_writes(ctx, writes, returned=False)
             raise
         except Exception as error:
+            if self._observe is not None:
+                self._observe(handler.name, False, time.perf_counter() - started)
             _collect_writes(ctx, writes, returned=False)
             log.warning(
                 "[%s] %s failed (attempt %d): %s: %s",
@@ -238,6 +251,10 @@ class Dispatcher:
                 exc_info=error if event.attempt == 1 or log.isEnabledFor(logging.DEBUG) else None,
             )
             return error
+        finally:
+            scope.reset(token)
+        if self._observe is not None:
+            self._observe(handler.name, True, time.perf_counter() - started)
         _collect_writes(ctx, writes, returned=True)
         return None
 

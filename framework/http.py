@@ -13,6 +13,10 @@ The pacing is a `Limiter`: the per-process `RateLimiter` here, or one the runtim
 is passed to the limiter (`Limiter.hold`): every caller of that limiter - on every replica, for a shared one -
 holds back until then.
 
+Observing. Each request is reported to `HttpSettings.observer` (the runtime's metrics for this adapter) with
+its operation (the step under way, framework.scope), status and duration, and logged at DEBUG with the event,
+handler and correlation id of the call (framework.logs). Nothing is added to what is sent.
+
 Concurrency. `HttpSettings.concurrency` bounds the requests in flight to the provider at once (a semaphore
 taken before the limiter), so one slow or throttled provider holds at most that many connections.
 """
@@ -30,7 +34,7 @@ from typing import Any, Protocol
 import aiohttp
 import attrs
 
-from framework import jsoncodec
+from framework import jsoncodec, scope
 from framework.errors import (
     AuthError,
     Conflict,
@@ -42,6 +46,7 @@ from framework.errors import (
 )
 
 __all__ = [
+    "CallObserver",
     "ErrorDetails",
     "HttpClient",
     "HttpSettings",
@@ -93,6 +98,8 @@ class HttpSettings:
     """Requests in flight to the provider at once, at most (None: no bound but the connection pool's)."""
     limiter: Limiter | None = attrs.field(default=None, eq=False, repr=False)
     """Paces the requests instead of a per-process `RateLimiter` (built by the runtime from a shared store)."""
+    observer: CallObserver | None = attrs.field(default=None, eq=False, repr=False)
+    """Told of every request and retry (the runtime's metrics for this adapter)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -156,6 +163,18 @@ class Limiter(Protocol):
 
     async def hold(self, seconds: float) -> None:
         """The provider asked for a pause (a 429 with a retry time): no slot is handed out for `seconds`."""
+
+
+class CallObserver(Protocol):
+    """Told of each request to one adapter's provider: `adapter` is its configured name (`[adapters.NAME]`)."""
+
+    adapter: str
+
+    def finished(self, operation: str | None, status: str, seconds: float) -> None:
+        """A request answered with HTTP `status`, or `error` when no answer came."""
+
+    def retried(self, operation: str | None) -> None:
+        """A request is about to be sent again."""
 
 
 class RateLimiter:
@@ -235,6 +254,8 @@ class HttpClient:
         self._timeout = aiohttp.ClientTimeout(total=self.settings.timeout)
         self._json_headers: dict[str, str] = {**self.headers}
         self._json_headers.setdefault("Content-Type", "application/json")
+        self._observer = self.settings.observer
+        self._log_extra = {"adapter": self._observer.adapter if self._observer else provider}
 
     def _session_or_new(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -284,6 +305,8 @@ class HttpClient:
                     raise
                 asked = error.retry_after
                 delay = self._backoff(attempt) if asked is None else min(float(asked), policy.max_retry_after)
+            if self._observer is not None:
+                self._observer.retried(scope.current().operation)
             await asyncio.sleep(delay)
 
     def _backoff(self, attempt: int) -> float:
@@ -325,16 +348,17 @@ class HttpClient:
                 content_type = response.headers.get("Content-Type", "")
                 retry_after_header = response.headers.get("Retry-After")
         except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as error:
+            self._finished(method, path, "error", started)
             if isinstance(error, aiohttp.ClientConnectorError):
                 raise _NotSent(str(error)) from error
             raise Unavailable(f"connection lost: {error}", provider=self.provider) from error
         except TimeoutError as error:
+            self._finished(method, path, "error", started)
             raise Unavailable(f"no answer within {self.settings.timeout}s", provider=self.provider) from error
         except aiohttp.ClientError as error:
+            self._finished(method, path, "error", started)
             raise Unavailable(f"transport error: {error}", provider=self.provider) from error
-        if log.isEnabledFor(logging.DEBUG):
-            elapsed_ms = (time.perf_counter() - started) * 1000
-            log.debug("%s %s %s -> %s in %.1f ms", self.provider, method, path, status, elapsed_ms)
+        self._finished(method, path, status, started)
         decoded = _decode(raw, content_type)
         if 200 <= status < 300:
             return decoded
@@ -342,6 +366,22 @@ class HttpClient:
         if status == 429 and failure.retry_after and self._limiter is not None:
             await self._limiter.hold(min(float(failure.retry_after), self.settings.retry.max_retry_after))
         raise failure
+
+    def _finished(self, method: str, path: str, status: int | str, started: float) -> None:
+        """Report a request to the observer, and log it at DEBUG (with the scope's event and handler)."""
+        seconds = time.perf_counter() - started
+        if self._observer is not None:
+            self._observer.finished(scope.current().operation, str(status), seconds)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s %s %s -> %s in %.1f ms",
+                self.provider,
+                method,
+                path,
+                status,
+                seconds * 1000,
+                extra={**self._log_extra, "status": status, "duration_ms": round(seconds * 1000, 3)},
+            )
 
     def _error(self, status: int, body: Any, retry_after_header: str | None) -> ProviderError:
         details = self._error_parser(status, body)

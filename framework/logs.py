@@ -1,10 +1,13 @@
 """Log output: text lines (the default) or JSON lines (`[logging] format = "json"`).
 
 A JSON line is one object: `time` (UTC, ISO 8601), `level`, `logger`, `message`, and where known the `event_id`,
-`event_type`, `handler`, `attempt` and `adapter`, then any other `extra` the record carries; `exception` holds
-the traceback of a record logged with one. The event fields come from the records' `extra` (ctx.log's
-EventLogger puts them there) or, for the framework's own records, from the `[event id]` their message starts
-with; `adapter` from a record's `extra` or from a `chatwright.adapters.<provider>` logger name.
+`correlation_id`, `event_type`, `handler`, `attempt`, `adapter`, `operation` and `duration_ms`, then any other
+`extra` the record carries; `exception` holds the traceback of a record logged with one. The fields come from
+the record's `extra` (ctx.log's EventLogger puts the event's there), else from what the code logging it was
+working on (framework.scope: the webhook's event, the handler call, the provider call's adapter and operation),
+else from the `[event id]` a message starts with and a `chatwright.adapters.<provider>` logger name.
+`correlation_id` is the event's `trace_id`: the same on the webhook's lines, its handlers' and their provider
+calls', and on those of every event its handlers emit.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from framework import scope
+
 __all__ = ["TEXT_FORMAT", "JsonFormatter", "use_format"]
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -22,7 +27,16 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 _EVENT_PREFIX = re.compile(r"^\[([^\]\s]+)\] ")
 _ADAPTER_LOGGER = "chatwright.adapters."
-_FIRST = ("event_id", "event_type", "handler", "attempt", "adapter")
+_FIRST = (
+    "event_id",
+    "correlation_id",
+    "event_type",
+    "handler",
+    "attempt",
+    "adapter",
+    "operation",
+    "duration_ms",
+)
 
 
 class JsonFormatter(logging.Formatter):
@@ -37,6 +51,8 @@ class JsonFormatter(logging.Formatter):
             "message": message,
         }
         extra = {key: value for key, value in record.__dict__.items() if key not in _STANDARD}
+        for key, value in scope.current().fields().items():
+            extra.setdefault(key, value)
         if "event_id" not in extra:
             match = _EVENT_PREFIX.match(message)
             if match:

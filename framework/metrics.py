@@ -1,15 +1,33 @@
-"""Counters the service keeps about itself, rendered in the Prometheus text format for `/metrics`."""
+"""What the service measures about itself, served at `/metrics` in the Prometheus text format (prometheus_client).
+
+Every runtime has its own `CollectorRegistry`, so several runtimes in one process (tests, `chatwright demo`) do
+not share series. The hot path (a webhook, a handler call, a provider call) updates histograms and counters
+whose labelled children are made once per route, handler or adapter and kept; the rest - counters the
+worker, the dispatcher and the step journals keep as plain integers, and what the shared store says - is read
+when `/metrics` is scraped (framework.metrics_readings).
+"""
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter as Tally
+from collections import deque
 
 import attrs
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import generate_latest
 
-from framework.steps import StepCounters
+from framework.metrics_readings import Readings, ReadingsCollector
 from framework.worker import Disposition
 
-__all__ = ["Metrics", "RecentEvent"]
+__all__ = ["Metrics", "ProviderCalls", "RecentEvent"]
+
+INTAKE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+HANDLER_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+PROVIDER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+LATENESS_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+UNKNOWN_OPERATION = "other"
+"""The operation label of a provider call made outside a step (steps off, or the adapter used directly)."""
 
 
 @attrs.frozen
@@ -26,12 +44,130 @@ _Latest = tuple[str, str, str, int, tuple[str, ...], str | None]
 """event id, type, action, attempt, handlers that succeeded, error text"""
 
 
-@attrs.define
-class Metrics:
-    """Outcome counters plus the most recent events (for the admin page)."""
+class ProviderCalls:
+    """The provider-call series of one adapter (`[adapters.NAME]`), given to its HTTP client."""
 
-    outcomes: Counter[str] = attrs.field(factory=Counter)
-    _latest: deque[_Latest] = attrs.field(factory=lambda: deque(maxlen=100), alias="_latest")
+    def __init__(self, adapter: str, calls: Counter, seconds: Histogram, retries: Counter) -> None:
+        self.adapter = adapter
+        self._calls = calls
+        self._seconds = seconds
+        self._retries = retries
+        self._counted: dict[tuple[str, str], Counter] = {}
+        self._timed: dict[str, Histogram] = {}
+        self._retried: dict[str, Counter] = {}
+
+    def finished(self, operation: str | None, status: str, seconds: float) -> None:
+        """A request answered with `status` (the HTTP status, or `error` when no answer came)."""
+        operation = operation or UNKNOWN_OPERATION
+        counted = self._counted.get((operation, status))
+        if counted is None:
+            counted = self._counted[operation, status] = self._calls.labels(self.adapter, operation, status)
+        counted.inc()
+        timed = self._timed.get(operation)
+        if timed is None:
+            timed = self._timed[operation] = self._seconds.labels(self.adapter, operation)
+        timed.observe(seconds)
+
+    def retried(self, operation: str | None) -> None:
+        """A request is sent again (after a 429, a 5xx or a connection error)."""
+        operation = operation or UNKNOWN_OPERATION
+        retried = self._retried.get(operation)
+        if retried is None:
+            retried = self._retried[operation] = self._retries.labels(self.adapter, operation)
+        retried.inc()
+
+
+class Metrics:
+    """A runtime's series, its registry, and the most recent events (for the admin page)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.outcomes: Tally[str] = Tally()
+        """Events the worker finished, by action (`done`, `retry`, `dead`)."""
+        self._latest: deque[_Latest] = deque(maxlen=100)
+        registry = self.registry
+        self._webhooks = Counter(
+            "chatwright_webhook_requests",
+            "Webhook deliveries answered, by route and HTTP status.",
+            ("route", "status"),
+            registry=registry,
+        )
+        self._intake = Histogram(
+            "chatwright_webhook_intake_seconds",
+            "Seconds from a delivery's arrival to its answer (verified, parsed and stored).",
+            ("route",),
+            buckets=INTAKE_BUCKETS,
+            registry=registry,
+        )
+        self._handlers = Histogram(
+            "chatwright_handler_seconds",
+            "Seconds a handler call took, by handler and outcome (ok, error).",
+            ("handler", "outcome"),
+            buckets=HANDLER_BUCKETS,
+            registry=registry,
+        )
+        self._provider_calls = Counter(
+            "chatwright_provider_calls",
+            "Requests sent to providers, by adapter, operation and HTTP status (error: no answer).",
+            ("adapter", "operation", "status"),
+            registry=registry,
+        )
+        self._provider_seconds = Histogram(
+            "chatwright_provider_call_seconds",
+            "Seconds a provider request took, by adapter and operation.",
+            ("adapter", "operation"),
+            buckets=PROVIDER_BUCKETS,
+            registry=registry,
+        )
+        self._provider_retries = Counter(
+            "chatwright_provider_retries",
+            "Provider requests sent again after a 429, a 5xx or a connection error.",
+            ("adapter", "operation"),
+            registry=registry,
+        )
+        self._lateness = Histogram(
+            "chatwright_schedule_lateness_seconds",
+            "Seconds between a schedule fire's planned time and its append to the inbox.",
+            buckets=LATENESS_BUCKETS,
+            registry=registry,
+        )
+        self._readings = ReadingsCollector(self.outcomes)
+        registry.register(self._readings)
+        self._routes: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
+        self._handler_children: dict[tuple[str, bool], Histogram] = {}
+        self._adapters: dict[str, ProviderCalls] = {}
+
+    # -- the hot path ----------------------------------------------------------------------------------------
+
+    def webhook(self, route: str, status: int, seconds: float) -> None:
+        children = self._routes.get((route, status))
+        if children is None:
+            children = self._routes[route, status] = (
+                self._webhooks.labels(route, str(status)),
+                self._intake.labels(route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def handler(self, handler: str, ok: bool, seconds: float) -> None:
+        child = self._handler_children.get((handler, ok))
+        if child is None:
+            child = self._handler_children[handler, ok] = self._handlers.labels(
+                handler, "ok" if ok else "error"
+            )
+        child.observe(seconds)
+
+    def provider(self, adapter: str) -> ProviderCalls:
+        """The series of adapter `adapter`'s provider calls (made once per adapter)."""
+        calls = self._adapters.get(adapter)
+        if calls is None:
+            calls = self._adapters[adapter] = ProviderCalls(
+                adapter, self._provider_calls, self._provider_seconds, self._provider_retries
+            )
+        return calls
+
+    def schedule_fired(self, lateness: float) -> None:
+        self._lateness.observe(max(0.0, lateness))
 
     def record(self, disposition: Disposition) -> None:
         # Runs for every event: a plain tuple (no event data, no exception objects); `recent` builds the
@@ -44,6 +180,8 @@ class Metrics:
         self._latest.appendleft(
             (event.id, event.type, disposition.action, event.attempt, outcome.succeeded, error)
         )
+
+    # -- reading ---------------------------------------------------------------------------------------------
 
     @property
     def recent(self) -> list[RecentEvent]:
@@ -60,55 +198,11 @@ class Metrics:
             for event_id, event_type, action, attempt, succeeded, error in self._latest
         ]
 
-    def render(
-        self,
-        *,
-        pending: int,
-        in_flight: int,
-        ready: bool,
-        handed_over: int = 0,
-        steps: StepCounters | None = None,
-        overloaded: int = 0,
-        unmatched: int = 0,
-    ) -> str:
-        lines = [
-            "# HELP chatwright_events_total Events the worker finished, by what it did with them.",
-            "# TYPE chatwright_events_total counter",
-        ]
-        for action in ("done", "retry", "dead"):
-            lines.append(f'chatwright_events_total{{action="{action}"}} {self.outcomes[action]}')
-        lines += [
-            "# HELP chatwright_inbox_pending Events in the inbox (ready, waiting to retry, or claimed).",
-            "# TYPE chatwright_inbox_pending gauge",
-            f"chatwright_inbox_pending {pending}",
-            "# HELP chatwright_in_flight Events being handled right now by this process.",
-            "# TYPE chatwright_in_flight gauge",
-            f"chatwright_in_flight {in_flight}",
-            "# HELP chatwright_handed_over_total Events started at append (webhooks, ctx.emit, schedule fires), without a claim.",
-            "# TYPE chatwright_handed_over_total counter",
-            f"chatwright_handed_over_total {handed_over}",
-            "# HELP chatwright_ready Whether the service is ready (1) or not (0).",
-            "# TYPE chatwright_ready gauge",
-            f"chatwright_ready {int(ready)}",
-            "# HELP chatwright_webhooks_overloaded_total Deliveries refused with 503 and Retry-After: the store had too many writes queued.",
-            "# TYPE chatwright_webhooks_overloaded_total counter",
-            f"chatwright_webhooks_overloaded_total {overloaded}",
-            "# HELP chatwright_events_unmatched_total Events no handler matched (done at once).",
-            "# TYPE chatwright_events_unmatched_total counter",
-            f"chatwright_events_unmatched_total {unmatched}",
-        ]
-        if steps is not None:
-            lines += [
-                "# HELP chatwright_steps_total Steps of handlers, by what the step journal did with them.",
-                "# TYPE chatwright_steps_total counter",
-            ]
-            for outcome, count in (
-                ("performed", steps.performed),
-                ("replayed", steps.replayed),
-                ("reconciled", steps.reconciled),
-                ("not_found", steps.not_found),
-                ("possible_duplicate", steps.possible_duplicates),
-                ("mismatched", steps.mismatched),
-            ):
-                lines.append(f'chatwright_steps_total{{outcome="{outcome}"}} {count}')
-        return "\n".join(lines) + "\n"
+    def render(self, readings: Readings) -> bytes:
+        """Every series in the Prometheus text format, with the values read at scrape time from `readings`."""
+        # No await between setting the readings and rendering them: a concurrent scrape cannot interleave.
+        self._readings.readings = readings
+        try:
+            return generate_latest(self.registry)
+        finally:
+            self._readings.readings = None

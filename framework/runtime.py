@@ -19,6 +19,8 @@ from framework.errors import ConfigError
 from framework.events import Event, new_event
 from framework.http import SHARED_RATE_HEADROOM
 from framework.loading import load_plugins, structure_plugin_configs
+from framework.metrics import Metrics
+from framework.metrics_readings import Readings
 from framework.plugins import CronSpec, Plugin
 from framework.steps import Steps, StepSettings
 from framework.store.base import DEFAULT_DEDUPE_TTL, AppendResult, Store, open_store
@@ -34,15 +36,20 @@ HOOK_TIMEOUT = 60.0
 """Seconds a plugin's startup or shutdown hook may take before it is given up."""
 
 
-def build_providers(config: Config, store: Store | None = None) -> dict[str, ChatProvider]:
+def build_providers(
+    config: Config, store: Store | None = None, metrics: Metrics | None = None
+) -> dict[str, ChatProvider]:
     """One provider object per `[adapters.NAME]` table.
 
     With a store that shares rate limits across processes (Redis), an adapter's `rate_limit` is paced through
-    the store's limiter, so it holds for the whole service; otherwise each process paces alone.
+    the store's limiter, so it holds for the whole service; otherwise each process paces alone. With `metrics`,
+    each adapter's requests are counted and timed there.
     """
     providers: dict[str, ChatProvider] = {}
     for name, adapter_config in config.adapters.items():
         spec = find_adapter(adapter_config.provider)
+        if metrics is not None:
+            adapter_config = adapter_config.with_observer(metrics.provider(name))
         if store is not None and adapter_config.rate_limit:
             limiter = store.rate_limiter(name, adapter_config.rate_limit * (1 - SHARED_RATE_HEADROOM))
             if limiter is not None:
@@ -116,8 +123,10 @@ class Runtime:
         else:
             self.plugins, self.plugin_configs = resolve_plugins_from(config, plugins)
         self.store = store or open_store(config.store.url)
+        self.metrics = Metrics()
+        """This runtime's series (its own registry), served at `/metrics`."""
         self.providers: dict[str, ChatProvider] = (
-            dict(providers) if providers is not None else build_providers(config, self.store)
+            dict(providers) if providers is not None else build_providers(config, self.store, self.metrics)
         )
         self.store.step_ttl = config.service.step_ttl
         self.steps: Steps | None = (
@@ -133,7 +142,9 @@ class Runtime:
         )
         crons: list[CronSpec] = [cron for plugin in self.plugins for cron in plugin.crons]
         self.schedules: ScheduleService | None = (
-            ScheduleService(self.store, config.store.url, [*config.schedules, *crons], append=self._append)
+            ScheduleService(
+                self.store, config.store.url, [*config.schedules, *crons], append=self._append_fire
+            )
             if with_schedules
             else None
         )
@@ -148,6 +159,7 @@ class Runtime:
             middlewares=[*middlewares, *(m for plugin in self.plugins for m in plugin.middlewares)],
             handler_timeout=config.service.handler_timeout,
             steps=self.steps,
+            observe=self.metrics.handler,
         )
         self.worker = Worker(
             self.store,
@@ -156,7 +168,7 @@ class Runtime:
             lease=config.service.lease,
             retry=config.retry,
             poll_interval=config.service.poll_interval,
-            listeners=list(listeners),
+            listeners=[self.metrics.record, *listeners],
         )
         self.webhooks = WebhookReceiver(
             list(config.webhooks),
@@ -164,6 +176,7 @@ class Runtime:
             append=self.worker.append,
             read_timeout=config.service.read_timeout,
             handlers=[handler for plugin in self.plugins for handler in plugin.handlers],
+            observe=self.metrics.webhook,
         )
         self._worker_task: asyncio.Task[None] | None = None
         self._store_open = False
@@ -175,6 +188,34 @@ class Runtime:
         """Append through the worker (built after the schedules, which store their fires with this): a running
         worker with a free handler slot starts the event at once, without claiming it from the inbox."""
         return self.worker.append(event, ordering_key=ordering_key, dedupe_ttl=dedupe_ttl)
+
+    async def _append_fire(
+        self, event: Event, *, ordering_key: str | None = None, dedupe_ttl: float = DEFAULT_DEDUPE_TTL
+    ) -> AppendResult:
+        """Append a schedule fire (its `occurred_at` is the planned time), measuring how late it is."""
+        result = await self._append(event, ordering_key=ordering_key, dedupe_ttl=dedupe_ttl)
+        if not result.duplicate:
+            self.metrics.schedule_fired((event.received_at - event.occurred_at).total_seconds())
+        return result
+
+    async def readings(self) -> Readings:
+        """This process's counters and, when the store answers, the shared inbox's state (for `/metrics`)."""
+        inbox = None
+        if self.ready:
+            try:
+                inbox = await self.store.inbox_stats()
+            except Exception as error:
+                log.warning("/metrics: the store does not answer: %s: %s", type(error).__name__, error)
+        return Readings(
+            ready=self.ready,
+            in_flight=self.worker.in_flight,
+            handed_over=self.worker.handed_over,
+            overloaded=self.webhooks.overloaded,
+            unmatched=self.dispatcher.unmatched,
+            steps=None if self.steps is None else self.steps.counters,
+            fires=None if self.schedules is None else self.schedules.stats,
+            inbox=inbox,
+        )
 
     async def _emit(self, event: Event, ordering_key: str | None) -> str:
         result = await self._append(event, ordering_key=ordering_key)

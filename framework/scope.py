@@ -48,9 +48,6 @@ class Scope:
                 found[name] = value
         return found
 
-    def with_handler(self, handler: str) -> Scope:
-        return Scope(self.event_id, self.correlation_id, handler, self.attempt)
-
     def with_call(self, adapter: str | None, operation: str) -> Scope:
         return Scope(self.event_id, self.correlation_id, self.handler, self.attempt, adapter, operation)
 

@@ -9,6 +9,7 @@ import socket
 
 import attrs
 from aiohttp import web
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from framework import jsoncodec
 from framework.admin_access import AdminAccess
@@ -89,17 +90,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME_KEY]
-    pending = await runtime.store.pending() if runtime.ready else 0
-    text = request.app[METRICS_KEY].render(
-        pending=pending,
-        in_flight=runtime.worker.in_flight,
-        ready=runtime.ready,
-        handed_over=runtime.worker.handed_over,
-        steps=None if runtime.steps is None else runtime.steps.counters,
-        overloaded=runtime.webhooks.overloaded,
-        unmatched=runtime.dispatcher.unmatched,
-    )
-    return web.Response(text=text, content_type="text/plain", charset="utf-8")
+    body = runtime.metrics.render(await runtime.readings())
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 def _query_int(request: web.Request, name: str, *, default: int, low: int, high: int) -> int:
@@ -216,10 +208,8 @@ def create_app(runtime: Runtime) -> web.Application:
         "lingering_time": LINGERING_TIME,
     }
     app = web.Application(client_max_size=max_body + 1, handler_args=handler_args)
-    metrics_state = Metrics()
-    runtime.worker.listeners.append(metrics_state.record)
     app[RUNTIME_KEY] = runtime
-    app[METRICS_KEY] = metrics_state
+    app[METRICS_KEY] = runtime.metrics
     runtime.webhooks.add_to(app)
     admin = AdminAccess(runtime.config.service.admin_token, runtime.config.service.admin_open)
     for method, path, handler in [

@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from framework import jsoncodec
+from framework import jsoncodec, scope
 from framework.chats import Capability, Chat, ChatProvider, InDoubtPolicy, Message, ReadBack
 from framework.errors import ChatwrightError, NotFound, ProviderError, Unsupported
 from framework.events import Event
@@ -368,6 +368,17 @@ class StepJournal:
 
     async def run(self, step: _Step) -> Any:
         """Perform `step` once in effect: its recorded result, a read-back of its effect, or the call itself."""
+        if step.adapter is None:
+            return await self._run(step)
+        # the provider calls it makes are labelled (metrics, log lines, spans) with its adapter and operation
+        operation = step.operation.rpartition(".")[2]
+        token = scope.bind(scope.current().with_call(step.adapter, operation))
+        try:
+            return await self._run(step)
+        finally:
+            scope.reset(token)
+
+    async def _run(self, step: _Step) -> Any:
         key = self._key(step.operation, step.arguments)
         if self._pending is not None:
             self.flush()  # the step before is recorded before this one acts

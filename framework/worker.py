@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 
 import attrs
 
+from framework import scope
 from framework.dispatch import Dispatcher, DispatchOutcome
 from framework.errors import ConfigError, InvalidEvent, ProviderError
 from framework.events import Event
@@ -304,6 +305,8 @@ class Worker:
 
     async def _handle(self, entry: InboxEntry) -> None:
         event = entry.event
+        # this task's own: its log lines and provider calls carry the event (not what the task starting it had)
+        scope.bind(scope.Scope(event.id, event.trace_id, attempt=event.attempt))
         try:
             outcome = await self.dispatcher.dispatch(event, delivery=_delivery(entry))
         finally:

@@ -378,7 +378,9 @@ class RedisStore(Store):
 
     async def inbox_stats(self) -> InboxStats:
         pending, age_us, dead = await self._run(self._scripts.stats)
-        return InboxStats(pending=int(pending), oldest_age=max(0, int(age_us)) / 1_000_000, dead_letters=int(dead))
+        return InboxStats(
+            pending=int(pending), oldest_age=max(0, int(age_us)) / 1_000_000, dead_letters=int(dead)
+        )
 
     async def wait_for_work(self, timeout: float) -> None:
         """Block on the ready stream (XREAD), so an append by any replica wakes every waiting one at once.

@@ -18,7 +18,7 @@ import cattrs
 from aiohttp import hdrs, web
 from cattrs.gen import make_dict_structure_fn, override
 
-from framework import jsoncodec
+from framework import jsoncodec, scope
 from framework.errors import ConfigError, StoreOverloaded
 from framework.events import new_event
 from framework.json_answers import answer as _answer
@@ -407,6 +407,7 @@ class WebhookReceiver:
         append: Append | None = None,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         handlers: Iterable[Handler] = (),
+        observe: Callable[[str, int, float], None] | None = None,
     ) -> None:
         self.routes = tuple(routes)
         problems: list[str] = []
@@ -428,15 +429,35 @@ class WebhookReceiver:
         self._read_timeout = read_timeout
         self.overloaded = 0
         """Deliveries refused because the store was overloaded (answered 503 with Retry-After)."""
+        self._observe = observe
+        """Told of each delivery answered: its route, the status and the seconds it took (the metrics)."""
 
     def add_to(self, app: web.Application) -> None:
         """Register a POST route on `app` for every webhook route."""
+        observe = self._observe
+        receive = self._receive if observe is None else functools.partial(self._observed, observe)
         for endpoint in self._endpoints:
             app.router.add_post(
                 endpoint.route.path,
-                json_errors_route(functools.partial(self._receive, endpoint)),
+                json_errors_route(functools.partial(receive, endpoint)),
                 expect_handler=json_expect,
             )
+
+    async def _observed(
+        self, observe: Callable[[str, int, float], None], endpoint: _Endpoint, request: web.Request
+    ) -> web.Response:
+        """`_receive`, timed and counted by route and status."""
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await self._receive(endpoint, request)
+            status = response.status
+            return response
+        except web.HTTPException as error:
+            status = error.status
+            raise
+        finally:
+            observe(endpoint.route.path, status, time.perf_counter() - started)
 
     async def _receive(self, endpoint: _Endpoint, request: web.Request) -> web.Response:
         route = endpoint.route
@@ -525,6 +546,8 @@ class WebhookReceiver:
             source=endpoint.source,
             occurred_at=datetime.fromtimestamp(timestamp, UTC) if timestamp is not None else None,
         )
+        # the request's own task: its log lines (and the handler's, when it starts here) carry the event
+        scope.bind(scope.Scope(event.id, event.trace_id))
         try:
             append: Append = self._append or self._store.append
             result = await append(event, ordering_key=ordering_key, dedupe_ttl=route.dedupe_ttl)
@@ -539,5 +562,5 @@ class WebhookReceiver:
         if result.duplicate:
             log.debug("webhook %s: event %s is a duplicate", route.path, result.event_id)
             return _answer(200, {"event_id": result.event_id, "duplicate": True})
-        log.debug("webhook %s: event %s accepted", route.path, result.event_id)
+        log.debug("webhook %s: event %s accepted", route.path, result.event_id, extra={"route": route.path})
         return _answer(202, {"event_id": result.event_id})

@@ -178,7 +178,7 @@ def _wait_ready(child: Child, url: str, timeout: float = 30.0) -> None:
 
 def _handled(base: str) -> int:
     _, text = _get(f"{base}/metrics")
-    match = re.search(r'chatwright_events_total\{action="done"\} (\d+)', text)
+    match = re.search(r'chatwright_events_total\{action="done"\} (\d+)(?:\.0)?\b', text)
     return int(match.group(1)) if match else 0
 
 

@@ -18,6 +18,7 @@ from framework.store.sqlite import SQLiteStore
 from framework.worker import Worker
 from tests.conftest import wait_until
 from tests.framework.dispatch_helpers import make_dispatcher
+from tests.framework.metrics_helpers import samples
 from tests.framework.store_fixtures import (
     claimed_ids,
     open_and_start,
@@ -281,7 +282,7 @@ async def test_a_webhook_reaches_its_handler_through_the_hand_over(
     assert sorted(seen) == ["0", "1", "2", "3", "4"]
     assert runtime.worker.handed_over == 5
     assert await runtime.store.pending() == 0
-    assert "chatwright_handed_over_total 5\n" in await (await client.get("/metrics")).text()
+    assert samples(await (await client.get("/metrics")).text())["chatwright_handed_over_total"] == 5
 
 
 async def test_events_emitted_by_handlers_and_schedule_fires_are_handed_over_too(tmp_path: Path) -> None:

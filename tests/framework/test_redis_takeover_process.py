@@ -82,7 +82,7 @@ async def handed_over(port: int) -> int:
     ):
         text = await response.text()
     (line,) = [line for line in text.splitlines() if line.startswith("chatwright_handed_over_total ")]
-    return int(line.split()[1])
+    return int(float(line.split()[1]))
 
 
 async def test_a_killed_replicas_events_are_taken_over_within_seconds_and_finished_once(

@@ -13,6 +13,7 @@ from framework import Context, Event, Plugin
 from framework.errors import InvalidRequest
 from framework.testing import BotHarness, RecordingProvider
 from framework.triggers.schedule_jobstores import JOBS_TABLE
+from tests.framework.metrics_helpers import samples
 
 
 def failing_plugin() -> Plugin:
@@ -37,10 +38,11 @@ async def test_health_ready_and_metrics() -> None:
         assert ready.status == 200 and (await ready.json())["status"] == "ready"
         await bot.emit("works")
         await bot.emit("fails.always")
-        text = await (await bot.get("/metrics")).text()
-        assert 'chatwright_events_total{action="done"} 1' in text
-        assert 'chatwright_events_total{action="dead"} 1' in text
-        assert "chatwright_inbox_pending 0" in text
+        found = samples(await (await bot.get("/metrics")).text())
+        assert found['chatwright_events_total{action="done"}'] == 1
+        assert found['chatwright_events_total{action="dead"}'] == 1
+        assert found["chatwright_inbox_pending"] == 0
+        assert found["chatwright_dead_letters"] == 1
 
 
 async def test_admin_lists_dead_letters_and_replays_them() -> None:
