@@ -13,7 +13,7 @@ from collections import Counter as Tally
 from collections import deque
 
 import attrs
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.exposition import generate_latest
 
 from framework.metrics_readings import Readings, ReadingsCollector
@@ -81,6 +81,9 @@ class Metrics:
     """A runtime's series, its registry, and the most recent events (for the admin page)."""
 
     def __init__(self) -> None:
+        # Without this every counter and histogram child also exports a `_created` sample, which Prometheus
+        # stores as one more series each. It is prometheus_client's process-wide switch, and idempotent.
+        disable_created_metrics()
         self.registry = CollectorRegistry(auto_describe=True)
         self.outcomes: Tally[str] = Tally()
         """Events the worker finished, by action (`done`, `retry`, `dead`)."""

@@ -116,6 +116,7 @@ class Runtime:
         middlewares: Sequence[Middleware] = (timing_middleware,),
         listeners: Sequence[OutcomeListener] = (),
         with_schedules: bool = True,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
         if plugins is None:
@@ -123,8 +124,9 @@ class Runtime:
         else:
             self.plugins, self.plugin_configs = resolve_plugins_from(config, plugins)
         self.store = store or open_store(config.store.url)
-        self.metrics = Metrics()
-        """This runtime's series (its own registry), served at `/metrics`."""
+        self.metrics = metrics or Metrics()
+        """This runtime's series (its own registry), served at `/metrics`; given when `providers` were built
+        with it (`build_providers(..., metrics)`)."""
         self.providers: dict[str, ChatProvider] = (
             dict(providers) if providers is not None else build_providers(config, self.store, self.metrics)
         )

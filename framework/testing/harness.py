@@ -32,6 +32,7 @@ from framework.config import Config, config_from_dict, load_config
 from framework.context import ScheduledJob
 from framework.dispatch import Middleware, timing_middleware
 from framework.events import Event, new_event
+from framework.metrics import Metrics
 from framework.plugins import Plugin
 from framework.runtime import Runtime
 from framework.service import create_app
@@ -138,25 +139,28 @@ class BotHarness:
         self.config = attrs.evolve(self.config, adapters=adapters)
         if self._plugins is not None:
             self.config = attrs.evolve(self.config, plugins=attrs.evolve(self.config.plugins, modules=()))
+        metrics = Metrics()
         runtime = Runtime(
             self.config,
             plugins=self._plugins,
-            providers=None if not self._providers else self._all_providers(),
+            providers=None if not self._providers else self._all_providers(metrics),
             middlewares=self._middlewares,
             listeners=[self.dispositions.append],
+            metrics=metrics,
         )
         self.runtime = runtime
         self.client = TestClient(TestServer(create_app(runtime), host="127.0.0.1"))
         await self.client.start_server()
 
-    def _all_providers(self) -> dict[str, ChatProvider]:
+    def _all_providers(self, metrics: Metrics) -> dict[str, ChatProvider]:
         from framework.runtime import build_providers
 
         built = build_providers(
             attrs.evolve(
                 self.config,
                 adapters={k: v for k, v in self.config.adapters.items() if k not in self._providers},
-            )
+            ),
+            metrics=metrics,
         )
         return {**built, **self._providers}
 
