@@ -83,7 +83,7 @@ class Metrics:
     def __init__(self) -> None:
         # Without this every counter and histogram child also exports a `_created` sample, which Prometheus
         # stores as one more series each. It is prometheus_client's process-wide switch, and idempotent.
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
         self.outcomes: Tally[str] = Tally()
         """Events the worker finished, by action (`done`, `retry`, `dead`)."""
