@@ -24,6 +24,7 @@ from framework.adapter_registry import AdapterConfig, find_adapter
 from framework.errors import ConfigError
 from framework.store.base import DEFAULT_STEP_TTL
 from framework.suggest import closest, unknown_keys
+from framework.tracing import TracingConfig
 from framework.triggers.schedules import ScheduleConfig
 from framework.triggers.webhooks import DEFAULT_READ_TIMEOUT, WebhookRoute, route_problems
 from framework.triggers.webhooks import configure_converter as configure_verify
@@ -143,13 +144,24 @@ class Config:
     schedules: tuple[ScheduleConfig, ...] = ()
     plugins: PluginsConfig = attrs.field(factory=PluginsConfig)
     logging: LoggingConfig = attrs.field(factory=LoggingConfig)
+    tracing: TracingConfig = attrs.field(factory=TracingConfig)
 
     @property
     def name(self) -> str:
         return self.file_name or self.path.name
 
 
-TOP_LEVEL_KEYS = ("service", "store", "retry", "adapters", "webhooks", "schedules", "plugins", "logging")
+TOP_LEVEL_KEYS = (
+    "service",
+    "store",
+    "retry",
+    "adapters",
+    "webhooks",
+    "schedules",
+    "plugins",
+    "logging",
+    "tracing",
+)
 ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -362,6 +374,7 @@ def config_from_dict(raw: dict[str, Any], path: Path, file_name: str, environ: M
     store = attrs.evolve(store, url=_resolve_store_url(store.url, path.parent))
     retry = section("retry", HandlerRetry, HandlerRetry())
     logging_config = section("logging", LoggingConfig, LoggingConfig())
+    tracing = section("tracing", TracingConfig, TracingConfig())
 
     plugins_raw = raw.get("plugins", {})
     plugins = PluginsConfig()
@@ -440,6 +453,7 @@ def config_from_dict(raw: dict[str, Any], path: Path, file_name: str, environ: M
         schedules=tuple(schedules),
         plugins=plugins,
         logging=logging_config,
+        tracing=tracing,
     )
 
 

@@ -25,6 +25,7 @@ from framework.events import Event
 from framework.plugins import Handler, Plugin
 from framework.steps import Delivery, Steps
 from framework.store.base import Store
+from framework.tracing import Tracer
 
 __all__ = [
     "DispatchOutcome",
@@ -105,6 +106,7 @@ class Dispatcher:
         handler_timeout: float | None = None,
         steps: Steps | None = None,
         observe: HandlerObserver | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.plugins = list(plugins)
         self.handlers: list[Handler] = [handler for plugin in self.plugins for handler in plugin.handlers]
@@ -123,6 +125,7 @@ class Dispatcher:
         self._chains: dict[str, NextHandler] = {}
         self._deadlines = HandlerDeadlines(handler_timeout) if handler_timeout else None
         self._observe = observe
+        self._tracer = tracer
 
     def add_middleware(self, middleware: Middleware) -> None:
         """Wrap every handler call in `middleware` (outermost first, in the order added)."""
@@ -232,7 +235,11 @@ class Dispatcher:
         token = scope.bind(scope.Scope(event.id, event.trace_id, handler.name, event.attempt))
         started = time.perf_counter()
         try:
-            await self._chain(handler)(event, ctx)
+            if self._tracer is None:
+                await self._chain(handler)(event, ctx)
+            else:
+                with self._tracer.handler(event, handler.name):
+                    await self._chain(handler)(event, ctx)
         except asyncio.CancelledError:
             _collect_writes(ctx, writes, returned=False)
             raise

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
+from cattrs.gen import make_dict_unstructure_fn, override
 
 from framework import jsoncodec
 from framework.payloads import structure_payload
@@ -31,7 +32,10 @@ class Event:
     """Something that happened. `id` is unique and is the dedupe key; `type` is dotted (`shift.published`).
 
     `source` names the trigger (`webhook:/hooks/shifts`, `schedule:digest`, `emit:shiftchat`, `cli`).
-    `attempt` counts deliveries to handlers, starting at 1. `trace_id` follows an event and all it causes.
+    `attempt` counts deliveries to handlers, starting at 1. `trace_id` follows an event and all it causes (the
+    correlation id of the log lines). `trace_context` is the W3C `traceparent` of the span that appended it, when
+    tracing is on (framework.tracing): its handlers' spans continue that trace; empty otherwise, and then left out
+    of the event's JSON form.
     """
 
     id: str
@@ -42,6 +46,7 @@ class Event:
     received_at: datetime = attrs.field(factory=utcnow)
     attempt: int = 1
     trace_id: str = ""
+    trace_context: str = ""
 
     def payload(self, kind: builtins.type[T]) -> T:
         """`data` structured into the attrs class `kind` (a handler's `payload=`, framework.payloads).
@@ -60,6 +65,7 @@ def new_event(
     source: str = "",
     occurred_at: datetime | None = None,
     trace_id: str | None = None,
+    trace_context: str = "",
 ) -> Event:
     """Build an Event with a fresh id and trace id unless given."""
     now = utcnow()
@@ -73,6 +79,7 @@ def new_event(
         received_at=now,
         attempt=1,
         trace_id=trace_id or event_id,
+        trace_context=trace_context,
     )
 
 
@@ -86,6 +93,9 @@ def _build_converter() -> cattrs.Converter:
 
     converter.register_structure_hook(datetime, structure_datetime)
     converter.register_structure_hook_func(lambda cls: cls == dict[str, Any], lambda value, _: dict(value))
+    converter.register_unstructure_hook(
+        Event, make_dict_unstructure_fn(Event, converter, trace_context=override(omit_if_default=True))
+    )
     return converter
 
 
@@ -109,19 +119,20 @@ def event_to_json(event: Event) -> bytes:
     # offsets go through isoformat(), which keeps an offset's seconds where orjson would drop them.
     occurred, received = event.occurred_at, event.received_at
     native = jsoncodec.WRITES_UTC_DATETIMES and occurred.tzinfo is UTC and received.tzinfo is UTC
+    form = {
+        "id": event.id,
+        "type": event.type,
+        "data": event.data,
+        "source": event.source,
+        "occurred_at": occurred if native else occurred.isoformat(),
+        "received_at": received if native else received.isoformat(),
+        "attempt": event.attempt,
+        "trace_id": event.trace_id,
+    }
+    if event.trace_context:
+        form["trace_context"] = event.trace_context
     try:
-        return jsoncodec.dumps(
-            {
-                "id": event.id,
-                "type": event.type,
-                "data": event.data,
-                "source": event.source,
-                "occurred_at": occurred if native else occurred.isoformat(),
-                "received_at": received if native else received.isoformat(),
-                "attempt": event.attempt,
-                "trace_id": event.trace_id,
-            }
-        )
+        return jsoncodec.dumps(form)
     except TypeError:
         return jsoncodec.dumps(event_to_dict(event))
 
@@ -137,7 +148,7 @@ def event_from_stored(raw: dict[str, Any]) -> Event:
 
 def _fast_event(raw: Any, *, copy_data: bool) -> Event | None:
     """The Event of a dict already in exactly the JSON form (what event_to_json wrote), else None for cattrs."""
-    if type(raw) is not dict or len(raw) != 8:
+    if type(raw) is not dict or len(raw) != 8 + ("trace_context" in raw):
         return None
     try:
         data = raw["data"]
@@ -153,6 +164,7 @@ def _fast_event(raw: Any, *, copy_data: bool) -> Event | None:
             and type(raw["type"]) is str
             and type(raw["source"]) is str
             and type(raw["trace_id"]) is str
+            and type(raw.get("trace_context", "")) is str
         ):
             return None
         occurred_at = datetime.fromisoformat(occurred)
@@ -168,4 +180,5 @@ def _fast_event(raw: Any, *, copy_data: bool) -> Event | None:
         received_at=received_at if received_at.tzinfo else received_at.replace(tzinfo=UTC),
         attempt=attempt,
         trace_id=raw["trace_id"],
+        trace_context=raw.get("trace_context", ""),
     )

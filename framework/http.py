@@ -29,7 +29,7 @@ import random
 import time
 import types
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 import attrs
@@ -55,6 +55,9 @@ __all__ = [
     "RetryPolicy",
     "default_error_parser",
 ]
+
+if TYPE_CHECKING:
+    from framework.tracing import CallSpan, Tracer
 
 log = logging.getLogger("chatwright.http")
 
@@ -169,6 +172,8 @@ class CallObserver(Protocol):
     """Told of each request to one adapter's provider: `adapter` is its configured name (`[adapters.NAME]`)."""
 
     adapter: str
+    tracer: Tracer | None
+    """Opens a span for each request, when tracing is on."""
 
     def finished(self, operation: str | None, status: str, seconds: float) -> None:
         """A request answered with HTTP `status`, or `error` when no answer came."""
@@ -255,6 +260,7 @@ class HttpClient:
         self._json_headers: dict[str, str] = {**self.headers}
         self._json_headers.setdefault("Content-Type", "application/json")
         self._observer = self.settings.observer
+        self._tracer = None if self._observer is None else self._observer.tracer
         self._log_extra = {"adapter": self._observer.adapter if self._observer else provider}
 
     def _session_or_new(self) -> aiohttp.ClientSession:
@@ -290,10 +296,11 @@ class HttpClient:
         while True:
             attempt += 1
             try:
+                send = self._send_once if self._tracer is None else self._send_traced
                 if self._slots is None:
-                    return await self._send_once(method, path, json, params, data, headers)
+                    return await send(method, path, json, params, data, headers)
                 async with self._slots:
-                    return await self._send_once(method, path, json, params, data, headers)
+                    return await send(method, path, json, params, data, headers)
             except _NotSent as error:
                 if attempt >= attempts:
                     raise Unavailable(
@@ -314,6 +321,22 @@ class HttpClient:
         policy = self.settings.retry
         return random.uniform(0, min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1)))
 
+    async def _send_traced(
+        self,
+        method: str,
+        path: str,
+        json_body: Any,
+        params: Mapping[str, Any] | None,
+        data: bytes | None,
+        extra_headers: Mapping[str, str] | None,
+    ) -> Any:
+        """`_send_once` in a span of its own (a child of the handler's)."""
+        tracer, adapter = self._tracer, self._log_extra["adapter"]
+        if tracer is None:
+            return await self._send_once(method, path, json_body, params, data, extra_headers)
+        with tracer.provider_call(adapter, scope.current().operation, method, path) as span:
+            return await self._send_once(method, path, json_body, params, data, extra_headers, span)
+
     async def _send_once(
         self,
         method: str,
@@ -322,6 +345,7 @@ class HttpClient:
         params: Mapping[str, Any] | None,
         data: bytes | None,
         extra_headers: Mapping[str, str] | None,
+        span: CallSpan | None = None,
     ) -> Any:
         if self._limiter is not None:
             await self._limiter.acquire()
@@ -348,17 +372,17 @@ class HttpClient:
                 content_type = response.headers.get("Content-Type", "")
                 retry_after_header = response.headers.get("Retry-After")
         except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as error:
-            self._finished(method, path, "error", started)
+            self._finished(method, path, "error", started, span)
             if isinstance(error, aiohttp.ClientConnectorError):
                 raise _NotSent(str(error)) from error
             raise Unavailable(f"connection lost: {error}", provider=self.provider) from error
         except TimeoutError as error:
-            self._finished(method, path, "error", started)
+            self._finished(method, path, "error", started, span)
             raise Unavailable(f"no answer within {self.settings.timeout}s", provider=self.provider) from error
         except aiohttp.ClientError as error:
-            self._finished(method, path, "error", started)
+            self._finished(method, path, "error", started, span)
             raise Unavailable(f"transport error: {error}", provider=self.provider) from error
-        self._finished(method, path, status, started)
+        self._finished(method, path, status, started, span)
         decoded = _decode(raw, content_type)
         if 200 <= status < 300:
             return decoded
@@ -367,9 +391,14 @@ class HttpClient:
             await self._limiter.hold(min(float(failure.retry_after), self.settings.retry.max_retry_after))
         raise failure
 
-    def _finished(self, method: str, path: str, status: int | str, started: float) -> None:
-        """Report a request to the observer, and log it at DEBUG (with the scope's event and handler)."""
+    def _finished(
+        self, method: str, path: str, status: int | str, started: float, span: CallSpan | None
+    ) -> None:
+        """Report a request to the observer and its span, and log it at DEBUG (with the scope's event and
+        handler)."""
         seconds = time.perf_counter() - started
+        if span is not None:
+            span.answered(status)
         if self._observer is not None:
             self._observer.finished(scope.current().operation, str(status), seconds)
         if log.isEnabledFor(logging.DEBUG):

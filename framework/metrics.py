@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, disable_cre
 from prometheus_client.exposition import generate_latest
 
 from framework.metrics_readings import Readings, ReadingsCollector
+from framework.tracing import Tracer
 from framework.worker import Disposition
 
 __all__ = ["Metrics", "ProviderCalls", "RecentEvent"]
@@ -45,10 +46,14 @@ _Latest = tuple[str, str, str, int, tuple[str, ...], str | None]
 
 
 class ProviderCalls:
-    """The provider-call series of one adapter (`[adapters.NAME]`), given to its HTTP client."""
+    """The provider-call series of one adapter (`[adapters.NAME]`), given to its HTTP client (with the
+    runtime's tracer, when tracing is on: framework.http.CallObserver)."""
 
-    def __init__(self, adapter: str, calls: Counter, seconds: Histogram, retries: Counter) -> None:
+    def __init__(
+        self, adapter: str, calls: Counter, seconds: Histogram, retries: Counter, tracer: Tracer | None = None
+    ) -> None:
         self.adapter = adapter
+        self.tracer = tracer
         self._calls = calls
         self._seconds = seconds
         self._retries = retries
@@ -160,12 +165,12 @@ class Metrics:
             )
         child.observe(seconds)
 
-    def provider(self, adapter: str) -> ProviderCalls:
-        """The series of adapter `adapter`'s provider calls (made once per adapter)."""
+    def provider(self, adapter: str, tracer: Tracer | None = None) -> ProviderCalls:
+        """The series of adapter `adapter`'s provider calls (made once per adapter and tracer)."""
         calls = self._adapters.get(adapter)
-        if calls is None:
+        if calls is None or calls.tracer is not tracer:
             calls = self._adapters[adapter] = ProviderCalls(
-                adapter, self._provider_calls, self._provider_seconds, self._provider_retries
+                adapter, self._provider_calls, self._provider_seconds, self._provider_retries, tracer
             )
         return calls
 

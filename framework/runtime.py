@@ -10,6 +10,8 @@ import logging
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
+import attrs
+
 from framework.adapter_registry import find_adapter
 from framework.chats import Capability, ChatProvider
 from framework.config import Config, make_converter
@@ -24,6 +26,7 @@ from framework.metrics_readings import Readings
 from framework.plugins import CronSpec, Plugin
 from framework.steps import Steps, StepSettings
 from framework.store.base import DEFAULT_DEDUPE_TTL, AppendResult, Store, open_store
+from framework.tracing import Tracer, open_tracer
 from framework.triggers.schedules import ScheduleService
 from framework.triggers.webhooks import WebhookReceiver
 from framework.worker import OutcomeListener, Worker
@@ -37,19 +40,19 @@ HOOK_TIMEOUT = 60.0
 
 
 def build_providers(
-    config: Config, store: Store | None = None, metrics: Metrics | None = None
+    config: Config, store: Store | None = None, metrics: Metrics | None = None, tracer: Tracer | None = None
 ) -> dict[str, ChatProvider]:
     """One provider object per `[adapters.NAME]` table.
 
     With a store that shares rate limits across processes (Redis), an adapter's `rate_limit` is paced through
     the store's limiter, so it holds for the whole service; otherwise each process paces alone. With `metrics`,
-    each adapter's requests are counted and timed there.
+    each adapter's requests are counted and timed there (and traced with `tracer`).
     """
     providers: dict[str, ChatProvider] = {}
     for name, adapter_config in config.adapters.items():
         spec = find_adapter(adapter_config.provider)
         if metrics is not None:
-            adapter_config = adapter_config.with_observer(metrics.provider(name))
+            adapter_config = adapter_config.with_observer(metrics.provider(name, tracer))
         if store is not None and adapter_config.rate_limit:
             limiter = store.rate_limiter(name, adapter_config.rate_limit * (1 - SHARED_RATE_HEADROOM))
             if limiter is not None:
@@ -117,6 +120,7 @@ class Runtime:
         listeners: Sequence[OutcomeListener] = (),
         with_schedules: bool = True,
         metrics: Metrics | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.config = config
         if plugins is None:
@@ -124,11 +128,15 @@ class Runtime:
         else:
             self.plugins, self.plugin_configs = resolve_plugins_from(config, plugins)
         self.store = store or open_store(config.store.url)
+        self.tracer = tracer if tracer is not None else open_tracer(config.tracing)
+        """Spans for webhooks, handlers and provider calls; None with tracing off (the default)."""
         self.metrics = metrics or Metrics()
         """This runtime's series (its own registry), served at `/metrics`; given when `providers` were built
         with it (`build_providers(..., metrics)`)."""
         self.providers: dict[str, ChatProvider] = (
-            dict(providers) if providers is not None else build_providers(config, self.store, self.metrics)
+            dict(providers)
+            if providers is not None
+            else build_providers(config, self.store, self.metrics, self.tracer)
         )
         self.store.step_ttl = config.service.step_ttl
         self.steps: Steps | None = (
@@ -162,6 +170,7 @@ class Runtime:
             handler_timeout=config.service.handler_timeout,
             steps=self.steps,
             observe=self.metrics.handler,
+            tracer=self.tracer,
         )
         self.worker = Worker(
             self.store,
@@ -179,6 +188,7 @@ class Runtime:
             read_timeout=config.service.read_timeout,
             handlers=[handler for plugin in self.plugins for handler in plugin.handlers],
             observe=self.metrics.webhook,
+            tracer=self.tracer,
         )
         self._worker_task: asyncio.Task[None] | None = None
         self._store_open = False
@@ -220,6 +230,8 @@ class Runtime:
         )
 
     async def _emit(self, event: Event, ordering_key: str | None) -> str:
+        if self.tracer is not None:  # its handlers' spans are children of the emitting handler's
+            event = attrs.evolve(event, trace_context=self.tracer.trace_context())
         result = await self._append(event, ordering_key=ordering_key)
         return result.event_id
 

@@ -37,6 +37,7 @@ from framework.plugins import Plugin
 from framework.runtime import Runtime
 from framework.service import create_app
 from framework.store.base import DeadLetter
+from framework.tracing import Tracer
 from framework.worker import Disposition, HandlerRetry
 
 __all__ = ["BotHarness"]
@@ -54,6 +55,7 @@ class BotHarness:
         emulator_options: EmulatorOptions | None = None,
         fast_retries: bool = True,
         middlewares: Sequence[Middleware] = (timing_middleware,),
+        tracer: Tracer | None = None,
     ) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="chatwright-test-")
         store_url = f"sqlite:///{Path(self._tmp.name) / 'bot.db'}"
@@ -70,6 +72,7 @@ class BotHarness:
         self._providers = dict(providers or {})
         self._emulator_options = emulator_options or EmulatorOptions()
         self._middlewares = middlewares
+        self._tracer = tracer
         self.emulators: dict[str, web.Application] = {}
         self._servers: list[TestServer] = []
         self.dispositions: list[Disposition] = []
@@ -147,6 +150,7 @@ class BotHarness:
             middlewares=self._middlewares,
             listeners=[self.dispositions.append],
             metrics=metrics,
+            tracer=self._tracer,
         )
         self.runtime = runtime
         self.client = TestClient(TestServer(create_app(runtime), host="127.0.0.1"))
@@ -161,6 +165,7 @@ class BotHarness:
                 adapters={k: v for k, v in self.config.adapters.items() if k not in self._providers},
             ),
             metrics=metrics,
+            tracer=self._tracer,
         )
         return {**built, **self._providers}
 

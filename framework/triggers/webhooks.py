@@ -9,7 +9,7 @@ import logging
 import re
 import time
 import types
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from framework.json_answers import error_response, json_errors, json_errors_rout
 from framework.payloads import payload_problems
 from framework.plugins import Handler
 from framework.store.base import DEFAULT_DEDUPE_TTL, Append, Store
+from framework.tracing import Tracer
 from framework.triggers import verify
 from framework.triggers.verify import (
     DEFAULT_TOLERANCE,
@@ -408,6 +409,7 @@ class WebhookReceiver:
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         handlers: Iterable[Handler] = (),
         observe: Callable[[str, int, float], None] | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.routes = tuple(routes)
         problems: list[str] = []
@@ -431,17 +433,36 @@ class WebhookReceiver:
         """Deliveries refused because the store was overloaded (answered 503 with Retry-After)."""
         self._observe = observe
         """Told of each delivery answered: its route, the status and the seconds it took (the metrics)."""
+        self._tracer = tracer
+        """Opens a span per delivery; its context is stored in the event (`trace_context`)."""
 
     def add_to(self, app: web.Application) -> None:
         """Register a POST route on `app` for every webhook route."""
         observe = self._observe
-        receive = self._receive if observe is None else functools.partial(self._observed, observe)
+        receive: Callable[[_Endpoint, web.Request], Awaitable[web.Response]] = (
+            self._receive if observe is None else functools.partial(self._observed, observe)
+        )
+        if self._tracer is not None:
+            receive = functools.partial(self._traced, self._tracer, receive)
         for endpoint in self._endpoints:
             app.router.add_post(
                 endpoint.route.path,
                 json_errors_route(functools.partial(receive, endpoint)),
                 expect_handler=json_expect,
             )
+
+    @staticmethod
+    async def _traced(
+        tracer: Tracer,
+        receive: Callable[[_Endpoint, web.Request], Awaitable[web.Response]],
+        endpoint: _Endpoint,
+        request: web.Request,
+    ) -> web.Response:
+        """`receive` in a span of its own, current while the event is made and stored."""
+        with tracer.webhook(endpoint.route.path) as span:
+            response = await receive(endpoint, request)
+            span.answered(response.status)
+            return response
 
     async def _observed(
         self, observe: Callable[[str, int, float], None], endpoint: _Endpoint, request: web.Request
@@ -545,6 +566,7 @@ class WebhookReceiver:
             id=event_id_for(route.path, delivery_id) if delivery_id else None,
             source=endpoint.source,
             occurred_at=datetime.fromtimestamp(timestamp, UTC) if timestamp is not None else None,
+            trace_context="" if self._tracer is None else self._tracer.trace_context(),
         )
         # the request's own task: its log lines (and the handler's, when it starts here) carry the event
         scope.bind(scope.Scope(event.id, event.trace_id))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from framework import Context, Event, InvalidEvent, Plugin
 from framework.testing import BotHarness
+from framework.tracing import Tracer
 
 ROUTE = "/hooks/notes"
 DELIVERY = "delivery-7"
@@ -39,7 +40,7 @@ def observed_plugin() -> Plugin:
     return plugin
 
 
-def observed_bot() -> BotHarness:
+def observed_bot(tracer: Tracer | None = None) -> BotHarness:
     return BotHarness.from_plugins(
         observed_plugin(),
         adapters={"roosted": {"provider": "roostedhr", "worker_id": "3158"}},
@@ -55,6 +56,7 @@ def observed_bot() -> BotHarness:
             ],
             "schedules": [{"id": "ticker", "interval": 60, "event": "tick"}],
         },
+        tracer=tracer,
     )
 
 

@@ -101,3 +101,14 @@ def test_an_offset_with_seconds_survives_the_round_trip() -> None:
     event = new_event("a.b", occurred_at=moment)
     assert json.loads(event_to_json(event))["occurred_at"] == "1890-01-01T12:00:00+05:53:28"
     assert event_from_json(event_to_json(event)).occurred_at.utcoffset() == moment.utcoffset()
+
+
+def test_a_trace_context_survives_the_round_trip_and_is_left_out_when_empty() -> None:
+    traced = new_event(
+        "a.b", {"k": 1}, trace_context="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    )
+    assert event_from_json(event_to_json(traced)) == traced
+    assert event_from_dict(event_to_dict(traced)) == traced
+    plain = new_event("a.b")
+    assert "trace_context" not in json.loads(event_to_json(plain))
+    assert "trace_context" not in event_to_dict(plain)
