@@ -4,6 +4,7 @@ across the inbox and into the events a handler emits; exported through the SDK's
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 from typing import Any
@@ -88,3 +89,12 @@ def test_without_the_extra_enabling_tracing_says_what_to_install(monkeypatch: py
     monkeypatch.setitem(sys.modules, "framework.otel", None)  # as if opentelemetry were not installed
     with pytest.raises(ConfigError, match=r"pip install 'chatwright\[otel\]'"):
         open_tracer(TracingConfig(enabled=True))
+
+
+def test_the_observability_guides_tracing_example_runs(exported: Any) -> None:
+    text = (ROOT / "docs" / "observability.md").read_text()
+    match = re.search(r"```python\n(from opentelemetry.*?)```", text, re.S)
+    assert match, "docs/observability.md lost its tracing example"
+    namespace: dict[str, Any] = {}
+    exec(compile(match.group(1), "observability.md", "exec"), namespace)
+    assert namespace["bot"]._tracer is not None
