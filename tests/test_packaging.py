@@ -12,7 +12,13 @@ from tests.conftest import ROOT
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 SOURCES = ("framework", "adapters", "bots", "examples", "tests")
 # Distributions whose module has another name.
-MODULES = {"pytest-asyncio": "pytest_asyncio", "pytest-aiohttp": "pytest_aiohttp", "pytest-timeout": None}
+MODULES = {
+    "pytest-asyncio": "pytest_asyncio",
+    "pytest-aiohttp": "pytest_aiohttp",
+    "pytest-timeout": None,
+    "opentelemetry-api": "opentelemetry",
+    "opentelemetry-sdk": "opentelemetry.sdk",
+}
 
 
 def requirements(names: list[str]) -> dict[str, Requirement]:
