@@ -2,9 +2,9 @@
 
 Every runtime has its own `CollectorRegistry`, so several runtimes in one process (tests, `chatwright demo`) do
 not share series. The hot path (a webhook, a handler call, a provider call) updates histograms and counters
-whose labelled children are made once per route, handler or adapter and kept; the rest - counters the
-worker, the dispatcher and the step journals keep as plain integers, and what the shared store says - is read
-when `/metrics` is scraped (framework.metrics_readings).
+(framework.metric_series) whose labelled series are made once per route, handler or adapter operation and
+kept; the rest - counters the worker, the dispatcher and the step journals keep as plain integers, and what the
+shared store says - is read when `/metrics` is scraped (framework.metrics_readings).
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from collections import Counter as Tally
 from collections import deque
 
 import attrs
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 
+from framework.metric_series import CountedSeries, CounterFamily, HistogramFamily, TimedSeries
 from framework.metrics_readings import Readings, ReadingsCollector
 from framework.tracing import Tracer
 from framework.worker import Disposition
@@ -50,27 +51,32 @@ class ProviderCalls:
     runtime's tracer, when tracing is on: framework.http.CallObserver)."""
 
     def __init__(
-        self, adapter: str, calls: Counter, seconds: Histogram, retries: Counter, tracer: Tracer | None = None
+        self,
+        adapter: str,
+        calls: CounterFamily,
+        seconds: HistogramFamily,
+        retries: CounterFamily,
+        tracer: Tracer | None = None,
     ) -> None:
         self.adapter = adapter
         self.tracer = tracer
         self._calls = calls
         self._seconds = seconds
         self._retries = retries
-        self._counted: dict[tuple[str, str], Counter] = {}
-        self._timed: dict[str, Histogram] = {}
-        self._retried: dict[str, Counter] = {}
+        self._counted: dict[tuple[str, str], CountedSeries] = {}
+        self._timed: dict[str, TimedSeries] = {}
+        self._retried: dict[str, CountedSeries] = {}
 
     def finished(self, operation: str | None, status: str, seconds: float) -> None:
         """A request answered with `status` (the HTTP status, or `error` when no answer came)."""
         operation = operation or UNKNOWN_OPERATION
         counted = self._counted.get((operation, status))
         if counted is None:
-            counted = self._counted[operation, status] = self._calls.labels(self.adapter, operation, status)
-        counted.inc()
+            counted = self._counted[operation, status] = self._calls.series(self.adapter, operation, status)
+        counted.value += 1
         timed = self._timed.get(operation)
         if timed is None:
-            timed = self._timed[operation] = self._seconds.labels(self.adapter, operation)
+            timed = self._timed[operation] = self._seconds.series(self.adapter, operation)
         timed.observe(seconds)
 
     def retried(self, operation: str | None) -> None:
@@ -78,92 +84,93 @@ class ProviderCalls:
         operation = operation or UNKNOWN_OPERATION
         retried = self._retried.get(operation)
         if retried is None:
-            retried = self._retried[operation] = self._retries.labels(self.adapter, operation)
-        retried.inc()
+            retried = self._retried[operation] = self._retries.series(self.adapter, operation)
+        retried.value += 1
 
 
 class Metrics:
     """A runtime's series, its registry, and the most recent events (for the admin page)."""
 
     def __init__(self) -> None:
-        # Without this every counter and histogram child also exports a `_created` sample, which Prometheus
-        # stores as one more series each. It is prometheus_client's process-wide switch, and idempotent.
-        disable_created_metrics()  # type: ignore[no-untyped-call]
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = CollectorRegistry(auto_describe=False)
         self.outcomes: Tally[str] = Tally()
         """Events the worker finished, by action (`done`, `retry`, `dead`)."""
         self._latest: deque[_Latest] = deque(maxlen=100)
-        registry = self.registry
-        self._webhooks = Counter(
+        self._webhooks = CounterFamily(
             "chatwright_webhook_requests",
             "Webhook deliveries answered, by route and HTTP status.",
             ("route", "status"),
-            registry=registry,
         )
-        self._intake = Histogram(
+        self._intake = HistogramFamily(
             "chatwright_webhook_intake_seconds",
             "Seconds from a delivery's arrival to its answer (verified, parsed and stored).",
             ("route",),
-            buckets=INTAKE_BUCKETS,
-            registry=registry,
+            INTAKE_BUCKETS,
         )
-        self._handlers = Histogram(
+        self._handlers = HistogramFamily(
             "chatwright_handler_seconds",
             "Seconds a handler call took, by handler and outcome (ok, error).",
             ("handler", "outcome"),
-            buckets=HANDLER_BUCKETS,
-            registry=registry,
+            HANDLER_BUCKETS,
         )
-        self._provider_calls = Counter(
+        self._provider_calls = CounterFamily(
             "chatwright_provider_calls",
             "Requests sent to providers, by adapter, operation and HTTP status (error: no answer).",
             ("adapter", "operation", "status"),
-            registry=registry,
         )
-        self._provider_seconds = Histogram(
+        self._provider_seconds = HistogramFamily(
             "chatwright_provider_call_seconds",
             "Seconds a provider request took, by adapter and operation.",
             ("adapter", "operation"),
-            buckets=PROVIDER_BUCKETS,
-            registry=registry,
+            PROVIDER_BUCKETS,
         )
-        self._provider_retries = Counter(
+        self._provider_retries = CounterFamily(
             "chatwright_provider_retries",
             "Provider requests sent again after a 429, a 5xx or a connection error.",
             ("adapter", "operation"),
-            registry=registry,
         )
-        self._lateness = Histogram(
+        self._lateness_family = HistogramFamily(
             "chatwright_schedule_lateness_seconds",
             "Seconds between a schedule fire's planned time and its append to the inbox.",
-            buckets=LATENESS_BUCKETS,
-            registry=registry,
+            (),
+            LATENESS_BUCKETS,
         )
+        self._lateness = self._lateness_family.series()
         self._readings = ReadingsCollector(self.outcomes)
-        registry.register(self._readings)
-        self._routes: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
-        self._handler_children: dict[tuple[str, bool], Histogram] = {}
+        for family in (
+            self._webhooks,
+            self._intake,
+            self._handlers,
+            self._provider_calls,
+            self._provider_seconds,
+            self._provider_retries,
+        ):
+            self.registry.register(family)
+        self.registry.register(self._lateness_family)
+        self.registry.register(self._readings)
+        self._routes: dict[tuple[str, int], tuple[CountedSeries, TimedSeries]] = {}
+        self._handler_series: dict[tuple[str, bool], TimedSeries] = {}
         self._adapters: dict[str, ProviderCalls] = {}
 
     # -- the hot path ----------------------------------------------------------------------------------------
 
     def webhook(self, route: str, status: int, seconds: float) -> None:
-        children = self._routes.get((route, status))
-        if children is None:
-            children = self._routes[route, status] = (
-                self._webhooks.labels(route, str(status)),
-                self._intake.labels(route),
+        series = self._routes.get((route, status))
+        if series is None:
+            series = self._routes[route, status] = (
+                self._webhooks.series(route, str(status)),
+                self._intake.series(route),
             )
-        children[0].inc()
-        children[1].observe(seconds)
+        series[0].value += 1
+        series[1].observe(seconds)
 
     def handler(self, handler: str, ok: bool, seconds: float) -> None:
-        child = self._handler_children.get((handler, ok))
-        if child is None:
-            child = self._handler_children[handler, ok] = self._handlers.labels(
+        series = self._handler_series.get((handler, ok))
+        if series is None:
+            series = self._handler_series[handler, ok] = self._handlers.series(
                 handler, "ok" if ok else "error"
             )
-        child.observe(seconds)
+        series.observe(seconds)
 
     def provider(self, adapter: str, tracer: Tracer | None = None) -> ProviderCalls:
         """The series of adapter `adapter`'s provider calls (made once per adapter and tracer)."""

@@ -3,8 +3,11 @@ against the emulator with a 429, a dead letter, a schedule fire), and one regist
 
 from __future__ import annotations
 
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from framework.metric_series import HistogramFamily
 from tests.framework.metrics_helpers import samples
 from tests.framework.observed_bot import HANDLER, ROUTE, exercise, observed_bot
 
@@ -52,3 +55,16 @@ async def test_two_runtimes_in_one_process_keep_their_own_series() -> None:
         quiet = samples(await (await idle.get("/metrics")).text())
     assert f'chatwright_webhook_requests_total{{route="{ROUTE}",status="202"}}' not in quiet
     assert quiet['chatwright_events_total{action="done"}'] == 0
+
+
+def test_a_histogram_counts_each_value_in_the_first_bucket_it_fits_cumulatively() -> None:
+    family = HistogramFamily("t_seconds", "test", ("kind",), (0.1, 1.0))
+    series = family.series("a")
+    for value in (0.05, 0.1, 0.5, 1.0, 7.0):
+        series.observe(value)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(family)
+    found = samples(generate_latest(registry).decode())
+    assert [found[f't_seconds_bucket{{kind="a",le="{le}"}}'] for le in ("0.1", "1.0", "+Inf")] == [2, 4, 5]
+    assert found['t_seconds_count{kind="a"}'] == 5
+    assert found['t_seconds_sum{kind="a"}'] == 8.65
