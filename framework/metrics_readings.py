@@ -14,7 +14,7 @@ from prometheus_client.registry import Collector
 
 from framework.steps import StepCounters
 from framework.store.base import InboxStats
-from framework.triggers.schedule_executor import FireStats
+from framework.schedules.fires import FireStats
 
 __all__ = ["Readings", "ReadingsCollector"]
 
