@@ -12,9 +12,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from framework.schedules.fires import FireStats
 from framework.steps import StepCounters
 from framework.store.base import InboxStats
-from framework.schedules.fires import FireStats
 
 __all__ = ["Readings", "ReadingsCollector"]
 
