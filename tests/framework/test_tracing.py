@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from framework.config import config_from_dict
 from framework.errors import ConfigError
 from framework.tracing import TracingConfig, open_tracer
 from tests.conftest import ROOT, require_service
@@ -98,3 +99,20 @@ def test_the_observability_guides_tracing_example_runs(exported: Any) -> None:
     namespace: dict[str, Any] = {}
     exec(compile(match.group(1), "observability.md", "exec"), namespace)
     assert namespace["bot"]._tracer is not None
+
+
+def test_the_tracing_table_turns_it_on(tmp_path: Any) -> None:
+    require_service("opentelemetry", OTEL, "not installed; pip install -e '.[dev]' (or '.[otel]')")
+    from opentelemetry.sdk.trace import TracerProvider
+
+    config = config_from_dict(
+        {"tracing": {"enabled": True, "service_name": "shiftchat", "exporter": "none"}},
+        tmp_path / "bot.toml",
+        "bot.toml",
+        {},
+    )
+    tracer = open_tracer(config.tracing)
+    assert tracer is not None
+    provider = tracer.provider  # type: ignore[attr-defined]
+    assert isinstance(provider, TracerProvider)
+    assert provider.resource.attributes["service.name"] == "shiftchat"
