@@ -19,6 +19,7 @@ from aiohttp import web
 from framework.chats import ChatProvider, InDoubtPolicy
 from framework.errors import ConfigError
 from framework.http import HttpSettings, Limiter, RetryPolicy
+from framework.loading import importable_from
 
 __all__ = ["AdapterConfig", "AdapterSpec", "EmulatorOptions", "available_providers", "find_adapter"]
 
@@ -116,9 +117,7 @@ def available_providers() -> dict[str, AdapterSpec[Any]]:
 def find_adapter(provider: str) -> AdapterSpec[Any]:
     """The adapter named `provider`: a registered name, or `package.module:ATTRIBUTE` for your own."""
     if ":" in provider:
-        from framework.loading import importable_from  # the same lookup as plugin modules
-
-        importable_from(Path.cwd())
+        importable_from(Path.cwd())  # the same lookup as plugin modules
         module_name, _, attribute = provider.partition(":")
         try:
             spec = getattr(importlib.import_module(module_name), attribute)

@@ -18,16 +18,16 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
 from framework.adapter_registry import AdapterConfig, find_adapter
 from framework.errors import ConfigError
-from framework.schedules.service import ScheduleConfig
+from framework.retries import HandlerRetry
+from framework.schedules.config import ScheduleConfig
 from framework.store.base import DEFAULT_STEP_TTL
-from framework.suggest import closest, unknown_keys
+from framework.structuring import structure_section
+from framework.suggest import closest
 from framework.triggers.webhook_routes import DEFAULT_READ_TIMEOUT, WebhookRoute, route_problems
 from framework.triggers.webhook_routes import configure_converter as configure_verify
-from framework.worker import HandlerRetry
 
 __all__ = [
     "Config",
@@ -214,73 +214,6 @@ def _refuse_strings_for_lists(converter: cattrs.Converter) -> None:
         return (typing.get_origin(cls) or cls) in sequences
 
     converter.register_structure_hook_factory(is_sequence, refuse_strings)
-
-
-def _unknown(error: ForbiddenExtraKeysError) -> str:
-    valid = [field.name for field in attrs.fields(error.cl)] if attrs.has(error.cl) else []
-    return unknown_keys(error.extra_fields, valid)
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, ForbiddenExtraKeysError):
-        return _unknown(error)
-    if isinstance(error, KeyError):
-        return "missing"
-    if isinstance(error, ValueError) and len(error.args) > 1 and isinstance(error.args[0], str):
-        return error.args[0]  # attrs' built-in validators add the attribute and bounds as more args
-    message = str(error) or type(error).__name__
-    if "required field missing" in message:
-        return "missing"
-    return message
-
-
-def _messages(error: BaseException, path: str) -> list[str]:
-    """Flatten cattrs' nested errors into `key.path: message` lines."""
-    if isinstance(error, ClassValidationError | IterableValidationError):
-        lines: list[str] = []
-        for inner in error.exceptions:
-            note = next(
-                (n for n in getattr(inner, "__notes__", []) if hasattr(n, "name") or hasattr(n, "index")),
-                None,
-            )
-            sub = path
-            if note is not None:
-                if hasattr(note, "name"):
-                    sub = f"{path}.{note.name}" if path else str(note.name)
-                else:
-                    sub = f"{path}[{note.index}]"
-            if isinstance(inner, KeyError) or "required field missing" in str(inner):
-                lines.append(f"{sub}: missing")
-            else:
-                lines.extend(_messages(inner, sub))
-        return lines
-    if isinstance(error, ForbiddenExtraKeysError):
-        return [f"{path}: {_unknown(error)}"]
-    message = _describe(error)
-    match = re.match(r"^([A-Za-z_][A-Za-z0-9_]*): (.*)$", message, re.S) or re.match(
-        r"^'([A-Za-z_][A-Za-z0-9_]*)' (must .*)$", message, re.S
-    )
-    if match and isinstance(error, ValueError | TypeError):
-        return [
-            f"{path}.{match.group(1)}: {match.group(2)}" if path else f"{match.group(1)}: {match.group(2)}"
-        ]
-    return [f"{path}: {message}"]
-
-
-def structure_section(
-    converter: cattrs.Converter, raw: Any, kind: type[T], where: str, file_name: str
-) -> tuple[T | None, list[str]]:
-    """Structure one section; returns the value or the problems, each prefixed with the file and key path."""
-    try:
-        return converter.structure(raw, kind), []
-    except (
-        ClassValidationError,
-        IterableValidationError,
-        ForbiddenExtraKeysError,
-        ValueError,
-        TypeError,
-    ) as error:
-        return None, [f"{file_name}: {line}" for line in _messages(error, where)]
 
 
 def substitute_env(

@@ -17,6 +17,7 @@ import attrs
 from apscheduler.executors.base import BaseExecutor
 
 from framework.events import Event, new_event, utcnow
+from framework.retries import backoff
 from framework.store.base import Append, AppendResult
 
 __all__ = [
@@ -38,6 +39,9 @@ FIRE_FUNC = "framework.triggers.schedule_executor:fire_placeholder"
 
 APPEND_ATTEMPTS = 5
 """How often one pass tries a fire's append when the store fails, with backoff, before leaving the job due."""
+APPEND_BASE_DELAY = 0.2
+APPEND_MAX_DELAY = 5.0
+"""The backoff between those tries (framework.retries.backoff): up to 0.2 s after the first, doubling, 5 s at most."""
 
 
 def fire_event_id(job_id: str, planned: datetime) -> str:
@@ -133,7 +137,7 @@ class FireExecutor(BaseExecutor):  # type: ignore[misc]  # APScheduler is untype
                         f"[{event.id}] schedule fire not appended: the store failed {attempt} times: {error}"
                     ) from error
                 log.warning("[%s] appending schedule fire failed (attempt %d): %s", event.id, attempt, error)
-                await asyncio.sleep(min(0.1 * 2**attempt, 5.0))
+                await asyncio.sleep(backoff(attempt, APPEND_BASE_DELAY, APPEND_MAX_DELAY))
                 continue
             if result.duplicate:
                 self._stats.duplicates += 1
