@@ -89,14 +89,13 @@ def check(args: argparse.Namespace) -> int:
             typed = f" (payload: {handler.payload.__name__})" if handler.payload is not None else ""
             print(f"    on {handler.pattern}{suffix}{typed} -> {handler.name}")
     problems += needs_problems(config, plugins, providers)
-    from framework.triggers.webhook_routes import route_problems
+    from framework.triggers.webhook_routes import route_warnings
 
     print("webhooks:")
     for index, route in enumerate(config.webhooks):
         target = route.event or f"<body.{route.event_field or 'type'}>"
         print(f"  POST {route.path} -> {target} (verify: {route.verify.scheme})")
-        for finding in route_problems(route, f"{config.name}: webhooks[{index}]"):
-            (warnings if finding.startswith("warning") or "warning" in finding else problems).append(finding)
+        warnings += route_warnings(route, f"{config.name}: webhooks[{index}]")
     from framework.schedules.service import ScheduleService, schedule_problems
 
     print("schedules:")

@@ -26,7 +26,7 @@ from framework.schedules.config import ScheduleConfig
 from framework.store.base import DEFAULT_STEP_TTL
 from framework.structuring import structure_section
 from framework.suggest import closest
-from framework.triggers.webhook_routes import DEFAULT_READ_TIMEOUT, WebhookRoute, route_problems
+from framework.triggers.webhook_routes import DEFAULT_READ_TIMEOUT, WebhookRoute, routes_errors
 from framework.triggers.webhook_routes import configure_converter as configure_verify
 
 __all__ = [
@@ -338,15 +338,7 @@ def config_from_dict(raw: dict[str, Any], path: Path, file_name: str, environ: M
         problems.extend(found)
         if route is not None:
             webhooks.append(route)
-    seen_paths: dict[str, int] = {}
-    for index, route in enumerate(webhooks):
-        where = f"{file_name}: webhooks[{index}]"
-        problems.extend(p for p in route_problems(route, where) if "warning:" not in p)
-        if route.path in seen_paths:
-            problems.append(
-                f"{where}.path: {route.path!r} is already used by webhooks[{seen_paths[route.path]}]"
-            )
-        seen_paths.setdefault(route.path, index)
+    problems.extend(routes_errors(webhooks, f"{file_name}: "))
 
     schedules: list[ScheduleConfig] = []
     for index, table in enumerate(_array_of_tables(raw, "schedules", file_name, problems)):
