@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import attrs
-from apscheduler.executors.base import BaseExecutor
 
 from framework.events import Event, new_event, utcnow
 from framework.retries import backoff
@@ -24,7 +23,7 @@ __all__ = [
     "APPEND_ATTEMPTS",
     "EXECUTOR_ALIAS",
     "FIRE_FUNC",
-    "FireExecutor",
+    "FireAppender",
     "FireNotAppended",
     "FireStats",
     "fire_event",
@@ -34,6 +33,8 @@ __all__ = [
 log = logging.getLogger("chatwright.schedules")
 
 EXECUTOR_ALIAS = "default"
+"""The executor every job names: APScheduler's default one, which is never used (FireScheduler's pass appends
+the fires itself), but must exist for a stored job to be valid."""
 FIRE_FUNC = "framework.triggers.schedule_executor:fire_placeholder"
 """The job function stored with every job. Stored jobs name it by this text: do not move or rename it."""
 
@@ -75,25 +76,20 @@ class FireNotAppended(Exception):
     """The store kept failing on a fire's append; its job must not be moved on."""
 
 
-class FireExecutor(BaseExecutor):  # type: ignore[misc]  # APScheduler is untyped
+class FireAppender:
     """Turns the planned run times of a due job into events and appends them, committed, with retries.
 
-    Registered as the jobs' APScheduler executor so their `executor` alias resolves, but APScheduler never
-    submits to it: FireScheduler's pass calls `events_for` and awaits `append` before recording the fire.
+    FireScheduler's pass calls `events_for` and awaits `append` before it records the fire; `started` marks
+    when the scheduler started, before which a `misfire = "skip"` schedule's fires are dropped.
     """
 
     def __init__(self, append: Append, stats: FireStats) -> None:
-        super().__init__()
         self._append_event = append
         self._stats = stats
         self.started_at = datetime.min.replace(tzinfo=UTC)
 
-    def start(self, scheduler: Any, alias: str) -> None:
-        super().start(scheduler, alias)
+    def started(self) -> None:
         self.started_at = utcnow()
-
-    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
-        raise RuntimeError(f"schedule {job.id}: fires are appended by FireScheduler's pass, not submitted")
 
     def events_for(self, job: Any, run_times: list[datetime], now: datetime | None) -> list[Event]:
         """The events of the fires planned at `run_times` that still fire at `now` (None: apply no misfire
