@@ -32,4 +32,4 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.run
 
 clean:
-	rm -rf $(VENV) *.egg-info .mypy_cache .ruff_cache .chatwright-demo
+	rm -rf $(VENV) *.egg-info .mypy_cache .ruff_cache .import_linter_cache .chatwright-demo
