@@ -36,7 +36,6 @@ from framework.store.factory import open_store
 from framework.store.redis import RedisRateLimiter
 from framework.store.shared_limiter import LeasedRateLimiter
 from framework.store.sqlite import SQLiteRateLimiter
-from tests.framework.store_fixtures import redis_url  # noqa: F401 - fixture
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
 

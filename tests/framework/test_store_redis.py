@@ -15,11 +15,7 @@ from framework.events import new_event
 from framework.store.base import Claim, Store
 from framework.store.factory import open_store
 from tests.conftest import require_service, wait_until
-from tests.framework.store_fixtures import (  # noqa: F401 - fixtures
-    REDIS_URL,
-    redis_url,
-    require_redis_package,
-)
+from tests.framework.store_fixtures import REDIS_URL, require_redis_package
 from tests.framework.store_fixtures import (
     claimed_ids as _ids,
 )
