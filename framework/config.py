@@ -22,7 +22,7 @@ import cattrs
 from framework.adapter_registry import AdapterConfig, find_adapter
 from framework.errors import ConfigError
 from framework.retries import HandlerRetry
-from framework.schedules.config import ScheduleConfig
+from framework.schedules.config import ScheduleConfig, duplicate_ids
 from framework.store.base import DEFAULT_STEP_TTL
 from framework.structuring import structure_section
 from framework.suggest import closest
@@ -348,9 +348,7 @@ def config_from_dict(raw: dict[str, Any], path: Path, file_name: str, environ: M
         problems.extend(found)
         if schedule is not None:
             schedules.append(schedule)
-    ids = [schedule.id for schedule in schedules]
-    for duplicate in sorted({i for i in ids if ids.count(i) > 1}):
-        problems.append(f"{file_name}: schedules: id {duplicate!r} is used more than once")
+    problems += duplicate_ids([schedule.id for schedule in schedules], f"{file_name}: schedules")
 
     if problems:
         raise ConfigError(problems)
