@@ -1,5 +1,6 @@
 """Webhook routes as config: the `[[webhooks]]` entry (WebhookRoute), its validators and cattrs hook, and the
-findings `chatwright check` reports about a route (errors, then warnings).
+rules a route and the list of routes must keep: `route_errors` and `routes_errors` (the config is refused),
+`route_warnings` (`chatwright check` reports them).
 
 framework.triggers.webhook_receiver serves these routes.
 """
