@@ -16,7 +16,6 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from framework.errors import ConfigError
 from framework.events import Event
-from framework.tracing import TracingConfig
 
 __all__ = ["OtelTracer"]
 
@@ -41,14 +40,14 @@ def _exporter(name: str) -> SpanExporter | None:
     return None
 
 
-def _provider(config: TracingConfig) -> Any:
+def _provider(service_name: str, exporter_name: str) -> Any:
     """The global tracer provider if the application set one up (e.g. `opentelemetry-instrument`), else one of
-    this runtime's own, exporting as `config.exporter` says."""
+    this runtime's own, exporting as `exporter_name` says (`[tracing] exporter`)."""
     current = trace.get_tracer_provider()
     if not isinstance(current, trace.ProxyTracerProvider):
         return current
-    provider = TracerProvider(resource=Resource.create({"service.name": config.service_name}))
-    exporter = _exporter(config.exporter)
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    exporter = _exporter(exporter_name)
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
@@ -74,10 +73,11 @@ class _CallSpan:
 
 
 class OtelTracer:
-    """Spans through an OpenTelemetry tracer provider (the global one, or `provider`)."""
+    """Spans through an OpenTelemetry tracer provider: `provider`, else the global one, else one of its own for
+    `service_name` exporting through `exporter` (framework.tracing.TracingConfig)."""
 
-    def __init__(self, config: TracingConfig, provider: Any = None) -> None:
-        self.provider = provider if provider is not None else _provider(config)
+    def __init__(self, service_name: str, exporter: str, provider: Any = None) -> None:
+        self.provider = provider if provider is not None else _provider(service_name, exporter)
         self._tracer: trace.Tracer = self.provider.get_tracer("chatwright")
 
     @contextmanager

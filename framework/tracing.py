@@ -79,4 +79,4 @@ def open_tracer(config: TracingConfig, provider: Any = None) -> Tracer | None:
             f"tracing.enabled: OpenTelemetry is not installed ({error}); pip install 'chatwright[otel]'"
             " or set enabled = false"
         ) from None
-    return OtelTracer(config, provider)
+    return OtelTracer(config.service_name, config.exporter, provider)

@@ -34,11 +34,12 @@ from framework.emulation import FAULTS_KEY, RecordedRequest, ScriptedAnswer
 from framework.events import Event, new_event
 from framework.metrics import Metrics
 from framework.plugins import Plugin
+from framework.retries import HandlerRetry
 from framework.runtime import Runtime
 from framework.service import create_app
 from framework.store.base import DeadLetter
 from framework.tracing import Tracer
-from framework.worker import Disposition, HandlerRetry
+from framework.worker import Disposition
 
 __all__ = ["BotHarness"]
 
