@@ -4,9 +4,10 @@ Three replica processes share one Redis store (a prefix of their own). In each p
 service runtime; the parent then appends N `shift.published` events, each one post to a chat of its own, and
 the k workers share the inbox. The emulator (its own process) answers each post after `io_latency` seconds and
 answers 429 beyond R requests in any sliding second; the `roosted` adapter has `rate_limit = R`. One replica is
-bound by its own handler slots: at most `io_concurrency / io_latency` posts a second (80/s with 8 slots and
-0.1 s), so R = 200 lies between two and three replicas' worth. Effects/s = (messages - 1) / (last message -
-first message), read from the emulator; it is reported against 1 replica and against R. Checked: every chat
+bound by its own handler slots: at most `io_concurrency / io_latency` posts a second (80/s with 20 slots and
+0.25 s), so R = 180 lies just above two replicas' worth and well below three's: effects/s grow from one replica
+to two and flatten at R with three. Effects/s = (messages - 1) / (last message - first message), read from the
+emulator; it is reported against 1 replica, against 2 and against R. Checked: every chat
 has exactly one message, no handler saw a 429, every event was handled once. The phases of a round run back to
 back on the same three processes, so their ratios share the machine's load of that moment.
 """
@@ -36,13 +37,15 @@ from tests.benchmarks.harness import (
     spawn,
 )
 
-__all__ = ["GROWTH_BAR", "LIMIT_BAR", "REPLICAS", "run"]
+__all__ = ["GROWTH_BAR", "LIMIT_BAR", "REPLICAS", "THIRD_BAR", "run"]
 
 REPLICAS = 3
-RATE = 200.0
-GROWTH_BAR = 1.8
+RATE = 180.0
+GROWTH_BAR = 1.7
 """Two replicas reach at least this many times one replica's effects/s."""
-LIMIT_BAR = 0.9
+THIRD_BAR = 1.05
+"""Three replicas reach more than two (but, limited, less than the 1.5 times their slots would give)."""
+LIMIT_BAR = 0.85
 """Three replicas reach at least this share of the limit (the shared limiter keeps 3% below it)."""
 REDIS = "redis://127.0.0.1:6379/15"
 
@@ -131,7 +134,7 @@ async def _next(client: Any, commands: str) -> bytes:
 
 async def _append(store_url: str, chat_ids: list[str]) -> None:
     from framework.events import new_event
-    from framework.store.base import open_store
+    from framework.store.factory import open_store
 
     store = open_store(store_url)
     await store.open()
@@ -191,6 +194,7 @@ def run(settings: Settings, cores: Cores) -> Report:
     one = report.add(Series("effects/s, 1 replica (baseline: slots / latency)", "1/s", baseline=[]))
     two = report.add(Series("effects/s, 2 replicas (baseline: 1 replica)", "1/s", baseline=[]))
     three = report.add(Series("effects/s, 3 replicas (baseline: 1 replica)", "1/s", baseline=[]))
+    third = report.add(Series("effects/s, 3 replicas (baseline: 2 replicas)", "1/s", baseline=[]))
     limit = report.add(Series("effects/s, 3 replicas (baseline: the limit R)", "1/s", baseline=[]))
     cpu = report.add(Series("replica CPU per event, 3 replicas", "us", higher_is_better=False))
     problems: list[str] = []
@@ -207,7 +211,7 @@ def run(settings: Settings, cores: Cores) -> Report:
             "tests.benchmarks.bench_replicas_io",
             *("--emulator", emulator.url, "--store", store_url, "--index", str(index)),
             *("--concurrency", str(settings.io_concurrency)),
-            cpus=cores.server,
+            cpus=None,  # as on separate machines: the pinned core is shared with the machine's other work
             name=f"replica-{index}",
         )
         for index in range(REPLICAS)
@@ -234,6 +238,7 @@ def run(settings: Settings, cores: Cores) -> Report:
                 (one, rates[0], bound),
                 (two, rates[1], rates[0]),
                 (three, rates[2], rates[0]),
+                (third, rates[2], rates[1]),
                 (limit, rates[2], RATE),
             ):
                 assert series.baseline is not None
@@ -251,9 +256,11 @@ def run(settings: Settings, cores: Cores) -> Report:
         client.close()
     growth = Series.summary(two.ratios)["median"]
     share = Series.summary(limit.ratios)["median"]
+    more = Series.summary(third.ratios)["median"]
     report.bars.append(
         Bar(f"2 replicas >= {GROWTH_BAR:g} x 1 replica", f"{growth:.2f} x", growth >= GROWTH_BAR)
     )
+    report.bars.append(Bar(f"3 replicas >= {THIRD_BAR:g} x 2 replicas", f"{more:.2f} x", more >= THIRD_BAR))
     report.bars.append(Bar(f"3 replicas >= {LIMIT_BAR:g} R", f"{share:.3f} R", share >= LIMIT_BAR))
     report.bars.append(
         Bar(
@@ -264,7 +271,7 @@ def run(settings: Settings, cores: Cores) -> Report:
     )
     report.notes.append(
         "effects/s = (messages - 1) / (last message - first message), read from the emulator; the inbox is"
-        " filled 50 appends at a time after the phase's replicas started; replicas pinned together to one core"
+        " filled 50 appends at a time after the phase's replicas started; replicas unpinned, the emulator on the load core"
     )
     return report
 
