@@ -197,6 +197,7 @@ def run(settings: Settings, cores: Cores) -> Report:
     third = report.add(Series("effects/s, 3 replicas (baseline: 2 replicas)", "1/s", baseline=[]))
     limit = report.add(Series("effects/s, 3 replicas (baseline: the limit R)", "1/s", baseline=[]))
     cpu = report.add(Series("replica CPU per event, 3 replicas", "us", higher_is_better=False))
+    throttled = report.add(Series("429s answered by the emulator, 3 replicas", "", higher_is_better=False))
     problems: list[str] = []
     prefix = f"bench-io-{uuid.uuid4().hex[:8]}"
     store_url = f"{REDIS}?prefix={prefix}"
@@ -228,6 +229,7 @@ def run(settings: Settings, cores: Cores) -> Report:
                 rates.append(found["effects_per_s"])
                 if replicas == REPLICAS:
                     cpu.ours.append(1e6 * sum(r["cpu_per_event"] for r in found["replicas"]) / REPLICAS)
+                    throttled.ours.append(found["emulator_429s"])
                 bad = [r for r in found["replicas"] if r["handler_429s"] or r["done"] != r["handled"]]
                 if bad or not found["exactly_once"] or found["handled"] != settings.io_events:
                     problems.append(
