@@ -81,7 +81,7 @@ async def _replica(index: int, emulator_url: str, store_url: str, concurrency: i
 
     from framework.errors import RateLimited
     from framework.runtime import Runtime
-    from framework.store.redis import redis_settings
+    from framework.store.urls import redis_settings
     from framework.worker import Disposition
     from tests.benchmarks.plugins import post_plugin
 

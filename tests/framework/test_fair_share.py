@@ -15,9 +15,6 @@ from framework.store.base import Store
 from framework.worker import Worker
 from tests.conftest import wait_until
 from tests.framework.dispatch_helpers import make_dispatcher
-from tests.framework.store_fixtures import redis_url as redis_url
-from tests.framework.store_fixtures import store as any_store  # noqa: F401 - parametrized over both stores
-from tests.framework.store_fixtures import store_url as store_url
 
 FLOOD = 24
 CONCURRENCY = 4
