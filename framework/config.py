@@ -21,6 +21,7 @@ import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
 from framework.adapter_registry import AdapterConfig, find_adapter
+from framework.chat_commands import DEFAULT_COMMAND_PREFIX
 from framework.errors import ConfigError
 from framework.store.base import DEFAULT_STEP_TTL
 from framework.suggest import closest, unknown_keys
@@ -129,6 +130,22 @@ class PluginsConfig:
 
 
 @attrs.frozen(kw_only=True)
+class ConversationsConfig:
+    """`[conversations]`: chat commands and the polling of chats whose provider does not push messages."""
+
+    command_prefix: str = DEFAULT_COMMAND_PREFIX
+    """What a `@plugin.command` starts with, unless it names its own prefix ("" for none)."""
+    poll_interval: float = attrs.field(default=10.0, validator=attrs.validators.gt(0))
+    """Seconds between two polls of an adapter's watched chats (one poll per interval for all replicas)."""
+    poll_concurrency: int = attrs.field(default=4, validator=attrs.validators.ge(1))
+    """Chats of one adapter polled at the same time, at most (the adapter's rate limit paces them all)."""
+    poll: tuple[str, ...] | None = None
+    """The adapters to poll; None: every adapter that can, unless a webhook route pushes its messages."""
+    watch: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
+    """Chats watched beside those the bot created, by adapter; they are delivered from when first watched."""
+
+
+@attrs.frozen(kw_only=True)
 class Config:
     """A whole config file, structured."""
 
@@ -143,13 +160,24 @@ class Config:
     schedules: tuple[ScheduleConfig, ...] = ()
     plugins: PluginsConfig = attrs.field(factory=PluginsConfig)
     logging: LoggingConfig = attrs.field(factory=LoggingConfig)
+    conversations: ConversationsConfig = attrs.field(factory=ConversationsConfig)
 
     @property
     def name(self) -> str:
         return self.file_name or self.path.name
 
 
-TOP_LEVEL_KEYS = ("service", "store", "retry", "adapters", "webhooks", "schedules", "plugins", "logging")
+TOP_LEVEL_KEYS = (
+    "service",
+    "store",
+    "retry",
+    "adapters",
+    "webhooks",
+    "schedules",
+    "plugins",
+    "logging",
+    "conversations",
+)
 ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -362,6 +390,7 @@ def config_from_dict(raw: dict[str, Any], path: Path, file_name: str, environ: M
     store = attrs.evolve(store, url=_resolve_store_url(store.url, path.parent))
     retry = section("retry", HandlerRetry, HandlerRetry())
     logging_config = section("logging", LoggingConfig, LoggingConfig())
+    conversations = section("conversations", ConversationsConfig, ConversationsConfig())
 
     plugins_raw = raw.get("plugins", {})
     plugins = PluginsConfig()
@@ -440,6 +469,7 @@ def config_from_dict(raw: dict[str, Any], path: Path, file_name: str, environ: M
         schedules=tuple(schedules),
         plugins=plugins,
         logging=logging_config,
+        conversations=conversations,
     )
 
 

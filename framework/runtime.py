@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
 from framework.adapter_registry import find_adapter
+from framework.chat_watch import RecordingProvider
 from framework.chats import Capability, ChatProvider
 from framework.config import Config, make_converter
 from framework.context import Chats, Context, ScheduleApi, SchedulesUnavailable
@@ -19,9 +20,11 @@ from framework.errors import ConfigError
 from framework.events import Event, new_event
 from framework.http import SHARED_RATE_HEADROOM
 from framework.loading import load_plugins, structure_plugin_configs
+from framework.messages import MESSAGE_EVENT
 from framework.plugins import CronSpec, Plugin
 from framework.steps import Steps, StepSettings
 from framework.store.base import DEFAULT_DEDUPE_TTL, AppendResult, Store, open_store
+from framework.triggers.polling import Poller, PollSettings, polled_adapters
 from framework.triggers.schedules import ScheduleService
 from framework.triggers.webhooks import WebhookReceiver
 from framework.worker import OutcomeListener, Worker
@@ -131,6 +134,7 @@ class Runtime:
             if config.service.steps
             else None
         )
+        self.poller = self._poller(config)
         crons: list[CronSpec] = [cron for plugin in self.plugins for cron in plugin.crons]
         self.schedules: ScheduleService | None = (
             ScheduleService(self.store, config.store.url, [*config.schedules, *crons], append=self._append)
@@ -139,15 +143,16 @@ class Runtime:
         )
         schedule_api: ScheduleApi = self.schedules if self.schedules is not None else SchedulesUnavailable()
         self.dispatcher = Dispatcher(
-            self.plugins,
+            [*self.plugins, self.poller.plugin] if self.poller is not None else self.plugins,
             store=self.store,
-            chats=Chats(self.providers),
+            chats=Chats(self._chats_for_handlers()),
             emitter=self._emit,
             schedule_api=schedule_api,
             plugin_configs=self.plugin_configs,
             middlewares=[*middlewares, *(m for plugin in self.plugins for m in plugin.middlewares)],
             handler_timeout=config.service.handler_timeout,
             steps=self.steps,
+            command_prefix=config.conversations.command_prefix,
         )
         self.worker = Worker(
             self.store,
@@ -164,10 +169,40 @@ class Runtime:
             append=self.worker.append,
             read_timeout=config.service.read_timeout,
             handlers=[handler for plugin in self.plugins for handler in plugin.handlers],
+            providers=self.providers,
         )
         self._worker_task: asyncio.Task[None] | None = None
         self._store_open = False
         self.ready = False
+
+    def _poller(self, config: Config) -> Poller | None:
+        """The poller of the adapters whose chats are watched, when some handler listens to chat messages."""
+        if not any(h.matches_type(MESSAGE_EVENT) for plugin in self.plugins for h in plugin.handlers):
+            return None
+        pushed = [route.adapter for route in config.webhooks if route.adapter is not None]
+        adapters = polled_adapters(self.providers, pushed, config.conversations.poll)
+        unknown = [name for name in adapters if name not in self.providers]
+        if unknown:
+            raise ConfigError(f"conversations.poll: {', '.join(unknown)}: no such adapter is configured")
+        if not adapters:
+            return None
+        settings = PollSettings(
+            interval=config.conversations.poll_interval,
+            concurrency=config.conversations.poll_concurrency,
+            adapters=adapters,
+            watch=config.conversations.watch,
+        )
+        return Poller(self.store, self.providers, settings, self._append)
+
+    def _chats_for_handlers(self) -> dict[str, ChatProvider]:
+        """`ctx.chats`: a polled adapter also watches every chat the handlers create through it."""
+        if self.poller is None:
+            return self.providers
+        polled = set(self.poller.settings.adapters)
+        return {
+            name: RecordingProvider(provider, self.poller.watched) if name in polled else provider  # type: ignore[misc]
+            for name, provider in self.providers.items()
+        }
 
     def _append(
         self, event: Event, *, ordering_key: str | None = None, dedupe_ttl: float = DEFAULT_DEDUPE_TTL
@@ -209,6 +244,8 @@ class Runtime:
             await self.schedules.start(paused=not fire_schedules)
         if worker:
             self._worker_task = asyncio.create_task(self.worker.run(), name="chatwright-worker")
+        if self.poller is not None and fire_schedules:
+            await self.poller.start()
         self.ready = True
 
     async def stop(self, drain_timeout: float | None = None) -> int:
@@ -216,6 +253,8 @@ class Runtime:
         self.ready = False
         timeout = self.config.service.drain_timeout if drain_timeout is None else drain_timeout
         left = 0
+        if self.poller is not None:
+            await self.poller.stop()
         if self.schedules is not None:
             try:
                 await self.schedules.shutdown()
