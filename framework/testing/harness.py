@@ -148,6 +148,14 @@ class BotHarness:
         self.runtime = runtime
         self.client = TestClient(TestServer(create_app(runtime), host="127.0.0.1"))
         await self.client.start_server()
+        for route in self.config.webhooks:
+            secrets = getattr(route.verify, "secrets", ())
+            if route.adapter in self.emulators and secrets:
+                await self._emulator_post(
+                    route.adapter or "",
+                    "/_emulator/webhook",
+                    {"url": str(self.client.make_url(route.path)), "secret": secrets[0]},
+                )
 
     def _all_providers(self) -> dict[str, ChatProvider]:
         from framework.runtime import build_providers
@@ -230,6 +238,38 @@ class BotHarness:
                     f"the bot did not settle within {timeout}s: {await runtime.store.pending()} event(s) pending"
                 )
             await asyncio.sleep(0.005)
+
+    async def write(
+        self, adapter: str, chat_id: str, sender_id: str, text: str, *, timeout: float = 10.0
+    ) -> list[Disposition]:
+        """A person (`sender_id`) writes `text` into a chat at adapter `adapter`'s emulator; returns when the bot
+        has heard it - pushed by the emulator's webhook, or polled at once rather than at the next interval -
+        and everything it caused is handled, with the outcomes of the `chat.message` events handled meanwhile."""
+        before = len(self.dispositions)
+        await self._emulator_post(
+            adapter, "/_emulator/messages", {"chat_id": chat_id, "sender_id": sender_id, "text": text}
+        )
+        await self.poll(adapter)
+        await self.settle(timeout)
+        return [d for d in self.dispositions[before:] if d.outcome.event.type == "chat.message"]
+
+    async def poll(self, adapter: str) -> None:
+        """Poll adapter `adapter`'s watched chats now (nothing when it is not polled)."""
+        poller = self._runtime.poller
+        if poller is not None and adapter in poller.settings.adapters:
+            await poller.poll(adapter)
+
+    async def _emulator_post(self, adapter: str, path: str, body: Any) -> Any:
+        app = self.emulators.get(adapter)
+        if app is None:
+            raise KeyError(f"no emulator runs for adapter {adapter!r} (running: {', '.join(self.emulators)})")
+        server = next(server for server in self._servers if server.app is app)
+        async with aiohttp.ClientSession() as session:
+            async with session.post(server.make_url(path), json=body) as response:
+                answer = await response.json(content_type=None) if response.content_length != 0 else None
+                if response.status >= 300:
+                    raise RuntimeError(f"{adapter} emulator: POST {path} answered {response.status}: {answer}")
+                return answer
 
     async def advance_to(self, moment: datetime | str, timeout: float = 10.0) -> list[Disposition]:
         """The controllable clock: fire every schedule due at `moment` (aware datetime or ISO 8601) as if that
