@@ -268,7 +268,9 @@ class BotHarness:
             async with session.post(server.make_url(path), json=body) as response:
                 answer = await response.json(content_type=None) if response.content_length != 0 else None
                 if response.status >= 300:
-                    raise RuntimeError(f"{adapter} emulator: POST {path} answered {response.status}: {answer}")
+                    raise RuntimeError(
+                        f"{adapter} emulator: POST {path} answered {response.status}: {answer}"
+                    )
                 return answer
 
     async def advance_to(self, moment: datetime | str, timeout: float = 10.0) -> list[Disposition]:
