@@ -101,9 +101,19 @@ class RecordingProvider:
     def __init__(self, provider: Any, watched: WatchedChats) -> None:
         self._provider = provider
         self._watched = watched
+        self.name = provider.name
+        self.capabilities = provider.capabilities
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._provider, name)
+
+    # `isinstance(ctx.chats["x"], RoostedHRProvider)` keeps working, as through JournaledProvider.
+    @property  # type: ignore[misc]
+    def __class__(self) -> type[Any]:
+        return type(self._provider)
+
+    def __repr__(self) -> str:
+        return f"<watching {self._provider!r}>"
 
     @property
     def wrapped(self) -> Any:

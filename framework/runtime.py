@@ -112,8 +112,11 @@ class Runtime:
         middlewares: Sequence[Middleware] = (timing_middleware,),
         listeners: Sequence[OutcomeListener] = (),
         with_schedules: bool = True,
+        auto_poll: bool = True,
     ) -> None:
         self.config = config
+        self.auto_poll = auto_poll
+        """Fire polls every interval; without it chats are polled only when asked (`poller.poll`, the testing kit)."""
         if plugins is None:
             self.plugins, self.plugin_configs = resolve_plugins(config)
         else:
@@ -244,8 +247,8 @@ class Runtime:
             await self.schedules.start(paused=not fire_schedules)
         if worker:
             self._worker_task = asyncio.create_task(self.worker.run(), name="chatwright-worker")
-        if self.poller is not None and fire_schedules:
-            await self.poller.start()
+        if self.poller is not None:
+            await self.poller.start(fire=self.auto_poll and fire_schedules)
         self.ready = True
 
     async def stop(self, drain_timeout: float | None = None) -> int:

@@ -36,6 +36,7 @@ from framework.plugins import Plugin
 from framework.runtime import Runtime
 from framework.service import create_app
 from framework.store.base import DeadLetter
+from framework.triggers.polling import POLL_EVENT
 from framework.worker import Disposition, HandlerRetry
 
 __all__ = ["BotHarness"]
@@ -143,7 +144,8 @@ class BotHarness:
             plugins=self._plugins,
             providers=None if not self._providers else self._all_providers(),
             middlewares=self._middlewares,
-            listeners=[self.dispositions.append],
+            listeners=[self._record],
+            auto_poll=False,  # `write` and `poll` poll when the test says, so a test sees the same requests each run
         )
         self.runtime = runtime
         self.client = TestClient(TestServer(create_app(runtime), host="127.0.0.1"))
@@ -156,6 +158,11 @@ class BotHarness:
                     "/_emulator/webhook",
                     {"url": str(self.client.make_url(route.path)), "secret": secrets[0]},
                 )
+
+    def _record(self, disposition: Disposition) -> None:
+        # the poller's own events are machinery, not the bot's: a test counts what its handlers did
+        if disposition.outcome.event.type != POLL_EVENT:
+            self.dispositions.append(disposition)
 
     def _all_providers(self) -> dict[str, ChatProvider]:
         from framework.runtime import build_providers

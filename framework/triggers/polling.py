@@ -106,15 +106,16 @@ class Poller:
             raise Unsupported(adapter, "poll_messages", "the adapter cannot deliver messages")
         return inner
 
-    async def start(self) -> None:
-        """Watch the configured chats and start firing polls."""
+    async def start(self, *, fire: bool = True) -> None:
+        """Watch the configured chats and (with `fire`) start firing polls."""
         for adapter in self.settings.adapters:
             for chat_id in self.settings.watch.get(adapter, ()):
                 await self.watched.watch(adapter, chat_id, from_start=False)
-        self._tasks = [
-            asyncio.create_task(self._fire_loop(adapter), name=f"chatwright-poll-{adapter}")
-            for adapter in self.settings.adapters
-        ]
+        if fire:
+            self._tasks = [
+                asyncio.create_task(self._fire_loop(adapter), name=f"chatwright-poll-{adapter}")
+                for adapter in self.settings.adapters
+            ]
 
     async def stop(self) -> None:
         for task in self._tasks:
