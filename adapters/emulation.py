@@ -7,7 +7,8 @@ An emulator is a real aiohttp app. Beside the provider's own routes it serves:
 - `POST /_emulator/reset`     forget the provider's state, recorded requests, scripted answers, rate limit window
 
 Emulators of providers that can deliver messages also serve `POST /_emulator/messages`
-`{chat_id, sender_id, text}`: a person writes `text` into a chat (`PersonMessage`), as if from the provider's app.
+`{chat_id, sender_id, text}`: a person writes `text` into a chat (`PersonMessage`), as if from the provider's app;
+`chat_id` "latest" names the chat made last (handy in the demo, where chat ids are made up at run time).
 
 Admin routes are neither recorded nor faulted, also when the emulator is mounted under a prefix (`chatwright
 emulate` serves each emulator under `/<provider>`, e.g. `/devrev/_emulator/script`). The query parameter
@@ -175,6 +176,9 @@ FAULTS_KEY = web.AppKey("emulator_faults", FaultState)
 RESET_KEY: web.AppKey[Callable[[], None]] = web.AppKey("emulator_reset")
 
 
+LATEST_CHAT = "latest"
+
+
 @attrs.frozen
 class PersonMessage:
     """`POST /_emulator/messages {chat_id, sender_id, text}`: what a person writes into a chat."""
@@ -182,6 +186,11 @@ class PersonMessage:
     chat_id: str
     sender_id: str
     text: str
+
+    @property
+    def latest(self) -> bool:
+        """`chat_id` is "latest": the chat made last."""
+        return self.chat_id == LATEST_CHAT
 
     @classmethod
     async def read(cls, request: web.Request) -> PersonMessage:

@@ -302,7 +302,7 @@ async def _person_writes(request: web.Request) -> web.StreamResponse:
     configured webhook is sent before the answer `{timeline_entry, webhook_status}`."""
     state = request.app[STATE_KEY]
     written = await PersonMessage.read(request)
-    chat = state.find_chat(written.chat_id)
+    chat = next(reversed(state.chats.values()), None) if written.latest else state.find_chat(written.chat_id)
     if chat is None:
         raise web.HTTPNotFound(text=f"no DM {written.chat_id}")
     sender = state.resolve_user(written.sender_id)

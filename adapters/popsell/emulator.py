@@ -222,7 +222,8 @@ async def person_writes(request: web.Request) -> web.StreamResponse:
     """`POST /_emulator/messages {chat_id, sender_id, text}`: an ambassador of the chatroom writes into it."""
     state = request.app[STATE_KEY]
     written = await PersonMessage.read(request)
-    room = state.rooms.get(int(written.chat_id)) if written.chat_id.isdigit() else None
+    room_id = max(state.rooms, default=None) if written.latest else written.chat_id
+    room = state.rooms.get(int(room_id)) if room_id is not None and str(room_id).isdigit() else None
     if room is None:
         raise web.HTTPNotFound(text=f"no chatroom {written.chat_id}")
     sender = int(written.sender_id) if written.sender_id.isdigit() else None

@@ -231,7 +231,7 @@ async def _person_writes(request: web.Request) -> web.Response:
     """`POST /_emulator/messages {chat_id, sender_id, text}`: a member of the chat writes into it."""
     state = request.app[STATE_KEY]
     written = await PersonMessage.read(request)
-    chat = state.chats.get(written.chat_id)
+    chat = next(reversed(state.chats.values()), None) if written.latest else state.chats.get(written.chat_id)
     if chat is None:
         raise web.HTTPNotFound(text=f"no chat {written.chat_id}")
     if written.sender_id not in chat.members:

@@ -234,6 +234,9 @@ async def when(event: Event, ctx: Context) -> None:
         ctx.log.debug("`when` in chat %s, which is no shift's chat", ctx.message.chat_id)
         return
     await ctx.reply(when_text(record, _config(ctx)))
+    ctx.log.info(
+        "shift %s: %s asked when; answered", shift_id, ctx.message.sender_name or ctx.message.sender_id
+    )
 
 
 def when_text(record: ShiftRecord, config: ShiftchatConfig) -> str:

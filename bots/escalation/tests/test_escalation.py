@@ -372,12 +372,17 @@ async def test_ack_in_the_dm_acknowledges_the_item_renames_the_dm_and_stops_remi
 
     assert [d.action for d in handled] == ["done"]
     rename = ("POST", "/chats.update", {"id": DM, "title": f"ACK {TITLE}"})
-    assert calls(bot)[before:] == [rename, comment("ISS-123 acknowledged by Grace Hopper; no more reminders.")]
+    assert calls(bot)[before:] == [
+        rename,
+        comment("ISS-123 acknowledged by Grace Hopper; no more reminders."),
+    ]
     assert await bot.runtime.schedules.list() == []  # type: ignore[union-attr]
     assert await bot.advance_to(utcnow() + timedelta(hours=2)) == []
 
 
-async def test_ack_names_an_item_and_says_when_there_is_nothing_to_acknowledge(chatwright_bot: BotFactory) -> None:
+async def test_ack_names_an_item_and_says_when_there_is_nothing_to_acknowledge(
+    chatwright_bot: BotFactory,
+) -> None:
     bot = await start(chatwright_bot)
     assert (await deliver(bot, work_updated_body()))[0] == 202
     before = len(calls(bot))
