@@ -271,14 +271,14 @@ class BotHarness:
         if app is None:
             raise KeyError(f"no emulator runs for adapter {adapter!r} (running: {', '.join(self.emulators)})")
         server = next(server for server in self._servers if server.app is app)
-        async with aiohttp.ClientSession() as session:
-            async with session.post(server.make_url(path), json=body) as response:
-                answer = await response.json(content_type=None) if response.content_length != 0 else None
-                if response.status >= 300:
-                    raise RuntimeError(
-                        f"{adapter} emulator: POST {path} answered {response.status}: {answer}"
-                    )
-                return answer
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(server.make_url(path), json=body) as response,
+        ):
+            answer = await response.text()
+            if response.status >= 300:
+                raise RuntimeError(f"{adapter} emulator: POST {path} answered {response.status}: {answer}")
+            return jsoncodec.loads(answer) if answer else None
 
     async def advance_to(self, moment: datetime | str, timeout: float = 10.0) -> list[Disposition]:
         """The controllable clock: fire every schedule due at `moment` (aware datetime or ISO 8601) as if that
