@@ -25,6 +25,7 @@ from typing import Any
 import attrs
 
 from tests.benchmarks import (
+    bench_conversations,
     bench_dispatch,
     bench_e2e,
     bench_fanout,
@@ -46,6 +47,7 @@ BENCHMARKS: dict[str, Callable[[Settings, Cores], Report]] = {
     "fanout_replicas": bench_fanout_replicas.run,
     "schedules": bench_schedules.run,
     "footprint": bench_footprint.run,
+    "conversations": bench_conversations.run,
 }
 
 
