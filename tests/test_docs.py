@@ -86,7 +86,9 @@ def test_the_conversations_guide_configs_load_and_the_plugins_guide_snippet_regi
     raw = {**push, **poll, "adapters": {**push["adapters"], "roosted": ROOSTED_TABLE}}
     env = {"DEVREV_TOKEN": "t", "DEVREV_BOT_USER_ID": "DEVU-1", "DEVREV_WEBHOOK_SECRET": "s"}
     config = config_from_dict(raw, tmp_path / "bot.toml", "bot.toml", env)
-    assert config.webhooks[0].adapter == "devrev" and config.conversations.watch == {"roosted": ("yJjarB5xUW",)}
+    assert config.webhooks[0].adapter == "devrev" and config.conversations.watch == {
+        "roosted": ("yJjarB5xUW",)
+    }
 
     guide = (ROOT / "docs" / "plugins.md").read_text()
     snippet = re.search(r"## Conversations.*?```python\n(.*?)```", guide, re.S)
