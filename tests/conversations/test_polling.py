@@ -12,7 +12,8 @@ import pytest
 from framework.chat_watch import ChatCursors, WatchedChats
 from framework.events import Event
 from framework.messages import MESSAGE_EVENT
-from framework.store.base import DEFAULT_DEDUPE_TTL, AppendResult, Store, open_store
+from framework.store.base import DEFAULT_DEDUPE_TTL, AppendResult, Store
+from framework.store.factory import open_store
 from framework.triggers.polling import POLL_EVENT, Poller, PollSettings
 from tests.conversations.feeds import BOT, MemoryFeed
 from tests.framework.store_fixtures import redis_url as redis_url

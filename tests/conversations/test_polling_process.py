@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from framework.chat_watch import ChatCursors
-from framework.store.base import open_store
+from framework.store.factory import open_store
 from framework.testing.waiting import wait_until
 from tests.framework.process_helpers import RoostedEmulator, Services
 from tests.framework.store_fixtures import redis_url as redis_url
