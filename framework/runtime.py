@@ -26,8 +26,8 @@ from framework.schedules.service import ScheduleService
 from framework.steps import Steps, StepSettings
 from framework.store.base import DEFAULT_DEDUPE_TTL, AppendResult, Store
 from framework.store.factory import open_store
-from framework.triggers.webhook_receiver import WebhookReceiver
 from framework.triggers.polling import Poller, PollSettings, polled_adapters
+from framework.triggers.webhook_receiver import WebhookReceiver
 from framework.worker import OutcomeListener, Worker
 
 __all__ = ["Runtime", "build_providers", "needs_problems", "resolve_plugins", "resolve_plugins_from"]

@@ -154,7 +154,9 @@ def route_errors(route: WebhookRoute, where: str) -> list[str]:
             f'{where}.verify.header: missing; name the signature header, e.g. "X-Hub-Signature-256"'
         )
     if route.adapter is not None and not devrev:
-        problems.append(f'{where}.adapter: only a preset = "devrev" route turns deliveries into chat messages')
+        problems.append(
+            f'{where}.adapter: only a preset = "devrev" route turns deliveries into chat messages'
+        )
     if devrev and not isinstance(scheme, HmacSha256Verify | NoVerify):
         problems.append(
             f'{where}.verify.scheme: DevRev signs with "hmac-sha256"; use verify = {{ secrets = [...] }}'

@@ -110,8 +110,11 @@ async def _write(session: aiohttp.ClientSession, base_url: str, chat: str, text:
         return found
 
 
-async def _latencies(base_url: str, chats: list[str], messages: int, *, push: bool) -> list[float]:
-    """Message-to-reply seconds for `messages` messages written at random moments into random chats."""
+async def _latencies(
+    base_url: str, chats: list[str], messages: int, window: float, *, push: bool
+) -> list[float]:
+    """Message-to-reply seconds for `messages` messages written at random moments over about `window` seconds
+    (so at every phase of the poll interval) into random chats."""
     from adapters.roostedhr.models import RoostedMessage
     from framework.messages import message_event, message_ordering_key
 
@@ -135,7 +138,7 @@ async def _latencies(base_url: str, chats: list[str], messages: int, *, push: bo
                     message = provider.inbound(chat, provider.client.converter.structure(raw, RoostedMessage))
                     event = message_event(message, source="bench-push")
                     await runtime.worker.append(event, ordering_key=message_ordering_key(message))
-                await asyncio.sleep(rng.uniform(0, 2 * LATENCY_INTERVAL / 4))
+                await asyncio.sleep(rng.uniform(0, 2 * window / messages))
             lateness = await _until_replied(provider, written)
         await runtime.stop()
     return lateness
@@ -191,8 +194,8 @@ async def _measure(settings: Settings, base_url: str) -> dict[str, Any]:
     pushed: list[list[float]] = []
     sample = chats[: min(len(chats), 50)]
     for _ in range(settings.rounds):
-        polled.append(await _latencies(base_url, sample, messages, push=False))
-        pushed.append(await _latencies(base_url, sample, messages, push=True))
+        polled.append(await _latencies(base_url, sample, messages, settings.seconds, push=False))
+        pushed.append(await _latencies(base_url, sample, messages, settings.seconds, push=True))
     return {"chats": watched, "watching": watching, "polled": polled, "pushed": pushed}
 
 
