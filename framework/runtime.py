@@ -195,6 +195,8 @@ class Runtime:
             concurrency=config.conversations.poll_concurrency,
             adapters=adapters,
             watch=config.conversations.watch,
+            # a pass that would outlive the handler timeout is cut short: the next starts where it stopped
+            pass_limit=None if config.service.handler_timeout is None else config.service.handler_timeout / 2,
         )
         return Poller(self.store, self.providers, settings, self._append)
 

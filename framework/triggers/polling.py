@@ -28,17 +28,18 @@ from framework.chat_watch import ChatCursors, WatchedChat, WatchedChats
 from framework.context import Context
 from framework.errors import NotFound, ProviderError, RateLimited, Unsupported
 from framework.events import Event, new_event
-from framework.messages import MessageFeed, is_own, message_event, message_ordering_key
+from framework.messages import Intake, MessageFeed, intake_of, is_own, message_event, message_ordering_key
 from framework.plugins import Plugin
 from framework.store.base import Append, Store
 
-__all__ = ["POLL_EVENT", "POLL_PLUGIN", "PollReport", "PollSettings", "Poller"]
+__all__ = ["POLL_EVENT", "POLL_PLUGIN", "PollReport", "PollSettings", "Poller", "polled_adapters"]
 
 log = logging.getLogger("chatwright.polling")
 
 POLL_EVENT = "chatwright.poll"
 POLL_PLUGIN = "chatwright.polling"
 PAUSE_NAMESPACE = "_chatwright.poll"
+RESUME_NAMESPACE = "_chatwright.poll-resume"
 MAX_PAUSE = 300.0
 """The longest pause after failed polls (seconds)."""
 
@@ -51,6 +52,8 @@ class PollSettings:
     """The adapters polled."""
     watch: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
     """Configured chats by adapter, watched from when first seen."""
+    pass_limit: float | None = None
+    """Seconds a pass may spend (well within the handler timeout); chats it did not reach come first next time."""
 
 
 @attrs.define
@@ -64,6 +67,8 @@ class PollReport:
     """Messages the adapter's own identity wrote (not delivered)."""
     failed: int = 0
     paused: bool = False
+    deferred: int = 0
+    """Chats left for the next pass (the pass ran out of its time); it starts with them."""
 
 
 class _Backoff(Exception):
@@ -173,11 +178,19 @@ class Poller:
             return report
         feed = self.feed(adapter)
         chats = await self.watched.chats(adapter)
+        resume = await self.store.state_get(RESUME_NAMESPACE, adapter)
+        first = next((i for i, chat in enumerate(chats) if chat.chat_id == resume), 0)
+        chats = chats[first:] + chats[:first]
         report.chats = len(chats)
         limit = asyncio.Semaphore(self.settings.concurrency)
+        until = None if self.settings.pass_limit is None else self._clock() + self.settings.pass_limit
+        deferred: list[str] = []
 
         async def one(chat: WatchedChat) -> None:
             async with limit:
+                if until is not None and self._clock() > until:
+                    deferred.append(chat.chat_id)
+                    return
                 await self._poll_chat(feed, chat, report)
 
         try:
@@ -186,6 +199,18 @@ class Poller:
             await self._pause(adapter, pause, backoff.error)
             report.paused = True
             return report
+        report.deferred = len(deferred)
+        if deferred:
+            log.warning(
+                "adapter %s: a pass over %d chats ran out of its %g s; %d wait for the next",
+                adapter,
+                len(chats),
+                self.settings.pass_limit,
+                len(deferred),
+            )
+            await self.store.state_set(RESUME_NAMESPACE, adapter, deferred[0])
+        elif resume is not None:
+            await self.store.state_delete(RESUME_NAMESPACE, adapter)
         if pause is not None:
             await self.store.state_delete(PAUSE_NAMESPACE, adapter)
         return report
@@ -255,8 +280,6 @@ def polled_adapters(
     providers: Mapping[str, Any], pushed: Sequence[str], chosen: Sequence[str] | None
 ) -> tuple[str, ...]:
     """The adapters to poll: those chosen (`[conversations] poll`), else every one that can poll and is not pushed."""
-    from framework.messages import Intake, intake_of
-
     if chosen is not None:
         return tuple(chosen)
     return tuple(

@@ -153,3 +153,26 @@ async def test_a_failing_provider_pauses_the_adapters_polls_for_every_replica(st
     clock["now"] += 21.0  # past the first pause (10 to 20 s)
     report = await replicas[1].poll("mem")
     assert (report.paused, report.delivered) == (False, 1)
+
+
+async def test_a_pass_that_runs_out_of_time_leaves_the_rest_first_for_the_next(store: Store) -> None:
+    clock = {"now": 1_000.0}
+    feed = MemoryFeed()
+    for chat in ("a", "b", "c"):
+        feed.write(chat, "ada", f"in {chat}")
+
+    class SlowFeed(MemoryFeed):
+        async def poll_messages(self, chat_id: str, cursor: str | None) -> Any:
+            clock["now"] += 6.0  # each chat takes 6 s of a 10 s pass
+            return await feed.poll_messages(chat_id, cursor)
+
+    slow = SlowFeed(name="mem")
+    settings = PollSettings(adapters=("mem",), concurrency=1, pass_limit=10.0)
+    poller = Poller(store, {"mem": slow}, settings, store.append, clock=lambda: clock["now"])
+    for chat in ("a", "b", "c"):
+        await poller.watched.watch("mem", chat, from_start=True)
+
+    first = await poller.poll("mem")  # a (6 s), b (12 s): past the limit, c waits
+    second = await poller.poll("mem")  # c first, then a and b again
+    assert (first.deferred, second.deferred) == (1, 1)
+    assert await _delivered(store) == [("a", "in a"), ("b", "in b"), ("c", "in c")]
