@@ -98,6 +98,7 @@ async def metrics(request: web.Request) -> web.Response:
         steps=None if runtime.steps is None else runtime.steps.counters,
         overloaded=runtime.webhooks.overloaded,
         unmatched=runtime.dispatcher.unmatched,
+        polls=None if runtime.poller is None else runtime.poller.counters,
     )
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 

@@ -19,6 +19,7 @@ import logging
 import math
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -32,7 +33,15 @@ from framework.messages import Intake, MessageFeed, intake_of, is_own, message_e
 from framework.plugins import Plugin
 from framework.store.base import Append, Store
 
-__all__ = ["POLL_EVENT", "POLL_PLUGIN", "PollReport", "PollSettings", "Poller", "polled_adapters"]
+__all__ = [
+    "POLL_EVENT",
+    "POLL_PLUGIN",
+    "PollCounters",
+    "PollReport",
+    "PollSettings",
+    "Poller",
+    "polled_adapters",
+]
 
 log = logging.getLogger("chatwright.polling")
 
@@ -71,6 +80,21 @@ class PollReport:
     """Chats left for the next pass (the pass ran out of its time); it starts with them."""
 
 
+@attrs.define
+class PollCounters:
+    """What this process's polls did, per adapter (for `/metrics`)."""
+
+    polls: Counter[tuple[str, str]] = attrs.field(factory=Counter)
+    """(adapter, "done" | "paused") -> polls."""
+    messages: Counter[tuple[str, str]] = attrs.field(factory=Counter)
+    """(adapter, "delivered" | "own") -> messages found."""
+
+    def add(self, report: PollReport) -> None:
+        self.polls[report.adapter, "paused" if report.paused else "done"] += 1
+        self.messages[report.adapter, "delivered"] += report.delivered
+        self.messages[report.adapter, "own"] += report.own
+
+
 class _Backoff(Exception):
     """The provider failed in a way that concerns every chat: stop this poll and pause."""
 
@@ -101,6 +125,7 @@ class Poller:
         self._clock = clock
         self._rng = rng or random.Random()
         self._tasks: list[asyncio.Task[None]] = []
+        self.counters = PollCounters()
         self.plugin = Plugin(POLL_PLUGIN)
         self.plugin.add_handler(POLL_EVENT, self._handle, name="poll")
 
@@ -171,6 +196,11 @@ class Poller:
 
     async def poll(self, adapter: str) -> PollReport:
         """Read every watched chat of `adapter` once and append what is new (the pause permitting)."""
+        report = await self._poll(adapter)
+        self.counters.add(report)
+        return report
+
+    async def _poll(self, adapter: str) -> PollReport:
         report = PollReport(adapter)
         pause = await self.store.state_get(PAUSE_NAMESPACE, adapter)
         if pause is not None and pause.get("until", 0) > self._clock():

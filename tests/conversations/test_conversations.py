@@ -59,6 +59,9 @@ async def test_a_command_is_routed_with_its_arguments_and_answered_once_in_its_c
         await bot.settle()
         assert len(heard) == 1
         assert len(bot.requests("roosted", method="POST", path=f"/chats/{chat}/messages")) == 1
+        metrics = await (await bot.get("/metrics")).text()
+        assert 'chatwright_polled_messages_total{adapter="roosted",outcome="delivered"} 1' in metrics
+        assert 'chatwright_polled_messages_total{adapter="roosted",outcome="own"} 1' in metrics
 
 
 async def test_message_filters_match_text_and_ignore_other_messages() -> None:
