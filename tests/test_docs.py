@@ -102,3 +102,26 @@ def test_the_conversations_guide_configs_load_and_the_plugins_guide_snippet_regi
 
 
 ROOSTED_TABLE = {"provider": "roostedhr", "base_url": "http://127.0.0.1:1", "api_key": "k", "worker_id": "1"}
+
+
+def test_every_module_the_architecture_page_names_exists() -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    named = set(re.findall(r"`((?:framework|adapters)/[\w/<>]*?\.py)`", text))
+    assert len(named) >= 20, "docs/architecture.md lost its module table"
+    providers = [path.name for path in (ROOT / "adapters").iterdir() if (path / "provider.py").exists()]
+    missing = [
+        path
+        for path in sorted(named)
+        for provider in (providers if "<provider>" in path else [""])
+        if not (ROOT / path.replace("<provider>", provider)).exists()
+    ]
+    assert missing == []
+
+
+def test_the_architecture_page_names_the_checks_pyproject_holds() -> None:
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    assert {contract["type"] for contract in contracts} == {"layers", "forbidden", "acyclic_siblings"}
+    assert all(f"`{kind}`" in text for kind in ("layers", "forbidden", "acyclic_siblings"))

@@ -33,7 +33,7 @@ from framework.triggers.webhook_routes import (
     DEFAULT_READ_TIMEOUT,
     DEVREV_SIGNATURE_HEADER,
     WebhookRoute,
-    route_errors,
+    routes_errors,
 )
 
 __all__ = [
@@ -266,15 +266,7 @@ class WebhookReceiver:
         providers: Mapping[str, object] | None = None,
     ) -> None:
         self.routes = tuple(routes)
-        problems: list[str] = []
-        seen: dict[str, int] = {}
-        for index, route in enumerate(self.routes):
-            problems += route_errors(route, f"webhooks[{index}]")
-            if route.path in seen:
-                problems.append(
-                    f"webhooks[{index}].path: {route.path} is already webhooks[{seen[route.path]}]'s"
-                )
-            seen.setdefault(route.path, index)
+        problems = routes_errors(self.routes)
         self._feeds: dict[str, PushFeed] = {}
         for index, route in enumerate(self.routes):
             if route.adapter is None:
