@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import attrs
 
 from framework.chat_commands import Command, CommandSpec
+from framework.chat_watch import WatchedChats
 from framework.chats import ChatProvider, Message
 from framework.errors import ChatwrightError
 from framework.events import Event, new_event
@@ -293,6 +294,16 @@ class Context:
                 f"{self._handler} is not a @plugin.command handler: ctx.command has nothing"
             )
         return self._command.parse(self.message.text)
+
+    async def watch(self, adapter: str, chat_id: str) -> bool:
+        """Deliver what people write in a chat the bot did not create through `ctx.chats` (from now on); False
+        when it was watched already. Chats the bot creates are watched without asking."""
+        return await WatchedChats(self._store).watch(adapter, str(chat_id), from_start=False)
+
+    async def unwatch(self, adapter: str, chat_id: str) -> bool:
+        """Stop delivering what people write in a chat (e.g. once its shift is over): it is polled no more.
+        False when it was not watched."""
+        return await WatchedChats(self._store).unwatch(adapter, str(chat_id))
 
     async def reply(self, text: str) -> Message:
         """Post `text` into the chat the message came from, through its adapter: a step, done once in effect."""

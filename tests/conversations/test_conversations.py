@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.devrev.emulator import TEST_USER_ID, WEBHOOK_KEY
+from adapters.roostedhr.emulator import STATE_KEY as ROOSTED_STATE
 from framework import Context, Event, Plugin
 from framework.messages import message_event
 from framework.testing import BotHarness
@@ -134,3 +135,26 @@ async def test_push_and_poll_give_the_same_event() -> None:
         again = message_event(people[0], source="poll:devrev")
         assert (again.id, again.type, again.data) == (event.id, event.type, event.data)
         assert not await bot.append(again)  # the inbox takes it for the message it already has
+
+
+async def test_a_handler_watches_a_chat_it_did_not_create_and_unwatches_it() -> None:
+    plugin, heard = _bot()
+
+    @plugin.on("room.watch")
+    async def watch(event: Event, ctx: Context) -> None:
+        await ctx.watch("roosted", event.data["chat"])
+
+    @plugin.on("room.unwatch")
+    async def unwatch(event: Event, ctx: Context) -> None:
+        await ctx.unwatch("roosted", event.data["chat"])
+
+    async with BotHarness.from_plugins(plugin, adapters={"roosted": ROOSTED}) as bot:
+        state = bot.emulators["roosted"][ROOSTED_STATE]
+        chat = state.create_chat(MARIA, ["3158"], "Made elsewhere").id
+        await bot.write("roosted", chat, MARIA, "!swap before")  # not watched: not heard
+        await bot.emit("room.watch", {"chat": chat})
+        await bot.poll("roosted")  # watched from now on: what was written before is not delivered
+        await bot.write("roosted", chat, MARIA, "!swap during")
+        await bot.emit("room.unwatch", {"chat": chat})
+        await bot.write("roosted", chat, MARIA, "!swap after")
+        assert heard == [("swap", ("during",))]
