@@ -151,7 +151,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         return render(
             request, "refused.html", status=401, needs_login=True, error="That is not the admin token."
         )
-    response = web.HTTPSeeOther("/admin/")
+    response = web.Response(status=303, headers={"Location": "/admin/"})
     response.set_cookie(
         SESSION_COOKIE, cookie, path="/admin", httponly=True, samesite="Strict", secure=request.secure
     )
