@@ -209,7 +209,7 @@ async def test_a_post_without_the_csrf_token_is_refused(page: Page) -> None:
         (dead,) = await bot.emit("member.joined", {"name": "Lin"})
         event_id = dead.outcome.event.id
         await page.goto(url(bot, "/admin/dead-letters"))  # the browser now holds the CSRF cookie
-        form = {"action": "replay", "id": event_id, "confirmed": "yes"}
+        form: dict[str, str | float | bool] = {"action": "replay", "id": event_id, "confirmed": "yes"}
         forged = await page.request.post(url(bot, "/admin/dead-letters"), form=form)
         assert forged.status == 403 and "csrf_failed" in await forged.text()
         wrong = await page.request.post(url(bot, "/admin/dead-letters"), form={**form, "csrf": "guessed"})
