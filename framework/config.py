@@ -22,7 +22,7 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, Iterabl
 
 from framework.adapter_registry import AdapterConfig, find_adapter
 from framework.errors import ConfigError
-from framework.store.base import DEFAULT_STEP_TTL
+from framework.store.base import DEFAULT_HISTORY_AGE, DEFAULT_HISTORY_SIZE, DEFAULT_STEP_TTL
 from framework.suggest import closest, unknown_keys
 from framework.triggers.schedules import ScheduleConfig
 from framework.triggers.webhooks import DEFAULT_READ_TIMEOUT, WebhookRoute, route_problems
@@ -93,6 +93,10 @@ class StoreConfig:
     url: str = attrs.field(
         default="sqlite:///chatwright.db", validator=lambda _, __, value: _check_store_url(value)
     )
+    history_size: int = attrs.field(default=DEFAULT_HISTORY_SIZE, validator=attrs.validators.gt(0))
+    """The newest finished attempts the event history keeps (the admin console's events)."""
+    history_age: float = attrs.field(default=DEFAULT_HISTORY_AGE, validator=attrs.validators.gt(0))
+    """Seconds a finished attempt stays in the event history."""
 
 
 def _check_store_url(url: str) -> None:
