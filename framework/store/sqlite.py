@@ -16,7 +16,8 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import attrs
 
@@ -39,6 +40,8 @@ from framework.store.shared_limiter import LeasedRateLimiter
 from framework.store.sqlite_writer import SQLiteWriter
 
 __all__ = ["SQLiteRateLimiter", "SQLiteStore", "sqlite_path"]
+
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox (
@@ -502,7 +505,7 @@ class SQLiteStore(Store):
     # A finished attempt's row copies the event from its inbox row in the transaction that acks, retries or
     # dead-letters it (no decoding, no second write of the event from Python). The newest `history_size` rows
     # stay: each write trims the oldest by rowid, a range at the front of the table; the sweep drops rows older
-    # than `history_age`.
+    # than `history_age` (reads leave them out before that).
 
     def _keep_history(
         self, db: sqlite3.Connection, where: str, key: object, finished: Finished, *, stepped: bool
@@ -535,14 +538,13 @@ class SQLiteStore(Store):
         params.append(query.limit)
 
         def op(db: sqlite3.Connection) -> list[Any]:
-            db.execute("DELETE FROM history WHERE handled_at <= ?", (oldest,))
             return db.execute(
                 "SELECT event, attempt, outcome, handled_at, duration, handlers, steps FROM history"
                 f" WHERE {' AND '.join(clauses)} ORDER BY seq DESC LIMIT ?",
                 params,
             ).fetchall()
 
-        rows = await self._writer.run(op, durable=False)
+        rows = await self._read(op)
         return [
             HistoryEntry(
                 event=event_from_json(payload),
@@ -555,6 +557,22 @@ class SQLiteStore(Store):
             )
             for payload, attempt, outcome, handled_at, duration, handlers, steps in rows
         ]
+
+    async def _read(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a read on a connection of its own in a thread: in WAL mode it neither waits for the writer nor
+        holds it up (the admin console's reads scan up to `history_size` rows). `:memory:` has one connection."""
+        if self.path == ":memory:":
+            return await self._writer.run(op, durable=False)
+
+        def read() -> T:
+            db = sqlite3.connect(self.path)
+            try:
+                db.execute("PRAGMA query_only = 1")
+                return op(db)
+            finally:
+                db.close()
+
+        return await asyncio.to_thread(read)
 
     async def pending(self) -> int:
         def op(db: sqlite3.Connection) -> int:
