@@ -14,9 +14,9 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 import attrs
