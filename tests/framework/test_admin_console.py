@@ -8,7 +8,7 @@ import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 import pytest
@@ -16,9 +16,9 @@ import pytest_asyncio
 
 from adapters.roostedhr.emulator import STATE_KEY
 from adapters.roostedhr.emulator_state import RoostedState
-from framework import Context, Event, Plugin
 from framework.testing import BotHarness
 from tests.conftest import require_service, wait_until
+from tests.framework.admin_helpers import harness, messages
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
@@ -27,38 +27,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 CHROMIUM = "/usr/bin/chromium"
 TOKEN = "console-s3cret"
-
-
-def welcome_plugin() -> Plugin:
-    plugin = Plugin("welcome")
-
-    @plugin.on("member.joined")
-    async def welcome(event: Event, ctx: Context) -> None:
-        roosted = ctx.chats["roosted"]
-        chat = await roosted.create_chat(name=f"Welcome {event.data['name']}", members=["120915"])
-        await roosted.post_message(chat.id, f"Welcome aboard, {event.data['name']}!")
-
-    @plugin.on("digest.due")
-    async def digest(event: Event, ctx: Context) -> None:
-        pass
-
-    return plugin
-
-
-def harness(**service: Any) -> BotHarness:
-    return BotHarness.from_plugins(
-        welcome_plugin(),
-        adapters={"roosted": {"provider": "roostedhr", "worker_id": "3158", "timeout": 0.5, "retries": 1}},
-        config={
-            "service": service,
-            "schedules": [{"id": "weekday-digest", "cron": "0 8 * * mon-fri", "event": "digest.due"}],
-        },
-    )
-
-
-def messages(bot: BotHarness) -> list[str]:
-    state: RoostedState = bot.emulators["roosted"][STATE_KEY]
-    return [message.text for chat in state.chats.values() for message in chat.messages]
 
 
 def url(bot: BotHarness, path: str) -> str:
