@@ -22,11 +22,11 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, Iterabl
 
 from framework.adapter_registry import AdapterConfig, find_adapter
 from framework.errors import ConfigError
+from framework.schedules.service import ScheduleConfig
 from framework.store.base import DEFAULT_HISTORY_AGE, DEFAULT_HISTORY_SIZE, DEFAULT_STEP_TTL
 from framework.suggest import closest, unknown_keys
-from framework.triggers.schedules import ScheduleConfig
-from framework.triggers.webhooks import DEFAULT_READ_TIMEOUT, WebhookRoute, route_problems
-from framework.triggers.webhooks import configure_converter as configure_verify
+from framework.triggers.webhook_routes import DEFAULT_READ_TIMEOUT, WebhookRoute, route_problems
+from framework.triggers.webhook_routes import configure_converter as configure_verify
 from framework.worker import HandlerRetry
 
 __all__ = [
@@ -74,7 +74,7 @@ class ServiceConfig:
     admin_token: str | None = attrs.field(default=None, repr=False, validator=_not_blank)
     """When set, the admin API needs `Authorization: Bearer <token>`; else it answers this machine only."""
     admin_open: bool = False
-    """Without admin_token, answer the admin API to anyone who can reach the service (framework.admin_access)."""
+    """Without admin_token, answer the admin API to anyone who can reach the service (framework.admin.access)."""
     log_level: str = attrs.field(
         default="INFO", validator=attrs.validators.in_(["DEBUG", "INFO", "WARNING", "ERROR"])
     )

@@ -8,12 +8,12 @@ import socket
 
 from aiohttp import web
 
-from framework.admin import mount_admin
+from framework.admin.app import mount_admin
 from framework.errors import ChatwrightError
 from framework.json_answers import add_json_fallbacks, json_errors_route, json_expect
 from framework.metrics import Metrics
 from framework.runtime import Runtime
-from framework.triggers.webhooks import HANDLER_ARGS
+from framework.triggers.webhook_receiver import HANDLER_ARGS
 
 __all__ = ["METRICS_KEY", "RUNTIME_KEY", "create_app", "listen_sockets"]
 

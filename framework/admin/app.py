@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from framework.admin.access import AdminAccess
 from framework.admin.api import api_routes
 from framework.admin.console import GUARD_KEY, console_routes
 from framework.admin.guard import AdminGuard
 from framework.admin.keys import RUNTIME_KEY
 from framework.admin.pages import TEMPLATES_KEY, new_environment
-from framework.admin_access import AdminAccess
 from framework.json_answers import add_json_fallbacks, json_errors_route, json_expect
 from framework.runtime import Runtime
 

@@ -1,5 +1,5 @@
 """The admin area's one guard middleware: who may come in (the admin token, else this machine only, as
-`framework.admin_access` rules) and which state-changing requests are genuine (CSRF).
+`framework.admin.access` rules) and which state-changing requests are genuine (CSRF).
 
 A browser cannot send `Authorization: Bearer`, so the console also accepts a session cookie that `POST
 /admin/login` sets for the right token: an HMAC of the token (it changes when the token does; HttpOnly,
@@ -21,7 +21,7 @@ import attrs
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from framework.admin_access import AdminAccess
+from framework.admin.access import AdminAccess
 from framework.json_answers import error_response
 
 __all__ = [

@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from framework import Plugin
-from framework.admin_access import AdminAccess, admin_warnings, is_loopback_host
+from framework.admin.access import AdminAccess, admin_warnings, is_loopback_host
 from framework.cli import main
 from framework.testing import BotHarness, RecordingProvider
 

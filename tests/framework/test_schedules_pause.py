@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from framework.triggers.schedules import ScheduleConfig
+from framework.schedules.service import ScheduleConfig
 from tests.framework.schedule_helpers import HOUR, Harness, now
 from tests.framework.schedule_helpers import env as env
 
