@@ -93,8 +93,8 @@ class StoreConfig:
     url: str = attrs.field(
         default="sqlite:///chatwright.db", validator=lambda _, __, value: _check_store_url(value)
     )
-    history_size: int = attrs.field(default=DEFAULT_HISTORY_SIZE, validator=attrs.validators.gt(0))
-    """The newest finished attempts the event history keeps (the admin console's events)."""
+    history_size: int = attrs.field(default=DEFAULT_HISTORY_SIZE, validator=attrs.validators.ge(0))
+    """The newest finished attempts the event history keeps (the admin console's events); 0 keeps none."""
     history_age: float = attrs.field(default=DEFAULT_HISTORY_AGE, validator=attrs.validators.gt(0))
     """Seconds a finished attempt stays in the event history."""
 

@@ -13,7 +13,7 @@ import attrs
 from framework import jsoncodec
 from framework.dispatch import DispatchOutcome, HandlerFailure
 from framework.errors import ProviderError
-from framework.store.base import Finished
+from framework.store.base import Finished, Store
 
 __all__ = ["HistoryNotes"]
 
@@ -38,11 +38,15 @@ def _failure(failure: HandlerFailure) -> dict[str, object]:
 
 @attrs.define
 class HistoryNotes:
-    """Builds the `Finished` of each attempt (one per worker: it caches the JSON of plain successes)."""
+    """Builds the `Finished` of each attempt for `store` (one per worker: it caches the JSON of plain
+    successes); None when the store keeps no history (`history_size = 0`)."""
 
+    store: Store
     _succeeded: dict[tuple[str, ...], bytes] = attrs.field(factory=dict, alias="_succeeded")
 
-    def finished(self, outcome: DispatchOutcome, action: str, duration: float) -> Finished:
+    def finished(self, outcome: DispatchOutcome, action: str, duration: float) -> Finished | None:
+        if not self.store.history_size:
+            return None
         if not outcome.skipped and not outcome.failures:
             handlers = self._succeeded.get(outcome.succeeded)
             if handlers is None:

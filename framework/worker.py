@@ -124,7 +124,7 @@ class Worker:
         self.listeners = list(listeners or [])
         self.name = worker_name()
         self._rng = rng or random.Random()
-        self._history = HistoryNotes()
+        self._history = HistoryNotes(store)
         self._in_flight: dict[str, asyncio.Task[None] | None] = {}
         """Events claimed and not yet acked, retried or dead-lettered: their task, or None while ready."""
         self._ready: deque[InboxEntry] = deque()

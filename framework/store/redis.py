@@ -402,6 +402,8 @@ class RedisStore(Store):
         return bool(await self._run(self._scripts.discard, event_id))
 
     async def history(self, query: HistoryQuery) -> list[HistoryEntry]:
+        if not self.history_size:
+            return []
         oldest = _us(time.time() - self.history_age)
         await self._run(self._scripts.history_trim, oldest)
         raw = await self._open.client.lrange(self.key("history"), 0, self.history_size - 1)

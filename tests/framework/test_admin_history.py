@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from framework.admin.stats import adapter_stats, handler_stats, percentile
 from framework.store.base import HistoryQuery
-from tests.framework.admin_helpers import harness
+from framework.testing import BotHarness
+from tests.framework.admin_helpers import harness, welcome_plugin
 
 
 async def test_each_attempt_of_a_throttled_event_is_in_the_history_with_its_status_and_traceback() -> None:
@@ -36,6 +37,18 @@ async def test_each_attempt_of_a_throttled_event_is_in_the_history_with_its_stat
         answer = await bot.get("/admin/api/events?outcome=dead")
         (listed,) = await answer.json()
         assert listed["event"]["data"] == {"name": "Ada"} and listed["handlers"][0]["status"] == 429
+
+
+async def test_history_size_0_keeps_no_history() -> None:
+    bot = BotHarness.from_plugins(
+        welcome_plugin(),
+        adapters={"roosted": {"provider": "roostedhr", "worker_id": "3158"}},
+        config={"store": {"history_size": 0}},
+    )
+    async with bot:
+        (done,) = await bot.emit("member.joined", {"name": "Ada"})
+        assert done.action == "done" and bot.runtime is not None
+        assert await bot.runtime.store.history(HistoryQuery()) == []
 
 
 def test_percentiles_are_nearest_rank() -> None:
