@@ -1,6 +1,6 @@
 """The admin console in a real browser: Playwright drives Debian's Chromium against a service running with the
-emulators. One browser for the module; each view's screenshot is written under the pytest temp directory (its
-path is printed at the end), or to $CHATWRIGHT_SCREENSHOTS when set."""
+emulators. One browser for the module; each view's screenshot is written under pytest's temporary directory (the
+path is printed at the end of the run), or to $CHATWRIGHT_SCREENSHOTS when set."""
 
 from __future__ import annotations
 
@@ -35,14 +35,11 @@ def url(bot: BotHarness, path: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def screenshots(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     chosen = os.environ.get("CHATWRIGHT_SCREENSHOTS")
     folder = Path(chosen) if chosen else tmp_path_factory.mktemp("admin-console-screenshots")
     folder.mkdir(parents=True, exist_ok=True)
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        request.addfinalizer(lambda: reporter.write_line(f"admin console screenshots: {folder}"))
-    return folder
+    return folder  # tests/conftest.py names it at the end of the run
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
