@@ -1,5 +1,5 @@
 """The admin console in a real browser: Playwright drives Debian's Chromium against a service running with the
-emulators. One browser for the module; each view's screenshot is written under pytest's temporary directory (the
+emulators. One browser per test process; each view's screenshot is written under pytest's temporary directory (the
 path is printed at the end of the run), or to $CHATWRIGHT_SCREENSHOTS when set."""
 
 from __future__ import annotations
