@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from framework.schedules.service import ScheduleConfig
+from framework.schedules.service import ScheduleConfig, ScheduleService
+from framework.store.base import Store
 from tests.framework.schedule_helpers import HOUR, Harness, now
 from tests.framework.schedule_helpers import env as env
+from tests.framework.store_fixtures import redis_url as redis_url
+from tests.framework.store_fixtures import store as store
+from tests.framework.store_fixtures import store_url as store_url
 
 HOURLY = ScheduleConfig(id="hourly", event="tick", interval=HOUR, data={"k": 1})
 
@@ -44,3 +48,20 @@ async def test_unknown_schedules_are_reported(env: Harness) -> None:
     assert not await service.pause("nope")
     assert not await service.resume("nope")
     assert await service.fire_now("nope") is None
+
+
+async def test_a_pause_made_on_one_replica_holds_on_another(store: Store, store_url: str) -> None:
+    one = ScheduleService(store, store_url, [HOURLY])
+    other = ScheduleService(store, store_url, [HOURLY])
+    await one.start()
+    await other.start()
+    try:
+        assert await one.pause("hourly")
+        (row,) = await other.rows()
+        assert row.paused
+        assert await other.fire_due(now() + timedelta(days=2)) == 0
+        assert await other.resume("hourly")
+        assert not (await one.rows())[0].paused
+    finally:
+        await one.shutdown()
+        await other.shutdown()
