@@ -78,6 +78,8 @@ async def test_the_events_view_shows_a_real_run_with_payload_handlers_and_steps(
         assert "member.joined" in await row.inner_text() and "done" in await row.inner_text()
         assert "welcome.welcome: ok" in await row.inner_text()
         await page.screenshot(path=screenshots / "events.png", full_page=True)
+        await page.keyboard.press("Tab")  # the keyboard's first stop skips the navigation
+        assert await page.evaluate("document.activeElement.textContent") == "Skip to content"
 
         await page.get_by_label("Type").fill("nothing.like.it")
         await page.get_by_role("button", name="Search").click()
