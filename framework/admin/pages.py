@@ -9,7 +9,7 @@ import jinja2
 import orjson
 from aiohttp import web
 
-from framework.admin.guard import CSRF_FIELD, csrf_token
+from framework.admin.csrf import CSRF_FIELD, csrf_token
 
 __all__ = ["TEMPLATES_KEY", "new_environment", "refusal_page", "render"]
 
