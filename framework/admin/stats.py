@@ -28,9 +28,10 @@ class HandlerStats:
 
 @attrs.frozen
 class AdapterStats:
-    """Provider errors that failed a handler, by HTTP status (0: no answer); `throttled` counts the 429s."""
+    """A provider's errors that failed a handler (as `ProviderError.provider` names it: roostedhr, devrev, ...),
+    by HTTP status (0: no answer); `throttled` counts the 429s."""
 
-    adapter: str
+    provider: str
     errors: int
     throttled: int
     by_status: tuple[tuple[int, int], ...]
@@ -74,7 +75,7 @@ def adapter_stats(entries: Sequence[HistoryEntry]) -> list[AdapterStats]:
                 statuses[str(provider) or "?"][int(note.get("status") or 0)] += 1
     return [
         AdapterStats(
-            adapter=name,
+            provider=name,
             errors=sum(counts.values()),
             throttled=counts[429],
             by_status=tuple(sorted(counts.items())),

@@ -26,7 +26,7 @@ async def test_each_attempt_of_a_throttled_event_is_in_the_history_with_its_stat
         )
         assert "Traceback (most recent call last)" in failure["traceback"]
         (adapter,) = adapter_stats(attempts)
-        assert (adapter.adapter, adapter.errors, adapter.throttled) == (
+        assert (adapter.provider, adapter.errors, adapter.throttled) == (
             "roostedhr",
             len(attempts),
             len(attempts),
