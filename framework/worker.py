@@ -31,6 +31,7 @@ from framework.dispatch import Dispatcher, DispatchOutcome
 from framework.errors import ConfigError, InvalidEvent, ProviderError
 from framework.event_history import HistoryNotes
 from framework.events import Event
+from framework.retries import HandlerRetry
 from framework.steps import Delivery
 from framework.store.base import (
     DEFAULT_DEDUPE_TTL,
@@ -42,7 +43,7 @@ from framework.store.base import (
     worker_name,
 )
 
-__all__ = ["Disposition", "HandlerRetry", "Worker"]
+__all__ = ["Disposition", "Worker"]
 
 log = logging.getLogger("chatwright.worker")
 
@@ -51,20 +52,6 @@ CANCEL_GRACE = 5.0
 
 CLAIM_DELAY = 0.005
 """Seconds the worker may wait for more room to free before it claims for the little that is."""
-
-
-@attrs.frozen(kw_only=True)
-class HandlerRetry:
-    """How a failing event is retried: `attempts` deliveries in all, delays growing from `base_delay`."""
-
-    attempts: int = attrs.field(default=5, validator=attrs.validators.ge(1))
-    base_delay: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
-    max_delay: float = attrs.field(default=300.0, validator=attrs.validators.ge(0))
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Full jitter: a uniform pick between 0 and the exponential ceiling for this attempt."""
-        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
-        return rng.uniform(0, ceiling)
 
 
 @attrs.frozen
