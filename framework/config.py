@@ -58,6 +58,8 @@ class ServiceConfig:
     port: int = attrs.field(default=8080, validator=[attrs.validators.ge(0), attrs.validators.le(65535)])
     concurrency: int = attrs.field(default=64, validator=attrs.validators.ge(1))
     """Events handled at the same time, at most."""
+    max_share: float = attrs.field(default=0.5, validator=[attrs.validators.gt(0), attrs.validators.le(1)])
+    """A plugin holding this share of `concurrency` gives the next free handler slot to other plugins' events."""
     drain_timeout: float = attrs.field(default=10.0, validator=attrs.validators.ge(0))
     """Seconds SIGTERM waits for in-flight handlers before leaving them in the inbox."""
     handler_timeout: float | None = 300.0

@@ -46,8 +46,11 @@ WARMUP_EVENTS = 300
 class Emulator:
     """The RoostedHR emulator process (tests.benchmarks.emulator) and its benchmark counters."""
 
-    def __init__(self, cpus: frozenset[int] | None, rate_limit: float | None = None) -> None:
+    def __init__(
+        self, cpus: frozenset[int] | None, rate_limit: float | None = None, latency: float = 0.0
+    ) -> None:
         args = ["--rate-limit", str(rate_limit)] if rate_limit else []
+        args += ["--latency", str(latency)] if latency else []
         self.child: Child = spawn("tests.benchmarks.emulator", *args, cpus=cpus, name="emulator")
         self.url = f"http://127.0.0.1:{self.child.ready()['port']}"
 

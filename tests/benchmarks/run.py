@@ -31,6 +31,8 @@ from tests.benchmarks import (
     bench_fanout_replicas,
     bench_footprint,
     bench_ingest,
+    bench_redis_ceiling,
+    bench_replicas_io,
     bench_schedules,
 )
 from tests.benchmarks.harness import LOOPS, Cores, Report, Series, Settings, cores, loop_for, machine
@@ -44,6 +46,8 @@ BENCHMARKS: dict[str, Callable[[Settings, Cores], Report]] = {
     "dispatch": bench_dispatch.run,
     "fanout": bench_fanout.run,
     "fanout_replicas": bench_fanout_replicas.run,
+    "replicas_io": bench_replicas_io.run,
+    "redis_ceiling": bench_redis_ceiling.run,
     "schedules": bench_schedules.run,
     "footprint": bench_footprint.run,
 }

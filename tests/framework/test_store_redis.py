@@ -202,6 +202,11 @@ async def test_two_workers_on_two_replicas_handle_each_event_once_in_key_order(
     class Handler:
         """Stands in for the Dispatcher: fails every 7th event once, records the order per chat."""
 
+        handlers: tuple[()] = ()
+
+        def handlers_for(self, event_type: str) -> tuple[()]:
+            return ()
+
         async def dispatch(self, event: Any, **_: Any) -> DispatchOutcome:
             chat = event.data["chat"]
             if chat in busy:
@@ -360,6 +365,11 @@ async def test_a_draining_worker_keeps_its_events_past_the_liveness_ttl(
 
     class Slow:
         """Stands in for the Dispatcher: a handler that runs until the test lets it finish."""
+
+        handlers: tuple[()] = ()
+
+        def handlers_for(self, event_type: str) -> tuple[()]:
+            return ()
 
         async def dispatch(self, event: Any, **_: Any) -> DispatchOutcome:
             started.set()
