@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from framework.adapter_registry import EmulatorOptions, available_providers, find_adapter
-from framework.admin_access import admin_warnings
+from framework.admin.access import admin_warnings
 from framework.config import Config, load_config
 from framework.errors import ChatwrightError, ConfigError
 from framework.event_loops import new_event_loop, resolve_event_loop

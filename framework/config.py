@@ -24,7 +24,7 @@ from framework.chat_commands import DEFAULT_COMMAND_PREFIX
 from framework.errors import ConfigError
 from framework.retries import HandlerRetry
 from framework.schedules.config import ScheduleConfig, duplicate_ids
-from framework.store.base import DEFAULT_STEP_TTL
+from framework.store.base import DEFAULT_HISTORY_AGE, DEFAULT_HISTORY_SIZE, DEFAULT_STEP_TTL
 from framework.structuring import structure_section
 from framework.suggest import closest
 from framework.triggers.webhook_routes import DEFAULT_READ_TIMEOUT, WebhookRoute, routes_errors
@@ -77,7 +77,7 @@ class ServiceConfig:
     admin_token: str | None = attrs.field(default=None, repr=False, validator=_not_blank)
     """When set, the admin API needs `Authorization: Bearer <token>`; else it answers this machine only."""
     admin_open: bool = False
-    """Without admin_token, answer the admin API to anyone who can reach the service (framework.admin_access)."""
+    """Without admin_token, answer the admin API to anyone who can reach the service (framework.admin.access)."""
     log_level: str = attrs.field(
         default="INFO", validator=attrs.validators.in_(["DEBUG", "INFO", "WARNING", "ERROR"])
     )
@@ -96,6 +96,10 @@ class StoreConfig:
     url: str = attrs.field(
         default="sqlite:///chatwright.db", validator=lambda _, __, value: _check_store_url(value)
     )
+    history_size: int = attrs.field(default=DEFAULT_HISTORY_SIZE, validator=attrs.validators.ge(0))
+    """The newest finished attempts the event history keeps (the admin console's events); 0 keeps none."""
+    history_age: float = attrs.field(default=DEFAULT_HISTORY_AGE, validator=attrs.validators.gt(0))
+    """Seconds a finished attempt stays in the event history."""
 
 
 def _check_store_url(url: str) -> None:

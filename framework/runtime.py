@@ -127,6 +127,8 @@ class Runtime:
             dict(providers) if providers is not None else build_providers(config, self.store)
         )
         self.store.step_ttl = config.service.step_ttl
+        self.store.history_size = config.store.history_size
+        self.store.history_age = config.store.history_age
         self.steps: Steps | None = (
             Steps(
                 self.store,
