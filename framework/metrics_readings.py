@@ -15,6 +15,7 @@ from prometheus_client.registry import Collector
 from framework.schedules.fires import FireStats
 from framework.steps import StepCounters
 from framework.store.base import InboxStats
+from framework.triggers.polling import PollCounters
 
 __all__ = ["Readings", "ReadingsCollector"]
 
@@ -30,6 +31,7 @@ class Readings:
     unmatched: int
     steps: StepCounters | None = None
     fires: FireStats | None = None
+    polls: PollCounters | None = None
     inbox: InboxStats | None = None
 
 
@@ -87,6 +89,8 @@ class ReadingsCollector(Collector):
             for result, count in attrs.asdict(readings.fires).items():
                 fires.add_metric((result,), count)
             yield fires
+        if readings.polls is not None:
+            yield from _polls(readings.polls)
         if readings.inbox is not None:
             yield from _inbox(readings.inbox)
 
@@ -108,6 +112,25 @@ def _steps(counters: StepCounters) -> Metric:
     ):
         steps.add_metric((outcome,), count)
     return steps
+
+
+def _polls(counters: PollCounters) -> Iterator[Metric]:
+    polls = CounterMetricFamily(
+        "chatwright_polls",
+        "Polls of an adapter's watched chats, done or paused (after failures).",
+        labels=("adapter", "outcome"),
+    )
+    for (adapter, outcome), count in sorted(counters.polls.items()):
+        polls.add_metric((adapter, outcome), count)
+    yield polls
+    messages = CounterMetricFamily(
+        "chatwright_polled_messages",
+        "Messages polls found: delivered, or the bot's own (dropped).",
+        labels=("adapter", "outcome"),
+    )
+    for (adapter, outcome), count in sorted(counters.messages.items()):
+        messages.add_metric((adapter, outcome), count)
+    yield messages
 
 
 def _inbox(stats: InboxStats) -> Iterator[Metric]:

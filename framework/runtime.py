@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 
 from framework.adapter_registry import find_adapter
+from framework.chat_watch import RecordingProvider
 from framework.chats import Capability, ChatProvider
 from framework.config import Config, make_converter
 from framework.context import Chats, Context, ScheduleApi, SchedulesUnavailable
@@ -21,6 +22,7 @@ from framework.errors import ConfigError
 from framework.events import Event, new_event
 from framework.http import SHARED_RATE_HEADROOM
 from framework.loading import load_plugins, structure_plugin_configs
+from framework.messages import MESSAGE_EVENT
 from framework.metrics import Metrics
 from framework.metrics_readings import Readings
 from framework.plugins import CronSpec, Plugin
@@ -29,6 +31,7 @@ from framework.steps import Steps, StepSettings
 from framework.store.base import DEFAULT_DEDUPE_TTL, AppendResult, Store
 from framework.store.factory import open_store
 from framework.tracing import Tracer, open_tracer
+from framework.triggers.polling import Poller, PollSettings, polled_adapters
 from framework.triggers.webhook_receiver import WebhookReceiver
 from framework.worker import OutcomeListener, Worker
 
@@ -122,8 +125,11 @@ class Runtime:
         with_schedules: bool = True,
         metrics: Metrics | None = None,
         tracer: Tracer | None = None,
+        auto_poll: bool = True,
     ) -> None:
         self.config = config
+        self.auto_poll = auto_poll
+        """Fire polls every interval; without it chats are polled only when asked (`poller.poll`, the testing kit)."""
         if plugins is None:
             self.plugins, self.plugin_configs = resolve_plugins(config)
         else:
@@ -140,6 +146,8 @@ class Runtime:
             else build_providers(config, self.store, self.metrics, self.tracer)
         )
         self.store.step_ttl = config.service.step_ttl
+        self.store.history_size = config.store.history_size
+        self.store.history_age = config.store.history_age
         self.steps: Steps | None = (
             Steps(
                 self.store,
@@ -151,6 +159,7 @@ class Runtime:
             if config.service.steps
             else None
         )
+        self.poller = self._poller(config)
         crons: list[CronSpec] = [cron for plugin in self.plugins for cron in plugin.crons]
         self.schedules: ScheduleService | None = (
             ScheduleService(
@@ -161,9 +170,9 @@ class Runtime:
         )
         schedule_api: ScheduleApi = self.schedules if self.schedules is not None else SchedulesUnavailable()
         self.dispatcher = Dispatcher(
-            self.plugins,
+            [*self.plugins, self.poller.plugin] if self.poller is not None else self.plugins,
             store=self.store,
-            chats=Chats(self.providers),
+            chats=Chats(self._chats_for_handlers()),
             emitter=self._emit,
             schedule_api=schedule_api,
             plugin_configs=self.plugin_configs,
@@ -172,6 +181,7 @@ class Runtime:
             steps=self.steps,
             observe=self.metrics.handler,
             tracer=self.tracer,
+            command_prefix=config.conversations.command_prefix,
         )
         self.worker = Worker(
             self.store,
@@ -191,10 +201,42 @@ class Runtime:
             handlers=[handler for plugin in self.plugins for handler in plugin.handlers],
             observe=self.metrics.webhook,
             tracer=self.tracer,
+            providers=self.providers,
         )
         self._worker_task: asyncio.Task[None] | None = None
         self._store_open = False
         self.ready = False
+
+    def _poller(self, config: Config) -> Poller | None:
+        """The poller of the adapters whose chats are watched, when some handler listens to chat messages."""
+        if not any(h.matches_type(MESSAGE_EVENT) for plugin in self.plugins for h in plugin.handlers):
+            return None
+        pushed = [route.adapter for route in config.webhooks if route.adapter is not None]
+        adapters = polled_adapters(self.providers, pushed, config.conversations.poll)
+        unknown = [name for name in adapters if name not in self.providers]
+        if unknown:
+            raise ConfigError(f"conversations.poll: {', '.join(unknown)}: no such adapter is configured")
+        if not adapters:
+            return None
+        settings = PollSettings(
+            interval=config.conversations.poll_interval,
+            concurrency=config.conversations.poll_concurrency,
+            adapters=adapters,
+            watch=config.conversations.watch,
+            # a pass that would outlive the handler timeout is cut short: the next starts where it stopped
+            pass_limit=None if config.service.handler_timeout is None else config.service.handler_timeout / 2,
+        )
+        return Poller(self.store, self.providers, settings, self._append)
+
+    def _chats_for_handlers(self) -> dict[str, ChatProvider]:
+        """`ctx.chats`: a polled adapter also watches every chat the handlers create through it."""
+        if self.poller is None:
+            return self.providers
+        polled = set(self.poller.settings.adapters)
+        return {
+            name: RecordingProvider(provider, self.poller.watched) if name in polled else provider  # type: ignore[misc]
+            for name, provider in self.providers.items()
+        }
 
     def _append(
         self, event: Event, *, ordering_key: str | None = None, dedupe_ttl: float = DEFAULT_DEDUPE_TTL
@@ -228,6 +270,7 @@ class Runtime:
             unmatched=self.dispatcher.unmatched,
             steps=None if self.steps is None else self.steps.counters,
             fires=None if self.schedules is None else self.schedules.stats,
+            polls=None if self.poller is None else self.poller.counters,
             inbox=inbox,
         )
 
@@ -266,6 +309,8 @@ class Runtime:
             await self.schedules.start(paused=not fire_schedules)
         if worker:
             self._worker_task = asyncio.create_task(self.worker.run(), name="chatwright-worker")
+        if self.poller is not None:
+            await self.poller.start(fire=self.auto_poll and fire_schedules)
         self.ready = True
 
     async def stop(self, drain_timeout: float | None = None) -> int:
@@ -273,6 +318,8 @@ class Runtime:
         self.ready = False
         timeout = self.config.service.drain_timeout if drain_timeout is None else drain_timeout
         left = 0
+        if self.poller is not None:
+            await self.poller.stop()
         if self.schedules is not None:
             try:
                 await self.schedules.shutdown()

@@ -88,6 +88,10 @@ class Settings:
     restart_budget: float = 4.0
     """Seconds between the end of adding schedule jobs and their due time, for the restart in between."""
     footprint_events: int = 100_000
+    conversation_chats: int = 1000
+    """Chats the conversations benchmark watches."""
+    conversation_messages: int = 60
+    """Messages written per latency round of the conversations benchmark."""
     idle_seconds: float = 2.0
     """How long the service sits idle before its idle RSS is read."""
     loops: str = "shipped"
@@ -110,6 +114,8 @@ class Settings:
             "schedule_due": 200,
             "schedule_rounds": 1,
             "footprint_events": 20_000,
+            "conversation_chats": 400,
+            "conversation_messages": 30,
         }
         return cls(**{**values, **changes})
 
@@ -132,6 +138,8 @@ class Settings:
             schedule_rounds=1,
             restart_budget=1.2,
             footprint_events=600,
+            conversation_chats=40,
+            conversation_messages=10,
             idle_seconds=0.3,
         )
 
