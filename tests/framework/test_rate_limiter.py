@@ -25,9 +25,11 @@ async def send_times(limiter: RateLimiter, callers: int) -> list[tuple[int, floa
     return sent
 
 
-async def test_callers_go_one_interval_apart_in_the_order_they_asked() -> None:
+async def test_callers_go_one_interval_apart() -> None:
     sent = await send_times(RateLimiter(RATE), 6)
-    assert [caller for caller, _ in sent] == list(range(6))
+    # In the order they asked unless one wakes too late for its slot (a starved loop), which takes a new one:
+    # the order is not asserted, so the test holds on a loaded machine; the spacing is the promise.
+    assert sorted(caller for caller, _ in sent) == list(range(6))
     start = sent[0][1]
     # each caller on its own slot or later, so no second ever holds more than the rate allows
     assert all(at - start >= index / RATE - 0.002 for index, (_, at) in enumerate(sent)), sent
