@@ -41,6 +41,7 @@ __all__ = [
     "cpu_seconds",
     "emit_result",
     "loop_for",
+    "loop_pairs",
     "machine",
     "new_loop",
     "read_result",
@@ -78,10 +79,11 @@ class Settings:
     footprint_events: int = 100_000
     idle_seconds: float = 2.0
     """How long the service sits idle before its idle RSS is read."""
-    loops: str = "shipped"
-    """Event loops: "shipped" runs chatwright on the loop `chatwright run` picks (uvloop when installed) and the
-    raw aiohttp baseline on asyncio's, as `web.run_app` runs it; "uvloop" or "asyncio" run both sides on that."""
-    peers: tuple[str, ...] = ()
+    loops: str = "both"
+    """Event loops. Both sides of every ratio run on the same loop: "both" measures the end-to-end pairs once on
+    asyncio's loop and once on uvloop, and the other benchmarks on the loop `chatwright run` picks (uvloop where
+    installed); "asyncio" or "uvloop" runs everything on that one loop."""
+    peers: tuple[str, ...] = ("opsdroid",)
     """Other bot frameworks to measure beside the two (tests.benchmarks.peers), each against the same baseline."""
 
     @classmethod
@@ -97,6 +99,7 @@ class Settings:
             "schedule_due": 200,
             "schedule_rounds": 1,
             "footprint_events": 20_000,
+            "peers": (),
         }
         return cls(**{**values, **changes})
 
@@ -118,6 +121,7 @@ class Settings:
             restart_budget=1.2,
             footprint_events=600,
             idle_seconds=0.3,
+            peers=(),
         )
 
 
@@ -375,14 +379,22 @@ def running(*children: Child) -> Iterator[None]:
             child.kill()
 
 
-LOOPS = ("shipped", "uvloop", "asyncio")
+LOOPS = ("both", "uvloop", "asyncio")
 
 
-def loop_for(settings: Settings, side: str) -> str:
-    """ "uvloop" or "asyncio": the loop `side` ("ours" or "baseline") runs on under `settings.loops`."""
-    if settings.loops != "shipped":
+def loop_for(settings: Settings, side: str = "ours") -> str:
+    """ "uvloop" or "asyncio": the loop of a benchmark that measures one pair; the same for both sides."""
+    del side  # both sides of a ratio run on the same loop
+    if settings.loops != "both":
         return settings.loops
-    return resolve_event_loop("auto") if side == "ours" else "asyncio"
+    return resolve_event_loop("auto")
+
+
+def loop_pairs(settings: Settings) -> tuple[str, ...]:
+    """The loops a benchmark that reports both pairs (ingest, end to end) measures each round, in order."""
+    if settings.loops != "both":
+        return (settings.loops,)
+    return ("asyncio", "uvloop") if resolve_event_loop("auto") == "uvloop" else ("asyncio",)
 
 
 def new_loop(name: str) -> asyncio.AbstractEventLoop:

@@ -33,7 +33,17 @@ from tests.benchmarks import (
     bench_ingest,
     bench_schedules,
 )
-from tests.benchmarks.harness import LOOPS, Cores, Report, Series, Settings, cores, loop_for, machine
+from tests.benchmarks.harness import (
+    LOOPS,
+    Cores,
+    Report,
+    Series,
+    Settings,
+    cores,
+    loop_for,
+    loop_pairs,
+    machine,
+)
 from tests.benchmarks.peers import PEERS
 
 __all__ = ["BENCHMARKS", "format_bars", "format_report", "main", "run_all"]
@@ -164,14 +174,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--loops",
         choices=LOOPS,
-        help="shipped (default): chatwright on the loop `chatwright run` picks (uvloop when installed), the"
-        " baseline on asyncio's as `web.run_app` runs it; uvloop or asyncio: both sides on that loop",
+        help="both (default): the ingest and end-to-end pairs on asyncio's loop and again on uvloop, the other"
+        " benchmarks on the loop `chatwright run` picks; uvloop or asyncio: everything on that loop. Both sides"
+        " of a ratio always run on the same loop",
     )
     parser.add_argument("--uvloop", action="store_true", help="the same as --loops uvloop")
     parser.add_argument(
         "--peers",
         help=f"comma-separated bot frameworks to measure beside chatwright in the ingest and e2e benchmarks,"
-        f" each in its own virtual environment under .venv-peers/ (installed on first use): {', '.join(PEERS)}",
+        f" each in its own virtual environment under .venv-peers/ (installed on first use): {', '.join(PEERS)};"
+        " default opsdroid (none with --quick); `none` for none",
     )
     parser.add_argument("--json", type=Path, help="write every number to this file")
     parser.add_argument("--markdown", type=Path, help="write the tables as markdown to this file")
@@ -181,8 +193,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [name for name in names if name not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
-    peers = tuple(name.strip() for name in args.peers.split(",")) if args.peers else ()
-    if unknown_peers := [name for name in peers if name not in PEERS]:
+    peers = (
+        tuple(name.strip() for name in args.peers.split(",") if name.strip() not in ("", "none"))
+        if args.peers is not None
+        else None
+    )
+    if unknown_peers := [name for name in peers or () if name not in PEERS]:
         parser.error(f"unknown peer(s) {', '.join(unknown_peers)}; choose from {', '.join(PEERS)}")
     settings = Settings.quick() if args.quick else Settings()
     changes: dict[str, Any] = {
@@ -191,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("seconds", args.seconds),
             ("rounds", args.rounds),
             ("loops", "uvloop" if args.uvloop else args.loops),
-            ("peers", peers or None),
+            ("peers", peers),
         )
         if value is not None
     }
@@ -209,7 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else "placement: one core, not pinned"
     )
     print(
-        f"event loops: chatwright on {loop_for(settings, 'ours')}, baselines on {loop_for(settings, 'baseline')}"
+        f"event loops: both sides of every ratio on the same loop; ingest and e2e on {', '.join(loop_pairs(settings))},"
+        f" the others on {loop_for(settings)}; JSON: orjson on every side"
     )
     print(f"settings: {attrs.asdict(settings)}\n", flush=True)
     reports = run_all(names, settings)
