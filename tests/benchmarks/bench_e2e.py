@@ -138,6 +138,7 @@ def _send(
         "messages": done["messages"],
         "handed_over": served.get("handed_over", 0),
         "cpu_us": served.get("cpu", float("nan")) / events * 1e6,
+        "cpu_system_us": served.get("cpu_system", float("nan")) / events * 1e6,
         "p50_ms": latency.get("p50", float("nan")),
         "p99_ms": latency.get("p99", float("nan")),
     }

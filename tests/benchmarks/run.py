@@ -31,6 +31,7 @@ from tests.benchmarks import (
     bench_fanout_replicas,
     bench_footprint,
     bench_ingest,
+    bench_processes,
     bench_schedules,
 )
 from tests.benchmarks.harness import (
@@ -56,6 +57,7 @@ BENCHMARKS: dict[str, Callable[[Settings, Cores], Report]] = {
     "fanout_replicas": bench_fanout_replicas.run,
     "schedules": bench_schedules.run,
     "footprint": bench_footprint.run,
+    "processes": bench_processes.run,
 }
 
 

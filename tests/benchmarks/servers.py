@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import os
 import signal
 import time
 from pathlib import Path
@@ -140,9 +141,10 @@ async def _serve(args: argparse.Namespace) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    started, cpu_start = time.monotonic(), cpu_seconds()
+    started, cpu_start, system_start = time.monotonic(), cpu_seconds(), os.times().system
     await stop.wait()
     cpu = cpu_seconds() - cpu_start
+    cpu_system = os.times().system - system_start
     cpu_share = cpu / max(time.monotonic() - started, 1e-9)
     handled = runtime.worker.handled if runtime is not None else 0
     handed_over = runtime.worker.handed_over if runtime is not None else 0
@@ -151,6 +153,7 @@ async def _serve(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "cpu_share": cpu_share,
         "cpu": cpu,
+        "cpu_system": cpu_system,
         "handled": handled,
         "handed_over": handed_over,
         "pending": pending,
