@@ -65,9 +65,13 @@ WARMUP_EVENTS = 300
 class Emulator:
     """The RoostedHR emulator process (tests.benchmarks.emulator) and its benchmark counters."""
 
-    def __init__(self, cpus: frozenset[int] | None, rate_limit: float | None = None) -> None:
+    def __init__(
+        self, cpus: frozenset[int] | None, rate_limit: float | None = None, *, sink: bool = False
+    ) -> None:
+        """`sink`: tests.benchmarks.sink in place of the emulator (the same routes, next to no CPU per post)."""
         args = ["--rate-limit", str(rate_limit)] if rate_limit else []
-        self.child: Child = spawn("tests.benchmarks.emulator", *args, cpus=cpus, name="emulator")
+        module = "tests.benchmarks.sink" if sink else "tests.benchmarks.emulator"
+        self.child: Child = spawn(module, *args, cpus=cpus, name=module.rsplit(".", 1)[1])
         self.url = f"http://127.0.0.1:{self.child.ready()['port']}"
 
     def call(self, method: str, path: str, body: Any = None) -> Any:

@@ -125,7 +125,7 @@ def run(settings: Settings, cores: Cores) -> Report:
         "processes", f"7. Every core: `chatwright run --processes {PROCESSES}` against one process"
     )
     rate = report.add(Series(f"effects/s, {PROCESSES} processes vs 1", "1/s", baseline=[]))
-    emulator = Emulator(cores.load)
+    emulator = Emulator(cores.load, sink=True)
     twice = 0
     left = 0
     try:
