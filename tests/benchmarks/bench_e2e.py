@@ -231,7 +231,8 @@ def _append(series: Series, ours: float, base: float) -> None:
 
 
 def _median_ratio(series: Series) -> float:
-    return Series.summary(series.ratios)["median"]
+    """The median ratio; NaN when no round has one (a CPU time of 0 at tiny sizes), which meets no bar."""
+    return Series.summary(series.ratios).get("median", float("nan"))
 
 
 def _bars(report: Report, pair: _Pair, ready: list[Peer]) -> None:

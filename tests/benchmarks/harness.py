@@ -77,6 +77,9 @@ class Settings:
     restart_budget: float = 4.0
     """Seconds between the end of adding schedule jobs and their due time, for the restart in between."""
     footprint_events: int = 100_000
+    scaling_connections: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+    scaling_depths: tuple[int, ...] = (0, 1000, 10_000, 100_000, 1_000_000)
+    """Events waiting in the inbox while the depth curve is measured (filling 1M takes a few minutes here)."""
     idle_seconds: float = 2.0
     """How long the service sits idle before its idle RSS is read."""
     loops: str = "both"
@@ -99,6 +102,8 @@ class Settings:
             "schedule_due": 200,
             "schedule_rounds": 1,
             "footprint_events": 20_000,
+            "scaling_connections": (1, 4, 16, 64, 256),
+            "scaling_depths": (0, 10_000, 100_000),
             "peers": (),
         }
         return cls(**{**values, **changes})
@@ -121,6 +126,9 @@ class Settings:
             restart_budget=1.2,
             footprint_events=600,
             idle_seconds=0.3,
+            scaling_connections=(1, 8),
+            scaling_depths=(0, 200),
+            loops="uvloop",
             peers=(),
         )
 
@@ -196,6 +204,8 @@ class Report:
     series: list[Series] = attrs.field(factory=list)
     bars: list[Bar] = attrs.field(factory=list)
     notes: list[str] = attrs.field(factory=list)
+    points: dict[str, Any] = attrs.field(factory=dict)
+    """Curves a benchmark measured (tests.benchmarks.bench_scaling): what tests.benchmarks.plot draws."""
 
     def add(self, series: Series) -> Series:
         self.series.append(series)
@@ -208,6 +218,7 @@ class Report:
             "series": [series.as_dict() for series in self.series],
             "bars": [attrs.asdict(bar) for bar in self.bars],
             "notes": self.notes,
+            "points": self.points,
         }
 
 

@@ -32,6 +32,7 @@ from tests.benchmarks import (
     bench_footprint,
     bench_ingest,
     bench_processes,
+    bench_scaling,
     bench_schedules,
 )
 from tests.benchmarks.harness import (
@@ -58,6 +59,7 @@ BENCHMARKS: dict[str, Callable[[Settings, Cores], Report]] = {
     "schedules": bench_schedules.run,
     "footprint": bench_footprint.run,
     "processes": bench_processes.run,
+    "scaling": bench_scaling.run,
 }
 
 
