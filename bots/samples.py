@@ -13,7 +13,7 @@ import attrs
 from framework import jsoncodec
 from framework.sending import SignedDelivery
 from framework.testing.signing import signature_headers
-from framework.triggers.verify import HmacSha256Verify, StandardWebhooksVerify, VerifyConfig
+from framework.triggers.verify_config import HmacSha256Verify, StandardWebhooksVerify, VerifyConfig
 
 __all__ = ["SignedDelivery", "WebhookSample"]
 

@@ -22,7 +22,7 @@ from framework.events import Event, new_event
 from framework.gc_tuning import tune_collector_for
 from framework.logs import use_format
 from framework.runtime import Runtime, build_providers, needs_problems, resolve_plugins
-from framework.store.base import open_store
+from framework.store.factory import open_store
 
 __all__ = ["check", "dead_letters", "demo", "emit", "emulate", "new", "replay", "run", "send", "send_sample"]
 
@@ -103,7 +103,7 @@ def check(args: argparse.Namespace) -> int:
             typed = f" (payload: {handler.payload.__name__})" if handler.payload is not None else ""
             print(f"    on {handler.pattern}{suffix}{typed} -> {handler.name}")
     problems += needs_problems(config, plugins, providers)
-    from framework.triggers.webhooks import route_problems
+    from framework.triggers.webhook_routes import route_problems
 
     print("webhooks:")
     for index, route in enumerate(config.webhooks):
@@ -111,7 +111,7 @@ def check(args: argparse.Namespace) -> int:
         print(f"  POST {route.path} -> {target} (verify: {route.verify.scheme})")
         for finding in route_problems(route, f"{config.name}: webhooks[{index}]"):
             (warnings if finding.startswith("warning") or "warning" in finding else problems).append(finding)
-    from framework.triggers.schedules import ScheduleService, schedule_problems
+    from framework.schedules.service import ScheduleService, schedule_problems
 
     print("schedules:")
     crons = [cron for plugin in plugins for cron in plugin.crons]

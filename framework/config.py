@@ -22,11 +22,11 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, Iterabl
 
 from framework.adapter_registry import AdapterConfig, find_adapter
 from framework.errors import ConfigError
+from framework.schedules.service import ScheduleConfig
 from framework.store.base import DEFAULT_STEP_TTL
 from framework.suggest import closest, unknown_keys
-from framework.triggers.schedules import ScheduleConfig
-from framework.triggers.webhooks import DEFAULT_READ_TIMEOUT, WebhookRoute, route_problems
-from framework.triggers.webhooks import configure_converter as configure_verify
+from framework.triggers.webhook_routes import DEFAULT_READ_TIMEOUT, WebhookRoute, route_problems
+from framework.triggers.webhook_routes import configure_converter as configure_verify
 from framework.worker import HandlerRetry
 
 __all__ = [

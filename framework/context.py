@@ -36,7 +36,7 @@ class ScheduledJob:
 
 
 class ScheduleApi(Protocol):
-    """Dynamic schedules, persisted in the store's job store (implemented by framework.triggers.schedules)."""
+    """Dynamic schedules, persisted in the store's job store (implemented by framework.schedules.service)."""
 
     async def at(self, when: datetime | str, type: str, data: dict[str, Any] | None, *, id: str) -> str: ...
 

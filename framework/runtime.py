@@ -20,10 +20,11 @@ from framework.events import Event, new_event
 from framework.http import SHARED_RATE_HEADROOM
 from framework.loading import load_plugins, structure_plugin_configs
 from framework.plugins import CronSpec, Plugin
+from framework.schedules.service import ScheduleService
 from framework.steps import Steps, StepSettings
-from framework.store.base import DEFAULT_DEDUPE_TTL, AppendResult, Store, open_store
-from framework.triggers.schedules import ScheduleService
-from framework.triggers.webhooks import WebhookReceiver
+from framework.store.base import DEFAULT_DEDUPE_TTL, AppendResult, Store
+from framework.store.factory import open_store
+from framework.triggers.webhook_receiver import WebhookReceiver
 from framework.worker import OutcomeListener, Worker
 
 __all__ = ["Runtime", "build_providers", "needs_problems", "resolve_plugins", "resolve_plugins_from"]

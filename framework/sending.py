@@ -21,8 +21,8 @@ from framework import jsoncodec
 from framework.config import Config
 from framework.errors import ChatwrightError, ConfigError
 from framework.testing.signing import signature_headers
-from framework.triggers.verify import StandardWebhooksVerify
-from framework.triggers.webhooks import DEVREV_SIGNATURE_HEADER, WebhookRoute
+from framework.triggers.verify_config import StandardWebhooksVerify
+from framework.triggers.webhook_routes import DEVREV_SIGNATURE_HEADER, WebhookRoute
 
 __all__ = [
     "Answer",

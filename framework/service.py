@@ -17,9 +17,9 @@ from framework.events import event_to_dict
 from framework.json_answers import add_json_fallbacks, error_response, json_errors_route, json_expect
 from framework.metrics import Metrics
 from framework.runtime import Runtime
-from framework.triggers.broken_jobs import BrokenJob
-from framework.triggers.schedules import NextFires
-from framework.triggers.webhooks import HANDLER_ARGS
+from framework.schedules.broken_jobs import BrokenJob
+from framework.schedules.service import NextFires
+from framework.triggers.webhook_receiver import HANDLER_ARGS
 
 __all__ = ["METRICS_KEY", "RUNTIME_KEY", "create_app", "listen_sockets"]
 

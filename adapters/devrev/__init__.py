@@ -1,11 +1,15 @@
-"""The DevRev adapter: DM chats and their comments through the unified chat API, plus a local emulator."""
+"""The DevRev adapter: DM chats and their comments through the unified chat API.
+
+Its emulator (`adapters.devrev.emulator`) is imported only when it is served: `ADAPTER.emulator` loads it.
+"""
 
 from __future__ import annotations
 
-from framework.adapter_registry import AdapterSpec
+from aiohttp import web
+
+from framework.adapter_registry import AdapterSpec, EmulatorOptions
 
 from .client import DEFAULT_BASE_URL, PROVIDER, DevRevClient
-from .emulator import TEST_TOKEN, TEST_USER_ID, create_app
 from .models import DevRevChat, TimelineEntry, TimelineEntryList, UserSummary
 from .provider import DevRevConfig, DevRevProvider, build_provider
 
@@ -13,8 +17,6 @@ __all__ = [
     "ADAPTER",
     "DEFAULT_BASE_URL",
     "PROVIDER",
-    "TEST_TOKEN",
-    "TEST_USER_ID",
     "DevRevChat",
     "DevRevClient",
     "DevRevConfig",
@@ -23,14 +25,22 @@ __all__ = [
     "TimelineEntryList",
     "UserSummary",
     "build_provider",
-    "create_app",
+    "emulator",
 ]
+
+
+def emulator(options: EmulatorOptions) -> web.Application:
+    """The DevRev emulator app (`adapters.devrev.emulator.create_app`), imported on first use."""
+    from .emulator import create_app
+
+    return create_app(options)
+
 
 ADAPTER: AdapterSpec[DevRevConfig] = AdapterSpec(
     provider=PROVIDER,
     config_type=DevRevConfig,
     build=build_provider,
-    emulator=create_app,
+    emulator=emulator,
     emulator_prefix="/devrev",
-    emulator_settings={"token": TEST_TOKEN},
+    emulator_settings={"token": "test-token"},  # the emulator's TEST_TOKEN
 )

@@ -1,7 +1,7 @@
 """DevRev as a local aiohttp app (chats and timeline comments), for tests and `chatwright emulate`.
 
 Valid credentials are the tokens in `TOKENS` below: `TEST_TOKEN` authenticates `TEST_USER_ID`; any other
-token is answered DevRev's 401 body. The emulator kit (`adapters.emulation`) adds its `/_emulator` routes,
+token is answered DevRev's 401 body. The emulator kit (`framework.emulation`) adds its `/_emulator` routes,
 faults and scripted answers, which answer with DevRev's error body.
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters.emulation import emulator_app, read_json
 from framework.adapter_registry import EmulatorOptions
+from framework.emulation import emulator_app, read_json
 
 from .client import BODY_TYPES, MAX_ARTIFACTS, MAX_RECORDS, MAX_USERS, VISIBILITIES
 from .emulator_state import ChatRecord, DevRevState, DevUser, decode_cursor, encode_cursor

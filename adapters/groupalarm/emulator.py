@@ -3,7 +3,7 @@
 Credentials: `API-TOKEN: test-api-token` (organization 1) or `Personal-Access-Token: test-pat` (user 7,
 in organizations 1 and 2); anything else is answered 401 `{"message": ...}`. Errors are `{message}` with
 400, 401, 403, 404, 409 or 500. Beside the kit's `/_emulator` routes and scripted answers
-(adapters.emulation), which answer with that error body, `GET /_emulator/groupalarm` shows the state and
+(framework.emulation), which answer with that error body, `GET /_emulator/groupalarm` shows the state and
 `POST /_emulator/groupalarm` `{message_reply?, update_reply?}` changes how it answers a message and an update.
 """
 
@@ -15,7 +15,6 @@ from typing import Any, NoReturn
 
 from aiohttp import web
 
-from adapters.emulation import emulator_app, read_json
 from adapters.groupalarm.emulator_state import (
     ORGANIZATION_MEMBERS,
     TEST_API_TOKEN,
@@ -30,6 +29,7 @@ from adapters.groupalarm.emulator_state import (
     UpdateReply,
 )
 from framework.adapter_registry import EmulatorOptions
+from framework.emulation import emulator_app, read_json
 
 __all__ = ["STATE_KEY", "create_app", "error_response"]
 

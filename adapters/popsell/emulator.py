@@ -3,7 +3,7 @@
 Credentials: `POST /auth/token` accepts only `TEST_API_KEY` (with any non-empty `X-Popsell-Domain`) and issues
 tokens; every other call needs one of those tokens as `Authorization: Bearer ...` (else 401) and an integer
 `X-Popsell-Brand` (any brand; else 403). Ambassadors 1-4 are seeded; brand tag 1 tags ambassadors 2 and 3.
-Beside the kit's `/_emulator` routes and scripted answers (adapters.emulation), which answer with Popsell's
+Beside the kit's `/_emulator` routes and scripted answers (framework.emulation), which answer with Popsell's
 error bodies, it serves `POST /_emulator/expire-tokens`: forget every issued token, so the next call is a 401.
 """
 
@@ -17,7 +17,6 @@ from typing import Any
 import attrs
 from aiohttp import web
 
-from adapters.emulation import emulator_app, read_json
 from adapters.popsell.emulator_state import (
     FORBIDDEN,
     PAGE_SIZE,
@@ -32,6 +31,7 @@ from adapters.popsell.emulator_state import (
     room_json,
 )
 from framework.adapter_registry import EmulatorOptions
+from framework.emulation import emulator_app, read_json
 
 __all__ = [
     "PAGE_SIZE",

@@ -1,11 +1,15 @@
-"""The RoostedHR adapter (API 1_12): typed client, unified provider and emulator (`roostedhr`)."""
+"""The RoostedHR adapter (API 1_12): typed client and unified provider (`roostedhr`).
+
+Its emulator (`adapters.roostedhr.emulator`) is imported only when it is served: `ADAPTER.emulator` loads it.
+"""
 
 from __future__ import annotations
 
-from framework.adapter_registry import AdapterSpec
+from aiohttp import web
+
+from framework.adapter_registry import AdapterSpec, EmulatorOptions
 
 from .client import DEFAULT_BASE_URL, PROVIDER, SANDBOX_BASE_URL, RoostedHRClient
-from .emulator import create_app
 from .models import ChatMember, ChatPage, MessagePage, RoostedChat, RoostedMessage, make_converter
 from .provider import RoostedHRConfig, RoostedHRProvider, build_provider
 
@@ -23,9 +27,16 @@ __all__ = [
     "RoostedHRProvider",
     "RoostedMessage",
     "build_provider",
-    "create_app",
+    "emulator",
     "make_converter",
 ]
+
+
+def emulator(options: EmulatorOptions) -> web.Application:
+    """The RoostedHR emulator app (`adapters.roostedhr.emulator.create_app`), imported on first use."""
+    from .emulator import create_app
+
+    return create_app(options)
 
 
 def _build(name: str, config: RoostedHRConfig) -> RoostedHRProvider:
@@ -36,7 +47,7 @@ ADAPTER: AdapterSpec[RoostedHRConfig] = AdapterSpec(
     provider=PROVIDER,
     config_type=RoostedHRConfig,
     build=_build,
-    emulator=create_app,
+    emulator=emulator,
     emulator_prefix="/roostedhr",
     emulator_settings={"api_key": "test-key"},
 )

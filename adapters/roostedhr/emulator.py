@@ -2,7 +2,7 @@
 
 Credentials: `X-API-KEY: test-key` (TEST_API_KEY) may do everything; `read-only-key` may read but gets
 403 on writes; anything else is 401 `{"message": ...}`. The path's worker id must be one of SEED_WORKERS.
-Beside the emulator kit's `/_emulator` routes and scripted answers (adapters.emulation), which answer with
+Beside the emulator kit's `/_emulator` routes and scripted answers (framework.emulation), which answer with
 RoostedHR's error body, it serves `GET /_emulator/workers`.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 import attrs
 from aiohttp import web
 
-from adapters.emulation import emulator_app, read_json
 from framework.adapter_registry import EmulatorOptions
+from framework.emulation import emulator_app, read_json
 
 from .emulator_state import EmulatedWorker, RoostedState, StoredChat
 

@@ -11,13 +11,12 @@ from datetime import datetime
 from typing import Any
 
 import attrs
+from aiohttp import web
 
 from framework import Capability, Chat, InvalidRequest, Message, ProviderError, Unsupported
-from framework.adapter_registry import AdapterConfig, AdapterSpec
+from framework.adapter_registry import AdapterConfig, AdapterSpec, EmulatorOptions
 from framework.chats import member_ids
 from framework.http import ErrorDetails, HttpClient, default_error_parser
-
-from .emulator import TEST_TOKEN, create_app
 
 PROVIDER = "pigeon"
 
@@ -130,10 +129,17 @@ def build(name: str, config: PigeonConfig) -> PigeonProvider:
     return PigeonProvider(name, http)
 
 
+def emulator(options: EmulatorOptions) -> web.Application:
+    """Pigeon's emulator, imported when it is served: using the adapter does not load a test server."""
+    from .emulator import create_app
+
+    return create_app(options)
+
+
 ADAPTER = AdapterSpec(
     provider=PROVIDER,
     config_type=PigeonConfig,
     build=build,
-    emulator=create_app,
-    emulator_settings={"token": TEST_TOKEN},  # what the testing kit sets when it runs the emulator
+    emulator=emulator,
+    emulator_settings={"token": "test-token"},  # the emulator's TEST_TOKEN, set by the testing kit
 )

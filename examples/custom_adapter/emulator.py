@@ -1,7 +1,7 @@
 """Pigeon as a local aiohttp app, so the example runs end to end with no account:
 `chatwright emulate --provider examples.custom_adapter.adapter:ADAPTER --port 8091`.
 
-Built on the emulator kit (adapters.emulation), which records requests (`GET /_emulator/requests`) and can
+Built on the emulator kit (framework.emulation), which records requests (`GET /_emulator/requests`) and can
 inject faults (`POST /_emulator/faults`, `?_fail=503`).
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 import attrs
 from aiohttp import web
 
-from adapters.emulation import emulator_app, read_json
 from framework.adapter_registry import EmulatorOptions
+from framework.emulation import emulator_app, read_json
 
 TEST_TOKEN = "test-token"
 

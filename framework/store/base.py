@@ -18,7 +18,6 @@ from typing import Any, Protocol
 
 import attrs
 
-from framework.errors import ConfigError
 from framework.events import Event
 
 __all__ = [
@@ -32,7 +31,6 @@ __all__ = [
     "InboxEntry",
     "RateLimiterLike",
     "Store",
-    "open_store",
     "worker_name",
 ]
 
@@ -230,20 +228,3 @@ class Store(abc.ABC):
 def worker_name() -> str:
     """A worker id that other processes on this host can check for liveness: `host:pid:nonce`."""
     return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
-
-
-def open_store(url: str) -> Store:
-    """The Store for a URL: `sqlite:///path.db` (embedded default) or `redis://host:port/db`."""
-    if url.startswith("sqlite://"):
-        from framework.store.sqlite import SQLiteStore
-
-        return SQLiteStore(url)
-    if url.startswith(("redis://", "rediss://")):
-        try:
-            from framework.store.redis import RedisStore
-        except ImportError as error:
-            raise ConfigError(
-                f"store.url: {url!r} needs the redis extra: pip install 'chatwright[redis]' ({error})"
-            ) from None
-        return RedisStore(url)
-    raise ConfigError(f"store.url: unsupported {url!r}; expected sqlite:///PATH or redis://HOST:PORT/DB")

@@ -24,13 +24,13 @@ import attrs
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from adapters.emulation import FAULTS_KEY, RecordedRequest, ScriptedAnswer
 from framework import jsoncodec
 from framework.adapter_registry import EmulatorOptions, find_adapter
 from framework.chats import ChatProvider
 from framework.config import Config, config_from_dict, load_config
 from framework.context import ScheduledJob
 from framework.dispatch import Middleware, timing_middleware
+from framework.emulation import FAULTS_KEY, RecordedRequest, ScriptedAnswer
 from framework.events import Event, new_event
 from framework.plugins import Plugin
 from framework.runtime import Runtime
@@ -267,7 +267,7 @@ class BotHarness:
     def script(self, adapter: str, **answer: Any) -> None:
         """Make adapter `adapter`'s emulator give a scripted answer (`status`, `retry_after`, `body`, `method`,
         `path` - a glob, e.g. `*/messages` - and `times`): an error before it acts, or a 2xx after (see
-        adapters.emulation)."""
+        framework.emulation)."""
         app = self.emulators.get(adapter)
         if app is None:
             raise KeyError(f"no emulator runs for adapter {adapter!r} (running: {', '.join(self.emulators)})")

@@ -8,7 +8,7 @@ import hmac
 import time
 import uuid
 
-from framework.triggers.verify import (
+from framework.triggers.verify_config import (
     BearerVerify,
     HmacSha256Verify,
     StandardWebhooksVerify,

@@ -1,1 +1,4 @@
-"""Triggers: the ways events enter the inbox (webhooks with their signature schemes, schedules)."""
+"""Webhooks, the way deliveries from outside enter the inbox: route config, receiver, signature schemes.
+
+Schedules, the other trigger, are the package framework.schedules.
+"""

@@ -1,234 +1,27 @@
-"""Signature schemes of inbound webhooks: config classes, cattrs wiring, and the verifiers built from them."""
+"""Verifiers of inbound webhooks: each checks a delivery's signature (or token) and says what it vouches for.
+
+Built once per route from its scheme config (framework.triggers.verify_config), with the keys decoded.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
-import types
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal, Protocol, TypeVar
+from collections.abc import Mapping
+from typing import Protocol
 
 import attrs
-import cattrs
-from cattrs.errors import AttributeValidationNote, ClassValidationError
 
-from framework.suggest import closest
-
-__all__ = [
-    "DEFAULT_TOLERANCE",
-    "SCHEMES",
-    "BearerVerify",
-    "FieldProblem",
-    "HmacSha256Verify",
-    "NoVerify",
-    "StandardWebhooksVerify",
-    "VerificationFailed",
-    "Verified",
-    "Verifier",
-    "VerifyConfig",
-    "build_verifier",
-    "check_timestamp",
-    "configure_converter",
-    "structure_checked",
-]
-
-DEFAULT_TOLERANCE = 300.0
-"""How far (seconds) a signed timestamp may lie in the past or the future."""
-
-T = TypeVar("T")
-
-
-class FieldProblem(ValueError):
-    """A config value is wrong: `field` names the key, `reason` says what was wrong and what to do."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}")
-
-
-def _secrets_of(kind: str, hint: str) -> Callable[[Any, attrs.Attribute[Any], tuple[str, ...]], None]:
-    def validate(_: Any, attribute: attrs.Attribute[Any], values: tuple[str, ...]) -> None:
-        name = attribute.name
-        if not values:
-            raise FieldProblem(name, f"empty; add at least one {kind} or set insecure = true")
-        for index, value in enumerate(values):
-            if not isinstance(value, str) or not value:
-                raise FieldProblem(f"{name}[{index}]", f"empty; is its ${{ENV}} variable unset? {hint}")
-            if value != value.strip():
-                raise FieldProblem(f"{name}[{index}]", "has leading or trailing whitespace; remove it")
-
-    return validate
-
-
-def _strings(values: Iterable[str]) -> tuple[str, ...]:
-    return tuple(values)
-
-
-def _whsec(_: Any, attribute: attrs.Attribute[Any], values: tuple[str, ...]) -> None:
-    for index, value in enumerate(values):
-        if not value.startswith("whsec_"):
-            raise FieldProblem(
-                f"{attribute.name}[{index}]", "does not start with whsec_; expected whsec_<base64>"
-            )
-        try:
-            base64.b64decode(value[6:], validate=True)
-        except ValueError:
-            raise FieldProblem(
-                f"{attribute.name}[{index}]", "is not base64 after whsec_; copy the secret exactly as issued"
-            ) from None
-
-
-def _positive(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not value > 0:
-        raise FieldProblem(attribute.name, f"must be a positive number of seconds, got {value!r}")
-
-
-def _header_name(_: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
-    if value is not None and (not value or not value.isascii() or not value.isprintable() or " " in value):
-        raise FieldProblem(attribute.name, f"{value!r} is not an HTTP header name; e.g. X-Hub-Signature-256")
-
-
-@attrs.frozen(kw_only=True)
-class StandardWebhooksVerify:
-    """Standard Webhooks (webhook-id / webhook-timestamp / webhook-signature); any of `secrets` may match."""
-
-    scheme: Literal["standard-webhooks"] = "standard-webhooks"
-    secrets: tuple[str, ...] = attrs.field(
-        default=(),
-        converter=_strings,
-        validator=[_secrets_of("whsec_ secret", "expected whsec_<base64>"), _whsec],
-        repr=False,
-    )
-    tolerance: float = attrs.field(default=DEFAULT_TOLERANCE, validator=_positive)
-
-
-@attrs.frozen(kw_only=True)
-class HmacSha256Verify:
-    """HMAC-SHA256 of the raw body in one header (`prefix` + hex or base64); covers GitHub and DevRev.
-
-    `header` may be left out only on a route whose preset names it (DevRev: X-DevRev-Signature).
-    """
-
-    scheme: Literal["hmac-sha256"] = "hmac-sha256"
-    secrets: tuple[str, ...] = attrs.field(
-        default=(),
-        converter=_strings,
-        validator=_secrets_of("secret", "set the secret the sender signs with"),
-        repr=False,
-    )
-    header: str | None = attrs.field(default=None, validator=_header_name)
-    prefix: str = ""
-    encoding: str = attrs.field(default="hex")
-
-    @encoding.validator
-    def _check_encoding(self, attribute: attrs.Attribute[Any], value: str) -> None:
-        if value not in ("hex", "base64"):
-            raise FieldProblem(attribute.name, f'unknown encoding {value!r}; expected "hex" or "base64"')
-
-
-@attrs.frozen(kw_only=True)
-class BearerVerify:
-    """A shared token in a header (`Authorization: Bearer <token>` by default); any of `tokens` may match."""
-
-    scheme: Literal["bearer"] = "bearer"
-    tokens: tuple[str, ...] = attrs.field(
-        default=(),
-        converter=_strings,
-        validator=_secrets_of("token", "set the token the sender presents"),
-        repr=False,
-    )
-    header: str = attrs.field(default="Authorization", validator=_header_name)
-
-    @tokens.validator
-    def _check_prefix(self, attribute: attrs.Attribute[Any], values: tuple[str, ...]) -> None:
-        for index, value in enumerate(values):
-            if value[:7].lower() == "bearer ":
-                raise FieldProblem(
-                    f"{attribute.name}[{index}]", 'starts with "Bearer "; give the token alone'
-                )
-
-
-@attrs.frozen(kw_only=True)
-class NoVerify:
-    """No verification at all; a route may use it only with `insecure = true`."""
-
-    scheme: Literal["none"] = "none"
-
-
-VerifyConfig = StandardWebhooksVerify | HmacSha256Verify | BearerVerify | NoVerify
-
-SCHEMES: Mapping[str, type[VerifyConfig]] = types.MappingProxyType(
-    {
-        "standard-webhooks": StandardWebhooksVerify,
-        "hmac-sha256": HmacSha256Verify,
-        "bearer": BearerVerify,
-        "none": NoVerify,
-    }
+from framework.structuring import FieldProblem
+from framework.triggers.verify_config import (
+    BearerVerify,
+    HmacSha256Verify,
+    StandardWebhooksVerify,
+    VerifyConfig,
 )
-"""Each `scheme` value and its config class."""
 
-
-# -- cattrs wiring -------------------------------------------------------------------------------------------
-
-
-def _field_error(cls: type[Any], field: str, reason: str) -> ClassValidationError:
-    """An error cattrs' `transform_error` reports at `<path>.<field>` with `reason` as its message."""
-    error = ValueError(reason)
-    note = AttributeValidationNote(f"Structuring class {cls.__name__} @ attribute {field}", field, str)
-    error.__notes__ = [note]
-    return ClassValidationError(f"While structuring {cls.__name__}", [error], cls)
-
-
-def structure_checked(
-    structure: Callable[[Any, type[T]], T],
-    value: Mapping[str, Any],
-    cls: type[T],
-    *,
-    lists: Iterable[str] = (),
-) -> T:
-    """Structure `value` into `cls`, refusing unknown keys and reporting each problem at its key."""
-    names = [field.name for field in attrs.fields(cls)]  # type: ignore[arg-type]
-    for key in value:
-        if key not in names:
-            match = closest(str(key), names)
-            hint = f"did you mean {match}? " if match else ""
-            raise _field_error(cls, str(key), f"unknown key; {hint}valid keys here: {', '.join(names)}")
-    for key in lists:
-        if isinstance(value.get(key), str):
-            raise _field_error(cls, key, f'expected a list of strings, e.g. {key} = ["..."]')
-    try:
-        return structure(value, cls)
-    except FieldProblem as problem:
-        raise _field_error(cls, problem.field, problem.reason) from None
-    except ClassValidationError as error:
-        problems = [inner for inner in error.exceptions if isinstance(inner, FieldProblem)]
-        if not problems:
-            raise
-        raise _field_error(cls, problems[0].field, problems[0].reason) from None
-
-
-def configure_converter(converter: cattrs.Converter) -> None:
-    """Teach `converter` to structure a `VerifyConfig` from a table by its `scheme` key."""
-    valid = ", ".join(f'"{name}"' for name in SCHEMES)
-
-    def structure_verify(value: Any, _: Any) -> VerifyConfig:
-        if isinstance(value, StandardWebhooksVerify | HmacSha256Verify | BearerVerify | NoVerify):
-            return value
-        if not isinstance(value, Mapping):
-            raise ValueError(f"expected a table such as {{ scheme = ..., ... }}; valid schemes: {valid}")
-        scheme = value.get("scheme")
-        cls = SCHEMES.get(scheme) if isinstance(scheme, str) else None
-        if cls is None:
-            what = "missing" if scheme is None else f"unknown scheme {scheme!r}"
-            raise _field_error(type(value), "scheme", f"{what}; valid schemes: {valid}")
-        return structure_checked(converter.structure, value, cls, lists=("secrets", "tokens"))
-
-    converter.register_structure_hook_func(lambda cls: cls == VerifyConfig, structure_verify)
-
-
-# -- verifiers -----------------------------------------------------------------------------------------------
+__all__ = ["VerificationFailed", "Verified", "Verifier", "build_verifier", "check_timestamp"]
 
 
 class VerificationFailed(Exception):

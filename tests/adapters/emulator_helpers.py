@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestServer
 
-from adapters.emulation import FAULTS_KEY, RecordedRequest
+from framework.emulation import FAULTS_KEY, RecordedRequest
 
 __all__ = ["sent"]
 

@@ -10,14 +10,14 @@ import cattrs
 import pytest
 from aiohttp.test_utils import TestServer
 
-from adapters.devrev import ADAPTER, TEST_TOKEN, TEST_USER_ID, DevRevChat, DevRevConfig, DevRevProvider
-from adapters.devrev.emulator import STATE_KEY, create_app
+from adapters.devrev import ADAPTER, DevRevChat, DevRevConfig, DevRevProvider
+from adapters.devrev.emulator import STATE_KEY, TEST_TOKEN, TEST_USER_ID, create_app
 from adapters.devrev.emulator_state import DevRevState
 from adapters.devrev.models import TimelineEntry
 from adapters.devrev.provider import build_provider
-from adapters.emulation import FAULTS_KEY, RecordedRequest, ScriptedAnswer
 from framework.adapter_registry import EmulatorOptions
 from framework.chats import Capability, ChatProvider
+from framework.emulation import FAULTS_KEY, RecordedRequest, ScriptedAnswer
 from framework.errors import (
     AuthError,
     ConfigError,
@@ -89,7 +89,8 @@ def test_adapter_spec_builds_a_chat_provider_named_as_configured() -> None:
     config = cattrs.Converter().structure({"provider": "devrev", "token": "secret-pat"}, DevRevConfig)
     provider = ADAPTER.build("support", config)
     assert ADAPTER.provider == "devrev" and ADAPTER.config_type is DevRevConfig
-    assert ADAPTER.emulator is create_app and ADAPTER.emulator_prefix == "/devrev"
+    assert ADAPTER.emulator is not None and ADAPTER.emulator(EmulatorOptions())[STATE_KEY] is not None
+    assert ADAPTER.emulator_prefix == "/devrev" and ADAPTER.emulator_settings == {"token": TEST_TOKEN}
     assert config.base_url == "https://api.devrev.ai"
     assert isinstance(provider, ChatProvider) and provider.name == "support"
     assert "secret-pat" not in repr(config)

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
-from adapters.devrev import TEST_TOKEN, TEST_USER_ID, DevRevClient
+from adapters.devrev import DevRevClient
 from adapters.devrev.client import parse_error
-from adapters.devrev.emulator import create_app
+from adapters.devrev.emulator import TEST_TOKEN, TEST_USER_ID, create_app
 from adapters.devrev.models import DevRevChat, TimelineEntryList, format_date, make_converter, parse_date
-from adapters.emulation import FAULTS_KEY, RecordedRequest
 from framework.adapter_registry import EmulatorOptions
+from framework.emulation import FAULTS_KEY, RecordedRequest
 from framework.errors import InvalidRequest, NotFound
 
 GRACE = "don:identity:dvrv-us-1:devo/0:devu/2"

@@ -11,14 +11,14 @@ import pytest
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
-from adapters.devrev import TEST_TOKEN, TEST_USER_ID, DevRevConfig, DevRevProvider
-from adapters.devrev.emulator import STATE_KEY, create_app
+from adapters.devrev import DevRevConfig, DevRevProvider
+from adapters.devrev.emulator import STATE_KEY, TEST_TOKEN, TEST_USER_ID, create_app
 from adapters.devrev.emulator_state import DevRevState
 from adapters.devrev.provider import build_provider
-from adapters.emulation import FAULTS_KEY, ScriptedAnswer
 from adapters.readback import MAX_ITEMS
 from framework.adapter_registry import EmulatorOptions
 from framework.chats import Capability, ReadBack
+from framework.emulation import FAULTS_KEY, ScriptedAnswer
 from framework.errors import InvalidRequest, Unsupported
 from tests.adapters.emulator_helpers import sent
 

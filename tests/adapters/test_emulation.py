@@ -10,8 +10,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
-from adapters.emulation import FAULTS_KEY, ScriptedAnswer, emulator_app, read_json
 from framework.adapter_registry import EmulatorOptions
+from framework.emulation import FAULTS_KEY, ScriptedAnswer, emulator_app, read_json
 
 Client = TestClient[Any, Any]
 THINGS: web.AppKey[list[Any]] = web.AppKey("things")

@@ -12,7 +12,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
-from adapters.emulation import FAULTS_KEY, RecordedRequest, ScriptedAnswer
 from adapters.groupalarm import (
     ADAPTER,
     Chatroom,
@@ -32,6 +31,7 @@ from adapters.groupalarm.emulator_state import (
 )
 from framework.adapter_registry import EmulatorOptions
 from framework.chats import Capability, ChatProvider
+from framework.emulation import FAULTS_KEY, RecordedRequest, ScriptedAnswer
 from framework.errors import (
     AuthError,
     Conflict,
@@ -97,7 +97,8 @@ async def test_the_adapter_spec_builds_a_chat_provider_without_list_messages(
 ) -> None:
     provider = make_provider()
     assert ADAPTER.provider == "groupalarm" and ADAPTER.config_type is GroupAlarmConfig
-    assert ADAPTER.emulator is create_app and ADAPTER.emulator_prefix == "/groupalarm"
+    assert ADAPTER.emulator is not None and ADAPTER.emulator(EmulatorOptions())[STATE_KEY] is not None
+    assert ADAPTER.emulator_prefix == "/groupalarm"
     assert isinstance(provider, ChatProvider)
     assert provider.name == "ga"
     assert provider.capabilities == frozenset(Capability) - {Capability.LIST_MESSAGES}

@@ -10,7 +10,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
-from adapters.emulation import FAULTS_KEY, RecordedRequest
 from adapters.groupalarm import GroupAlarmClient, Paths
 from adapters.groupalarm.emulator import STATE_KEY, create_app
 from adapters.groupalarm.emulator_state import (
@@ -22,6 +21,7 @@ from adapters.groupalarm.emulator_state import (
     TEST_PERSONAL_ACCESS_TOKEN,
 )
 from framework.adapter_registry import EmulatorOptions
+from framework.emulation import FAULTS_KEY, RecordedRequest
 from framework.errors import Conflict, InvalidRequest, NotFound
 from framework.http import HttpSettings, RetryPolicy
 

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from adapters.emulation import FAULTS_KEY, RecordedRequest
 from adapters.popsell import ADAPTER, PopsellConfig, PopsellProvider
 from adapters.popsell.emulator import PAGE_SIZE, STATE_KEY, TEST_API_KEY, create_app
 from adapters.popsell.models import ChatMessage, Chatroom, ChatroomPivot
 from framework.adapter_registry import ENTRY_POINT_GROUP, EmulatorOptions
 from framework.chats import Capability, ChatProvider
+from framework.emulation import FAULTS_KEY, RecordedRequest
 from framework.errors import (
     AuthError,
     ConfigError,

@@ -11,7 +11,6 @@ import pytest
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
-from adapters.emulation import FAULTS_KEY
 from adapters.popsell import ADAPTER, PopsellConfig, PopsellProvider
 from adapters.popsell.emulator import PAGE_SIZE, STATE_KEY, TEST_API_KEY, EmulatorState, create_app
 from adapters.popsell.emulator_state import date_insert_text
@@ -19,6 +18,7 @@ from adapters.popsell.models import parse_datetime
 from adapters.readback import MAX_ITEMS
 from framework.adapter_registry import EmulatorOptions
 from framework.chats import Capability, ReadBack
+from framework.emulation import FAULTS_KEY
 from framework.errors import InvalidRequest, Unsupported
 
 SENDER, CUSTOMER, OTHER = 1, 2, 3

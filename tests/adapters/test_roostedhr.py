@@ -13,7 +13,6 @@ import pytest
 from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
-from adapters.emulation import FAULTS_KEY, ScriptedAnswer
 from adapters.roostedhr import (
     ADAPTER,
     RoostedChat,
@@ -26,6 +25,7 @@ from adapters.roostedhr.emulator import READ_ONLY_API_KEY, STATE_KEY, TEST_API_K
 from adapters.roostedhr.emulator_state import RoostedState
 from framework.adapter_registry import EmulatorOptions
 from framework.chats import Capability, ChatProvider
+from framework.emulation import FAULTS_KEY, ScriptedAnswer
 from framework.errors import (
     AuthError,
     ConfigError,

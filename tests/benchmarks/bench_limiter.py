@@ -15,7 +15,7 @@ import uuid
 from typing import Any
 
 from framework.http import RateLimiter
-from framework.store.base import open_store
+from framework.store.factory import open_store
 from framework.store.shared_limiter import LeasedRateLimiter
 
 __all__ = ["measure"]

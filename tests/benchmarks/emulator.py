@@ -19,10 +19,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from adapters.emulation import FAULTS_KEY
-from adapters.roostedhr import create_app
-from adapters.roostedhr.emulator import STATE_KEY, TEST_WORKER_ID
+from adapters.roostedhr.emulator import STATE_KEY, TEST_WORKER_ID, create_app
 from framework.adapter_registry import EmulatorOptions
+from framework.emulation import FAULTS_KEY
 from tests.benchmarks.harness import emit_result, new_loop
 
 __all__ = ["main", "roostedhr_app"]

@@ -12,7 +12,7 @@ import pytest
 
 from framework.config import load_config
 from framework.events import new_event
-from framework.store.base import open_store
+from framework.store.factory import open_store
 from framework.testing.pytest_plugin import BotFactory
 from tests.examples.helpers import EXAMPLES, cli, copy_config
 

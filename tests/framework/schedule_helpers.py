@@ -12,9 +12,9 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
 from framework.events import Event
 from framework.plugins import CronSpec
+from framework.schedules.jobstores import JOBS_TABLE
+from framework.schedules.service import ScheduleConfig, ScheduleService
 from framework.store.sqlite import SQLiteStore
-from framework.triggers.schedule_jobstores import JOBS_TABLE
-from framework.triggers.schedules import ScheduleConfig, ScheduleService
 from tests.conftest import wait_until
 
 __all__ = ["HOUR", "Harness", "env", "now"]

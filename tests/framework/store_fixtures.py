@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from framework.store.base import Store, open_store
+from framework.store.base import Store
+from framework.store.factory import open_store
 from framework.store.sqlite import SQLiteStore
 from tests.conftest import require_service
 

@@ -94,7 +94,7 @@ def test_emit_runs_the_event_and_what_it_emits(bot: Path, capsys: pytest.Capture
 def test_emit_keeps_scheduled_jobs_for_the_service(bot: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import asyncio
 
-    from framework.triggers.schedules import ScheduleService
+    from framework.schedules.service import ScheduleService
 
     assert main(["emit", str(bot), "plan.later"]) == 0
     url = f"sqlite:///{bot.parent / 'bot.db'}"

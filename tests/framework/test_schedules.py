@@ -10,8 +10,8 @@ import pytest
 
 from framework.events import Event
 from framework.plugins import Plugin
+from framework.schedules.service import ScheduleConfig, ScheduleService
 from framework.store.sqlite import SQLiteStore
-from framework.triggers.schedules import ScheduleConfig, ScheduleService
 from tests.conftest import wait_until
 from tests.framework.schedule_helpers import HOUR, Harness, now
 from tests.framework.schedule_helpers import env as env

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from framework.schedules.jobstores import JOBS_TABLE, build_job_store
+from framework.schedules.service import ScheduleService
 from framework.store.sqlite import SQLiteStore
-from framework.triggers.schedule_jobstores import JOBS_TABLE, build_job_store
-from framework.triggers.schedules import ScheduleService
 from tests.conftest import wait_until
 from tests.framework.store_fixtures import redis_url  # noqa: F401 - fixture
 
@@ -142,3 +142,13 @@ async def test_a_job_that_cannot_be_restored_is_kept_reported_and_not_fired(
     finally:
         await last.shutdown()
         await inbox.close()
+
+
+def test_the_job_function_stored_jobs_name_still_imports() -> None:
+    # Every stored job names its function by this text; were it to stop importing, every job would be broken.
+    from apscheduler.util import ref_to_obj
+
+    from framework.schedules.fires import FIRE_FUNC
+
+    assert FIRE_FUNC == "framework.triggers.schedule_executor:fire_placeholder"
+    assert callable(ref_to_obj(FIRE_FUNC))

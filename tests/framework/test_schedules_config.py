@@ -11,9 +11,9 @@ import pytest
 from framework.config import load_config
 from framework.errors import ConfigError
 from framework.plugins import CronSpec
+from framework.schedules.config import InvalidSchedule, crontab_trigger, static_schedules
+from framework.schedules.service import ScheduleConfig, ScheduleService, schedule_problems
 from framework.store.sqlite import SQLiteStore
-from framework.triggers.schedule_config import InvalidSchedule, crontab_trigger, static_schedules
-from framework.triggers.schedules import ScheduleConfig, ScheduleService, schedule_problems
 
 MONDAY = datetime(2025, 6, 2, tzinfo=UTC)  # 2 June 2025 was a Monday
 

@@ -13,12 +13,12 @@ import pytest
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
 from framework.events import Event
+from framework.schedules import fires, scheduler
+from framework.schedules.fires import fire_event_id
+from framework.schedules.jobstores import JOBS_TABLE
+from framework.schedules.service import ScheduleConfig, ScheduleService
 from framework.store.base import AppendResult
 from framework.store.sqlite import SQLiteStore
-from framework.triggers import schedule_executor, schedule_processing
-from framework.triggers.schedule_executor import fire_event_id
-from framework.triggers.schedule_jobstores import JOBS_TABLE
-from framework.triggers.schedules import ScheduleConfig, ScheduleService
 from tests.conftest import wait_until
 from tests.framework.schedule_helpers import HOUR, Harness, now
 from tests.framework.schedule_helpers import env as env
@@ -166,8 +166,8 @@ async def test_shutdown_lets_the_pass_under_way_append_and_record_its_fires(env:
 async def test_a_fire_the_store_refuses_leaves_its_job_due_and_is_tried_again_on_later_passes(
     env: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(schedule_executor, "APPEND_ATTEMPTS", 1)
-    monkeypatch.setattr(schedule_processing, "FIRE_RETRY_DELAY", 0.05)
+    monkeypatch.setattr(fires, "APPEND_ATTEMPTS", 1)
+    monkeypatch.setattr(scheduler, "FIRE_RETRY_DELAY", 0.05)
     inbox = FailingInbox(env.url)
     async with serving(env, inbox) as service:
         planned = past()

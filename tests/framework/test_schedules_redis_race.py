@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from framework.schedules.fires import EXECUTOR_ALIAS, FIRE_FUNC
+from framework.schedules.jobstores import build_job_store
+from framework.schedules.service import ScheduleService
 from framework.store.sqlite import SQLiteStore
-from framework.triggers.schedule_executor import EXECUTOR_ALIAS, FIRE_FUNC
-from framework.triggers.schedule_jobstores import build_job_store
-from framework.triggers.schedules import ScheduleService
 from tests.conftest import wait_until
 from tests.framework.store_fixtures import redis_url  # noqa: F401 - fixture
 

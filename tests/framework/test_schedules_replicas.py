@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from framework.events import Event
+from framework.schedules.fires import FireStats, fire_event_id
+from framework.schedules.jobstores import REDIS_JOBS_KEY, REDIS_RUN_TIMES_KEY
+from framework.schedules.service import ScheduleConfig, ScheduleService
 from framework.store.sqlite import SQLiteStore
-from framework.triggers.schedule_executor import FireStats, fire_event_id
-from framework.triggers.schedule_jobstores import REDIS_JOBS_KEY, REDIS_RUN_TIMES_KEY
-from framework.triggers.schedules import ScheduleConfig, ScheduleService
 from tests.conftest import require_service, wait_until
 
 REDIS_URL = "redis://127.0.0.1:6379/15"

@@ -11,8 +11,8 @@ import pytest
 
 from framework import Context, Event, Plugin
 from framework.errors import InvalidRequest
+from framework.schedules.jobstores import JOBS_TABLE
 from framework.testing import BotHarness, RecordingProvider
-from framework.triggers.schedule_jobstores import JOBS_TABLE
 
 
 def failing_plugin() -> Plugin:

@@ -21,7 +21,7 @@ from framework import Plugin
 from framework.config import config_from_dict
 from framework.runtime import Runtime
 from framework.service import create_app
-from framework.triggers import webhooks
+from framework.triggers import webhook_receiver
 from tests.conftest import wait_until
 
 OPEN_ROUTE = {"path": "/hooks/open", "event_field": "kind", "insecure": True, "verify": {"scheme": "none"}}
@@ -53,13 +53,13 @@ async def serving(service: dict[str, Any] | None = None) -> AsyncIterator[int]:
 def reading(monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
     """Set once a webhook route has started to read a body."""
     started = asyncio.Event()
-    read_body = webhooks._read_body
+    read_body = webhook_receiver._read_body
 
     async def read_body_noted(request: web.Request, limit: int) -> bytes | None:
         started.set()
         return await read_body(request, limit)
 
-    monkeypatch.setattr(webhooks, "_read_body", read_body_noted)
+    monkeypatch.setattr(webhook_receiver, "_read_body", read_body_noted)
     return started
 
 

@@ -20,9 +20,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from adapters.emulation import FAULTS_KEY, FaultState, ScriptedAnswer, emulator_app
 from framework.adapter_registry import EmulatorOptions
 from framework.config import config_from_dict
+from framework.emulation import FAULTS_KEY, FaultState, ScriptedAnswer, emulator_app
 from framework.http import (
     RATE_HEADROOM,
     SHARED_RATE_HEADROOM,
@@ -32,7 +32,8 @@ from framework.http import (
     RetryPolicy,
 )
 from framework.runtime import build_providers
-from framework.store.base import Store, open_store
+from framework.store.base import Store
+from framework.store.factory import open_store
 from framework.store.redis import RedisRateLimiter
 from framework.store.shared_limiter import LeasedRateLimiter
 from framework.store.sqlite import SQLiteRateLimiter

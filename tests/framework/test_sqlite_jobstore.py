@@ -15,7 +15,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
-from framework.triggers.sqlite_jobstore import SQLiteJobStore
+from framework.schedules.sqlite_jobstore import SQLiteJobStore
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 TABLE = "jobs"

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from framework.events import new_event
-from framework.store.base import RELEASED, Claim, Store, open_store
+from framework.store.base import RELEASED, Claim, Store
+from framework.store.factory import open_store
 from tests.framework.store_fixtures import claimed_ids as _ids
 from tests.framework.store_fixtures import open_and_start as _opened
 from tests.framework.store_fixtures import redis_url as redis_url

@@ -12,7 +12,8 @@ import pytest
 
 from framework.errors import ConfigError
 from framework.events import new_event
-from framework.store.base import Claim, Store, open_store
+from framework.store.base import Claim, Store
+from framework.store.factory import open_store
 from tests.conftest import require_service, wait_until
 from tests.framework.store_fixtures import (  # noqa: F401 - fixtures
     REDIS_URL,
@@ -243,7 +244,7 @@ async def test_two_workers_on_two_replicas_handle_each_event_once_in_key_order(
 async def test_schedules_on_a_prefixed_redis_url_keep_their_jobs_apart() -> None:
     import redis.asyncio as aioredis
 
-    from framework.triggers.schedule_jobstores import build_job_store
+    from framework.schedules.jobstores import build_job_store
 
     url = f"redis://127.0.0.1:6379/15?prefix=cwtest-{uuid.uuid4().hex[:8]}"
     try:

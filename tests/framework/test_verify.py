@@ -10,15 +10,14 @@ import cattrs
 import pytest
 from multidict import CIMultiDict
 
-from framework.triggers.verify import (
+from framework.structuring import FieldProblem
+from framework.triggers.verify import VerificationFailed, build_verifier
+from framework.triggers.verify_config import (
     BearerVerify,
-    FieldProblem,
     HmacSha256Verify,
     NoVerify,
     StandardWebhooksVerify,
-    VerificationFailed,
     VerifyConfig,
-    build_verifier,
     configure_converter,
 )
 

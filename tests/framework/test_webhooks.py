@@ -23,14 +23,9 @@ from framework import Plugin, jsoncodec
 from framework.errors import ConfigError
 from framework.store.sqlite import SQLiteStore
 from framework.testing import BotHarness
-from framework.triggers.verify import BearerVerify, HmacSha256Verify, NoVerify, StandardWebhooksVerify
-from framework.triggers.webhooks import (
-    HANDLER_ARGS,
-    MAX_JSON_DEPTH,
-    WebhookReceiver,
-    WebhookRoute,
-    json_errors,
-)
+from framework.triggers.verify_config import BearerVerify, HmacSha256Verify, NoVerify, StandardWebhooksVerify
+from framework.triggers.webhook_receiver import HANDLER_ARGS, MAX_JSON_DEPTH, WebhookReceiver, json_errors
+from framework.triggers.webhook_routes import WebhookRoute
 from tests.framework.store_fixtures import sqlite_inbox  # noqa: F401 - the `store` fixture
 
 Client = TestClient[web.Request, web.Application]

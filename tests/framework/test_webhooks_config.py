@@ -11,8 +11,13 @@ import cattrs
 import pytest
 
 from framework.store.base import DEFAULT_DEDUPE_TTL
-from framework.triggers.verify import BearerVerify, HmacSha256Verify, NoVerify, StandardWebhooksVerify
-from framework.triggers.webhooks import WebhookRoute, configure_converter, route_problems, route_warnings
+from framework.triggers.verify_config import BearerVerify, HmacSha256Verify, NoVerify, StandardWebhooksVerify
+from framework.triggers.webhook_routes import (
+    WebhookRoute,
+    configure_converter,
+    route_problems,
+    route_warnings,
+)
 
 BOT_TOML = """
 [[webhooks]]

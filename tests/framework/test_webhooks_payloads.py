@@ -20,8 +20,9 @@ from framework.payloads import InvalidPayload, payload_problems
 from framework.plugins import Handler
 from framework.store.sqlite import SQLiteStore
 from framework.testing import BotHarness
-from framework.triggers.verify import NoVerify
-from framework.triggers.webhooks import HANDLER_ARGS, WebhookReceiver, WebhookRoute, _Endpoint
+from framework.triggers.verify_config import NoVerify
+from framework.triggers.webhook_receiver import HANDLER_ARGS, WebhookReceiver, _Endpoint
+from framework.triggers.webhook_routes import WebhookRoute
 from tests.framework.store_fixtures import sqlite_inbox  # noqa: F401 - the `store` fixture
 
 Client = TestClient[web.Request, web.Application]

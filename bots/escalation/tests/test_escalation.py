@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 import pytest
 
-from adapters.devrev import TEST_USER_ID
+from adapters.devrev.emulator import TEST_USER_ID
 from bots.escalation.plugin import REMINDER_EVENT, reminder_job_id
 from bots.escalation.samples import (
     ISSUE_ID,
@@ -26,7 +26,7 @@ from framework.config import load_config
 from framework.events import utcnow
 from framework.testing import BotHarness
 from framework.testing.pytest_plugin import BotFactory
-from framework.triggers.verify import HmacSha256Verify
+from framework.triggers.verify_config import HmacSha256Verify
 
 BOT_TOML = Path(__file__).resolve().parents[1] / "bot.toml"
 SAMPLE = SAMPLES[0]

@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 import attrs
 import pytest
 
-from adapters.emulation import FAULTS_KEY
 from adapters.groupalarm.emulator import STATE_KEY
 from adapters.groupalarm.emulator_state import GroupAlarmState
 from bots.eventrooms.plugin import DIGEST_EVENT
 from bots.eventrooms.samples import PATH, SAMPLES, alarm_body
 from framework.config import load_config
+from framework.emulation import FAULTS_KEY
 from framework.events import new_event, utcnow
 from framework.testing import BotHarness, wait_until
 from framework.testing.pytest_plugin import BotFactory

@@ -1,8 +1,8 @@
 """Schedules: APScheduler fires static (config, `@plugin.cron`) and dynamic (`ctx.schedule`) jobs as events.
 
-Every job lives in a persistent job store next to the inbox (see schedule_jobstores), so a restart loses none
-and replicas share them; every fire becomes an Event appended through the Store (see schedule_executor) before
-the job store records it (see schedule_processing).
+Every job lives in a persistent job store next to the inbox (see framework.schedules.jobstores), so a restart
+loses none and replicas share them; every fire becomes an Event appended through the Store (see
+framework.schedules.fires) before the job store records it (see framework.schedules.scheduler).
 """
 
 from __future__ import annotations
@@ -22,9 +22,8 @@ from framework.context import ScheduledJob
 from framework.errors import ConfigError
 from framework.events import utcnow
 from framework.plugins import CronSpec
-from framework.store.base import Append, Store
-from framework.triggers.broken_jobs import BrokenJob
-from framework.triggers.schedule_config import (
+from framework.schedules.broken_jobs import BrokenJob
+from framework.schedules.config import (
     InvalidSchedule,
     ScheduleConfig,
     StaticSchedule,
@@ -34,9 +33,10 @@ from framework.triggers.schedule_config import (
     schedule_problems,
     static_schedules,
 )
-from framework.triggers.schedule_executor import EXECUTOR_ALIAS, FIRE_FUNC, FireExecutor, FireStats
-from framework.triggers.schedule_jobstores import build_job_store
-from framework.triggers.schedule_processing import FireScheduler
+from framework.schedules.fires import EXECUTOR_ALIAS, FIRE_FUNC, FireExecutor, FireStats
+from framework.schedules.jobstores import build_job_store
+from framework.schedules.scheduler import FireScheduler
+from framework.store.base import Append, Store
 
 __all__ = ["DEFAULT_POLL_INTERVAL", "FireStats", "ScheduleConfig", "ScheduleService", "schedule_problems"]
 

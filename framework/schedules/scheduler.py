@@ -22,7 +22,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, BaseScheduler
 
-from framework.triggers.schedule_executor import EXECUTOR_ALIAS, FireExecutor, FireNotAppended, fire_event_id
+from framework.schedules.fires import EXECUTOR_ALIAS, FireExecutor, FireNotAppended, fire_event_id
 
 __all__ = ["FIRE_RETRY_DELAY", "HELD_POLL", "DueJob", "FireScheduler", "PassOutcome"]
 

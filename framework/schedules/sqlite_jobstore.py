@@ -6,7 +6,7 @@ connection and keeps SQLAlchemyJobStore's table layout (`id`, `next_run_time` as
 as the pickled `Job.__getstate__()`), so files written by either can be read by the other.
 
 Unlike APScheduler's stores, a job that cannot be restored (unpickled) is kept, logged and listed in
-`broken_jobs()` instead of being deleted (see framework.triggers.broken_jobs).
+`broken_jobs()` instead of being deleted (see framework.schedules.broken_jobs).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from apscheduler.job import Job
 from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLookupError
 from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
 
-from framework.triggers.broken_jobs import BrokenJob, BrokenJobs
+from framework.schedules.broken_jobs import BrokenJob, BrokenJobs
 
 __all__ = ["SQLiteJobStore"]
 

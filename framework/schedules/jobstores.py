@@ -17,9 +17,9 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
 
 from framework.errors import ConfigError
+from framework.schedules.broken_jobs import BrokenJob, BrokenJobs
+from framework.schedules.sqlite_jobstore import SQLiteJobStore
 from framework.store.sqlite import sqlite_path
-from framework.triggers.broken_jobs import BrokenJob, BrokenJobs
-from framework.triggers.sqlite_jobstore import SQLiteJobStore
 
 __all__ = ["JOBS_TABLE", "REDIS_JOBS_KEY", "REDIS_RUN_TIMES_KEY", "SQLITE_BUSY_TIMEOUT", "build_job_store"]
 

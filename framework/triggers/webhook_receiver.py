@@ -1,4 +1,8 @@
-"""Inbound webhooks, where the flow starts: verify a delivery, parse it, and append its Event to the inbox."""
+"""Inbound webhooks, where the flow starts: verify a delivery, parse it, and append its Event to the inbox.
+
+The routes come from config (framework.triggers.webhook_routes); a `preset = "devrev"` route also answers
+DevRev's verify handshake here.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import asyncio
 import functools
 import hashlib
 import logging
-import re
 import time
 import types
 from collections.abc import Callable, Iterable, Mapping
@@ -14,9 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import attrs
-import cattrs
 from aiohttp import hdrs, web
-from cattrs.gen import make_dict_structure_fn, override
 
 from framework import jsoncodec
 from framework.errors import ConfigError, StoreOverloaded
@@ -25,43 +26,26 @@ from framework.json_answers import answer as _answer
 from framework.json_answers import error_response, json_errors, json_errors_route, json_expect
 from framework.payloads import payload_problems
 from framework.plugins import Handler
-from framework.store.base import DEFAULT_DEDUPE_TTL, Append, Store
-from framework.triggers import verify
-from framework.triggers.verify import (
-    DEFAULT_TOLERANCE,
-    FieldProblem,
-    HmacSha256Verify,
-    NoVerify,
-    StandardWebhooksVerify,
-    VerificationFailed,
-    Verifier,
-    VerifyConfig,
-    build_verifier,
-    check_timestamp,
-    structure_checked,
+from framework.store.base import Append, Store
+from framework.triggers.verify import VerificationFailed, Verifier, build_verifier, check_timestamp
+from framework.triggers.webhook_routes import (
+    DEFAULT_READ_TIMEOUT,
+    DEVREV_SIGNATURE_HEADER,
+    WebhookRoute,
+    route_errors,
 )
 
 __all__ = [
-    "DEFAULT_MAX_BODY_BYTES",
-    "DEFAULT_READ_TIMEOUT",
     "HANDLER_ARGS",
+    "MAX_JSON_DEPTH",
     "WebhookReceiver",
-    "WebhookRoute",
-    "configure_converter",
     "error_response",
     "event_id_for",
     "json_errors",
-    "route_problems",
-    "route_warnings",
 ]
 
 log = logging.getLogger("chatwright.webhooks")
 
-DEFAULT_MAX_BODY_BYTES = 1024 * 1024
-DEFAULT_READ_TIMEOUT = 30.0
-"""Seconds a delivery's body may take to arrive once its headers are in (`[service] read_timeout`)."""
-PRESETS = ("devrev",)
-DEVREV_SIGNATURE_HEADER = "X-DevRev-Signature"
 MAX_READABLE_DELIVERY_ID = 128
 """Longer delivery ids (or ones with unprintable characters) are hashed into the event id."""
 HANDLER_ARGS: Mapping[str, Any] = types.MappingProxyType({"auto_decompress": False})
@@ -73,135 +57,6 @@ ENCODINGS = frozenset({"gzip", "x-gzip", "deflate", "br", "zstd", "compress", "x
 MAX_JSON_DEPTH = 128
 """Bodies with objects and arrays nested deeper are refused (400): the inbox encodes events with orjson, which
 stops at 254 levels, and no sender needs a tenth of that."""
-_URL_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*")
-
-
-def _path(_: Any, attribute: attrs.Attribute[Any], value: str) -> None:
-    if not _URL_PATH.fullmatch(value):
-        raise FieldProblem(attribute.name, f"{value!r} is not a plain URL path; expected e.g. /hooks/github")
-
-
-def _check_dotted(field: str, value: str) -> None:
-    if not all(value.split(".")):
-        raise FieldProblem(field, f"{value!r} is not a dotted path into the body; expected e.g. data.chat.id")
-
-
-def _dotted(_: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
-    if value is not None:
-        _check_dotted(attribute.name, value)
-
-
-def _ordering_paths(value: str | Iterable[str] | None) -> tuple[str, ...]:
-    """`ordering_field` as given (one dotted path, or a list tried in turn) as a tuple of paths."""
-    if value is None:
-        return ()
-    paths = (value,) if isinstance(value, str) else value
-    if not isinstance(paths, list | tuple) or not all(isinstance(path, str) for path in paths):
-        raise FieldProblem("ordering_field", f"{value!r}: expected a dotted path or a list of them")
-    for path in paths:
-        _check_dotted("ordering_field", path)
-    return tuple(paths)
-
-
-def _not_empty(_: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
-    if value is not None and not value.strip():
-        raise FieldProblem(attribute.name, "empty; remove the key or give it a value")
-
-
-def _positive(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not value > 0:
-        raise FieldProblem(attribute.name, f"must be positive, got {value!r}")
-
-
-def _preset(_: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
-    if value is not None and value not in PRESETS:
-        raise FieldProblem(attribute.name, f'unknown preset {value!r}; the only preset is "devrev"')
-
-
-@attrs.frozen(kw_only=True)
-class WebhookRoute:
-    """One `[[webhooks]]` entry: where deliveries arrive, how they are verified, what Event they become."""
-
-    path: str = attrs.field(validator=_path)
-    verify: VerifyConfig
-    event: str | None = attrs.field(default=None, validator=_not_empty)
-    event_field: str | None = attrs.field(default=None, validator=_dotted)
-    id_field: str | None = attrs.field(default=None, validator=_dotted)
-    id_header: str | None = attrs.field(default=None, validator=_not_empty)
-    ordering_field: tuple[str, ...] = attrs.field(default=(), converter=_ordering_paths)
-    """Dotted paths into the body, tried in turn: the first string or integer found is the ordering key."""
-    max_body_bytes: int = attrs.field(default=DEFAULT_MAX_BODY_BYTES, validator=_positive)
-    dedupe_ttl: float = attrs.field(default=DEFAULT_DEDUPE_TTL, validator=_positive)
-    timestamp_tolerance: float = attrs.field(default=DEFAULT_TOLERANCE, validator=_positive)
-    insecure: bool = False
-    preset: str | None = attrs.field(default=None, validator=_preset)
-
-
-def configure_converter(converter: cattrs.Converter) -> None:
-    """Teach `converter` WebhookRoute and VerifyConfig (a devrev route's `verify` may omit its scheme)."""
-    verify.configure_converter(converter)
-    generated = make_dict_structure_fn(
-        WebhookRoute, converter, ordering_field=override(struct_hook=lambda value, _: _ordering_paths(value))
-    )
-
-    def structure_route(value: Any, _: Any) -> WebhookRoute:
-        if isinstance(value, WebhookRoute):
-            return value
-        if not isinstance(value, Mapping):
-            raise ValueError("expected a table ([[webhooks]] with path, verify, event or event_field)")
-        table = value.get("verify")
-        if value.get("preset") == "devrev" and isinstance(table, Mapping) and "scheme" not in table:
-            value = {**value, "verify": {"scheme": "hmac-sha256", **table}}
-        return structure_checked(generated, value, WebhookRoute)
-
-    converter.register_structure_hook(WebhookRoute, structure_route)
-
-
-def route_problems(route: WebhookRoute, where: str) -> list[str]:
-    """For `chatwright check`: what makes `route` unusable, then its warnings (which contain "warning:")."""
-    return _route_errors(route, where) + route_warnings(route, where)
-
-
-def _route_errors(route: WebhookRoute, where: str) -> list[str]:
-    problems = []
-    scheme = route.verify
-    devrev = route.preset == "devrev"
-    if isinstance(scheme, NoVerify) and not route.insecure:
-        problems.append(
-            f'{where}.verify.scheme: "none" accepts requests from anyone; choose a signature scheme'
-            " or, for local testing only, set insecure = true"
-        )
-    if route.event and route.event_field:
-        problems.append(f"{where}: both event and event_field are set; keep one")
-    if not route.event and not route.event_field and not devrev:
-        problems.append(f'{where}: no event type; set event = "thing.happened" or event_field = "type"')
-    if route.id_field and route.id_header:
-        problems.append(f"{where}: both id_field and id_header are set; keep one")
-    if isinstance(scheme, HmacSha256Verify) and scheme.header is None and not devrev:
-        problems.append(
-            f'{where}.verify.header: missing; name the signature header, e.g. "X-Hub-Signature-256"'
-        )
-    if devrev and not isinstance(scheme, HmacSha256Verify | NoVerify):
-        problems.append(
-            f'{where}.verify.scheme: DevRev signs with "hmac-sha256"; use verify = {{ secrets = [...] }}'
-        )
-    return problems
-
-
-def route_warnings(route: WebhookRoute, where: str) -> list[str]:
-    """What works but is probably not meant, each as `<where>: warning: ...`."""
-    warnings = []
-    scheme = route.verify
-    if not (route.id_field or route.id_header or route.preset or isinstance(scheme, StandardWebhooksVerify)):
-        warnings.append(
-            f"{where}: warning: no delivery id (id_field, id_header, standard-webhooks or a preset); every"
-            " delivery gets a fresh event id, so a redelivered webhook is handled twice"
-        )
-    if route.insecure and isinstance(scheme, NoVerify):
-        warnings.append(
-            f"{where}: warning: insecure = true; anyone who can reach {route.path} can enqueue events"
-        )
-    return warnings
 
 
 @attrs.frozen
@@ -412,7 +267,7 @@ class WebhookReceiver:
         problems: list[str] = []
         seen: dict[str, int] = {}
         for index, route in enumerate(self.routes):
-            problems += _route_errors(route, f"webhooks[{index}]")
+            problems += route_errors(route, f"webhooks[{index}]")
             if route.path in seen:
                 problems.append(
                     f"webhooks[{index}].path: {route.path} is already webhooks[{seen[route.path]}]'s"
