@@ -202,6 +202,8 @@ class _Pair:
     one_p50: Series
     peer_rates: list[Series]
     peer_cpus: list[Series]
+    peer_p50s: list[Series]
+    peer_p99s: list[Series]
 
     @classmethod
     def add_to(cls, report: Report, loop: str, ready: list[Peer]) -> _Pair:
@@ -220,6 +222,14 @@ class _Pair:
             peer_rates=[series(f"effects/s, {CONCURRENT} concurrent, {peer.name}", "1/s") for peer in ready],
             peer_cpus=[
                 series(f"CPU per effect, {CONCURRENT} concurrent, {peer.name}", "us", False) for peer in ready
+            ],
+            peer_p50s=[
+                series(f"p50 webhook -> provider post, {CONCURRENT} concurrent, {peer.name}", "ms", False)
+                for peer in ready
+            ],
+            peer_p99s=[
+                series(f"p99 webhook -> provider post, {CONCURRENT} concurrent, {peer.name}", "ms", False)
+                for peer in ready
             ],
         )
 
@@ -313,7 +323,7 @@ def run(settings: Settings, cores: Cores) -> Report:
                 _append(pair.latency, ours["p50_ms"], base["p50_ms"])
                 _append(pair.p99, ours["p99_ms"], base["p99_ms"])
                 handed_over.append(ours["handed_over"] / events)
-                for peer, peer_rate, peer_cpu in zip(ready, pair.peer_rates, pair.peer_cpus, strict=True):
+                for at, peer in enumerate(ready):
                     theirs = measure_peer(
                         peer,
                         events,
@@ -324,8 +334,10 @@ def run(settings: Settings, cores: Cores) -> Report:
                         loop=pair.loop,
                         connections=CONCURRENT,
                     )
-                    _append(peer_rate, theirs["rate"], base["rate"])
-                    _append(peer_cpu, theirs["cpu_us"], base["cpu_us"])
+                    _append(pair.peer_rates[at], theirs["rate"], base["rate"])
+                    _append(pair.peer_cpus[at], theirs["cpu_us"], base["cpu_us"])
+                    _append(pair.peer_p50s[at], theirs["p50_ms"], base["p50_ms"])
+                    _append(pair.peer_p99s[at], theirs["p99_ms"], base["p99_ms"])
                 ours, base = abba(
                     index, side("ours", events_one, pair.loop, 1), side("baseline", events_one, pair.loop, 1)
                 )
