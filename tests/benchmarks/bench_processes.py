@@ -79,6 +79,21 @@ def _pending(database: Path) -> int:
     return int(count)
 
 
+def _pending_redis(url: str, prefix: str) -> int:
+    """Events left in a Redis store's inbox; the benchmark's keys are deleted."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        pending = int(client.scard(f"{{{prefix}}}:inbox"))
+        keys = list(client.scan_iter(match=f"{{{prefix}}}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+    return pending
+
+
 def measure(
     processes: int, events: int, emulator: Emulator, chat_id: str, settings: Settings, cores: Cores
 ) -> dict[str, Any]:
@@ -87,9 +102,12 @@ def measure(
     everywhere = None if cores.server is None else cores.server | (cores.load or frozenset())
     with tempfile.TemporaryDirectory(prefix="chatwright-bench-") as directory:
         port = _free_port()
-        store = os.environ.get("BENCH_STORE") or f"sqlite:///{Path(directory) / 'bench.db'}"
-        if store.startswith("redis"):
-            store += f"?prefix=bench{os.getpid()}_{port}"
+        prefix = f"bench{os.getpid()}_{port}"
+        store = (
+            f"{settings.processes_store}?prefix={prefix}"
+            if settings.processes_store.startswith("redis")
+            else f"sqlite:///{Path(directory) / 'bench.db'}"
+        )
         path = config(Path(directory), port, emulator.url, loop_for(settings), store)
         command = ["-m", "framework.cli", "run", str(path), "--processes", str(processes)]
         server = spawn(
@@ -109,7 +127,11 @@ def measure(
             done = emulator.wait_for_messages(events, timeout=60 + events / 100)
             server.stop(timeout=30)
         delivery = emulator.call("GET", "/_emulator/bench-delivery")
-        pending = _pending(Path(directory) / "bench.db") if store.startswith("sqlite") else 0
+        pending = (
+            _pending(Path(directory) / "bench.db")
+            if store.startswith("sqlite")
+            else _pending_redis(settings.processes_store, prefix)
+        )
     if sent["statuses"].get("202", 0) != events:
         raise RuntimeError(f"--processes {processes}: not every webhook was answered 202: {sent['statuses']}")
     return {
@@ -157,7 +179,8 @@ def run(settings: Settings, cores: Cores) -> Report:
         )
     )
     report.notes.append(
-        f"{events} webhooks per round over {settings.connections} connections; one SQLite file (synchronous=FULL),"
+        f"{events} webhooks per round over {settings.connections} connections;"
+        f" store {'one SQLite file (synchronous=FULL)' if settings.processes_store == 'sqlite' else settings.processes_store},"
         f" steps on, loop {loop_for(settings)}; one process on the server core, {PROCESSES} on every core (the"
         " load generator and the emulator on the last one)"
     )

@@ -77,6 +77,8 @@ class Settings:
     restart_budget: float = 4.0
     """Seconds between the end of adding schedule jobs and their due time, for the restart in between."""
     footprint_events: int = 100_000
+    processes_store: str = "sqlite"
+    """The store of the processes benchmark: "sqlite" (a fresh file) or a redis:// URL (a fresh key prefix)."""
     scaling_connections: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)
     scaling_depths: tuple[int, ...] = (0, 1000, 10_000, 100_000, 1_000_000)
     """Events waiting in the inbox while the depth curve is measured (filling 1M takes a few minutes here)."""

@@ -189,6 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f" each in its own virtual environment under .venv-peers/ (installed on first use): {', '.join(PEERS)};"
         " default opsdroid (none with --quick); `none` for none",
     )
+    parser.add_argument(
+        "--processes-store",
+        help="the processes benchmark's store: sqlite (default, a fresh file) or a redis:// URL (a fresh prefix)",
+    )
     parser.add_argument("--json", type=Path, help="write every number to this file")
     parser.add_argument("--markdown", type=Path, help="write the tables as markdown to this file")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a bar is not met")
@@ -212,6 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("rounds", args.rounds),
             ("loops", "uvloop" if args.uvloop else args.loops),
             ("peers", peers),
+            ("processes_store", args.processes_store),
         )
         if value is not None
     }
