@@ -1,7 +1,7 @@
 """Run every benchmark against its baseline, alternating the two round by round, and print a table of ratios.
 
-    .venv/bin/python -m tests.benchmarks.run             # the full run (about 8 minutes on 2 cores)
-    .venv/bin/python -m tests.benchmarks.run --quick     # shorter windows, smaller sizes (about 2 minutes)
+    .venv/bin/python -m tests.benchmarks.run             # the full run, with opsdroid beside (about 30 minutes)
+    .venv/bin/python -m tests.benchmarks.run --quick     # shorter windows, smaller sizes, no peers
     .venv/bin/python -m tests.benchmarks.run --only ingest,dispatch --seconds 3 --rounds 3
     .venv/bin/python -m tests.benchmarks.run --only ingest,e2e --peers opsdroid,errbot   # bot frameworks side by side
 
@@ -234,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else "placement: one core, not pinned"
     )
     print(
-        f"event loops: both sides of every ratio on the same loop; ingest and e2e on {', '.join(loop_pairs(settings))},"
+        f"event loops: both sides of every ratio on the same loop; e2e on {', '.join(loop_pairs(settings))},"
         f" the others on {loop_for(settings)}; JSON: orjson on every side"
     )
     print(f"settings: {attrs.asdict(settings)}\n", flush=True)
