@@ -23,6 +23,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest -n auto
@@ -31,4 +32,4 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.run
 
 clean:
-	rm -rf $(VENV) *.egg-info .mypy_cache .ruff_cache .chatwright-demo
+	rm -rf $(VENV) *.egg-info .mypy_cache .ruff_cache .import_linter_cache .chatwright-demo

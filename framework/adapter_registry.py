@@ -19,8 +19,16 @@ from aiohttp import web
 from framework.chats import ChatProvider, InDoubtPolicy
 from framework.errors import ConfigError
 from framework.http import HttpSettings, Limiter, RetryPolicy
+from framework.loading import importable_from
 
-__all__ = ["AdapterConfig", "AdapterSpec", "EmulatorOptions", "available_providers", "find_adapter"]
+__all__ = [
+    "AdapterConfig",
+    "AdapterSpec",
+    "EmulatorOptions",
+    "ScaffoldTemplate",
+    "available_providers",
+    "find_adapter",
+]
 
 ENTRY_POINT_GROUP = "chatwright.adapters"
 
@@ -84,6 +92,20 @@ class EmulatorOptions:
     seed: int | None = None
 
 
+@attrs.frozen(kw_only=True)
+class ScaffoldTemplate:
+    """What `chatwright new` needs to know about a provider: the adapter table against the local emulator
+    (the defaults the README and the bots use), members the emulator knows, and what the test expects."""
+
+    adapter: str
+    env_prefix: str
+    table: tuple[tuple[str, str, str], ...]
+    """(key, environment variable suffix, emulator default) of the adapter table, after provider and base_url."""
+    members: tuple[str, ...]
+    create_path: str
+    message_key: str
+
+
 ConfigT = TypeVar("ConfigT", bound=AdapterConfig)
 
 
@@ -101,6 +123,8 @@ class AdapterSpec(Generic[ConfigT]):
     """Where the emulator is mounted under `chatwright emulate` (e.g. `/roostedhr`)."""
     emulator_settings: Mapping[str, Any] = attrs.field(factory=dict)
     """Config values (credentials, acting user) that the emulator accepts; the testing kit applies them."""
+    scaffold: ScaffoldTemplate | None = None
+    """What `chatwright new --provider NAME` writes for this provider; None: it cannot be scaffolded for."""
 
 
 def available_providers() -> dict[str, AdapterSpec[Any]]:
@@ -116,9 +140,7 @@ def available_providers() -> dict[str, AdapterSpec[Any]]:
 def find_adapter(provider: str) -> AdapterSpec[Any]:
     """The adapter named `provider`: a registered name, or `package.module:ATTRIBUTE` for your own."""
     if ":" in provider:
-        from framework.loading import importable_from  # the same lookup as plugin modules
-
-        importable_from(Path.cwd())
+        importable_from(Path.cwd())  # the same lookup as plugin modules
         module_name, _, attribute = provider.partition(":")
         try:
             spec = getattr(importlib.import_module(module_name), attribute)

@@ -84,8 +84,8 @@ EPILOG = {
           chatwright replay bot.toml webhook:/hooks/shifts:msg_2Lh9 --fresh
         """,
     "emulate": """
-        Serves the provider emulators (RoostedHR, Popsell, DevRev, GroupAlarm) on one port under /roostedhr,
-        /popsell, /devrev and /groupalarm, or one alone with --provider. Faults can be injected for every
+        Serves the emulator of every installed adapter on one port, each under its prefix (the built-in ones:
+        /roostedhr, /popsell, /devrev and /groupalarm), or one alone with --provider. Faults can be injected for every
         request (--latency, --error-rate, --rate-limit) or at run time with POST /<provider>/_emulator/faults.
 
         example:
@@ -248,8 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument(
         "--provider",
         default="roostedhr",
-        choices=("roostedhr", "popsell", "devrev", "groupalarm"),
-        help="the provider the bot talks to (default: roostedhr)",
+        help="the provider the bot talks to: an installed adapter, e.g. devrev (default: roostedhr)",
     )
     return parser
 

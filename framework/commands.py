@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -103,14 +104,13 @@ def check(args: argparse.Namespace) -> int:
             typed = f" (payload: {handler.payload.__name__})" if handler.payload is not None else ""
             print(f"    on {handler.pattern}{suffix}{typed} -> {handler.name}")
     problems += needs_problems(config, plugins, providers)
-    from framework.triggers.webhook_routes import route_problems
+    from framework.triggers.webhook_routes import route_warnings
 
     print("webhooks:")
     for index, route in enumerate(config.webhooks):
         target = route.event or f"<body.{route.event_field or 'type'}>"
         print(f"  POST {route.path} -> {target} (verify: {route.verify.scheme})")
-        for finding in route_problems(route, f"{config.name}: webhooks[{index}]"):
-            (warnings if finding.startswith("warning") or "warning" in finding else problems).append(finding)
+        warnings += route_warnings(route, f"{config.name}: webhooks[{index}]")
     from framework.schedules.service import ScheduleService, schedule_problems
 
     print("schedules:")
@@ -189,7 +189,7 @@ def existing_store_url(target: str, command: str) -> str:
     holds no dead letters)."""
     url = target if target.startswith(STORE_SCHEMES) else load_config(target).store.url
     if url.startswith("sqlite://"):
-        from framework.store.sqlite import sqlite_path
+        from framework.store.urls import sqlite_path
 
         path = sqlite_path(url)
         if path == ":memory:":
@@ -266,6 +266,15 @@ def replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emulator_prefixes() -> dict[str, str]:
+    """Where `chatwright emulate` mounts each installed adapter's emulator, by provider name."""
+    return {
+        name: spec.emulator_prefix or f"/{name}"
+        for name, spec in sorted(available_providers().items())
+        if spec.emulator is not None
+    }
+
+
 def emulator_app(provider: str | None, options: EmulatorOptions) -> web.Application:
     """All emulators under their prefixes on one app, or one provider's emulator at the root."""
     if provider is not None:
@@ -274,12 +283,10 @@ def emulator_app(provider: str | None, options: EmulatorOptions) -> web.Applicat
             raise ConfigError(f"provider {provider!r} has no emulator")
         return spec.emulator(options)
     root = web.Application()
-    mounted: dict[str, str] = {}
+    mounted = _emulator_prefixes()
     for name, spec in sorted(available_providers().items()):
         if spec.emulator is not None:
-            prefix = spec.emulator_prefix or f"/{name}"
-            root.add_subapp(prefix, spec.emulator(options))
-            mounted[name] = prefix
+            root.add_subapp(mounted[name], spec.emulator(options))
 
     async def index(_: web.Request) -> web.Response:
         return web.json_response({"emulators": mounted})
@@ -291,7 +298,7 @@ def emulator_app(provider: str | None, options: EmulatorOptions) -> web.Applicat
 def emulate(args: argparse.Namespace) -> int:
     options = EmulatorOptions(latency=args.latency, error_rate=args.error_rate, rate_limit=args.rate_limit)
     app = emulator_app(args.provider, options)
-    where = f"/{args.provider}" if args.provider else "/roostedhr, /popsell, /devrev, /groupalarm"
+    where = f"/{args.provider}" if args.provider else ", ".join(_emulator_prefixes().values())
     web.run_app(
         app,
         host=args.host,
@@ -304,14 +311,21 @@ def emulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo_module() -> Any:
-    # The demo ships with the bots; the framework does not import them otherwise.
-    import importlib
+DEMO_ENTRY_POINT_GROUP = "chatwright.demo"
 
+
+def _demo_module() -> Any:
+    """The demo, found through the entry-point group `chatwright.demo` (the bots package registers it)."""
+    found = sorted(entry_points(group=DEMO_ENTRY_POINT_GROUP), key=lambda entry: entry.name)
+    if not found:
+        raise ConfigError(
+            f"no demo is installed (entry-point group {DEMO_ENTRY_POINT_GROUP}); the bots package registers it:"
+            " install the project with `make setup` or `pip install -e .`"
+        )
     try:
-        return importlib.import_module("bots.demo")
+        return found[0].load()
     except ImportError as error:
-        raise ConfigError(f"the demo needs the bots package, which did not import: {error}") from None
+        raise ConfigError(f"the demo {found[0].value} did not import: {error}") from None
 
 
 def demo(args: argparse.Namespace) -> int:

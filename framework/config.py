@@ -18,16 +18,16 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
 from framework.adapter_registry import AdapterConfig, find_adapter
 from framework.errors import ConfigError
-from framework.schedules.service import ScheduleConfig
+from framework.retries import HandlerRetry
+from framework.schedules.config import ScheduleConfig, duplicate_ids
 from framework.store.base import DEFAULT_STEP_TTL
-from framework.suggest import closest, unknown_keys
-from framework.triggers.webhook_routes import DEFAULT_READ_TIMEOUT, WebhookRoute, route_problems
+from framework.structuring import structure_section
+from framework.suggest import closest
+from framework.triggers.webhook_routes import DEFAULT_READ_TIMEOUT, WebhookRoute, routes_errors
 from framework.triggers.webhook_routes import configure_converter as configure_verify
-from framework.worker import HandlerRetry
 
 __all__ = [
     "Config",
@@ -58,6 +58,8 @@ class ServiceConfig:
     port: int = attrs.field(default=8080, validator=[attrs.validators.ge(0), attrs.validators.le(65535)])
     concurrency: int = attrs.field(default=64, validator=attrs.validators.ge(1))
     """Events handled at the same time, at most."""
+    max_share: float = attrs.field(default=0.5, validator=[attrs.validators.gt(0), attrs.validators.le(1)])
+    """A plugin holding this share of `concurrency` gives the next free handler slot to other plugins' events."""
     drain_timeout: float = attrs.field(default=10.0, validator=attrs.validators.ge(0))
     """Seconds SIGTERM waits for in-flight handlers before leaving them in the inbox."""
     handler_timeout: float | None = 300.0
@@ -216,73 +218,6 @@ def _refuse_strings_for_lists(converter: cattrs.Converter) -> None:
     converter.register_structure_hook_factory(is_sequence, refuse_strings)
 
 
-def _unknown(error: ForbiddenExtraKeysError) -> str:
-    valid = [field.name for field in attrs.fields(error.cl)] if attrs.has(error.cl) else []
-    return unknown_keys(error.extra_fields, valid)
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, ForbiddenExtraKeysError):
-        return _unknown(error)
-    if isinstance(error, KeyError):
-        return "missing"
-    if isinstance(error, ValueError) and len(error.args) > 1 and isinstance(error.args[0], str):
-        return error.args[0]  # attrs' built-in validators add the attribute and bounds as more args
-    message = str(error) or type(error).__name__
-    if "required field missing" in message:
-        return "missing"
-    return message
-
-
-def _messages(error: BaseException, path: str) -> list[str]:
-    """Flatten cattrs' nested errors into `key.path: message` lines."""
-    if isinstance(error, ClassValidationError | IterableValidationError):
-        lines: list[str] = []
-        for inner in error.exceptions:
-            note = next(
-                (n for n in getattr(inner, "__notes__", []) if hasattr(n, "name") or hasattr(n, "index")),
-                None,
-            )
-            sub = path
-            if note is not None:
-                if hasattr(note, "name"):
-                    sub = f"{path}.{note.name}" if path else str(note.name)
-                else:
-                    sub = f"{path}[{note.index}]"
-            if isinstance(inner, KeyError) or "required field missing" in str(inner):
-                lines.append(f"{sub}: missing")
-            else:
-                lines.extend(_messages(inner, sub))
-        return lines
-    if isinstance(error, ForbiddenExtraKeysError):
-        return [f"{path}: {_unknown(error)}"]
-    message = _describe(error)
-    match = re.match(r"^([A-Za-z_][A-Za-z0-9_]*): (.*)$", message, re.S) or re.match(
-        r"^'([A-Za-z_][A-Za-z0-9_]*)' (must .*)$", message, re.S
-    )
-    if match and isinstance(error, ValueError | TypeError):
-        return [
-            f"{path}.{match.group(1)}: {match.group(2)}" if path else f"{match.group(1)}: {match.group(2)}"
-        ]
-    return [f"{path}: {message}"]
-
-
-def structure_section(
-    converter: cattrs.Converter, raw: Any, kind: type[T], where: str, file_name: str
-) -> tuple[T | None, list[str]]:
-    """Structure one section; returns the value or the problems, each prefixed with the file and key path."""
-    try:
-        return converter.structure(raw, kind), []
-    except (
-        ClassValidationError,
-        IterableValidationError,
-        ForbiddenExtraKeysError,
-        ValueError,
-        TypeError,
-    ) as error:
-        return None, [f"{file_name}: {line}" for line in _messages(error, where)]
-
-
 def substitute_env(
     value: Any, environ: Mapping[str, str], where: str, problems: list[str], file_name: str
 ) -> Any:
@@ -405,15 +340,7 @@ def config_from_dict(raw: dict[str, Any], path: Path, file_name: str, environ: M
         problems.extend(found)
         if route is not None:
             webhooks.append(route)
-    seen_paths: dict[str, int] = {}
-    for index, route in enumerate(webhooks):
-        where = f"{file_name}: webhooks[{index}]"
-        problems.extend(p for p in route_problems(route, where) if "warning:" not in p)
-        if route.path in seen_paths:
-            problems.append(
-                f"{where}.path: {route.path!r} is already used by webhooks[{seen_paths[route.path]}]"
-            )
-        seen_paths.setdefault(route.path, index)
+    problems.extend(routes_errors(webhooks, f"{file_name}: "))
 
     schedules: list[ScheduleConfig] = []
     for index, table in enumerate(_array_of_tables(raw, "schedules", file_name, problems)):
@@ -423,9 +350,7 @@ def config_from_dict(raw: dict[str, Any], path: Path, file_name: str, environ: M
         problems.extend(found)
         if schedule is not None:
             schedules.append(schedule)
-    ids = [schedule.id for schedule in schedules]
-    for duplicate in sorted({i for i in ids if ids.count(i) > 1}):
-        problems.append(f"{file_name}: schedules: id {duplicate!r} is used more than once")
+    problems += duplicate_ids([schedule.id for schedule in schedules], f"{file_name}: schedules")
 
     if problems:
         raise ConfigError(problems)

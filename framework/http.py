@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 import types
 from collections.abc import Callable, Mapping
@@ -40,6 +39,7 @@ from framework.errors import (
     RateLimited,
     Unavailable,
 )
+from framework.retries import backoff
 
 __all__ = [
     "ErrorDetails",
@@ -287,9 +287,8 @@ class HttpClient:
             await asyncio.sleep(delay)
 
     def _backoff(self, attempt: int) -> float:
-        """Full jitter: a uniform pick between 0 and the exponential ceiling after try number `attempt`."""
         policy = self.settings.retry
-        return random.uniform(0, min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1)))
+        return backoff(attempt, policy.base_delay, policy.max_delay)
 
     async def _send_once(
         self,

@@ -17,6 +17,7 @@ import cattrs
 
 from framework.errors import PluginLoadError
 from framework.plugins import Plugin
+from framework.structuring import structure_section
 from framework.suggest import closest
 
 __all__ = ["ENTRY_POINT_GROUP", "load_plugins", "plugins_in_module", "structure_plugin_configs"]
@@ -126,8 +127,6 @@ def structure_plugin_configs(
     file_name: str,
 ) -> tuple[dict[str, Any], list[str]]:
     """Each plugin's `[plugins.NAME]` table structured into its config class; returns (configs, problems)."""
-    from framework.config import structure_section
-
     configs: dict[str, Any] = {}
     problems: list[str] = []
     names = set()

@@ -154,6 +154,7 @@ class Runtime:
             self.store,
             self.dispatcher,
             concurrency=config.service.concurrency,
+            max_share=config.service.max_share,
             lease=config.service.lease,
             retry=config.retry,
             poll_interval=config.service.poll_interval,

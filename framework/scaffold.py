@@ -11,67 +11,21 @@ import json
 import keyword
 from pathlib import Path
 
-import attrs
-
+from framework.adapter_registry import ScaffoldTemplate, available_providers
 from framework.errors import ConfigError
 
-__all__ = ["PROVIDERS", "ProviderTemplate", "render", "scaffold"]
+
+def templates() -> dict[str, ScaffoldTemplate]:
+    """The providers `chatwright new --provider` can scaffold for: every installed adapter with a template."""
+    return {
+        name: spec.scaffold
+        for name, spec in sorted(available_providers().items())
+        if spec.scaffold is not None
+    }
 
 
-@attrs.frozen(kw_only=True)
-class ProviderTemplate:
-    """What a scaffolded bot needs to know about its provider: the adapter table against the local emulator
-    (the defaults the README and the bots use), members the emulator knows, and what the test expects."""
+__all__ = ["render", "scaffold", "templates"]
 
-    adapter: str
-    env_prefix: str
-    table: tuple[tuple[str, str, str], ...]
-    """(key, environment variable suffix, emulator default) of the adapter table, after provider and base_url."""
-    members: tuple[str, ...]
-    create_path: str
-    message_key: str
-
-
-PROVIDERS: dict[str, ProviderTemplate] = {
-    "roostedhr": ProviderTemplate(
-        adapter="roosted",
-        env_prefix="ROOSTED",
-        table=(("api_key", "API_KEY", "test-key"), ("worker_id", "WORKER_ID", "3158")),
-        members=("120915",),
-        create_path="/workers/3158/chats",
-        message_key="message",
-    ),
-    "popsell": ProviderTemplate(
-        adapter="popsell",
-        env_prefix="POPSELL",
-        table=(
-            ("domain", "DOMAIN", "demo.popsell.test"),
-            ("api_key", "API_KEY", "test-key"),
-            ("brand_id", "BRAND_ID", "3"),
-            ("sender_ambassador_id", "SENDER_AMBASSADOR_ID", "1"),
-        ),
-        members=("1", "4"),  # a Popsell chatroom holds exactly two ambassadors
-        create_path="/chat/chatrooms",
-        message_key="content",
-    ),
-    "devrev": ProviderTemplate(
-        adapter="devrev",
-        env_prefix="DEVREV",
-        table=(("token", "TOKEN", "test-token"),),
-        # a DevRev DM includes the bot's own user (the emulator's devu/1)
-        members=("don:identity:dvrv-us-1:devo/0:devu/1", "don:identity:dvrv-us-1:devo/0:devu/2"),
-        create_path="/chats.create",
-        message_key="body",
-    ),
-    "groupalarm": ProviderTemplate(
-        adapter="groupalarm",
-        env_prefix="GROUPALARM",
-        table=(("api_token", "API_TOKEN", "test-api-token"), ("organization_id", "ORGANIZATION_ID", "1")),
-        members=("11",),
-        create_path="/chatroom",
-        message_key="message",
-    ),
-}
 
 PLUGIN = '''"""Welcomes new members in a chat of their own."""
 
@@ -146,7 +100,7 @@ to a long random token.
 
 def render(name: str, provider: str) -> dict[str, str]:
     """The files of the package `name` for `provider`, by file name."""
-    template = PROVIDERS[provider]
+    template = templates()[provider]
     token_env = f"{name.upper()}_TOKEN"
     table = "\n".join(
         f'{key} = "${{{template.env_prefix}_{suffix}:-{default}}}"' for key, suffix, default in template.table
@@ -178,8 +132,9 @@ def scaffold(parent: Path, name: str, provider: str = "roostedhr") -> Path:
     provider, and an existing directory that is not empty."""
     if not name.isidentifier() or keyword.iskeyword(name):
         raise ConfigError(f"{name!r} is not a Python package name; use letters, digits and _ (e.g. my_bot)")
-    if provider not in PROVIDERS:
-        raise ConfigError(f"unknown provider {provider!r}; choose one of: {', '.join(PROVIDERS)}")
+    known = templates()
+    if provider not in known:
+        raise ConfigError(f"unknown provider {provider!r}; choose one of: {', '.join(known)}")
     directory = parent / name
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise ConfigError(f"{directory} already exists and is not an empty directory; choose another name")

@@ -9,6 +9,9 @@ Events appended through `Worker.append` (the webhook intake, `ctx.emit` and sche
 trip when they can: if a handler slot is free, nothing older waits in the inbox and no event with the same
 ordering key is still there, the store appends the event already claimed by this worker, in the same commit,
 and the worker starts it at once (see `append`).
+Handler slots are shared fairly between plugins (framework.fair_share): a plugin holding `max_share` of them or more
+gives the next free slot to another plugin's waiting event, and the worker claims past the events of such a plugin
+(up to LOOKAHEAD times `concurrency` of them), so an event queued in the inbox behind a flood is found and started.
 A handler that raises is retried with exponential backoff and full jitter, up to `attempts` deliveries, then the
 event is dead-lettered with its error. Errors the provider marked as not retryable (a bad request, an
 unsupported operation) and events a handler found malformed (`InvalidEvent`) are dead-lettered at once:
@@ -22,7 +25,6 @@ import contextlib
 import functools
 import logging
 import random
-from collections import deque
 from collections.abc import Awaitable, Callable
 
 import attrs
@@ -30,6 +32,8 @@ import attrs
 from framework.dispatch import Dispatcher, DispatchOutcome
 from framework.errors import ConfigError, InvalidEvent, ProviderError
 from framework.events import Event
+from framework.fair_share import FairQueue
+from framework.retries import HandlerRetry
 from framework.steps import Delivery
 from framework.store.base import (
     DEFAULT_DEDUPE_TTL,
@@ -41,7 +45,7 @@ from framework.store.base import (
     worker_name,
 )
 
-__all__ = ["Disposition", "HandlerRetry", "Worker"]
+__all__ = ["Disposition", "Worker"]
 
 log = logging.getLogger("chatwright.worker")
 
@@ -51,19 +55,8 @@ CANCEL_GRACE = 5.0
 CLAIM_DELAY = 0.005
 """Seconds the worker may wait for more room to free before it claims for the little that is."""
 
-
-@attrs.frozen(kw_only=True)
-class HandlerRetry:
-    """How a failing event is retried: `attempts` deliveries in all, delays growing from `base_delay`."""
-
-    attempts: int = attrs.field(default=5, validator=attrs.validators.ge(1))
-    base_delay: float = attrs.field(default=1.0, validator=attrs.validators.ge(0))
-    max_delay: float = attrs.field(default=300.0, validator=attrs.validators.ge(0))
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Full jitter: a uniform pick between 0 and the exponential ceiling for this attempt."""
-        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
-        return rng.uniform(0, ceiling)
+LOOKAHEAD = 16
+"""Events of plugins over their share a worker holds claimed beyond its usual room, at most, in `concurrency`s."""
 
 
 @attrs.frozen
@@ -113,6 +106,7 @@ class Worker:
         listeners: list[OutcomeListener] | None = None,
         rng: random.Random | None = None,
         prefetch: int | None = None,
+        max_share: float = 0.5,
     ) -> None:
         self.store = store
         self.dispatcher = dispatcher
@@ -125,7 +119,13 @@ class Worker:
         self._rng = rng or random.Random()
         self._in_flight: dict[str, asyncio.Task[None] | None] = {}
         """Events claimed and not yet acked, retried or dead-lettered: their task, or None while ready."""
-        self._ready: deque[InboxEntry] = deque()
+        self._ready = FairQueue(
+            max(1, int(concurrency * max_share)),
+            lambda event_type: tuple(h.plugin for h in dispatcher.handlers_for(event_type)),
+        )
+        # One plugin has nobody to be fair to: claiming past its events would only hoard them from other replicas.
+        plugins = {handler.plugin for handler in dispatcher.handlers}
+        self._lookahead = LOOKAHEAD * concurrency if len(plugins) > 1 and max_share < 1 else 0
         self._running = 0
         """Handlers running: what `concurrency` bounds (an event being acked holds no slot)."""
         self.prefetch = concurrency // 2 if prefetch is None else prefetch
@@ -193,6 +193,8 @@ class Worker:
         try:
             while not self._stopping.is_set():
                 room = self.concurrency + self.prefetch - self._running - len(self._ready) - self._reserved
+                if self._lookahead:
+                    room += min(self._ready.parked(), self._lookahead)
                 if room <= 0:
                     await self._wait_for_slot(None)
                     continue
@@ -230,15 +232,15 @@ class Worker:
         """Hold events claimed for this worker (from a claim or at append) and start them while slots are free."""
         for entry in entries:
             self._in_flight[entry.event.id] = None
-        self._ready.extend(entries)
+            self._ready.push(entry)
         self._start_ready()
 
     def _start_ready(self) -> None:
         """Start claimed events while slots are free (not after `stop()`: those go back to the inbox)."""
         while self._ready and self._running < self.concurrency and not self._stopping.is_set():
-            entry = self._ready.popleft()
+            lane, entry = self._ready.pop()
             self._running += 1
-            task = asyncio.create_task(self._handle(entry))
+            task = asyncio.create_task(self._handle(entry, lane))
             self._in_flight[entry.event.id] = task
             task.add_done_callback(functools.partial(self._finished, entry.event.id))
 
@@ -302,12 +304,13 @@ class Worker:
                 except Exception:
                     log.exception("could not extend leases")
 
-    async def _handle(self, entry: InboxEntry) -> None:
+    async def _handle(self, entry: InboxEntry, lane: str) -> None:
         event = entry.event
         try:
             outcome = await self.dispatcher.dispatch(event, delivery=_delivery(entry))
         finally:
             self._running -= 1
+            self._ready.finished(lane)
             self._start_ready()
             self._slot_free.set()
         if outcome.ok:

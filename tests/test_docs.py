@@ -64,3 +64,26 @@ def test_the_plugins_guide_says_what_ctx_schedule_does_under_emit() -> None:
         in guide
     )
     assert "jobs they schedule are stored for `chatwright run` to fire" in " ".join(EPILOG["emit"].split())
+
+
+def test_every_module_the_architecture_page_names_exists() -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    named = set(re.findall(r"`((?:framework|adapters)/[\w/<>]*?\.py)`", text))
+    assert len(named) >= 20, "docs/architecture.md lost its module table"
+    providers = [path.name for path in (ROOT / "adapters").iterdir() if (path / "provider.py").exists()]
+    missing = [
+        path
+        for path in sorted(named)
+        for provider in (providers if "<provider>" in path else [""])
+        if not (ROOT / path.replace("<provider>", provider)).exists()
+    ]
+    assert missing == []
+
+
+def test_the_architecture_page_names_the_checks_pyproject_holds() -> None:
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    assert {contract["type"] for contract in contracts} == {"layers", "forbidden", "acyclic_siblings"}
+    assert all(f"`{kind}`" in text for kind in ("layers", "forbidden", "acyclic_siblings"))

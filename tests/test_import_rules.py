@@ -32,3 +32,21 @@ def test_an_adapters_emulator_is_loaded_when_it_is_served() -> None:
         "ADAPTER.emulator(EmulatorOptions())"
     )
     assert {"adapters.devrev.emulator", "framework.emulation"} <= loaded
+
+
+def test_reading_a_config_loads_neither_the_runtime_nor_a_store() -> None:
+    loaded = loaded_after(
+        "from framework.config import load_config\nload_config('examples/hello/bot.toml', environ={})"
+    )
+    runtime = {
+        "framework.runtime",
+        "framework.worker",
+        "framework.service",
+        "framework.schedules.service",
+        "framework.schedules.scheduler",
+        "framework.triggers.webhook_receiver",
+        "framework.store.sqlite",
+        "framework.store.redis",
+    }
+    assert "framework.config" in loaded
+    assert sorted(loaded & runtime) == []

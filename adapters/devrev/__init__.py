@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from framework.adapter_registry import AdapterSpec, EmulatorOptions
+from framework.adapter_registry import AdapterSpec, EmulatorOptions, ScaffoldTemplate
 
 from .client import DEFAULT_BASE_URL, PROVIDER, DevRevClient
 from .models import DevRevChat, TimelineEntry, TimelineEntryList, UserSummary
@@ -43,4 +43,13 @@ ADAPTER: AdapterSpec[DevRevConfig] = AdapterSpec(
     emulator=emulator,
     emulator_prefix="/devrev",
     emulator_settings={"token": "test-token"},  # the emulator's TEST_TOKEN
+    scaffold=ScaffoldTemplate(
+        adapter="devrev",
+        env_prefix="DEVREV",
+        table=(("token", "TOKEN", "test-token"),),
+        # a DevRev DM includes the bot's own user (the emulator's devu/1)
+        members=("don:identity:dvrv-us-1:devo/0:devu/1", "don:identity:dvrv-us-1:devo/0:devu/2"),
+        create_path="/chats.create",
+        message_key="body",
+    ),
 )

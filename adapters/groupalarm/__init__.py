@@ -10,7 +10,7 @@ from aiohttp import web
 from adapters.groupalarm.client import GroupAlarmClient
 from adapters.groupalarm.models import Chatroom, ChatroomPage, Paths, SentMessage
 from adapters.groupalarm.provider import GroupAlarmConfig, GroupAlarmProvider, build_provider
-from framework.adapter_registry import AdapterSpec, EmulatorOptions
+from framework.adapter_registry import AdapterSpec, EmulatorOptions, ScaffoldTemplate
 
 __all__ = [
     "ADAPTER",
@@ -40,4 +40,12 @@ ADAPTER = AdapterSpec(
     emulator=emulator,
     emulator_prefix="/groupalarm",
     emulator_settings={"api_token": "test-api-token", "personal_access_token": None, "organization_id": 1},
+    scaffold=ScaffoldTemplate(
+        adapter="groupalarm",
+        env_prefix="GROUPALARM",
+        table=(("api_token", "API_TOKEN", "test-api-token"), ("organization_id", "ORGANIZATION_ID", "1")),
+        members=("11",),
+        create_path="/chatroom",
+        message_key="message",
+    ),
 )

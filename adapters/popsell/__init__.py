@@ -9,7 +9,7 @@ from aiohttp import web
 
 from adapters.popsell.client import PopsellClient
 from adapters.popsell.provider import PopsellConfig, PopsellProvider, build
-from framework.adapter_registry import AdapterSpec, EmulatorOptions
+from framework.adapter_registry import AdapterSpec, EmulatorOptions, ScaffoldTemplate
 
 __all__ = ["ADAPTER", "PopsellClient", "PopsellConfig", "PopsellProvider", "emulator"]
 
@@ -28,4 +28,17 @@ ADAPTER = AdapterSpec(
     emulator=emulator,
     emulator_prefix="/popsell",
     emulator_settings={"api_key": "test-key"},
+    scaffold=ScaffoldTemplate(
+        adapter="popsell",
+        env_prefix="POPSELL",
+        table=(
+            ("domain", "DOMAIN", "demo.popsell.test"),
+            ("api_key", "API_KEY", "test-key"),
+            ("brand_id", "BRAND_ID", "3"),
+            ("sender_ambassador_id", "SENDER_AMBASSADOR_ID", "1"),
+        ),
+        members=("1", "4"),  # a Popsell chatroom holds exactly two ambassadors
+        create_path="/chat/chatrooms",
+        message_key="content",
+    ),
 )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from framework.adapter_registry import AdapterSpec, EmulatorOptions
+from framework.adapter_registry import AdapterSpec, EmulatorOptions, ScaffoldTemplate
 
 from .client import DEFAULT_BASE_URL, PROVIDER, SANDBOX_BASE_URL, RoostedHRClient
 from .models import ChatMember, ChatPage, MessagePage, RoostedChat, RoostedMessage, make_converter
@@ -50,4 +50,12 @@ ADAPTER: AdapterSpec[RoostedHRConfig] = AdapterSpec(
     emulator=emulator,
     emulator_prefix="/roostedhr",
     emulator_settings={"api_key": "test-key"},
+    scaffold=ScaffoldTemplate(
+        adapter="roosted",
+        env_prefix="ROOSTED",
+        table=(("api_key", "API_KEY", "test-key"), ("worker_id", "WORKER_ID", "3158")),
+        members=("120915",),
+        create_path="/workers/3158/chats",
+        message_key="message",
+    ),
 )

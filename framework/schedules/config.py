@@ -25,6 +25,7 @@ __all__ = [
     "ScheduleConfig",
     "StaticSchedule",
     "crontab_trigger",
+    "duplicate_ids",
     "load_timezone",
     "parse_instant",
     "schedule_problems",
@@ -322,14 +323,18 @@ def static_schedules(items: Any) -> list[StaticSchedule]:
             built.append(_from_cron_spec(item) if isinstance(item, CronSpec) else _from_config(item))
         except InvalidSchedule as error:
             problems.append(f"{_where(item)}: {error}")
-    seen: set[str] = set()
-    for schedule in built:
-        if schedule.id in seen:
-            problems.append(f"schedules: id {schedule.id!r} is used by more than one schedule")
-        seen.add(schedule.id)
+    problems += duplicate_ids([schedule.id for schedule in built], "schedules")
     if problems:
         raise ConfigError(problems)
     return built
+
+
+def duplicate_ids(ids: list[str], where: str) -> list[str]:
+    """One problem for each schedule id used more than once (config schedules and `@plugin.cron` share ids)."""
+    return [
+        f"{where}: id {id!r} is used by more than one schedule"
+        for id in sorted({i for i in ids if ids.count(i) > 1})
+    ]
 
 
 def schedule_problems(config: ScheduleConfig | CronSpec, where: str) -> list[str]:

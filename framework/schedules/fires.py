@@ -14,16 +14,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import attrs
-from apscheduler.executors.base import BaseExecutor
 
 from framework.events import Event, new_event, utcnow
+from framework.retries import backoff
 from framework.store.base import Append, AppendResult
 
 __all__ = [
     "APPEND_ATTEMPTS",
     "EXECUTOR_ALIAS",
     "FIRE_FUNC",
-    "FireExecutor",
+    "FireAppender",
     "FireNotAppended",
     "FireStats",
     "fire_event",
@@ -33,11 +33,16 @@ __all__ = [
 log = logging.getLogger("chatwright.schedules")
 
 EXECUTOR_ALIAS = "default"
+"""The executor every job names: APScheduler's default one, which is never used (FireScheduler's pass appends
+the fires itself), but must exist for a stored job to be valid."""
 FIRE_FUNC = "framework.triggers.schedule_executor:fire_placeholder"
 """The job function stored with every job. Stored jobs name it by this text: do not move or rename it."""
 
 APPEND_ATTEMPTS = 5
 """How often one pass tries a fire's append when the store fails, with backoff, before leaving the job due."""
+APPEND_BASE_DELAY = 0.2
+APPEND_MAX_DELAY = 5.0
+"""The backoff between those tries (framework.retries.backoff): up to 0.2 s after the first, doubling, 5 s at most."""
 
 
 def fire_event_id(job_id: str, planned: datetime) -> str:
@@ -71,25 +76,20 @@ class FireNotAppended(Exception):
     """The store kept failing on a fire's append; its job must not be moved on."""
 
 
-class FireExecutor(BaseExecutor):  # type: ignore[misc]  # APScheduler is untyped
+class FireAppender:
     """Turns the planned run times of a due job into events and appends them, committed, with retries.
 
-    Registered as the jobs' APScheduler executor so their `executor` alias resolves, but APScheduler never
-    submits to it: FireScheduler's pass calls `events_for` and awaits `append` before recording the fire.
+    FireScheduler's pass calls `events_for` and awaits `append` before it records the fire; `started` marks
+    when the scheduler started, before which a `misfire = "skip"` schedule's fires are dropped.
     """
 
     def __init__(self, append: Append, stats: FireStats) -> None:
-        super().__init__()
         self._append_event = append
         self._stats = stats
         self.started_at = datetime.min.replace(tzinfo=UTC)
 
-    def start(self, scheduler: Any, alias: str) -> None:
-        super().start(scheduler, alias)
+    def started(self) -> None:
         self.started_at = utcnow()
-
-    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
-        raise RuntimeError(f"schedule {job.id}: fires are appended by FireScheduler's pass, not submitted")
 
     def events_for(self, job: Any, run_times: list[datetime], now: datetime | None) -> list[Event]:
         """The events of the fires planned at `run_times` that still fire at `now` (None: apply no misfire
@@ -133,7 +133,7 @@ class FireExecutor(BaseExecutor):  # type: ignore[misc]  # APScheduler is untype
                         f"[{event.id}] schedule fire not appended: the store failed {attempt} times: {error}"
                     ) from error
                 log.warning("[%s] appending schedule fire failed (attempt %d): %s", event.id, attempt, error)
-                await asyncio.sleep(min(0.1 * 2**attempt, 5.0))
+                await asyncio.sleep(backoff(attempt, APPEND_BASE_DELAY, APPEND_MAX_DELAY))
                 continue
             if result.duplicate:
                 self._stats.duplicates += 1

@@ -19,7 +19,7 @@ from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetim
 from framework.errors import ConfigError
 from framework.schedules.broken_jobs import BrokenJob, BrokenJobs
 from framework.schedules.sqlite_jobstore import SQLiteJobStore
-from framework.store.sqlite import sqlite_path
+from framework.store.urls import redis_settings, sqlite_path
 
 __all__ = ["JOBS_TABLE", "REDIS_JOBS_KEY", "REDIS_RUN_TIMES_KEY", "SQLITE_BUSY_TIMEOUT", "build_job_store"]
 
@@ -83,7 +83,6 @@ def _redis_job_store(url: str) -> Any:
         from apscheduler.jobstores.redis import RedisJobStore
         from redis import Redis
 
-        from framework.store.redis import redis_settings
     except ImportError as error:
         raise ConfigError(
             f"store.url: {url!r} needs the redis extra: pip install 'chatwright[redis]' ({error})"

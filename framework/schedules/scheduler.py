@@ -22,7 +22,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING, BaseScheduler
 
-from framework.schedules.fires import EXECUTOR_ALIAS, FireExecutor, FireNotAppended, fire_event_id
+from framework.schedules.fires import FireAppender, FireNotAppended, fire_event_id
 
 __all__ = ["FIRE_RETRY_DELAY", "HELD_POLL", "DueJob", "FireScheduler", "PassOutcome"]
 
@@ -84,10 +84,9 @@ class FireScheduler(AsyncIOScheduler):  # type: ignore[misc]  # APScheduler is u
     does); the lock is not held while appends are awaited, so recording checks that each job is unchanged.
     """
 
-    def __init__(self, fires: FireExecutor, jobstore: Any) -> None:
+    def __init__(self, fires: FireAppender, jobstore: Any) -> None:
         super().__init__(
             jobstores={"default": jobstore},
-            executors={EXECUTOR_ALIAS: fires},
             job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
             timezone=UTC,
         )
@@ -104,6 +103,7 @@ class FireScheduler(AsyncIOScheduler):  # type: ignore[misc]  # APScheduler is u
     def start(self, paused: bool = False) -> None:
         self._closing = False
         super().start(paused)
+        self._fires.started()
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop at once (synchronously, unlike AsyncIOScheduler); `stop()` is the graceful way."""

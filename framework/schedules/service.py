@@ -33,7 +33,7 @@ from framework.schedules.config import (
     schedule_problems,
     static_schedules,
 )
-from framework.schedules.fires import EXECUTOR_ALIAS, FIRE_FUNC, FireExecutor, FireStats
+from framework.schedules.fires import EXECUTOR_ALIAS, FIRE_FUNC, FireAppender, FireStats
 from framework.schedules.jobstores import build_job_store
 from framework.schedules.scheduler import FireScheduler
 from framework.store.base import Append, Store
@@ -100,7 +100,7 @@ class ScheduleService:
         self._poll_interval = poll_interval
         self._store_url = store_url
         self.stats = FireStats()
-        fires = FireExecutor(append or store.append, self.stats)
+        fires = FireAppender(append or store.append, self.stats)
         self._jobstore = build_job_store(store_url)
         self._scheduler = FireScheduler(fires, self._jobstore)
         self._poller: asyncio.Task[None] | None = None

@@ -16,11 +16,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import re
 import threading
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import attrs
 import redis
@@ -43,19 +42,17 @@ from framework.store.base import (
     Store,
 )
 from framework.store.shared_limiter import LeasedRateLimiter
+from framework.store.urls import redis_settings
 
 __all__ = [
-    "DEFAULT_PREFIX",
     "HEARTBEAT_EVERY",
     "LIVENESS_TTL",
     "RedisRateLimiter",
     "RedisStore",
-    "redis_settings",
 ]
 
 log = logging.getLogger("chatwright.store")
 
-DEFAULT_PREFIX = "chatwright"
 """The key prefix when the URL names none."""
 
 SOCKET_TIMEOUT = 10.0
@@ -72,24 +69,6 @@ its events: three heartbeats, so one or two slow or lost ones do not make a live
 
 HEARTBEAT_EVERY = 2.0
 """Seconds between heartbeats (one script call for all workers of a store, from a thread of its own)."""
-
-_PREFIX_PATTERN = re.compile(r"[A-Za-z0-9_.:-]+")
-
-
-def redis_settings(url: str) -> tuple[str, str]:
-    """Split a store URL into the URL redis-py connects to and the key prefix (`?prefix=`, default chatwright)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("redis", "rediss"):
-        raise ConfigError(f"store.url: {url!r} is not a redis:// or rediss:// URL")
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    prefixes = [value for name, value in query if name == "prefix"]
-    prefix = prefixes[-1] if prefixes else DEFAULT_PREFIX
-    if not _PREFIX_PATTERN.fullmatch(prefix):
-        raise ConfigError(
-            f"store.url: prefix {prefix!r}: use letters, digits and _ . : - only, e.g. ?prefix=chatwright"
-        )
-    rest = urlencode([(name, value) for name, value in query if name != "prefix"])
-    return urlunsplit(parts._replace(query=rest)), prefix
 
 
 def _raise_if_cancelled() -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 
 from framework import jsoncodec
-from framework.errors import ConfigError, StoreOverloaded
+from framework.errors import StoreOverloaded
 from framework.events import event_from_json, event_from_stored, event_to_json
 from framework.store.base import (
     DEFAULT_DEDUPE_TTL,
@@ -34,8 +34,9 @@ from framework.store.base import (
 )
 from framework.store.shared_limiter import LeasedRateLimiter
 from framework.store.sqlite_writer import SQLiteWriter
+from framework.store.urls import sqlite_path
 
-__all__ = ["SQLiteRateLimiter", "SQLiteStore", "sqlite_path"]
+__all__ = ["SQLiteRateLimiter", "SQLiteStore"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox (
@@ -89,18 +90,6 @@ pushes back (503 with Retry-After) instead of growing memory. About 40x what a b
 
 PURGE_EVERY = 60.0
 """Seconds between sweeps of expired dedupe keys and state, and of claims held by dead local processes."""
-
-
-def sqlite_path(url: str) -> str:
-    """The file path of a `sqlite:///relative.db` or `sqlite:////absolute.db` URL (`sqlite://:memory:` too)."""
-    if not url.startswith("sqlite://"):
-        raise ConfigError(f"store.url: {url!r} is not a sqlite:// URL")
-    rest = url[len("sqlite://") :]
-    if rest in (":memory:", "/:memory:"):
-        return ":memory:"
-    if not rest.startswith("/"):
-        raise ConfigError(f"store.url: {url!r}: expected sqlite:///path/to/file.db")
-    return rest[1:]
 
 
 WAL_CHECKPOINT_PAGES = 10_000

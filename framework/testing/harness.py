@@ -33,10 +33,11 @@ from framework.dispatch import Middleware, timing_middleware
 from framework.emulation import FAULTS_KEY, RecordedRequest, ScriptedAnswer
 from framework.events import Event, new_event
 from framework.plugins import Plugin
+from framework.retries import HandlerRetry
 from framework.runtime import Runtime
 from framework.service import create_app
 from framework.store.base import DeadLetter
-from framework.worker import Disposition, HandlerRetry
+from framework.worker import Disposition
 
 __all__ = ["BotHarness"]
 

@@ -32,7 +32,7 @@ from framework.triggers.webhook_routes import (
     DEFAULT_READ_TIMEOUT,
     DEVREV_SIGNATURE_HEADER,
     WebhookRoute,
-    route_errors,
+    routes_errors,
 )
 
 __all__ = [
@@ -264,15 +264,7 @@ class WebhookReceiver:
         handlers: Iterable[Handler] = (),
     ) -> None:
         self.routes = tuple(routes)
-        problems: list[str] = []
-        seen: dict[str, int] = {}
-        for index, route in enumerate(self.routes):
-            problems += route_errors(route, f"webhooks[{index}]")
-            if route.path in seen:
-                problems.append(
-                    f"webhooks[{index}].path: {route.path} is already webhooks[{seen[route.path]}]'s"
-                )
-            seen.setdefault(route.path, index)
+        problems = routes_errors(self.routes)
         if problems:
             raise ConfigError(problems)
         typed = tuple(handler for handler in handlers if handler.payload is not None)

@@ -1,5 +1,6 @@
 """Webhook routes as config: the `[[webhooks]]` entry (WebhookRoute), its validators and cattrs hook, and the
-findings `chatwright check` reports about a route (errors, then warnings).
+rules a route and the list of routes must keep: `route_errors` and `routes_errors` (the config is refused),
+`route_warnings` (`chatwright check` reports them).
 
 framework.triggers.webhook_receiver serves these routes.
 """
@@ -7,7 +8,7 @@ framework.triggers.webhook_receiver serves these routes.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -32,8 +33,8 @@ __all__ = [
     "WebhookRoute",
     "configure_converter",
     "route_errors",
-    "route_problems",
     "route_warnings",
+    "routes_errors",
 ]
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -125,9 +126,18 @@ def configure_converter(converter: cattrs.Converter) -> None:
     converter.register_structure_hook(WebhookRoute, structure_route)
 
 
-def route_problems(route: WebhookRoute, where: str) -> list[str]:
-    """For `chatwright check`: what makes `route` unusable, then its warnings (which contain "warning:")."""
-    return route_errors(route, where) + route_warnings(route, where)
+def routes_errors(routes: Sequence[WebhookRoute], prefix: str = "") -> list[str]:
+    """What makes the `[[webhooks]]` list unusable: each route's errors (`route_errors`), and a path served
+    twice. Each problem starts with `<prefix>webhooks[<index>]`."""
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for index, route in enumerate(routes):
+        where = f"{prefix}webhooks[{index}]"
+        problems += route_errors(route, where)
+        if route.path in seen:
+            problems.append(f"{where}.path: {route.path!r} is already used by webhooks[{seen[route.path]}]")
+        seen.setdefault(route.path, index)
+    return problems
 
 
 def route_errors(route: WebhookRoute, where: str) -> list[str]:

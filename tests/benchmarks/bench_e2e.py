@@ -66,12 +66,19 @@ class Emulator:
     """The RoostedHR emulator process (tests.benchmarks.emulator) and its benchmark counters."""
 
     def __init__(
-        self, cpus: frozenset[int] | None, rate_limit: float | None = None, *, sink: bool = False
+        self,
+        cpus: frozenset[int] | None,
+        rate_limit: float | None = None,
+        latency: float = 0.0,
+        *,
+        sink: bool = False,
     ) -> None:
-        """`sink`: tests.benchmarks.sink in place of the emulator (the same routes, next to no CPU per post)."""
+        """`sink`: tests.benchmarks.sink in place of the emulator (the same routes, next to no CPU per post;
+        no rate limit or latency)."""
         args = ["--rate-limit", str(rate_limit)] if rate_limit else []
+        args += ["--latency", str(latency)] if latency else []
         module = "tests.benchmarks.sink" if sink else "tests.benchmarks.emulator"
-        self.child: Child = spawn(module, *args, cpus=cpus, name=module.rsplit(".", 1)[1])
+        self.child: Child = spawn(module, *([] if sink else args), cpus=cpus, name=module.rsplit(".", 1)[1])
         self.url = f"http://127.0.0.1:{self.child.ready()['port']}"
 
     def call(self, method: str, path: str, body: Any = None) -> Any:

@@ -46,8 +46,8 @@ async def _replica(
 
     from framework.errors import RateLimited
     from framework.events import new_event
-    from framework.store.redis import redis_settings
     from framework.store.shared_limiter import LeasedRateLimiter
+    from framework.store.urls import redis_settings
     from tests.benchmarks.bench_fanout import fanout_runtime
 
     runtime, finished, outcomes = fanout_runtime(store_url, emulator_url, rate, directory)

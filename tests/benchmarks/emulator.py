@@ -119,7 +119,7 @@ def roostedhr_app(options: EmulatorOptions) -> web.Application:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    options = EmulatorOptions(rate_limit=args.rate_limit)
+    options = EmulatorOptions(rate_limit=args.rate_limit, latency=args.latency)
     if args.all:
         from framework.commands import emulator_app
 
@@ -144,6 +144,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--rate-limit", type=float, default=None)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each provider answer")
     parser.add_argument("--all", action="store_true", help="the four emulators under their prefixes")
     args = parser.parse_args()
     loop = new_loop("uvloop")

@@ -71,6 +71,18 @@ class Settings:
     dispatch_events: int = 20_000
     fanout_chats: int = 1000
     fanout_rate: float = 200.0
+    io_events: int = 800
+    """Events per replica count in the I/O-bound scale-out benchmark (bench_replicas_io), one post each."""
+    io_latency: float = 0.25
+    """Seconds the emulator takes to answer each post there."""
+    io_concurrency: int = 20
+    """Handler slots per replica there: one replica does at most io_concurrency / io_latency posts a second."""
+    ceiling_clients: int = 3
+    """Client processes driving the Redis store in the Redis ceiling benchmark (bench_redis_ceiling)."""
+    ceiling_tasks: int = 32
+    """Concurrent calls in each of them."""
+    ceiling_requests: int = 400_000
+    """Calls of each script redis-benchmark sends there."""
     schedule_jobs: int = 10_000
     schedule_due: int = 1000
     schedule_rounds: int = 3
@@ -100,6 +112,7 @@ class Settings:
             "warmup": 0.5,
             "dispatch_events": 5000,
             "fanout_chats": 400,
+            "io_events": 600,
             "schedule_jobs": 2000,
             "schedule_due": 200,
             "schedule_rounds": 1,
@@ -122,6 +135,8 @@ class Settings:
             dispatch_events=300,
             fanout_chats=40,
             fanout_rate=200.0,
+            io_events=24,
+            io_latency=0.05,
             schedule_jobs=120,
             schedule_due=30,
             schedule_rounds=1,

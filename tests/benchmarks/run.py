@@ -32,6 +32,8 @@ from tests.benchmarks import (
     bench_footprint,
     bench_ingest,
     bench_processes,
+    bench_redis_ceiling,
+    bench_replicas_io,
     bench_scaling,
     bench_schedules,
 )
@@ -56,6 +58,8 @@ BENCHMARKS: dict[str, Callable[[Settings, Cores], Report]] = {
     "dispatch": bench_dispatch.run,
     "fanout": bench_fanout.run,
     "fanout_replicas": bench_fanout_replicas.run,
+    "replicas_io": bench_replicas_io.run,
+    "redis_ceiling": bench_redis_ceiling.run,
     "schedules": bench_schedules.run,
     "footprint": bench_footprint.run,
     "processes": bench_processes.run,

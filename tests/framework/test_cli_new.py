@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from framework.cli import main
-from framework.scaffold import PROVIDERS
+from framework.scaffold import templates
 from tests.conftest import wait_until_sync
 from tests.framework.process_helpers import CLI, free_port
 
@@ -31,7 +31,7 @@ def chatwright(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subp
     )
 
 
-@pytest.mark.parametrize("provider", list(PROVIDERS))
+@pytest.mark.parametrize("provider", list(templates()))
 def test_the_scaffold_passes_its_test_and_check(provider: str, tmp_path: Path) -> None:
     name = f"my_{provider}"
     made = chatwright("new", name, "--provider", provider, cwd=tmp_path)
@@ -75,6 +75,19 @@ def test_the_default_provider_is_roostedhr(tmp_path: Path, monkeypatch: pytest.M
     assert main(["new", "mybot"]) == 0
     assert '[adapters.roosted]\nprovider = "roostedhr"' in (tmp_path / "mybot" / "bot.toml").read_text()
     assert 'modules = ["mybot.plugin"]' in (tmp_path / "mybot" / "bot.toml").read_text()
+
+
+def test_the_providers_offered_are_the_installed_adapters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert list(templates()) == ["devrev", "groupalarm", "popsell", "roostedhr"]
+    monkeypatch.chdir(tmp_path)
+    assert main(["new", "mybot", "--provider", "slack"]) != 0
+    assert (
+        "unknown provider 'slack'; choose one of: devrev, groupalarm, popsell, roostedhr"
+        in capsys.readouterr().err
+    )
+    assert not (tmp_path / "mybot").exists()
 
 
 def test_an_existing_directory_is_refused_unless_empty(

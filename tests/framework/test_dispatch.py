@@ -10,8 +10,9 @@ from framework import Context, Event, Plugin
 from framework.dispatch import Dispatcher, NextHandler
 from framework.errors import InvalidRequest, Unavailable
 from framework.events import new_event
+from framework.retries import HandlerRetry
 from framework.store.sqlite import SQLiteStore
-from framework.worker import Disposition, HandlerRetry, Worker
+from framework.worker import Disposition, Worker
 from tests.conftest import wait_until
 from tests.framework.dispatch_helpers import make_dispatcher
 from tests.framework.store_fixtures import sqlite_inbox  # noqa: F401 - the `store` fixture

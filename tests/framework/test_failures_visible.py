@@ -14,8 +14,9 @@ from framework import Context, Event, Plugin
 from framework.dispatch import MAX_CACHED_TYPES
 from framework.errors import RateLimited
 from framework.events import new_event
+from framework.retries import HandlerRetry
 from framework.store.sqlite import SQLiteStore
-from framework.worker import Disposition, HandlerRetry, Worker
+from framework.worker import Disposition, Worker
 from tests.conftest import wait_until
 from tests.framework.dispatch_helpers import make_dispatcher
 from tests.framework.store_fixtures import sqlite_inbox  # noqa: F401 - the `store` fixture

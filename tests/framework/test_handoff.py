@@ -23,9 +23,6 @@ from tests.framework.store_fixtures import (
     open_and_start,
     sqlite_inbox,  # noqa: F401 - the `store` fixture
 )
-from tests.framework.store_fixtures import redis_url as redis_url
-from tests.framework.store_fixtures import store as any_store  # noqa: F401 - parametrized over both stores
-from tests.framework.store_fixtures import store_url as store_url
 
 
 class Counting(SQLiteStore):

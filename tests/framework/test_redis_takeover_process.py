@@ -16,8 +16,7 @@ import pytest
 
 from framework.events import new_event
 from tests.conftest import wait_until
-from tests.framework.process_helpers import free_port, processes, ready  # noqa: F401 - fixture
-from tests.framework.store_fixtures import redis_url  # noqa: F401 - fixture
+from tests.framework.process_helpers import free_port, ready
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,6 @@ from framework.schedules.jobstores import JOBS_TABLE, build_job_store
 from framework.schedules.service import ScheduleService
 from framework.store.sqlite import SQLiteStore
 from tests.conftest import wait_until
-from tests.framework.store_fixtures import redis_url  # noqa: F401 - fixture
 
 MISSING = "chatwright_test_module_that_is_gone"
 

@@ -19,7 +19,6 @@ from framework.schedules.jobstores import build_job_store
 from framework.schedules.service import ScheduleService
 from framework.store.sqlite import SQLiteStore
 from tests.conftest import wait_until
-from tests.framework.store_fixtures import redis_url  # noqa: F401 - fixture
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 

@@ -17,7 +17,7 @@ import pytest
 from framework.events import new_event
 from framework.store.sqlite import SQLiteStore
 from tests.conftest import require_service, wait_until, wait_until_sync
-from tests.framework.process_helpers import free_port, processes, ready  # noqa: F401 - fixture
+from tests.framework.process_helpers import free_port, ready
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,6 @@ it, and answers 429 above its own rate limit.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -37,7 +36,6 @@ from framework.store.factory import open_store
 from framework.store.redis import RedisRateLimiter
 from framework.store.shared_limiter import LeasedRateLimiter
 from framework.store.sqlite import SQLiteRateLimiter
-from tests.framework.store_fixtures import redis_url  # noqa: F401 - fixture
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
 
@@ -267,5 +265,6 @@ async def test_a_hold_in_one_process_makes_its_waiting_callers_take_new_slots_af
     await asyncio.gather(*waiting)
     after = sorted(sent[1:])
     assert min(after) - held_at >= 0.3 - 0.005, "a caller asleep before the hold went during it"
-    # paced after the pause, not all at once
-    assert all(later - earlier >= 0.015 for earlier, later in itertools.pairwise(after))
+    # paced after the pause, not all at once: each on its own slot after it or later (a late wake-up may shorten
+    # one gap, never move a caller before its slot)
+    assert all(at - held_at >= 0.3 + index / 50.0 - 0.005 for index, at in enumerate(after)), after

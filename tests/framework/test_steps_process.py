@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from tests.framework import steps_scenarios as scenarios
-from tests.framework.store_fixtures import redis_url, store_url  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.slow
 

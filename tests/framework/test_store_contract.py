@@ -13,9 +13,7 @@ from framework.store.base import RELEASED, Claim, Store
 from framework.store.factory import open_store
 from tests.framework.store_fixtures import claimed_ids as _ids
 from tests.framework.store_fixtures import open_and_start as _opened
-from tests.framework.store_fixtures import redis_url as redis_url
 from tests.framework.store_fixtures import store as store
-from tests.framework.store_fixtures import store_url as store_url
 
 
 async def test_append_then_claim_hands_out_the_event_once(store: Store) -> None:

@@ -15,11 +15,7 @@ from framework.events import new_event
 from framework.store.base import Claim, Store
 from framework.store.factory import open_store
 from tests.conftest import require_service, wait_until
-from tests.framework.store_fixtures import (  # noqa: F401 - fixtures
-    REDIS_URL,
-    redis_url,
-    require_redis_package,
-)
+from tests.framework.store_fixtures import REDIS_URL, require_redis_package
 from tests.framework.store_fixtures import (
     claimed_ids as _ids,
 )
@@ -170,7 +166,8 @@ async def test_handled_events_leave_no_keys_behind(replicas: tuple[Store, Store]
 
 def test_the_url_names_the_key_prefix() -> None:
     require_redis_package()
-    from framework.store.redis import RedisStore, redis_settings
+    from framework.store.redis import RedisStore
+    from framework.store.urls import redis_settings
 
     assert redis_settings("redis://127.0.0.1:6379/0") == ("redis://127.0.0.1:6379/0", "chatwright")
     assert redis_settings("rediss://h:1/2?prefix=bot-a&socket_timeout=5") == (
@@ -195,7 +192,8 @@ async def test_two_workers_on_two_replicas_handle_each_event_once_in_key_order(
     replicas: tuple[Store, Store],
 ) -> None:
     from framework.dispatch import DispatchOutcome, HandlerFailure
-    from framework.worker import HandlerRetry, Worker
+    from framework.retries import HandlerRetry
+    from framework.worker import Worker
 
     done: dict[str, list[int]] = {}
     busy: set[str] = set()
@@ -203,6 +201,11 @@ async def test_two_workers_on_two_replicas_handle_each_event_once_in_key_order(
 
     class Handler:
         """Stands in for the Dispatcher: fails every 7th event once, records the order per chat."""
+
+        handlers: tuple[()] = ()
+
+        def handlers_for(self, event_type: str) -> tuple[()]:
+            return ()
 
         async def dispatch(self, event: Any, **_: Any) -> DispatchOutcome:
             chat = event.data["chat"]
@@ -362,6 +365,11 @@ async def test_a_draining_worker_keeps_its_events_past_the_liveness_ttl(
 
     class Slow:
         """Stands in for the Dispatcher: a handler that runs until the test lets it finish."""
+
+        handlers: tuple[()] = ()
+
+        def handlers_for(self, event_type: str) -> tuple[()]:
+            return ()
 
         async def dispatch(self, event: Any, **_: Any) -> DispatchOutcome:
             started.set()

@@ -300,7 +300,9 @@ def test_scheme_none_without_insecure_is_refused(store: SQLiteStore) -> None:
 
 
 def test_two_routes_on_one_path_are_refused(store: SQLiteStore) -> None:
-    with pytest.raises(ConfigError, match=r"webhooks\[1\]\.path: /hooks/open is already webhooks\[0\]'s"):
+    with pytest.raises(
+        ConfigError, match=r"webhooks\[1\]\.path: '/hooks/open' is already used by webhooks\[0\]"
+    ):
         WebhookReceiver([OPEN_ROUTE, OPEN_ROUTE], store)
 
 
