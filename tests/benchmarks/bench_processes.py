@@ -13,19 +13,22 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sqlite3
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tests.benchmarks import loadgen, servers
 from tests.benchmarks.bench_e2e import Emulator
-from tests.benchmarks.bench_footprint import _free_port, _toml, _toml_value, _wait_ready
+from tests.benchmarks.bench_footprint import _toml, _toml_value, _wait_ready
 from tests.benchmarks.harness import (
     SECRET,
     Bar,
+    Child,
     Cores,
     Report,
     Series,
@@ -79,6 +82,21 @@ def _pending(database: Path) -> int:
     return int(count)
 
 
+def _serving_port(server: Child, timeout: float = 30.0) -> int:
+    """The port of `chatwright run`'s "serving ... on http://host:port" line."""
+    assert server.process.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = server.process.stdout.readline()
+        if not line:
+            break
+        found = re.search(r"serving .* on http://[^ ]+:(\d+)", line)
+        if found:
+            return int(found.group(1))
+    server.kill()
+    raise RuntimeError(f"{server.name} did not say where it serves (exit code {server.process.poll()})")
+
+
 def _pending_redis(url: str, prefix: str) -> int:
     """Events left in a Redis store's inbox; the benchmark's keys are deleted."""
     import redis
@@ -101,14 +119,15 @@ def measure(
     emulator.reset_counters()
     everywhere = None if cores.server is None else cores.server | (cores.load or frozenset())
     with tempfile.TemporaryDirectory(prefix="chatwright-bench-") as directory:
-        port = _free_port()
-        prefix = f"bench{os.getpid()}_{port}"
+        prefix = f"bench{os.getpid()}_{os.urandom(4).hex()}"
         store = (
             f"{settings.processes_store}?prefix={prefix}"
             if settings.processes_store.startswith("redis")
             else f"sqlite:///{Path(directory) / 'bench.db'}"
         )
-        path = config(Path(directory), port, emulator.url, loop_for(settings), store)
+        # Port 0: the first process binds a free port and says which (a port probed free beforehand may be
+        # taken by then, and SO_REUSEPORT would even share it with another such listener).
+        path = config(Path(directory), 0, emulator.url, loop_for(settings), store)
         command = ["-m", "framework.cli", "run", str(path), "--processes", str(processes)]
         server = spawn(
             "framework.cli",
@@ -117,6 +136,7 @@ def measure(
             command=[sys.executable, *command],
         )
         with running(server):
+            port = _serving_port(server)
             _wait_ready(server, f"http://127.0.0.1:{port}/readyz")
             sent = loadgen.drive(
                 port,
