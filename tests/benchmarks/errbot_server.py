@@ -174,6 +174,9 @@ def _serve(config: types.SimpleNamespace) -> tuple[float, float]:
 
 def main() -> None:
     plugin = handler_settings(__doc__)
+    del plugin[
+        "loop"
+    ]  # Errbot runs its webhooks in threads; its plugin configuration takes the template's keys only
     with tempfile.TemporaryDirectory(prefix="chatwright-bench-errbot-") as directory:
         config = bot_config(Path(directory))
         _install_plugin(Path(config.BOT_EXTRA_PLUGIN_DIR))
