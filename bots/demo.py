@@ -2,7 +2,8 @@
 
 `chatwright demo` composes the four `bots/*/bot.toml` files into one config (their adapters, webhook routes,
 schedules and plugins side by side), serves the provider emulators on one port and the service on another, and
-prints how to send signed sample webhooks with `chatwright send-sample`.
+prints how to send signed sample webhooks with `chatwright send-sample` and how to write into the bots' chats as
+a person (the emulators' `/_emulator/messages`; the DevRev emulator sends those comments to the service's route).
 """
 
 from __future__ import annotations
@@ -39,6 +40,18 @@ PROVIDER_PREFIXES = {
     "GROUPALARM": "groupalarm",
 }
 
+
+CONVERSATIONS = (
+    ("shiftchat, after shift.published: a worker asks when", "roostedhr", "120915", "when"),
+    (
+        "escalation, after devrev.work_updated: Grace Hopper acknowledges in the DM",
+        "devrev",
+        "don:identity:dvrv-us-1:devo/0:devu/2",
+        "ack",
+    ),
+    ("ambassador, after match.created: the customer writes", "popsell", "4", "Which size?"),
+)
+"""What the demo's instructions show a person writing: (what, emulator, sender id, text)."""
 
 STORE_FILE = "demo.db"
 """The demo's SQLite store, in its data directory (`--data-dir`, `.chatwright-demo` by default)."""
@@ -81,6 +94,8 @@ def compose_config(
         "webhooks": [],
         "schedules": [],
         "plugins": {"modules": [], "entry_points": False},
+        # chats are polled every 2 s (instead of 10) so that a bot answers what you write at once
+        "conversations": {"poll_interval": 2.0},
     }
     problems: list[str] = []
     for path in bot_tomls:
@@ -94,6 +109,9 @@ def compose_config(
         plugins = raw.get("plugins", {})
         merged["plugins"]["modules"] += plugins.get("modules", [])
         merged["plugins"].update({k: v for k, v in plugins.items() if isinstance(v, dict)})
+        conversations = raw.get("conversations", {})
+        watch = {**merged["conversations"].get("watch", {}), **conversations.get("watch", {})}
+        merged["conversations"].update({**conversations, **({"watch": watch} if watch else {})})
     if problems:
         raise ConfigError(problems)
     return config_from_dict(merged, BOTS_DIR / "demo.toml", "demo (bots/*/bot.toml)", environ)
@@ -120,6 +138,17 @@ def _instructions(port: int, emulator_port: int, store_url: str, kept: bool) -> 
     ]
     for name, sample in sorted(all_samples().items()):
         lines.append(f"  .venv/bin/chatwright send-sample {name:<28} # {sample.description}")
+    lines += [
+        "",
+        "Then write as a person into the chat a bot made, and watch the bot answer in the log here:",
+    ]
+    for what, provider, sender, text in CONVERSATIONS:
+        body = jsoncodec.dumps_text({"chat_id": "latest", "sender_id": sender, "text": text})
+        lines.append(f"  # {what}")
+        lines.append(
+            f"  curl -s -X POST http://127.0.0.1:{emulator_port}/{provider}/_emulator/messages"
+            f" -H 'Content-Type: application/json' -d '{body}'"
+        )
     lines += [
         "",
         "See what the bots did at the providers (every request the emulators received):",
@@ -160,6 +189,7 @@ async def _serve(port: int, emulator_port: int, data_dir: str, keep: bool, send_
     await service.setup()
     try:
         await web.TCPSite(service, "127.0.0.1", port).start()
+        await _push_devrev_comments(config, port, emulator_port)
         print(_instructions(port, emulator_port, store_url, keep), flush=True)
         if send_samples:
             for name in all_samples():  # in each bot's own order: a shift is published before it is renamed
@@ -172,6 +202,22 @@ async def _serve(port: int, emulator_port: int, data_dir: str, keep: bool, send_
     finally:
         await service.cleanup()
         await emulators.cleanup()
+
+
+async def _push_devrev_comments(config: Config, port: int, emulator_port: int) -> None:
+    """Point the DevRev emulator's webhooks at the route that turns DM comments into chat messages."""
+    import aiohttp
+
+    for route in config.webhooks:
+        secrets = getattr(route.verify, "secrets", ())
+        if route.adapter is None or not secrets:
+            continue
+        body = {"url": f"http://127.0.0.1:{port}{route.path}", "secret": secrets[0]}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"http://127.0.0.1:{emulator_port}/devrev/_emulator/webhook", json=body) as answer,
+        ):
+            answer.raise_for_status()
 
 
 def _service_loop() -> asyncio.AbstractEventLoop:

@@ -17,12 +17,14 @@ from framework.errors import (
     Unsupported,
 )
 from framework.events import Event, new_event
+from framework.messages import ChatMessage
 from framework.plugins import Plugin
 
 __all__ = [
     "AuthError",
     "Capability",
     "Chat",
+    "ChatMessage",
     "ChatProvider",
     "ChatwrightError",
     "ConfigError",

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from framework import processes
 from framework.adapter_registry import EmulatorOptions, available_providers, find_adapter
-from framework.admin_access import admin_warnings
+from framework.admin.access import admin_warnings
 from framework.config import Config, load_config
 from framework.errors import ChatwrightError, ConfigError
 from framework.event_loops import new_event_loop, resolve_event_loop
@@ -96,13 +96,21 @@ def check(args: argparse.Namespace) -> int:
     for name, provider in providers.items():
         caps = ", ".join(sorted(c.value for c in provider.capabilities))
         print(f"  {name} ({config.adapters[name].provider}): {caps}")
+    from framework.message_intake import intake_report
+
+    print("messages (what people write, as chat.message events):")
+    intake, intake_warnings = intake_report(config, plugins, providers)
+    for line in intake:
+        print(f"  {line.adapter} ({line.provider}): {line.how} - {line.detail}")
+    warnings += intake_warnings
     print("plugins:")
     for plugin in plugins:
         print(f"  {plugin.name}")
         for handler in plugin.handlers:
             suffix = " (filtered)" if handler.filter else ""
             typed = f" (payload: {handler.payload.__name__})" if handler.payload is not None else ""
-            print(f"    on {handler.pattern}{suffix}{typed} -> {handler.name}")
+            command = f" (command {handler.command.name})" if handler.command is not None else ""
+            print(f"    on {handler.pattern}{suffix}{typed}{command} -> {handler.name}")
     problems += needs_problems(config, plugins, providers)
     from framework.triggers.webhook_routes import route_warnings
 

@@ -20,10 +20,11 @@ import attrs
 import cattrs
 
 from framework.adapter_registry import AdapterConfig, find_adapter
+from framework.chat_commands import DEFAULT_COMMAND_PREFIX
 from framework.errors import ConfigError
 from framework.retries import HandlerRetry
 from framework.schedules.config import ScheduleConfig, duplicate_ids
-from framework.store.base import DEFAULT_STEP_TTL
+from framework.store.base import DEFAULT_HISTORY_AGE, DEFAULT_HISTORY_SIZE, DEFAULT_STEP_TTL
 from framework.structuring import structure_section
 from framework.suggest import closest
 from framework.triggers.webhook_routes import DEFAULT_READ_TIMEOUT, WebhookRoute, routes_errors
@@ -76,7 +77,7 @@ class ServiceConfig:
     admin_token: str | None = attrs.field(default=None, repr=False, validator=_not_blank)
     """When set, the admin API needs `Authorization: Bearer <token>`; else it answers this machine only."""
     admin_open: bool = False
-    """Without admin_token, answer the admin API to anyone who can reach the service (framework.admin_access)."""
+    """Without admin_token, answer the admin API to anyone who can reach the service (framework.admin.access)."""
     log_level: str = attrs.field(
         default="INFO", validator=attrs.validators.in_(["DEBUG", "INFO", "WARNING", "ERROR"])
     )
@@ -95,6 +96,10 @@ class StoreConfig:
     url: str = attrs.field(
         default="sqlite:///chatwright.db", validator=lambda _, __, value: _check_store_url(value)
     )
+    history_size: int = attrs.field(default=DEFAULT_HISTORY_SIZE, validator=attrs.validators.ge(0))
+    """The newest finished attempts the event history keeps (the admin console's events); 0 keeps none."""
+    history_age: float = attrs.field(default=DEFAULT_HISTORY_AGE, validator=attrs.validators.gt(0))
+    """Seconds a finished attempt stays in the event history."""
 
 
 def _check_store_url(url: str) -> None:
@@ -131,6 +136,22 @@ class PluginsConfig:
 
 
 @attrs.frozen(kw_only=True)
+class ConversationsConfig:
+    """`[conversations]`: chat commands and the polling of chats whose provider does not push messages."""
+
+    command_prefix: str = DEFAULT_COMMAND_PREFIX
+    """What a `@plugin.command` starts with, unless it names its own prefix ("" for none)."""
+    poll_interval: float = attrs.field(default=10.0, validator=attrs.validators.gt(0))
+    """Seconds between two polls of an adapter's watched chats (one poll per interval for all replicas)."""
+    poll_concurrency: int = attrs.field(default=4, validator=attrs.validators.ge(1))
+    """Chats of one adapter polled at the same time, at most (the adapter's rate limit paces them all)."""
+    poll: tuple[str, ...] | None = None
+    """The adapters to poll; None: every adapter that can, unless a webhook route pushes its messages."""
+    watch: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
+    """Chats watched beside those the bot created, by adapter; they are delivered from when first watched."""
+
+
+@attrs.frozen(kw_only=True)
 class Config:
     """A whole config file, structured."""
 
@@ -145,13 +166,24 @@ class Config:
     schedules: tuple[ScheduleConfig, ...] = ()
     plugins: PluginsConfig = attrs.field(factory=PluginsConfig)
     logging: LoggingConfig = attrs.field(factory=LoggingConfig)
+    conversations: ConversationsConfig = attrs.field(factory=ConversationsConfig)
 
     @property
     def name(self) -> str:
         return self.file_name or self.path.name
 
 
-TOP_LEVEL_KEYS = ("service", "store", "retry", "adapters", "webhooks", "schedules", "plugins", "logging")
+TOP_LEVEL_KEYS = (
+    "service",
+    "store",
+    "retry",
+    "adapters",
+    "webhooks",
+    "schedules",
+    "plugins",
+    "logging",
+    "conversations",
+)
 ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -297,6 +329,7 @@ def config_from_dict(raw: dict[str, Any], path: Path, file_name: str, environ: M
     store = attrs.evolve(store, url=_resolve_store_url(store.url, path.parent))
     retry = section("retry", HandlerRetry, HandlerRetry())
     logging_config = section("logging", LoggingConfig, LoggingConfig())
+    conversations = section("conversations", ConversationsConfig, ConversationsConfig())
 
     plugins_raw = raw.get("plugins", {})
     plugins = PluginsConfig()
@@ -365,6 +398,7 @@ def config_from_dict(raw: dict[str, Any], path: Path, file_name: str, environ: M
         schedules=tuple(schedules),
         plugins=plugins,
         logging=logging_config,
+        conversations=conversations,
     )
 
 

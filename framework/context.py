@@ -10,9 +10,12 @@ from typing import Any, Protocol
 
 import attrs
 
-from framework.chats import ChatProvider
+from framework.chat_commands import Command, CommandSpec
+from framework.chat_watch import WatchedChats
+from framework.chats import ChatProvider, Message
 from framework.errors import ChatwrightError
 from framework.events import Event, new_event
+from framework.messages import ChatMessage
 from framework.steps import Delivery, JournaledChats, StepJournal, Steps, call
 from framework.store.base import Store
 
@@ -177,6 +180,7 @@ class Context:
 
     __slots__ = (
         "_chats",
+        "_command",
         "_delivery",
         "_emit_counter",
         "_emitter",
@@ -184,6 +188,7 @@ class Context:
         "_journal",
         "_journaled_chats",
         "_log",
+        "_message",
         "_origin",
         "_schedule",
         "_schedule_api",
@@ -208,6 +213,7 @@ class Context:
         config: Any = None,
         steps: Steps | None = None,
         delivery: Delivery = Delivery.FIRST,
+        command: CommandSpec | None = None,
     ) -> None:
         self.event = event
         self.plugin = plugin
@@ -228,6 +234,8 @@ class Context:
         self._log: EventLogger | None = None
         self._journal: StepJournal | None = None
         self._journaled_chats: JournaledChats | None = None
+        self._command = command
+        self._message: ChatMessage | None = None
 
     @property
     def chats(self) -> Mapping[str, ChatProvider]:
@@ -270,6 +278,37 @@ class Context:
         if self._steps is None:
             return await call(fn, *args, **kwargs)
         return await self.journal.step(name, fn, args, kwargs, reconcile)
+
+    @property
+    def message(self) -> ChatMessage:
+        """`ctx.message`: the chat message a `chat.message` event carries (InvalidEvent for any other event)."""
+        if self._message is None:
+            self._message = ChatMessage.from_event(self.event)
+        return self._message
+
+    @property
+    def command(self) -> Command:
+        """`ctx.command`: the command a `@plugin.command` handler answers, with its arguments."""
+        if self._command is None:
+            raise ChatwrightError(
+                f"{self._handler} is not a @plugin.command handler: ctx.command has nothing"
+            )
+        return self._command.parse(self.message.text)
+
+    async def watch(self, adapter: str, chat_id: str) -> bool:
+        """Deliver what people write in a chat the bot did not create through `ctx.chats` (from now on); False
+        when it was watched already. Chats the bot creates are watched without asking."""
+        return await WatchedChats(self._store).watch(adapter, str(chat_id), from_start=False)
+
+    async def unwatch(self, adapter: str, chat_id: str) -> bool:
+        """Stop delivering what people write in a chat (e.g. once its shift is over): it is polled no more.
+        False when it was not watched."""
+        return await WatchedChats(self._store).unwatch(adapter, str(chat_id))
+
+    async def reply(self, text: str) -> Message:
+        """Post `text` into the chat the message came from, through its adapter: a step, done once in effect."""
+        message = self.message
+        return await self.chats[message.adapter].post_message(message.chat_id, text)
 
     @property
     def state(self) -> PluginState:

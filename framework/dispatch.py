@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from framework.chat_commands import DEFAULT_COMMAND_PREFIX, CommandSpec
 from framework.context import Chats, Context, Emitter, ScheduleApi
 from framework.events import Event
 from framework.plugins import Handler, Plugin
@@ -97,9 +98,12 @@ class Dispatcher:
         middlewares: Sequence[Middleware] = (timing_middleware,),
         handler_timeout: float | None = None,
         steps: Steps | None = None,
+        command_prefix: str = DEFAULT_COMMAND_PREFIX,
     ) -> None:
         self.plugins = list(plugins)
-        self.handlers: list[Handler] = [handler for plugin in self.plugins for handler in plugin.handlers]
+        self.handlers: list[Handler] = [
+            _bind_prefix(handler, command_prefix) for plugin in self.plugins for handler in plugin.handlers
+        ]
         self.store = store
         self.chats = chats
         self.emitter = emitter
@@ -139,6 +143,7 @@ class Dispatcher:
         *,
         steps: bool = False,
         delivery: Delivery = Delivery.FIRST,
+        command: CommandSpec | None = None,
     ) -> Context:
         """The Context a handler (or a plugin's lifecycle hook) of `plugin` gets for `event`; with `steps`, its
         effects are steps of a journal, which looks for earlier records unless this is the first delivery."""
@@ -153,6 +158,7 @@ class Dispatcher:
             config=self.plugin_configs.get(plugin),
             steps=self.steps if steps else None,
             delivery=delivery,
+            command=command,
         )
 
     def _chain(self, handler: Handler) -> NextHandler:
@@ -218,7 +224,12 @@ class Dispatcher:
         self, handler: Handler, event: Event, delivery: Delivery, writes: list[Awaitable[None]]
     ) -> BaseException | None:
         ctx = self.context_for(
-            event, handler.plugin, handler.name, steps=self.steps is not None, delivery=delivery
+            event,
+            handler.plugin,
+            handler.name,
+            steps=self.steps is not None,
+            delivery=delivery,
+            command=handler.command,
         )
         try:
             await self._chain(handler)(event, ctx)
@@ -240,6 +251,14 @@ class Dispatcher:
             return error
         _collect_writes(ctx, writes, returned=True)
         return None
+
+
+def _bind_prefix(handler: Handler, prefix: str) -> Handler:
+    """A command handler whose command has no prefix of its own takes the service's."""
+    if handler.command is None or handler.command.prefix is not None:
+        return handler
+    bound = handler.command.bound(prefix)
+    return attrs.evolve(handler, command=bound, filter=bound)
 
 
 def _collect_writes(ctx: Context, writes: list[Awaitable[None]], *, returned: bool) -> None:

@@ -6,6 +6,10 @@ An emulator is a real aiohttp app. Beside the provider's own routes it serves:
 - `POST /_emulator/script`    queue scripted answers (below)
 - `POST /_emulator/reset`     forget the provider's state, recorded requests, scripted answers, rate limit window
 
+Emulators of providers that can deliver messages also serve `POST /_emulator/messages`
+`{chat_id, sender_id, text}`: a person writes `text` into a chat (`PersonMessage`), as if from the provider's app;
+`chat_id` "latest" names the chat made last (handy in the demo, where chat ids are made up at run time).
+
 Admin routes are neither recorded nor faulted, also when the emulator is mounted under a prefix (`chatwright
 emulate` serves each emulator under `/<provider>`, e.g. `/devrev/_emulator/script`). The query parameter
 `_latency=S` delays one request by S seconds.
@@ -46,6 +50,7 @@ __all__ = [
     "FAULTS_KEY",
     "ErrorResponder",
     "FaultState",
+    "PersonMessage",
     "RecordedRequest",
     "ScriptedAnswer",
     "emulator_app",
@@ -169,6 +174,40 @@ class FaultState:
 
 FAULTS_KEY = web.AppKey("emulator_faults", FaultState)
 RESET_KEY: web.AppKey[Callable[[], None]] = web.AppKey("emulator_reset")
+
+
+LATEST_CHAT = "latest"
+
+
+@attrs.frozen
+class PersonMessage:
+    """`POST /_emulator/messages {chat_id, sender_id, text}`: what a person writes into a chat."""
+
+    chat_id: str
+    sender_id: str
+    text: str
+
+    @property
+    def latest(self) -> bool:
+        """`chat_id` is "latest": the chat made last."""
+        return self.chat_id == LATEST_CHAT
+
+    @classmethod
+    async def read(cls, request: web.Request) -> PersonMessage:
+        """The request's message; 400 with what is missing otherwise."""
+        body = await read_json(request)
+        fields = {}
+        for field in ("chat_id", "sender_id", "text"):
+            value = body.get(field) if isinstance(body, dict) else None
+            if isinstance(value, int) and not isinstance(value, bool):
+                value = str(value)
+            if not isinstance(value, str) or not value.strip():
+                raise web.HTTPBadRequest(
+                    text=json.dumps({"error": f"{field}: expected a non-empty string"}),
+                    content_type="application/json",
+                )
+            fields[field] = value
+        return cls(**fields)
 
 
 async def read_json(request: web.Request) -> Any:

@@ -7,6 +7,7 @@ from collections import Counter, deque
 import attrs
 
 from framework.steps import StepCounters
+from framework.triggers.polling import PollCounters
 from framework.worker import Disposition
 
 __all__ = ["Metrics", "RecentEvent"]
@@ -70,6 +71,7 @@ class Metrics:
         steps: StepCounters | None = None,
         overloaded: int = 0,
         unmatched: int = 0,
+        polls: PollCounters | None = None,
     ) -> str:
         lines = [
             "# HELP chatwright_events_total Events the worker finished, by what it did with them.",
@@ -111,4 +113,21 @@ class Metrics:
                 ("mismatched", steps.mismatched),
             ):
                 lines.append(f'chatwright_steps_total{{outcome="{outcome}"}} {count}')
+        if polls is not None:
+            lines += [
+                "# HELP chatwright_polls_total Polls of an adapter's watched chats, done or paused (after failures).",
+                "# TYPE chatwright_polls_total counter",
+            ]
+            lines += [
+                f'chatwright_polls_total{{adapter="{adapter}",outcome="{outcome}"}} {count}'
+                for (adapter, outcome), count in sorted(polls.polls.items())
+            ]
+            lines += [
+                "# HELP chatwright_polled_messages_total Messages polls found: delivered, or the bot's own (dropped).",
+                "# TYPE chatwright_polled_messages_total counter",
+            ]
+            lines += [
+                f'chatwright_polled_messages_total{{adapter="{adapter}",outcome="{outcome}"}} {count}'
+                for (adapter, outcome), count in sorted(polls.messages.items())
+            ]
         return "\n".join(lines) + "\n"

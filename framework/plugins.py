@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
+from framework.chat_commands import CommandSpec, MessageFilter
+from framework.messages import MESSAGE_EVENT
 from framework.payloads import check_payload_type
 
 if TYPE_CHECKING:
@@ -39,6 +41,8 @@ class Handler:
     name: str = ""
     payload: type[Any] | None = None
     """The attrs class the event's data must fit (`@plugin.on(..., payload=T)`); checked at the webhook."""
+    command: CommandSpec | None = None
+    """For `@plugin.command`: the command it answers (its filter too); `ctx.command` parses it."""
     _regex: re.Pattern[str] | None = attrs.field(default=None, alias="_regex", eq=False, repr=False)
 
     def matches_type(self, event_type: str) -> bool:
@@ -131,6 +135,7 @@ class Plugin:
         filter: Filter | None = None,
         name: str | None = None,
         payload: type[Any] | None = None,
+        command: CommandSpec | None = None,
     ) -> Handler:
         if not pattern:
             raise ValueError(f"plugin {self.name}: empty event pattern for {fn.__qualname__}")
@@ -154,10 +159,62 @@ class Plugin:
             filter=filter,
             name=full_name,
             payload=payload,
+            command=command,
             _regex=_compile(pattern),
         )
         self.handlers.append(handler)
         return handler
+
+    def message(
+        self,
+        pattern: str | re.Pattern[str] | None = None,
+        *,
+        chat: str | Collection[str] | None = None,
+        sender: str | Collection[str] | None = None,
+        adapter: str | Collection[str] | None = None,
+        name: str | None = None,
+    ) -> Callable[[F], F]:
+        """Handle what people write in chats (`chat.message` events, docs/conversations.md).
+
+        `pattern` is a regular expression searched in the text (a string is compiled case-insensitively);
+        `chat`, `sender` and `adapter` restrict it to those chat ids, sender ids and adapter names. The handler
+        reads the message as `ctx.message` and answers in its chat with `await ctx.reply(text)`.
+        """
+        compiled = re.compile(pattern, re.IGNORECASE) if isinstance(pattern, str) else pattern
+        matcher = MessageFilter(pattern=compiled, chats=chat, senders=sender, adapters=adapter)
+
+        def register(fn: F) -> F:
+            self.add_handler(MESSAGE_EVENT, fn, filter=matcher, name=name)
+            return fn
+
+        return register
+
+    def command(
+        self,
+        command: str,
+        *,
+        prefix: str | None = None,
+        chat: str | Collection[str] | None = None,
+        sender: str | Collection[str] | None = None,
+        adapter: str | Collection[str] | None = None,
+        name: str | None = None,
+    ) -> Callable[[F], F]:
+        """Handle the chat command `command`: a message that is the prefix and the name, then arguments.
+
+        The prefix is `[conversations] command_prefix` ("!" by default) unless `prefix` is given ("" for none).
+        The handler reads `ctx.command.args` (split as a shell would) and answers with `await ctx.reply(text)`.
+        """
+        spec = CommandSpec(
+            name=command,
+            prefix=prefix,
+            message=MessageFilter(chats=chat, senders=sender, adapters=adapter),
+        )
+
+        def register(fn: F) -> F:
+            self.add_handler(MESSAGE_EVENT, fn, filter=spec, name=name, command=spec)
+            return fn
+
+        return register
 
     def cron(
         self,

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
 from framework.adapter_registry import find_adapter
+from framework.chat_watch import RecordingProvider
 from framework.chats import Capability, ChatProvider
 from framework.config import Config, make_converter
 from framework.context import Chats, Context, ScheduleApi, SchedulesUnavailable
@@ -19,11 +20,13 @@ from framework.errors import ConfigError
 from framework.events import Event, new_event
 from framework.http import SHARED_RATE_HEADROOM
 from framework.loading import load_plugins, structure_plugin_configs
+from framework.messages import MESSAGE_EVENT
 from framework.plugins import CronSpec, Plugin
 from framework.schedules.service import ScheduleService
 from framework.steps import Steps, StepSettings
 from framework.store.base import DEFAULT_DEDUPE_TTL, AppendResult, Store
 from framework.store.factory import open_store
+from framework.triggers.polling import Poller, PollSettings, polled_adapters
 from framework.triggers.webhook_receiver import WebhookReceiver
 from framework.worker import OutcomeListener, Worker
 
@@ -110,8 +113,11 @@ class Runtime:
         middlewares: Sequence[Middleware] = (timing_middleware,),
         listeners: Sequence[OutcomeListener] = (),
         with_schedules: bool = True,
+        auto_poll: bool = True,
     ) -> None:
         self.config = config
+        self.auto_poll = auto_poll
+        """Fire polls every interval; without it chats are polled only when asked (`poller.poll`, the testing kit)."""
         if plugins is None:
             self.plugins, self.plugin_configs = resolve_plugins(config)
         else:
@@ -121,6 +127,8 @@ class Runtime:
             dict(providers) if providers is not None else build_providers(config, self.store)
         )
         self.store.step_ttl = config.service.step_ttl
+        self.store.history_size = config.store.history_size
+        self.store.history_age = config.store.history_age
         self.steps: Steps | None = (
             Steps(
                 self.store,
@@ -132,6 +140,7 @@ class Runtime:
             if config.service.steps
             else None
         )
+        self.poller = self._poller(config)
         crons: list[CronSpec] = [cron for plugin in self.plugins for cron in plugin.crons]
         self.schedules: ScheduleService | None = (
             ScheduleService(self.store, config.store.url, [*config.schedules, *crons], append=self._append)
@@ -140,15 +149,16 @@ class Runtime:
         )
         schedule_api: ScheduleApi = self.schedules if self.schedules is not None else SchedulesUnavailable()
         self.dispatcher = Dispatcher(
-            self.plugins,
+            [*self.plugins, self.poller.plugin] if self.poller is not None else self.plugins,
             store=self.store,
-            chats=Chats(self.providers),
+            chats=Chats(self._chats_for_handlers()),
             emitter=self._emit,
             schedule_api=schedule_api,
             plugin_configs=self.plugin_configs,
             middlewares=[*middlewares, *(m for plugin in self.plugins for m in plugin.middlewares)],
             handler_timeout=config.service.handler_timeout,
             steps=self.steps,
+            command_prefix=config.conversations.command_prefix,
         )
         self.worker = Worker(
             self.store,
@@ -166,10 +176,42 @@ class Runtime:
             append=self.worker.append,
             read_timeout=config.service.read_timeout,
             handlers=[handler for plugin in self.plugins for handler in plugin.handlers],
+            providers=self.providers,
         )
         self._worker_task: asyncio.Task[None] | None = None
         self._store_open = False
         self.ready = False
+
+    def _poller(self, config: Config) -> Poller | None:
+        """The poller of the adapters whose chats are watched, when some handler listens to chat messages."""
+        if not any(h.matches_type(MESSAGE_EVENT) for plugin in self.plugins for h in plugin.handlers):
+            return None
+        pushed = [route.adapter for route in config.webhooks if route.adapter is not None]
+        adapters = polled_adapters(self.providers, pushed, config.conversations.poll)
+        unknown = [name for name in adapters if name not in self.providers]
+        if unknown:
+            raise ConfigError(f"conversations.poll: {', '.join(unknown)}: no such adapter is configured")
+        if not adapters:
+            return None
+        settings = PollSettings(
+            interval=config.conversations.poll_interval,
+            concurrency=config.conversations.poll_concurrency,
+            adapters=adapters,
+            watch=config.conversations.watch,
+            # a pass that would outlive the handler timeout is cut short: the next starts where it stopped
+            pass_limit=None if config.service.handler_timeout is None else config.service.handler_timeout / 2,
+        )
+        return Poller(self.store, self.providers, settings, self._append)
+
+    def _chats_for_handlers(self) -> dict[str, ChatProvider]:
+        """`ctx.chats`: a polled adapter also watches every chat the handlers create through it."""
+        if self.poller is None:
+            return self.providers
+        polled = set(self.poller.settings.adapters)
+        return {
+            name: RecordingProvider(provider, self.poller.watched) if name in polled else provider  # type: ignore[misc]
+            for name, provider in self.providers.items()
+        }
 
     def _append(
         self, event: Event, *, ordering_key: str | None = None, dedupe_ttl: float = DEFAULT_DEDUPE_TTL
@@ -211,6 +253,8 @@ class Runtime:
             await self.schedules.start(paused=not fire_schedules)
         if worker:
             self._worker_task = asyncio.create_task(self.worker.run(), name="chatwright-worker")
+        if self.poller is not None:
+            await self.poller.start(fire=self.auto_poll and fire_schedules)
         self.ready = True
 
     async def stop(self, drain_timeout: float | None = None) -> int:
@@ -218,6 +262,8 @@ class Runtime:
         self.ready = False
         timeout = self.config.service.drain_timeout if drain_timeout is None else drain_timeout
         left = 0
+        if self.poller is not None:
+            await self.poller.stop()
         if self.schedules is not None:
             try:
                 await self.schedules.shutdown()

@@ -545,7 +545,7 @@ class JournaledProvider:
     # (as unittest.mock's spec does); `type()` still tells the truth.
     @property  # type: ignore[misc]
     def __class__(self) -> type[Any]:
-        return type(self._provider)
+        return self._provider.__class__  # type: ignore[no-any-return]  # through a wrapper that does the same
 
     def __repr__(self) -> str:
         return f"<journaled {self._provider!r}>"

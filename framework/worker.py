@@ -31,6 +31,7 @@ import attrs
 
 from framework.dispatch import Dispatcher, DispatchOutcome
 from framework.errors import ConfigError, InvalidEvent, ProviderError
+from framework.event_history import HistoryNotes
 from framework.events import Event
 from framework.fair_share import FairQueue
 from framework.retries import HandlerRetry
@@ -117,6 +118,7 @@ class Worker:
         self.listeners = list(listeners or [])
         self.name = worker_name()
         self._rng = rng or random.Random()
+        self._history = HistoryNotes(store)
         self._in_flight: dict[str, asyncio.Task[None] | None] = {}
         """Events claimed and not yet acked, retried or dead-lettered: their task, or None while ready."""
         self._ready = FairQueue(
@@ -306,6 +308,8 @@ class Worker:
 
     async def _handle(self, entry: InboxEntry, lane: str) -> None:
         event = entry.event
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             outcome = await self.dispatcher.dispatch(event, delivery=_delivery(entry))
         finally:
@@ -313,13 +317,15 @@ class Worker:
             self._ready.finished(lane)
             self._start_ready()
             self._slot_free.set()
+        duration = loop.time() - started
         if outcome.ok:
+            finished = self._history.finished(outcome, "done", duration)
             if outcome.writes:
                 # The records of its handlers' earlier steps, already under way (on SQLite usually in the ack's
-                # commit); the ack then removes them with the event.
-                await self._settle(event, outcome.writes, self.store.ack(event.id))
+                # commit); the ack then removes them with the event (after copying them to its history).
+                await self._settle(event, outcome.writes, self.store.ack(event.id, finished))
             else:
-                await self.store.ack(event.id)
+                await self.store.ack(event.id, finished)
             disposition = Disposition(outcome=outcome, action="done")
         else:
             if outcome.writes:
@@ -339,7 +345,8 @@ class Worker:
                     error_text,
                     exc_info=outcome.failures[0].error,
                 )
-                await self.store.dead_letter(event.id, f"{error_text} ({reason})")
+                finished = self._history.finished(outcome, "dead", duration)
+                await self.store.dead_letter(event.id, f"{error_text} ({reason})", finished)
                 disposition = Disposition(outcome=outcome, action="dead")
             else:
                 delay = self.retry.delay(entry.attempt, self._rng)
@@ -349,7 +356,8 @@ class Worker:
                 # capped as the HTTP client caps it: a provider asking for a day does not park the event for one
                 delay = max(delay, min(asked, self.retry.max_delay))
                 log.info("[%s] retry %d in %.2f s: %s", event.id, entry.attempt + 1, delay, error_text)
-                await self.store.retry_later(event.id, delay, error_text)
+                finished = self._history.finished(outcome, "retry", duration)
+                await self.store.retry_later(event.id, delay, error_text, finished)
                 disposition = Disposition(outcome=outcome, action="retry", delay=delay)
         self.handled += 1
         for listener in self.listeners:

@@ -80,3 +80,14 @@ def assert_pytest_passes(test_file: str | Path, *, rootdir: Path, cwd: Path) -> 
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Say where the admin console's browser tests left their screenshots (in pytest's temporary directory;
+    under xdist in each worker's)."""
+    factory = getattr(config, "_tmp_path_factory", None)
+    if factory is None or os.environ.get("CHATWRIGHT_SCREENSHOTS"):
+        return
+    for folder in sorted(factory.getbasetemp().glob("**/admin-console-screenshots*")):
+        if not folder.is_symlink() and any(folder.iterdir()):
+            terminalreporter.write_line(f"admin console screenshots: {folder}")

@@ -66,6 +66,44 @@ def test_the_plugins_guide_says_what_ctx_schedule_does_under_emit() -> None:
     assert "jobs they schedule are stored for `chatwright run` to fire" in " ".join(EPILOG["emit"].split())
 
 
+def test_the_conversations_guide_example_passes(tmp_path: Path) -> None:
+    text = (ROOT / "docs" / "conversations.md").read_text()
+    match = re.search(r"```python\n(from framework import Context, Event, Plugin\n.*?)```", text, re.S)
+    assert match, "docs/conversations.md lost its example"
+    (tmp_path / "test_swaps.py").write_text(match.group(1))
+    assert_pytest_passes(tmp_path / "test_swaps.py", rootdir=ROOT, cwd=ROOT)
+
+
+def test_the_conversations_guide_configs_load_and_the_plugins_guide_snippet_registers(tmp_path: Path) -> None:
+    import tomllib
+
+    from framework import Context, Event, Plugin
+    from framework.config import config_from_dict
+
+    text = (ROOT / "docs" / "conversations.md").read_text()
+    tables = [tomllib.loads(block) for block in re.findall(r"```toml\n(.*?)```", text, re.S)]
+    push, poll = tables
+    raw = {**push, **poll, "adapters": {**push["adapters"], "roosted": ROOSTED_TABLE}}
+    env = {"DEVREV_TOKEN": "t", "DEVREV_BOT_USER_ID": "DEVU-1", "DEVREV_WEBHOOK_SECRET": "s"}
+    config = config_from_dict(raw, tmp_path / "bot.toml", "bot.toml", env)
+    assert config.webhooks[0].adapter == "devrev" and config.conversations.watch == {
+        "roosted": ("yJjarB5xUW",)
+    }
+
+    guide = (ROOT / "docs" / "plugins.md").read_text()
+    snippet = re.search(r"## Conversations.*?```python\n(.*?)```", guide, re.S)
+    assert snippet, "docs/plugins.md lost its conversations snippet"
+    plugin = Plugin("shiftchat")
+    exec(snippet.group(1), {"plugin": plugin, "Event": Event, "Context": Context})
+    assert [(h.pattern, h.command.name if h.command else None) for h in plugin.handlers] == [
+        ("chat.message", "when"),
+        ("chat.message", None),
+    ]
+
+
+ROOSTED_TABLE = {"provider": "roostedhr", "base_url": "http://127.0.0.1:1", "api_key": "k", "worker_id": "1"}
+
+
 def test_every_module_the_architecture_page_names_exists() -> None:
     text = (ROOT / "docs" / "architecture.md").read_text()
     named = set(re.findall(r"`((?:framework|adapters)/[\w/<>]*?\.py)`", text))

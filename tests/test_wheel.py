@@ -152,3 +152,15 @@ def test_the_tutorials_test_passes_with_the_testing_extra(installed: Installed) 
     result = installed.run(installed.bin("pytest"), "-p", "no:cacheprovider", "mybot/test_plugin.py")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+
+
+def test_the_admin_consoles_templates_are_in_the_wheel(installed: Installed) -> None:
+    rendered = _ok(
+        installed.run(
+            installed.bin("python"),
+            "-c",
+            "from framework.admin.pages import new_environment;"
+            " print(new_environment().get_template('events.html').name)",
+        )
+    ).stdout
+    assert rendered.strip() == "events.html"

@@ -2,7 +2,8 @@
 
 Valid credentials are the tokens in `TOKENS` below: `TEST_TOKEN` authenticates `TEST_USER_ID`; any other
 token is answered DevRev's 401 body. The emulator kit (`framework.emulation`) adds its `/_emulator` routes,
-faults and scripted answers, which answer with DevRev's error body.
+faults and scripted answers, which answer with DevRev's error body, and `POST /_emulator/messages` (a user
+comments on a DM) and `/_emulator/webhook` (where comments are sent as signed webhooks: emulator_webhooks).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from typing import Any
 from aiohttp import web
 
 from framework.adapter_registry import EmulatorOptions
-from framework.emulation import emulator_app, read_json
+from framework.emulation import PersonMessage, emulator_app, read_json
 
 from .client import BODY_TYPES, MAX_ARTIFACTS, MAX_RECORDS, MAX_USERS, VISIBILITIES
 from .emulator_state import ChatRecord, DevRevState, DevUser, decode_cursor, encode_cursor
+from .emulator_webhooks import WebhookSender
 
 __all__ = [
     "DEV_USERS",
@@ -29,6 +31,7 @@ __all__ = [
     "TEST_TOKEN",
     "TEST_USER_ID",
     "TOKENS",
+    "WEBHOOK_KEY",
     "create_app",
     "error_response",
 ]
@@ -50,6 +53,7 @@ RATE_WINDOW = 300.0
 DEFAULT_LIMIT = 50
 
 STATE_KEY = web.AppKey("devrev_state", DevRevState)
+WEBHOOK_KEY = web.AppKey("devrev_webhook", WebhookSender)
 
 _ERROR_TYPES = {
     400: "bad_request",
@@ -288,7 +292,42 @@ async def _create_entry(request: web.Request, state: DevRevState, caller: str) -
     if chat is None:
         raise _Rejected(404, "not_found", f"object {ref} not found")
     entry = state.add_comment(caller, chat, text, body_type, visibility)
-    return web.json_response({"timeline_entry": state.entry_json(entry)}, status=201)
+    shape = state.entry_json(entry)
+    request.app[WEBHOOK_KEY].send_later(shape)
+    return web.json_response({"timeline_entry": shape}, status=201)
+
+
+async def _person_writes(request: web.Request) -> web.StreamResponse:
+    """`POST /_emulator/messages {chat_id, sender_id, text}`: a user of the DM comments on it, and the
+    configured webhook is sent before the answer `{timeline_entry, webhook_status}`."""
+    state = request.app[STATE_KEY]
+    written = await PersonMessage.read(request)
+    chat = next(reversed(state.chats.values()), None) if written.latest else state.find_chat(written.chat_id)
+    if chat is None:
+        raise web.HTTPNotFound(text=f"no DM {written.chat_id}")
+    sender = state.resolve_user(written.sender_id)
+    if sender is None or sender not in chat.users:
+        raise web.HTTPForbidden(text=f"{written.sender_id} is not a user of {chat.id}")
+    shape = state.entry_json(state.add_comment(sender, chat, written.text))
+    delivery = await request.app[WEBHOOK_KEY].send(shape)
+    answer = {"timeline_entry": shape, "webhook_status": None if delivery is None else delivery.status}
+    return web.json_response(answer, status=201)
+
+
+async def _set_webhook(request: web.Request) -> web.StreamResponse:
+    """`POST /_emulator/webhook {url, secret}`: where comments are sent (an empty url stops them)."""
+    body = await read_json(request)
+    url, secret = (body.get("url"), body.get("secret")) if isinstance(body, dict) else (None, None)
+    if (url is not None and not isinstance(url, str)) or (url and not isinstance(secret, str)):
+        raise web.HTTPBadRequest(text="expected {url, secret}: strings")
+    request.app[WEBHOOK_KEY].configure(url, secret or "")
+    return web.json_response({"url": url or None})
+
+
+async def _webhook_deliveries(request: web.Request) -> web.StreamResponse:
+    sender = request.app[WEBHOOK_KEY]
+    deliveries = [{"entry_id": d.entry_id, "status": d.status} for d in sender.deliveries]
+    return web.json_response({"url": sender.url, "deliveries": deliveries})
 
 
 async def _list_entries(request: web.Request, state: DevRevState, caller: str) -> web.StreamResponse:
@@ -318,8 +357,20 @@ async def _list_entries(request: web.Request, state: DevRevState, caller: str) -
 def create_app(options: EmulatorOptions) -> web.Application:
     """The DevRev emulator: documented endpoints, error bodies, rate-limit headers and the kit's faults."""
     state = DevRevState(tokens=TOKENS, seed_users=DEV_USERS, rate_limit=RATE_LIMIT, rate_window=RATE_WINDOW)
-    app = emulator_app(options=options, error_responder=_kit_error, reset=state.reset)
+    webhooks = WebhookSender()
+
+    def reset() -> None:
+        state.reset()
+        webhooks.reset()
+
+    app = emulator_app(options=options, error_responder=_kit_error, reset=reset)
     app[STATE_KEY] = state
+    app[WEBHOOK_KEY] = webhooks
+
+    async def close_webhooks(_: web.Application) -> None:
+        await webhooks.close()
+
+    app.on_cleanup.append(close_webhooks)
 
     async def rate_headers(request: web.Request, response: web.StreamResponse) -> None:
         if "/_emulator" not in request.path:
@@ -333,4 +384,7 @@ def create_app(options: EmulatorOptions) -> web.Application:
     app.router.add_post("/chats.update", _provider_route(_update_chat))
     app.router.add_post("/timeline-entries.create", _provider_route(_create_entry))
     app.router.add_post("/timeline-entries.list", _provider_route(_list_entries))
+    app.router.add_post("/_emulator/messages", _person_writes)
+    app.router.add_post("/_emulator/webhook", _set_webhook)
+    app.router.add_get("/_emulator/webhook", _webhook_deliveries)
     return app

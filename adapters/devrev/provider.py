@@ -10,13 +10,15 @@ from typing import Any
 import aiohttp
 import attrs
 
+from adapters.inbound import raw_json
 from adapters.readback import MAX_ITEMS, cutoff, undecided
 from framework.adapter_registry import AdapterConfig
 from framework.chats import Capability, Chat, Message, member_ids
 from framework.errors import ConfigError, InvalidRequest, NotFound, Unsupported
+from framework.messages import ChatMessage, Intake, Polled
 
 from .client import DEFAULT_BASE_URL, PROVIDER, DevRevClient
-from .models import DevRevChat, TimelineEntry, UserSummary
+from .models import DevRevChat, TimelineEntry, UserSummary, make_converter
 
 __all__ = ["CREATE_OPTIONS", "DevRevConfig", "DevRevProvider", "build_provider", "to_chat", "to_message"]
 
@@ -40,7 +42,8 @@ class DevRevConfig(AdapterConfig):
     page_size: int | None = None
     """`limit` sent when paging through messages; None leaves DevRev's default (50)."""
     user_id: str | None = None
-    """The dev user the token acts as (its id or `DEVU-N`); when set, find_message takes only its comments."""
+    """The dev user the token acts as (its id or `DEVU-N`); when set, find_message takes only its comments, and
+    its comments are not delivered as chat messages (without it no chat message is: the bot would hear itself)."""
 
 
 def to_chat(chat: DevRevChat) -> Chat:
@@ -77,6 +80,7 @@ class DevRevProvider:
         Capability.DELETE_CHAT,
     }
     readback: frozenset[Capability] = frozenset({Capability.CREATE_CHAT, Capability.POST_MESSAGE})
+    intake: frozenset[Intake] = frozenset({Intake.PUSH, Intake.POLL})
 
     def __init__(
         self,
@@ -94,6 +98,7 @@ class DevRevProvider:
         self.client = client
         self.page_size = page_size
         self.user_id = user_id
+        self._converter = make_converter()
 
     @classmethod
     def from_config(
@@ -164,6 +169,75 @@ class DevRevProvider:
     async def delete_chat(self, chat_id: str | int) -> None:
         raise Unsupported(PROVIDER, "delete_chat", "DevRev has no chats.delete endpoint")
 
+    @property
+    def own_id(self) -> str | None:
+        """The dev user the token acts as (`user_id`), whose comments are the bot's own."""
+        return self.user_id
+
+    def is_own(self, message: ChatMessage) -> bool:
+        """Whether the bot wrote `message`; without `user_id` every message counts as its own (none is
+        delivered), since the bot could not tell its replies from people's."""
+        if self.user_id is None:
+            return True
+        raw = message.raw if isinstance(message.raw, dict) else {}
+        author = raw.get("created_by")
+        display_id = author.get("display_id") if isinstance(author, dict) else None
+        return self.user_id in (message.sender_id, display_id)
+
+    def inbound(self, entry: TimelineEntry) -> ChatMessage | None:
+        """The chat message a timeline entry is: a text comment on a DM; None for anything else."""
+        chat = entry.object
+        if entry.type != "timeline_comment" or not chat or not _is_dm(entry):
+            return None
+        author = entry.created_by
+        return ChatMessage(
+            provider=PROVIDER,
+            adapter=self.name,
+            chat_id=chat,
+            message_id=entry.id,
+            sender_id=None if author is None else author.id,
+            sender_name=None if author is None else (author.full_name or author.display_name),
+            text=entry.body or "",
+            sent_at=entry.created_date,
+            raw=raw_json(entry),
+        )
+
+    def webhook_message(self, body: dict[str, Any]) -> ChatMessage | None:
+        """The chat message of a `timeline_entry_created` delivery `{..., timeline_entry_created: {entry}}`."""
+        if body.get("type") != "timeline_entry_created":
+            return None
+        created = body.get("timeline_entry_created")
+        entry = created.get("entry") if isinstance(created, dict) else None
+        if not isinstance(entry, dict):
+            return None
+        try:
+            return self.inbound(self._converter.structure(entry, TimelineEntry))
+        except Exception as error:  # a body we cannot read stays an ordinary event
+            log.info("%s: a timeline_entry_created body is not a timeline entry: %s", self.name, error)
+            return None
+
+    async def poll_messages(self, chat_id: str, cursor: str | None) -> Polled:
+        """The chat's comments after `cursor`, following `timeline-entries.list`'s forward `next_cursor`.
+
+        The cursor is `<entries seen on the page>|<that page's cursor>`: a poll re-reads the last page it
+        reached (one request when nothing much happened) and takes what lies past the entries already seen.
+        """
+        seen, page_cursor = _devrev_cursor(cursor)
+        found: list[ChatMessage] = []
+        while True:
+            page = await self.client.list_timeline_entries(chat_id, cursor=page_cursor, limit=self.page_size)
+            entries = page.timeline_entries
+            found += [m for entry in entries[seen:] if (m := self.inbound(entry)) is not None]
+            if not page.next_cursor or page.next_cursor == page_cursor:
+                seen = max(seen, len(entries))
+                break
+            page_cursor, seen = page.next_cursor, 0
+        return Polled(found, f"{seen}|{page_cursor or ''}")
+
+    async def latest_cursor(self, chat_id: str) -> str | None:
+        """The cursor of a chat watched from now on: the end of its timeline (read through to the last page)."""
+        return (await self.poll_messages(chat_id, None)).cursor
+
     async def find_chat(
         self, name: str | None, members: Iterable[str | int], since: datetime, **options: Any
     ) -> Chat | None:
@@ -223,6 +297,17 @@ class DevRevProvider:
             and entry.created_date >= floor
             and (self.user_id is None or _same_users((entry.created_by,), (self.user_id,)))
         )
+
+
+def _is_dm(entry: TimelineEntry) -> bool:
+    return entry.object_type == "dm" or ":dm/" in (entry.object or "")
+
+
+def _devrev_cursor(cursor: str | None) -> tuple[int, str | None]:
+    if not cursor:
+        return 0, None
+    seen, _, page = cursor.partition("|")
+    return int(seen), page or None
 
 
 def _refuse_unknown(operation: str, options: dict[str, Any]) -> None:

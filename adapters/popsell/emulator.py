@@ -31,7 +31,7 @@ from adapters.popsell.emulator_state import (
     room_json,
 )
 from framework.adapter_registry import EmulatorOptions
-from framework.emulation import emulator_app, read_json
+from framework.emulation import PersonMessage, emulator_app, read_json
 
 __all__ = [
     "PAGE_SIZE",
@@ -191,8 +191,12 @@ async def post_message(request: web.Request) -> web.StreamResponse:
         errors["content"] = ["The content field is required when type message is 0."]
     if errors:
         return invalid_response(errors)
-    if sender not in room.members:
+    if sender not in room.members or not isinstance(sender, int) or not isinstance(kind, int):
         return error_response(403, FORBIDDEN)
+    return web.json_response(_add_message(state, room, sender, content, kind), status=201)
+
+
+def _add_message(state: EmulatorState, room: Room, sender: int, content: Any, kind: int) -> dict[str, Any]:
     now = datetime.now(UTC)
     author = {
         key: state.ambassadors[sender][key] for key in ("id_ambassador", "firstname", "lastname", "username")
@@ -211,7 +215,21 @@ async def post_message(request: web.Request) -> web.StreamResponse:
     authors = {entry["author"]["id_ambassador"] for entry in room.messages}
     if room.dialogue_at is None and len(authors) >= 2:
         room.dialogue_at = now
-    return web.json_response(message, status=201)
+    return message
+
+
+async def person_writes(request: web.Request) -> web.StreamResponse:
+    """`POST /_emulator/messages {chat_id, sender_id, text}`: an ambassador of the chatroom writes into it."""
+    state = request.app[STATE_KEY]
+    written = await PersonMessage.read(request)
+    room_id = max(state.rooms, default=None) if written.latest else written.chat_id
+    room = state.rooms.get(int(room_id)) if room_id is not None and str(room_id).isdigit() else None
+    if room is None:
+        raise web.HTTPNotFound(text=f"no chatroom {written.chat_id}")
+    sender = int(written.sender_id) if written.sender_id.isdigit() else None
+    if sender is None or sender not in room.members:
+        raise web.HTTPForbidden(text=f"ambassador {written.sender_id} is not in chatroom {room.id}")
+    return web.json_response({"message": _add_message(state, room, sender, written.text, 0)}, status=201)
 
 
 async def change_pivot(request: web.Request) -> web.StreamResponse:
@@ -261,4 +279,5 @@ def create_app(options: EmulatorOptions) -> web.Application:
     router.add_patch(pivot_path, change_pivot)
     router.add_post("/chat/chatrooms/{chatroom}/ambassadors/{ambassador}/{action:read}", change_pivot)
     router.add_post("/_emulator/expire-tokens", expire_tokens)
+    router.add_post("/_emulator/messages", person_writes)
     return app

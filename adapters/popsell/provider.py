@@ -9,12 +9,15 @@ from typing import Any, TypeVar
 
 import attrs
 
+from adapters.inbound import raw_json
 from adapters.popsell.client import PROVIDER, SOURCES, PopsellClient
 from adapters.popsell.models import TYPE_CHATROOM_ONE_TO_ONE, TYPE_MESSAGE_TEXT, ChatMessage, Chatroom, Page
 from adapters.readback import MAX_ITEMS, cutoff, undecided
 from framework.adapter_registry import AdapterConfig
 from framework.chats import Capability, Chat, Message
 from framework.errors import ConfigError, InvalidRequest, Unsupported
+from framework.messages import ChatMessage as InboundMessage
+from framework.messages import Intake, Polled
 
 __all__ = ["PopsellConfig", "PopsellProvider", "build"]
 
@@ -55,6 +58,14 @@ class PopsellConfig(AdapterConfig):
     """Default `source` of new chatrooms: 0 direct, 1 waiting list, 2 hot list."""
 
 
+def _popsell_cursor(cursor: str | None) -> tuple[int, int]:
+    """(page, last id) of a poll cursor; a chatroom never polled starts at page 1 before any id."""
+    if cursor is None:
+        return 1, -1
+    page, _, last = cursor.partition(":")
+    return int(page), int(last)
+
+
 def _provider_int(value: object, field: str) -> int:
     if isinstance(value, bool):
         raise InvalidRequest(
@@ -83,6 +94,7 @@ class PopsellProvider:
         }
     )
     readback = frozenset({Capability.CREATE_CHAT, Capability.POST_MESSAGE})
+    intake: frozenset[Intake] = frozenset({Intake.POLL})
 
     def __init__(self, name: str, config: PopsellConfig, *, client: PopsellClient | None = None) -> None:
         self.name = name
@@ -187,6 +199,61 @@ class PopsellProvider:
             ("find_chat", f"the chatrooms of ambassador {ambassador}"),
         )
         return None if chatroom is None else self._chat(chatroom)
+
+    @property
+    def own_id(self) -> str:
+        """The ambassador the bot posts as: its messages are the bot's own."""
+        return str(self.config.sender_ambassador_id)
+
+    def is_own(self, message: InboundMessage) -> bool:
+        return message.sender_id == self.own_id
+
+    def inbound(self, chat_id: str, message: ChatMessage) -> InboundMessage:
+        author = message.author
+        names = [] if author is None else [author.firstname, author.lastname]
+        name = " ".join(part for part in names if part) or (author.username if author else None)
+        return InboundMessage(
+            provider=PROVIDER,
+            adapter=self.name,
+            chat_id=chat_id,
+            message_id=str(message.id_message),
+            sender_id=None if author is None or author.id_ambassador is None else str(author.id_ambassador),
+            sender_name=name,
+            text=message.content or "",
+            sent_at=message.date_insert,
+            raw=raw_json(message),
+        )
+
+    async def poll_messages(self, chat_id: str, cursor: str | None) -> Polled:
+        """The messages after `cursor`, in Popsell's order (oldest first), from `GET .../messages?page=N`.
+
+        The cursor is `<page>:<id_message>`: the page the newest message seen is on and its id. A poll reads
+        that page and any after it (one request when nothing much happened); messages only ever append.
+        """
+        chatroom_id = _provider_int(chat_id, "chat_id")
+        page_number, last_id = _popsell_cursor(cursor)
+        found: list[ChatMessage] = []
+        while True:
+            page = await self.client.list_messages(chatroom_id, page=page_number)
+            found += [message for message in page.data if message.id_message > last_id]
+            if not page.has_more:
+                page_number = page.current_page
+                break
+            page_number = page.current_page + 1
+        if found:
+            last_id = max(message.id_message for message in found)
+        messages = [self.inbound(chat_id, message) for message in found]
+        return Polled(messages, f"{page_number}:{last_id}" if found else cursor)
+
+    async def latest_cursor(self, chat_id: str) -> str | None:
+        """The cursor of a chatroom watched from now on: its last page's newest message (two requests at most)."""
+        chatroom_id = _provider_int(chat_id, "chat_id")
+        page = await self.client.list_messages(chatroom_id, page=1)
+        if page.last_page and page.last_page > page.current_page:
+            page = await self.client.list_messages(chatroom_id, page=page.last_page)
+        if not page.data:
+            return None
+        return f"{page.current_page}:{max(message.id_message for message in page.data)}"
 
     async def find_message(self, chat_id: str, text: str, since: datetime) -> Message | None:
         """The text message with `text` the configured sender posted at or after `since`.

@@ -3,7 +3,7 @@
 Credentials: `X-API-KEY: test-key` (TEST_API_KEY) may do everything; `read-only-key` may read but gets
 403 on writes; anything else is 401 `{"message": ...}`. The path's worker id must be one of SEED_WORKERS.
 Beside the emulator kit's `/_emulator` routes and scripted answers (framework.emulation), which answer with
-RoostedHR's error body, it serves `GET /_emulator/workers`.
+RoostedHR's error body, it serves `GET /_emulator/workers` and `POST /_emulator/messages` (a worker writes into a chat).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import attrs
 from aiohttp import web
 
 from framework.adapter_registry import EmulatorOptions
-from framework.emulation import emulator_app, read_json
+from framework.emulation import PersonMessage, emulator_app, read_json
 
 from .emulator_state import EmulatedWorker, RoostedState, StoredChat
 
@@ -227,6 +227,19 @@ async def _workers(request: web.Request) -> web.Response:
     return web.json_response([attrs.asdict(worker) for worker in request.app[STATE_KEY].workers.values()])
 
 
+async def _person_writes(request: web.Request) -> web.Response:
+    """`POST /_emulator/messages {chat_id, sender_id, text}`: a member of the chat writes into it."""
+    state = request.app[STATE_KEY]
+    written = await PersonMessage.read(request)
+    chat = next(reversed(state.chats.values()), None) if written.latest else state.chats.get(written.chat_id)
+    if chat is None:
+        raise web.HTTPNotFound(text=f"no chat {written.chat_id}")
+    if written.sender_id not in chat.members:
+        raise web.HTTPForbidden(text=f"worker {written.sender_id} is not a member of chat {chat.id}")
+    message = state.add_message(chat, written.sender_id, written.text)
+    return web.json_response({"message": state.render_message(message, written.sender_id)}, status=201)
+
+
 def create_app(options: EmulatorOptions) -> web.Application:
     """The RoostedHR emulator: provider routes at `/workers/...` plus the emulator kit's fault injection."""
     state = RoostedState(seed_workers=SEED_WORKERS, seed=options.seed)
@@ -240,4 +253,5 @@ def create_app(options: EmulatorOptions) -> web.Application:
     app.router.add_get(chats + "/{chat_id}/messages", _provider_route(_list_messages))
     app.router.add_post(chats + "/{chat_id}/messages", _provider_route(_post_message, write=True))
     app.router.add_get("/_emulator/workers", _workers)
+    app.router.add_post("/_emulator/messages", _person_writes)
     return app

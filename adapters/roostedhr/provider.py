@@ -10,11 +10,13 @@ from typing import Any
 import aiohttp
 import attrs
 
+from adapters.inbound import raw_json
 from adapters.readback import MAX_ITEMS, cutoff, undecided
 from framework.adapter_registry import AdapterConfig
 from framework.chats import Capability, Chat, Message, member_ids
 from framework.errors import ConfigError, InvalidRequest, Unsupported
 from framework.http import HttpSettings
+from framework.messages import ChatMessage, Intake, Polled
 
 from .client import DEFAULT_BASE_URL, PROVIDER, RoostedHRClient
 from .models import RoostedChat, RoostedMessage
@@ -80,6 +82,7 @@ class RoostedHRProvider:
 
     capabilities: frozenset[Capability] = frozenset(Capability) - {Capability.DELETE_CHAT}
     readback: frozenset[Capability] = frozenset({Capability.CREATE_CHAT, Capability.POST_MESSAGE})
+    intake: frozenset[Intake] = frozenset({Intake.POLL})
 
     def __init__(
         self, client: RoostedHRClient, *, name: str = PROVIDER, page_size: int = DEFAULT_PAGE_SIZE
@@ -196,6 +199,54 @@ class RoostedHRProvider:
             last_seen_id = page.chats[-1].id
         why = f"not among the first {scanned} chats active since, and more are listed"
         raise undecided(log, PROVIDER, "find_chat", why)
+
+    @property
+    def own_id(self) -> str:
+        """The acting worker: the bot's own messages are sent as it."""
+        return self.client.worker_id
+
+    def is_own(self, message: ChatMessage) -> bool:
+        return message.sender_id == self.client.worker_id
+
+    def inbound(self, chat_id: str, message: RoostedMessage) -> ChatMessage:
+        return ChatMessage(
+            provider=PROVIDER,
+            adapter=self.name,
+            chat_id=chat_id,
+            message_id=message.id,
+            sender_id=message.sender_id,
+            sender_name=message.sender_name,
+            text=message.message,
+            sent_at=message.date_created,
+            raw=raw_json(message),
+        )
+
+    async def poll_messages(self, chat_id: str, cursor: str | None) -> Polled:
+        """The messages after `cursor` (the id of the newest one seen), oldest first.
+
+        `GET .../chats/{chat_id}/messages` lists newest first and pages back with `last_seen_id`: pages are read
+        until the cursor's message shows up (one request when nothing much happened), so none is skipped.
+        """
+        newer: list[RoostedMessage] = []
+        last_seen_id: str | None = None
+        while True:
+            page = await self.client.list_messages(chat_id, last_seen_id=last_seen_id, limit=self.page_size)
+            for message in page.messages:
+                if message.id == cursor:
+                    return self._polled(chat_id, newer, cursor)
+                newer.append(message)
+            if not page.has_more or not page.messages:
+                return self._polled(chat_id, newer, cursor)
+            last_seen_id = page.messages[-1].id
+
+    async def latest_cursor(self, chat_id: str) -> str | None:
+        """The cursor of a chat watched from now on: its newest message's id (one request)."""
+        page = await self.client.list_messages(chat_id, limit=1)
+        return page.messages[0].id if page.messages else None
+
+    def _polled(self, chat_id: str, newest_first: list[RoostedMessage], cursor: str | None) -> Polled:
+        messages = [self.inbound(chat_id, message) for message in reversed(newest_first)]
+        return Polled(messages, newest_first[0].id if newest_first else cursor)
 
     async def find_message(self, chat_id: str, text: str, since: datetime) -> Message | None:
         """The message with `text` the acting worker sent in the chat at or after `since`.

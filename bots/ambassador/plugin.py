@@ -1,5 +1,7 @@
 """ambassador: a Popsell one-to-one chatroom and a welcome message for each customer-ambassador match.
 
+When the customer writes in the chatroom (polled: `chat.message`), the planned follow-up is cancelled at once.
+
 Every call that changes something at Popsell is a step (`ctx.chats`, or `ctx.step` for a post as the matched
 ambassador), so a retried handler gets the recorded result instead of acting again, and a call whose answer was
 lost is looked for at Popsell first. `ctx.state["match:<id>"]` keeps the match's chatroom and whether the match is
@@ -146,6 +148,8 @@ async def open_match_chatroom(event: Event, ctx: Context) -> None:
         # Saved at once: a re-sent match uses this chatroom even when this event fails from here on.
         record.chatroom_id = chat.id
         await records.save(record)
+        room = {"match": match.id, "customer": str(match.customer_ambassador_id)}
+        await ctx.state.set(f"room:{chat.id}", room, ttl=config.remember_days * 86400)
     await _post(ctx, popsell, config, record.chatroom_id, author, match.render(config.welcome))
     ctx.log.info("match %s: welcome posted in chatroom %s", match.id, record.chatroom_id)
     if config.follow_up_after_hours > 0:
@@ -178,3 +182,15 @@ async def follow_up(event: Event, ctx: Context) -> None:
             return
     await _post(ctx, popsell, config, chatroom_id, author, match.render(config.follow_up))
     ctx.log.info("match %s: follow-up posted in chatroom %s", match.id, chatroom_id)
+
+
+@plugin.message(adapter=ADAPTER)
+async def customer_wrote(event: Event, ctx: Context) -> None:
+    """The customer wrote in a match's chatroom: the follow-up is not needed any more, so it is cancelled now
+    (rather than looked into when it fires); the ambassador takes the conversation from here."""
+    message = ctx.message
+    room = await ctx.state.get(f"room:{message.chat_id}")
+    if room is None or message.sender_id != room["customer"]:
+        return
+    if await ctx.schedule.cancel(follow_up_job_id(room["match"])):
+        ctx.log.info("match %s: the customer wrote; follow-up cancelled", room["match"])

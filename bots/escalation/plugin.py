@@ -28,7 +28,7 @@ from .item import (
     summary_text,
 )
 
-__all__ = ["ADAPTER", "REMINDER_EVENT", "plugin", "reminder_job_id"]
+__all__ = ["ADAPTER", "REMINDER_EVENT", "ack_title", "plugin", "reminder_job_id"]
 
 ADAPTER = "devrev"
 """The `[adapters.devrev]` table the bot talks to."""
@@ -71,6 +71,8 @@ async def _escalate(ctx: Context, item: WorkItem, reason: str, trigger: str, at:
         dm_id = chat.id
         await ctx.state.set(f"dm:{item.id}", dm_id, ttl=ttl)
         ctx.log.info("%s: DM %s with %d responders", item.display_id, dm_id, len(config.responders))
+    await ctx.state.set(f"dm-last:{dm_id}", item.id, ttl=ttl)  # what a bare `ack` in the DM acknowledges
+    await ctx.state.set(f"display:{item.display_id.upper()}", item.id, ttl=ttl)  # what `ack ISS-123` does
     await devrev.post_message(dm_id, summary_text(item, reason, config.link(item)))
     ctx.log.info("%s: summary of %s posted in DM %s", item.display_id, trigger, dm_id)
     if config.remind_after_minutes > 0:
@@ -138,8 +140,41 @@ async def remind(event: Event, ctx: Context) -> None:
         ctx.log.info("%s no longer matches the rule; no reminder", item_id)
         return
     item = known[0]
+    if await ctx.state.get(f"acked:{item_id}") is not None:
+        ctx.log.info("%s was acknowledged; no reminder", item.display_id)
+        return
     minutes = round(
         (event.occurred_at - datetime.fromisoformat(event.data["escalated_at"])).total_seconds() / 60
     )
     await ctx.chats[ADAPTER].post_message(dm_id, reminder_text(item, minutes, config.link(item)))
     ctx.log.info("%s: reminder posted in DM %s", item.display_id, dm_id)
+
+
+@plugin.command("ack", prefix="", adapter=ADAPTER)
+async def ack(event: Event, ctx: Context) -> None:
+    """A responder writes `ack` (the item last escalated in the DM) or `ack ISS-123` in the DM: the item is
+    acknowledged - its reminder is cancelled and none is planned again - and the DM is renamed to say so."""
+    config = _config(ctx)
+    message = ctx.message
+    args = ctx.command.args
+    key = f"display:{args[0].upper()}" if args else f"dm-last:{message.chat_id}"
+    item_id = await ctx.state.get(key)
+    known = None if item_id is None else await _known(ctx, item_id)
+    if known is None:
+        what = f"no escalated item {args[0]}" if args else "no escalated item in this DM"
+        await ctx.reply(f"Nothing to acknowledge: {what}.")
+        return
+    item = known[0]
+    who = message.sender_name or message.sender_id or "someone"
+    acked = await ctx.state.get(f"acked:{item.id}")
+    if acked is None:
+        acked = {"by": who, "at": event.occurred_at.isoformat()}
+        await ctx.state.set(f"acked:{item.id}", acked, ttl=config.remember_days * 86400)
+    await ctx.schedule.cancel(reminder_job_id(item.id))
+    await ctx.chats[ADAPTER].rename_chat(message.chat_id, ack_title(item))
+    await ctx.reply(f"{item.display_id} acknowledged by {acked['by']}; no more reminders.")
+    ctx.log.info("%s acknowledged by %s in DM %s", item.display_id, acked["by"], message.chat_id)
+
+
+def ack_title(item: WorkItem) -> str:
+    return f"ACK {item.heading}"

@@ -17,7 +17,7 @@ from framework import ChatProvider, Context, Event, Plugin
 from .config import ShiftchatConfig
 from .shift import Shift, ShiftCancelled, ShiftChanged, parse_time, render
 
-__all__ = ["ADAPTER", "REMINDER_EVENT", "ShiftRecord", "plugin", "reminder_job_id"]
+__all__ = ["ADAPTER", "REMINDER_EVENT", "ShiftRecord", "plugin", "reminder_job_id", "when_text"]
 
 ADAPTER = "roosted"
 """The `[adapters.roosted]` table the bot talks to."""
@@ -36,6 +36,7 @@ class ShiftRecord:
     title: str
     starts_at: str
     roster: list[str]
+    ends_at: str | None = None
     welcomed: bool = False
     reminder_at: str | None = None
     cancelled: bool = False
@@ -82,9 +83,10 @@ async def _sync_name(ctx: Context, record: ShiftRecord, shift: Shift) -> None:
     name = _text(config, config.chat_name, shift.id, shift.title, shift.starts_at)
     if name != record.name:
         await ctx.chats[ADAPTER].rename_chat(record.chat_id, name)
-    wanted = (name, shift.title, shift.starts_at.isoformat())
-    if wanted != (record.name, record.title, record.starts_at):
-        record.name, record.title, record.starts_at = wanted
+    ends_at = None if shift.ends_at is None else shift.ends_at.isoformat()
+    wanted = (name, shift.title, shift.starts_at.isoformat(), ends_at)
+    if wanted != (record.name, record.title, record.starts_at, record.ends_at):
+        record.name, record.title, record.starts_at, record.ends_at = wanted
         await _save(ctx, shift.id, record)
 
 
@@ -128,10 +130,12 @@ async def _open_or_update(ctx: Context, shift: Shift) -> None:
             name=name,
             title=shift.title,
             starts_at=shift.starts_at.isoformat(),
+            ends_at=None if shift.ends_at is None else shift.ends_at.isoformat(),
             roster=list(shift.worker_ids),
         )
         # Saved before the welcome: a later event about the shift uses this chat even if this one fails from here.
         await _save(ctx, shift.id, record)
+        await ctx.state.set(f"chat:{chat.id}", shift.id)
         ctx.log.info("shift %s: chat %s created", shift.id, chat.id)
     else:
         if record.cancelled:
@@ -219,3 +223,33 @@ async def remind(event: Event, ctx: Context) -> None:
     text = _text(config, config.reminder, shift_id, record.title, parse_time(record.starts_at))
     await ctx.chats[ADAPTER].post_message(record.chat_id, text)
     await ctx.state.set(reminded_key, planned_start)
+
+
+@plugin.command("when", prefix="", adapter=ADAPTER)
+async def when(event: Event, ctx: Context) -> None:
+    """A worker writes `when` in a shift's chat: the bot answers with the shift's times (its zone's)."""
+    shift_id = await ctx.state.get(f"chat:{ctx.message.chat_id}")
+    record = None if shift_id is None else await _load(ctx, shift_id)
+    if record is None:
+        ctx.log.debug("`when` in chat %s, which is no shift's chat", ctx.message.chat_id)
+        return
+    await ctx.reply(when_text(record, _config(ctx)))
+    ctx.log.info(
+        "shift %s: %s asked when; answered", shift_id, ctx.message.sender_name or ctx.message.sender_id
+    )
+
+
+def when_text(record: ShiftRecord, config: ShiftchatConfig) -> str:
+    """`Kitchen morning: Tue 08 Dec 08:00-14:00 (Europe/Berlin)`, or that the shift was cancelled."""
+    if record.cancelled:
+        return f"{record.title} is cancelled."
+    zone = config.zone
+    starts = parse_time(record.starts_at)
+    starts = starts.astimezone(zone) if zone else starts
+    until = ""
+    if record.ends_at is not None:
+        ends = parse_time(record.ends_at)
+        ends = ends.astimezone(zone) if zone else ends
+        until = f"-{ends:%H:%M}" if ends.date() == starts.date() else f" to {ends:%a %d %b %H:%M}"
+    where = f" ({config.timezone})" if config.timezone else ""
+    return f"{record.title}: {starts:%a %d %b %H:%M}{until}{where}"

@@ -17,6 +17,9 @@ SHIFT_ID = "shf_1042"
 ZONE = ZoneInfo("Europe/Berlin")
 
 
+SHIFT_HOURS = 6
+
+
 def _tomorrow_at(hour: int, minute: int = 0) -> str:
     day = datetime.now(ZONE) + timedelta(days=1)
     return day.replace(hour=hour, minute=minute, second=0, microsecond=0).isoformat()
@@ -30,13 +33,16 @@ def shift_body(
     starts_at: str | None = None,
     worker_ids: tuple[str, ...] = ("120915", "2041"),
 ) -> dict[str, Any]:
-    """A webhook body `{type, shift: {id, title, starts_at, worker_ids}}` (starts_at default: tomorrow 08:00 Berlin)."""
+    """A webhook body `{type, shift: {id, title, starts_at, ends_at, worker_ids}}` (starts_at default: tomorrow
+    08:00 Berlin; the shift lasts SHIFT_HOURS)."""
+    start = starts_at or _tomorrow_at(8)
     return {
         "type": type,
         "shift": {
             "id": shift_id,
             "title": title,
-            "starts_at": starts_at or _tomorrow_at(8),
+            "starts_at": start,
+            "ends_at": (datetime.fromisoformat(start) + timedelta(hours=SHIFT_HOURS)).isoformat(),
             "worker_ids": list(worker_ids),
         },
     }

@@ -23,7 +23,7 @@ def _unique(ids: tuple[str, ...] | list[str]) -> tuple[str, ...]:
 
 @attrs.frozen
 class Shift:
-    """`{id, title, starts_at, worker_ids}` from the body (`body.shift`), checked at the webhook.
+    """`{id, title, starts_at, worker_ids, ends_at?}` from the body (`body.shift`), checked at the webhook.
 
     `starts_at` is as sent: aware, or naive (then `in_zone` reads it in the configured zone).
     """
@@ -32,12 +32,17 @@ class Shift:
     title: NonEmptyStr
     starts_at: datetime
     worker_ids: tuple[Id, ...] = attrs.field(default=(), converter=_unique)
+    ends_at: datetime | None = None
 
     def in_zone(self, zone: tzinfo | None) -> Shift:
-        """The shift with an aware `starts_at`: a naive one is read in `zone` (or UTC)."""
-        if self.starts_at.tzinfo is not None:
+        """The shift with aware times: naive ones are read in `zone` (or UTC)."""
+        ends = self.ends_at
+        if self.starts_at.tzinfo is not None and (ends is None or ends.tzinfo is not None):
             return self
-        return attrs.evolve(self, starts_at=self.starts_at.replace(tzinfo=zone or UTC))
+        starts = self.starts_at if self.starts_at.tzinfo else self.starts_at.replace(tzinfo=zone or UTC)
+        if ends is not None and ends.tzinfo is None:
+            ends = ends.replace(tzinfo=zone or UTC)
+        return attrs.evolve(self, starts_at=starts, ends_at=ends)
 
 
 @attrs.frozen

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import attrs
 from apscheduler.triggers.date import DateTrigger
 
 from framework import jsoncodec
@@ -33,12 +34,19 @@ from framework.schedules.config import (
     schedule_problems,
     static_schedules,
 )
-from framework.schedules.fires import EXECUTOR_ALIAS, FIRE_FUNC, FireAppender, FireStats
+from framework.schedules.fires import EXECUTOR_ALIAS, FIRE_FUNC, FireAppender, FireStats, fire_event
 from framework.schedules.jobstores import build_job_store
 from framework.schedules.scheduler import FireScheduler
 from framework.store.base import Append, Store
 
-__all__ = ["DEFAULT_POLL_INTERVAL", "FireStats", "ScheduleConfig", "ScheduleService", "schedule_problems"]
+__all__ = [
+    "DEFAULT_POLL_INTERVAL",
+    "FireStats",
+    "ScheduleConfig",
+    "ScheduleRow",
+    "ScheduleService",
+    "schedule_problems",
+]
 
 log = logging.getLogger("chatwright.schedules")
 
@@ -55,6 +63,23 @@ NextFires = list[tuple[str, datetime | None]]
 BrokenJobs = list[BrokenJob]
 JobList = list[Any]
 """(schedule id, next planned fire in UTC, None when it will not fire), soonest first."""
+
+
+@attrs.frozen
+class ScheduleRow:
+    """A stored job as the admin console shows it: `paused` jobs keep their trigger but have no next fire
+    (APScheduler's pause, kept in the shared job store, so it holds on every replica and across restarts)."""
+
+    id: str
+    event_type: str
+    trigger: str
+    static: bool
+    next_fire: datetime | None
+    paused: bool
+    broken: str | None = None
+
+
+ScheduleRows = list[ScheduleRow]
 
 
 def _job_kwargs(event_type: str, data: dict[str, Any] | None, trigger: str, **extra: Any) -> dict[str, Any]:
@@ -100,7 +125,7 @@ class ScheduleService:
         self._poll_interval = poll_interval
         self._store_url = store_url
         self.stats = FireStats()
-        fires = FireAppender(append or store.append, self.stats)
+        fires = self._fires = FireAppender(append or store.append, self.stats)
         self._jobstore = build_job_store(store_url)
         self._scheduler = FireScheduler(fires, self._jobstore)
         self._poller: asyncio.Task[None] | None = None
@@ -290,6 +315,68 @@ class ScheduleService:
         kwargs = _job_kwargs(event_type, data, description, misfire="run-once", grace_time=None)
         await asyncio.to_thread(self._add, job_id, trigger, kwargs)
         return job_id
+
+    # -- for the admin console ---------------------------------------------------------------------------------
+
+    async def rows(self) -> ScheduleRows:
+        """Every stored job (static and dynamic, paused ones included) and the broken ones, soonest first."""
+
+        def read() -> ScheduleRows:
+            jobs, broken = self._jobs_and_broken()
+            found = [
+                ScheduleRow(
+                    id=job.id,
+                    event_type=job.kwargs.get("type", ""),
+                    trigger=job.kwargs.get("trigger", str(job.trigger)),
+                    static=bool(job.kwargs.get("static")),
+                    next_fire=_utc(job.next_run_time),
+                    paused=job.next_run_time is None,
+                )
+                for job in jobs
+            ]
+            found += [
+                ScheduleRow(
+                    id=job.id,
+                    event_type="",
+                    trigger="",
+                    static=False,
+                    next_fire=_utc(job.next_run_time),
+                    paused=False,
+                    broken=job.error,
+                )
+                for job in broken
+            ]
+            return sorted(found, key=lambda row: (row.next_fire or _NEVER, row.id))
+
+        return await asyncio.to_thread(read)
+
+    async def pause(self, id: str) -> bool:
+        """Stop a job firing until `resume` (static schedules too; a changed static schedule starts afresh);
+        False if there is no such job."""
+        return await asyncio.to_thread(self._change, id, "pause")
+
+    async def resume(self, id: str) -> bool:
+        """Fire a paused job again, from its next planned time after now; False if there is no such job."""
+        return await asyncio.to_thread(self._change, id, "resume")
+
+    def _change(self, id: str, change: str) -> bool:
+        if self._scheduler.get_job(id) is None:
+            return False
+        if change == "pause":
+            self._scheduler.pause_job(id)
+        else:
+            self._scheduler.resume_job(id)
+        return True
+
+    async def fire_now(self, id: str) -> str | None:
+        """Append one fire of a job now (its planned fires stay as they were); the event id, or None if there is
+        no such job."""
+        job = await asyncio.to_thread(self._scheduler.get_job, id)
+        if job is None:
+            return None
+        event = fire_event(id, utcnow(), job.kwargs.get("type", ""), dict(job.kwargs.get("data") or {}))
+        await self._fires.append([event])
+        return event.id
 
     # -- a controllable clock, for tests -----------------------------------------------------------------------
 

@@ -22,12 +22,17 @@ from framework.events import Event
 
 __all__ = [
     "DEFAULT_DEDUPE_TTL",
+    "DEFAULT_HISTORY_AGE",
+    "DEFAULT_HISTORY_SIZE",
     "DEFAULT_STEP_TTL",
     "RELEASED",
     "Append",
     "AppendResult",
     "Claim",
     "DeadLetter",
+    "Finished",
+    "HistoryEntry",
+    "HistoryQuery",
     "InboxEntry",
     "RateLimiterLike",
     "Store",
@@ -40,6 +45,12 @@ DEFAULT_DEDUPE_TTL = 7 * 24 * 3600.0
 DEFAULT_STEP_TTL = 7 * 24 * 3600.0
 """How long a step record is kept after it was written (seconds); never while its event is dead-lettered or
 still in the inbox."""
+
+DEFAULT_HISTORY_SIZE = 10_000
+"""How many finished attempts the event history keeps (the newest)."""
+
+DEFAULT_HISTORY_AGE = 7 * 24 * 3600.0
+"""How long a finished attempt stays in the event history (seconds)."""
 
 RELEASED = "released: the service stopped while the event was held"
 """The `last_error` a shutdown leaves on the events it gives back: their next delivery is a re-run."""
@@ -104,6 +115,41 @@ class DeadLetter:
     failed_at: datetime
 
 
+@attrs.frozen
+class Finished:
+    """How the worker's attempt at an event ended, for the event history: `outcome` is `done`, `retry` or
+    `dead`, `duration` the seconds its handlers took, `handlers` a JSON list of one object per handler
+    (`{"handler": name, "outcome": "ok" | "skipped" | "failed", "error": ..., "traceback": ...}`)."""
+
+    outcome: str
+    duration: float
+    handlers: bytes
+
+
+@attrs.frozen
+class HistoryEntry:
+    """One finished attempt at an event, as the event history keeps it; `steps` are its step records (JSON)
+    as they stood when the attempt ended."""
+
+    event: Event
+    attempt: int
+    outcome: str
+    handled_at: datetime
+    duration: float
+    handlers: list[dict[str, Any]]
+    steps: dict[str, Any]
+
+
+@attrs.frozen
+class HistoryQuery:
+    """What `Store.history` looks for: every field given must match (`event_id` and `type` exactly)."""
+
+    event_id: str | None = None
+    type: str | None = None
+    outcome: str | None = None
+    limit: int = 100
+
+
 class Store(abc.ABC):
     """What the triggers, the dispatcher and the plugins' state need from storage."""
 
@@ -142,16 +188,21 @@ class Store(abc.ABC):
         """Extend the lease of events still being handled."""
 
     @abc.abstractmethod
-    async def ack(self, event_id: str) -> None:
-        """The event was handled: remove it from the inbox (its id stays remembered for dedupe)."""
+    async def ack(self, event_id: str, finished: Finished | None = None) -> None:
+        """The event was handled: remove it from the inbox (its id stays remembered for dedupe). With
+        `finished`, the attempt goes into the event history in the same write."""
 
     @abc.abstractmethod
-    async def retry_later(self, event_id: str, delay: float, error: str) -> None:
-        """Hand the event out again after `delay` seconds, with the attempt counter raised."""
+    async def retry_later(
+        self, event_id: str, delay: float, error: str, finished: Finished | None = None
+    ) -> None:
+        """Hand the event out again after `delay` seconds, with the attempt counter raised (and `finished` into
+        the event history)."""
 
     @abc.abstractmethod
-    async def dead_letter(self, event_id: str, error: str) -> None:
-        """Give up on the event: move it to the dead letters with its last error."""
+    async def dead_letter(self, event_id: str, error: str, finished: Finished | None = None) -> None:
+        """Give up on the event: move it to the dead letters with its last error (and `finished` into the event
+        history)."""
 
     @abc.abstractmethod
     async def release(self, worker: str) -> int:
@@ -168,6 +219,22 @@ class Store(abc.ABC):
         Its handlers continue from the steps recorded so far (its last error comes along, so its next delivery
         is known as a re-run); `fresh` discards those records first, so every step acts again.
         """
+
+    @abc.abstractmethod
+    async def discard(self, event_id: str) -> bool:
+        """Delete a dead letter and its step records for good; False if there is no such dead letter."""
+
+    # -- event history -----------------------------------------------------------------------------------------
+
+    history_size: int = DEFAULT_HISTORY_SIZE
+    """The newest finished attempts kept in the event history."""
+    history_age: float = DEFAULT_HISTORY_AGE
+    """Seconds a finished attempt is kept in the event history."""
+
+    @abc.abstractmethod
+    async def history(self, query: HistoryQuery) -> list[HistoryEntry]:
+        """Finished attempts (acked, retried, dead-lettered with a `Finished`) that match, newest first; at most
+        the newest `history_size`, none older than `history_age`."""
 
     @abc.abstractmethod
     async def pending(self) -> int:

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import math
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,7 +31,7 @@ from redis.typing import KeyT, StreamIdT
 
 from framework import jsoncodec
 from framework.errors import ConfigError
-from framework.events import Event, event_from_json, event_to_json
+from framework.events import Event, event_from_json, event_from_stored, event_to_json
 from framework.store import redis_scripts as lua
 from framework.store.base import (
     DEFAULT_DEDUPE_TTL,
@@ -38,6 +39,9 @@ from framework.store.base import (
     AppendResult,
     Claim,
     DeadLetter,
+    Finished,
+    HistoryEntry,
+    HistoryQuery,
     InboxEntry,
     Store,
 )
@@ -78,6 +82,22 @@ def _raise_if_cancelled() -> None:
         raise asyncio.CancelledError
 
 
+def _history_head(finished: Finished | None) -> bytes:
+    """The worker's part of a history entry, completed by the scripts (`keep_history`); empty for none."""
+    if finished is None:
+        return b""
+    return b"".join(
+        (
+            b'{"outcome":',
+            jsoncodec.dumps(finished.outcome),
+            b',"duration":',
+            repr(finished.duration).encode(),
+            b',"handlers":',
+            finished.handlers,
+        )
+    )
+
+
 def _us(seconds: float) -> int:
     return round(seconds * 1_000_000)
 
@@ -100,6 +120,8 @@ class _Scripts:
     retry_later: AsyncScript
     dead_letter: AsyncScript
     dead_letters: AsyncScript
+    discard: AsyncScript
+    history_trim: AsyncScript
     replay: AsyncScript
     release: AsyncScript
     peek: AsyncScript
@@ -312,14 +334,20 @@ class RedisStore(Store):
         if event_ids:
             await self._run(self._scripts.extend, worker, _us(lease), *event_ids)
 
-    async def ack(self, event_id: str) -> None:
-        await self._run(self._scripts.remove, event_id)
+    async def ack(self, event_id: str, finished: Finished | None = None) -> None:
+        await self._run(self._scripts.remove, event_id, _history_head(finished), self.history_size)
 
-    async def retry_later(self, event_id: str, delay: float, error: str) -> None:
-        await self._run(self._scripts.retry_later, event_id, _us(delay), error)
+    async def retry_later(
+        self, event_id: str, delay: float, error: str, finished: Finished | None = None
+    ) -> None:
+        await self._run(
+            self._scripts.retry_later, event_id, _us(delay), error, _history_head(finished), self.history_size
+        )
 
-    async def dead_letter(self, event_id: str, error: str) -> None:
-        await self._run(self._scripts.dead_letter, event_id, error)
+    async def dead_letter(self, event_id: str, error: str, finished: Finished | None = None) -> None:
+        await self._run(
+            self._scripts.dead_letter, event_id, error, _history_head(finished), self.history_size
+        )
 
     async def release(self, worker: str) -> int:
         if self._heartbeat is not None and self._beating(worker):
@@ -348,6 +376,40 @@ class RedisStore(Store):
     async def replay(self, event_id: str, *, fresh: bool = False) -> bool:
         ttl_ms = math.ceil(self.step_ttl * 1000)
         return bool(await self._run(self._scripts.replay, event_id, "1" if fresh else "0", ttl_ms))
+
+    async def discard(self, event_id: str) -> bool:
+        return bool(await self._run(self._scripts.discard, event_id))
+
+    async def history(self, query: HistoryQuery) -> list[HistoryEntry]:
+        if not self.history_size:
+            return []
+        oldest = _us(time.time() - self.history_age)
+        await self._run(self._scripts.history_trim, oldest)
+        raw = await self._open.client.lrange(self.key("history"), 0, self.history_size - 1)
+        found: list[HistoryEntry] = []
+        for item in raw:
+            record = jsoncodec.loads(item)
+            event = event_from_stored(record["event"])
+            if (
+                (query.event_id is not None and event.id != query.event_id)
+                or (query.type is not None and event.type != query.type)
+                or (query.outcome is not None and record["outcome"] != query.outcome)
+            ):
+                continue
+            found.append(
+                HistoryEntry(
+                    event=event,
+                    attempt=int(record["attempt"]),
+                    outcome=record["outcome"],
+                    handled_at=datetime.fromtimestamp(record["at"] / 1_000_000, UTC),
+                    duration=float(record["duration"]),
+                    handlers=record["handlers"],
+                    steps={key: jsoncodec.loads(value) for key, value in record["steps"].items()},
+                )
+            )
+            if len(found) >= query.limit:
+                break
+        return found
 
     async def pending(self) -> int:
         count: int = await self._open.client.scard(self.key("inbox"))

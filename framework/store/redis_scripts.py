@@ -18,6 +18,7 @@ Layout under the key prefix `{P}:` (the braces keep every key in one Redis Clust
 - `order:<key>` list: the inbox events sharing an ordering key, in append order; only its head is on the
   stream, delayed or claimed, the rest wait for it to leave the inbox;
 - `dedupe:<key>` string with an expiry; `dead` hash (id -> JSON record) and `dead-by-time` sorted set;
+- `history` list of finished attempts (JSON), newest first, trimmed to the history size at each push;
 - `state:<namespace>` hash (key -> JSON) and `state-ttl:<namespace>` sorted set (key -> expiry).
 
 Times are microseconds from the server's TIME, so replicas with skewed clocks agree on leases and delays.
@@ -30,9 +31,11 @@ __all__ = [
     "CLAIM",
     "DEAD_LETTER",
     "DEAD_LETTERS",
+    "DISCARD",
     "EXTEND",
     "GROUP",
     "HEARTBEAT",
+    "HISTORY_TRIM",
     "PEEK",
     "RATE",
     "RELEASE",
@@ -55,6 +58,7 @@ local base = ARGV[1]
 local GROUP = '__GROUP__'
 local READY, INBOX, DELAYED, LEASES = base .. 'ready', base .. 'inbox', base .. 'delayed', base .. 'leases'
 local DEAD, DEAD_TIME, WORKERS = base .. 'dead', base .. 'dead-by-time', base .. 'workers'
+local HISTORY = base .. 'history'
 local function ev(id) return base .. 'event:' .. id end
 local function held(worker) return base .. 'held:' .. worker end
 local function order(key) return base .. 'order:' .. key end
@@ -103,6 +107,25 @@ local function enqueue(id, payload, okey, now)
     if redis.call('RPUSH', order(okey), id) > 1 then return end
   end
   activate(id, now)
+end
+
+-- Push a finished attempt onto the history: `head` is the worker's part of the JSON object (`{"outcome": ...,
+-- "duration": ..., "handlers": [...]`, '' for no history), completed here with the event's stored JSON, attempt,
+-- time and step records (the records as JSON strings) without decoding the event. Keeps the newest `size`.
+local function keep_history(id, head, size)
+  if head == '' then return end
+  local fields = redis.call('HMGET', ev(id), 'event', 'attempt')
+  if not fields[1] then return end
+  local steps = '{}'
+  local stored = redis.call('HGETALL', base .. 'steps:' .. id)
+  if #stored > 0 then
+    local records = {}
+    for i = 1, #stored, 2 do records[stored[i]] = stored[i + 1] end
+    steps = cjson.encode(records)
+  end
+  redis.call('LPUSH', HISTORY, head .. ',"attempt":' .. (fields[2] or '0') .. ',"at":' .. num(now_us())
+    .. ',"steps":' .. steps .. ',"event":' .. fields[1] .. '}')
+  redis.call('LTRIM', HISTORY, 0, tonumber(size) - 1)
 end
 
 -- Delete an event from the inbox; if it headed its ordering key, the next one becomes claimable. Its step
@@ -255,14 +278,16 @@ return 0
 """)
 
 REMOVE = _script("""
--- ARGV: id; returns 1 if the event was in the inbox
+-- ARGV: id, history head ('' for none), history size; returns 1 if the event was in the inbox
+keep_history(ARGV[2], ARGV[3], ARGV[4])
 return remove(ARGV[2])
 """)
 
 RETRY_LATER = _script("""
--- ARGV: id, delay (us), error
+-- ARGV: id, delay (us), error, history head ('' for none), history size
 local id = ARGV[2]
 if redis.call('EXISTS', ev(id)) == 0 then return 0 end
+keep_history(id, ARGV[5], ARGV[6])
 deactivate(id)
 local now = now_us()
 redis.call('HSET', ev(id), 'error', ARGV[4], 'due', num(now + tonumber(ARGV[3])))
@@ -272,10 +297,12 @@ return 1
 """)
 
 DEAD_LETTER = _script("""
--- ARGV: id, error; the record keeps the event, its ordering key, attempts and error (the time is the score)
+-- ARGV: id, error, history head ('' for none), history size; the record keeps the event, its ordering key,
+-- attempts and error (the time is the score)
 local id = ARGV[2]
 local fields = redis.call('HMGET', ev(id), 'event', 'okey', 'attempt')
 if not fields[1] then return 0 end
+keep_history(id, ARGV[4], ARGV[5])
 local record = {event = fields[1], attempts = tonumber(fields[3]), error = ARGV[3]}
 if fields[2] then record.ordering_key = fields[2] end
 redis.call('HSET', DEAD, id, cjson.encode(record))
@@ -315,6 +342,29 @@ else
   redis.call('PEXPIRE', base .. 'steps:' .. id, ARGV[4])
 end
 return 1
+""")
+
+DISCARD = _script("""
+-- ARGV: id; deletes a dead letter and its step records; returns 1 if there was one
+local id = ARGV[2]
+if redis.call('HDEL', DEAD, id) == 0 then return 0 end
+redis.call('ZREM', DEAD_TIME, id)
+redis.call('DEL', base .. 'steps:' .. id)
+return 1
+""")
+
+HISTORY_TRIM = _script("""
+-- ARGV: the oldest time kept (us); drops older entries from the end of the history (they are the oldest)
+local dropped = 0
+while true do
+  local last = redis.call('LINDEX', HISTORY, -1)
+  if not last then break end
+  local at = tonumber(string.match(last, '"at":(%d+)'))
+  if at and at >= tonumber(ARGV[2]) then break end
+  redis.call('RPOP', HISTORY)
+  dropped = dropped + 1
+end
+return dropped
 """)
 
 RELEASE = _script("""

@@ -14,9 +14,10 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -29,6 +30,9 @@ from framework.store.base import (
     AppendResult,
     Claim,
     DeadLetter,
+    Finished,
+    HistoryEntry,
+    HistoryQuery,
     InboxEntry,
     Store,
 )
@@ -37,6 +41,8 @@ from framework.store.sqlite_writer import SQLiteWriter
 from framework.store.urls import sqlite_path
 
 __all__ = ["SQLiteRateLimiter", "SQLiteStore"]
+
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox (
@@ -72,6 +78,17 @@ CREATE TABLE IF NOT EXISTS steps (
     record BLOB NOT NULL,
     PRIMARY KEY (event_seq, key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS history (
+    seq INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    event BLOB NOT NULL,
+    attempt INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    handled_at REAL NOT NULL,
+    duration REAL NOT NULL,
+    handlers BLOB NOT NULL,
+    steps TEXT
+);
 CREATE TABLE IF NOT EXISTS plugin_state (
     namespace TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -141,6 +158,8 @@ class _AckBatch:
     seqs: list[int]
     stepped: list[int] = attrs.field(factory=list)
     """Those of `seqs` with step records to delete too."""
+    finished: list[tuple[str, float, float, bytes, int]] = attrs.field(factory=list)
+    """The history rows of those acks that came with a `Finished`, with the seq last."""
     done: asyncio.Future[None] | None = None
     sealed: bool = False
 
@@ -302,13 +321,15 @@ class SQLiteStore(Store):
 
         await self._writer.run(op, durable=False)
 
-    async def ack(self, event_id: str) -> None:
+    async def ack(self, event_id: str, finished: Finished | None = None) -> None:
         where, key, wake = self._row(event_id, forget=True)
         if where == _BY_SEQ:
-            await self._ack_claimed(key)
+            await self._ack_claimed(key, finished)
         else:
 
             def op(db: sqlite3.Connection) -> None:
+                if finished is not None:
+                    self._keep_history(db, where, key, finished, stepped=True)
                 db.execute(
                     f"DELETE FROM steps WHERE event_seq IN (SELECT seq FROM inbox WHERE {where})", (key,)
                 )
@@ -318,25 +339,45 @@ class SQLiteStore(Store):
         if wake:
             self._work.set()  # a successor with the same ordering key may now be ready
 
-    def _ack_claimed(self, seq: int) -> asyncio.Future[None]:
+    def _ack_claimed(self, seq: int, finished: Finished | None) -> asyncio.Future[None]:
         """Delete a claimed row (and its step records) with the other acks made until the writer takes them up:
-        one operation, one future and one statement for all of them, instead of one each."""
+        one operation, one future and one statement for all of them, instead of one each. Their history rows
+        are copied from the inbox rows in that operation, before the delete."""
         stepped = seq in self._stepped
         if stepped:
             self._stepped.discard(seq)
+        row = (
+            None
+            if finished is None
+            else (finished.outcome, time.time(), finished.duration, finished.handlers, seq)
+        )
         with self._acks_lock:
             batch = self._acks
             if batch is not None and not batch.sealed:
                 batch.seqs.append(seq)
                 if stepped:
                     batch.stepped.append(seq)
+                if row is not None:
+                    batch.finished.append(row)
                 assert batch.done is not None
                 return batch.done
-        batch = self._acks = _AckBatch([seq], [seq] if stepped else [])
+        batch = self._acks = _AckBatch([seq], [seq] if stepped else [], [] if row is None else [row])
 
         def op(db: sqlite3.Connection) -> None:
             with self._acks_lock:
                 batch.sealed = True
+            if batch.finished:
+                # Step records are copied only for the rows that have them; the rest skip the steps lookup.
+                stepped_rows = set(batch.stepped)
+                plain = [row for row in batch.finished if row[-1] not in stepped_rows]
+                if plain:
+                    db.executemany(_HISTORY_FROM_INBOX, plain)
+                if len(plain) < len(batch.finished):
+                    db.executemany(
+                        _HISTORY_FROM_INBOX_STEPPED,
+                        [row for row in batch.finished if row[-1] in stepped_rows],
+                    )
+                self._trim_history(db)
             db.executemany("DELETE FROM inbox WHERE seq = ?", [(acked,) for acked in batch.seqs])
             if batch.stepped:
                 db.executemany("DELETE FROM steps WHERE event_seq = ?", [(acked,) for acked in batch.stepped])
@@ -344,10 +385,14 @@ class SQLiteStore(Store):
         batch.done = self._writer.submit(op, durable=False)
         return batch.done
 
-    async def retry_later(self, event_id: str, delay: float, error: str) -> None:
+    async def retry_later(
+        self, event_id: str, delay: float, error: str, finished: Finished | None = None
+    ) -> None:
         where, key, _ = self._row(event_id, forget=True)
 
         def op(db: sqlite3.Connection) -> None:
+            if finished is not None:
+                self._keep_history(db, where, key, finished, stepped=True)
             db.execute(
                 "UPDATE inbox SET available_at = ?, claimed_by = NULL, lease_until = NULL, last_error = ?"
                 f" WHERE {where}",
@@ -356,7 +401,7 @@ class SQLiteStore(Store):
 
         await self._writer.run(op)
 
-    async def dead_letter(self, event_id: str, error: str) -> None:
+    async def dead_letter(self, event_id: str, error: str, finished: Finished | None = None) -> None:
         where, key, wake = self._row(event_id, forget=True)
 
         if where == _BY_SEQ:
@@ -367,6 +412,8 @@ class SQLiteStore(Store):
             if row is None:
                 return
             seq = row[0]
+            if finished is not None:
+                self._keep_history(db, _BY_SEQ, seq, finished, stepped=True)
             # its step records move into the dead letter's row: a replay continues from them
             records = db.execute("SELECT key, record FROM steps WHERE event_seq = ?", (seq,)).fetchall()
             db.execute(
@@ -436,6 +483,85 @@ class SQLiteStore(Store):
         if replayed:
             self._work.set()
         return replayed
+
+    async def discard(self, event_id: str) -> bool:
+        def op(db: sqlite3.Connection) -> bool:
+            return db.execute("DELETE FROM dead_letters WHERE event_id = ?", (event_id,)).rowcount > 0
+
+        return await self._writer.run(op)
+
+    # -- event history -------------------------------------------------------------------------------------------
+    # A finished attempt's row copies the event from its inbox row in the transaction that acks, retries or
+    # dead-letters it (no decoding, no second write of the event from Python). The newest `history_size` rows
+    # stay: each write trims the oldest by rowid, a range at the front of the table; the sweep drops rows older
+    # than `history_age` (reads leave them out before that).
+
+    def _keep_history(
+        self, db: sqlite3.Connection, where: str, key: object, finished: Finished, *, stepped: bool
+    ) -> None:
+        statement = _HISTORY_FROM_INBOX_STEPPED if stepped else _HISTORY_FROM_INBOX
+        db.execute(
+            statement.replace(_BY_SEQ, where),
+            (finished.outcome, time.time(), finished.duration, finished.handlers, key),
+        )
+        self._trim_history(db)
+
+    def _trim_history(self, db: sqlite3.Connection) -> None:
+        db.execute(
+            "DELETE FROM history WHERE seq <= (SELECT MAX(seq) FROM history) - ?", (self.history_size,)
+        )
+
+    async def history(self, query: HistoryQuery) -> list[HistoryEntry]:
+        oldest = time.time() - self.history_age
+        clauses = ["handled_at > ?"]
+        params: list[object] = [oldest]
+        if query.event_id is not None:
+            clauses.append("event_id = ?")
+            params.append(query.event_id)
+        if query.type is not None:
+            clauses.append("json_extract(event, '$.type') = ?")
+            params.append(query.type)
+        if query.outcome is not None:
+            clauses.append("outcome = ?")
+            params.append(query.outcome)
+        params.append(query.limit)
+
+        def op(db: sqlite3.Connection) -> list[Any]:
+            return db.execute(
+                "SELECT event, attempt, outcome, handled_at, duration, handlers, steps FROM history"
+                f" WHERE {' AND '.join(clauses)} ORDER BY seq DESC LIMIT ?",
+                params,
+            ).fetchall()
+
+        rows = await self._read(op)
+        return [
+            HistoryEntry(
+                event=event_from_json(payload),
+                attempt=attempt,
+                outcome=outcome,
+                handled_at=datetime.fromtimestamp(handled_at, UTC),
+                duration=duration,
+                handlers=jsoncodec.loads(handlers),
+                steps={step: jsoncodec.loads(record) for step, record in _parse_steps(steps).items()},
+            )
+            for payload, attempt, outcome, handled_at, duration, handlers, steps in rows
+        ]
+
+    async def _read(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a read on a connection of its own in a thread: in WAL mode it neither waits for the writer nor
+        holds it up (the admin console's reads scan up to `history_size` rows). `:memory:` has one connection."""
+        if self.path == ":memory:":
+            return await self._writer.run(op, durable=False)
+
+        def read() -> T:
+            db = sqlite3.connect(self.path)
+            try:
+                db.execute("PRAGMA query_only = 1")
+                return op(db)
+            finally:
+                db.close()
+
+        return await asyncio.to_thread(read)
 
     async def pending(self) -> int:
         def op(db: sqlite3.Connection) -> int:
@@ -548,6 +674,7 @@ class SQLiteStore(Store):
         now = time.time()
         self._housekeeping.next_sweep = now + PURGE_EVERY
         db.execute("DELETE FROM dedupe WHERE expires_at <= ?", (now,))
+        db.execute("DELETE FROM history WHERE handled_at <= ?", (now - self.history_age,))
         db.execute("DELETE FROM plugin_state WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
         # records of events another process acked without knowing of them (the table holds only events in flight)
         db.execute("DELETE FROM steps WHERE event_seq NOT IN (SELECT seq FROM inbox)")
@@ -564,6 +691,19 @@ class SQLiteStore(Store):
 
 _BY_SEQ = "seq = ?"
 """The WHERE clause of `_row` for a row this store claimed: its acks are gathered (`_ack_claimed`)."""
+
+_HISTORY_FROM_INBOX = (
+    "INSERT INTO history (event_id, event, attempt, outcome, handled_at, duration, handlers)"
+    " SELECT event_id, event, attempt, ?, ?, ?, ? FROM inbox WHERE seq = ?"
+)
+"""A history row from an inbox row (found by seq) and the worker's `Finished`: outcome, time, duration,
+handlers."""
+_HISTORY_FROM_INBOX_STEPPED = (
+    "INSERT INTO history (event_id, event, attempt, outcome, handled_at, duration, handlers, steps)"
+    " SELECT event_id, event, attempt, ?, ?, ?, ?, (SELECT group_concat(json_quote(key) || char(9)"
+    " || CAST(record AS TEXT) || char(10), '') FROM steps WHERE event_seq = inbox.seq) FROM inbox WHERE seq = ?"
+)
+"""The same with the event's step records, in the `steps` text of a dead letter."""
 
 _INSERT_INBOX = tuple(
     "INSERT INTO inbox (event_id, event, available_at, attempt"

@@ -37,6 +37,7 @@ from framework.retries import HandlerRetry
 from framework.runtime import Runtime
 from framework.service import create_app
 from framework.store.base import DeadLetter
+from framework.triggers.polling import POLL_EVENT
 from framework.worker import Disposition
 
 __all__ = ["BotHarness"]
@@ -144,11 +145,25 @@ class BotHarness:
             plugins=self._plugins,
             providers=None if not self._providers else self._all_providers(),
             middlewares=self._middlewares,
-            listeners=[self.dispositions.append],
+            listeners=[self._record],
+            auto_poll=False,  # `write` and `poll` poll when the test says, so a test sees the same requests each run
         )
         self.runtime = runtime
         self.client = TestClient(TestServer(create_app(runtime), host="127.0.0.1"))
         await self.client.start_server()
+        for route in self.config.webhooks:
+            secrets = getattr(route.verify, "secrets", ())
+            if route.adapter in self.emulators and secrets:
+                await self._emulator_post(
+                    route.adapter or "",
+                    "/_emulator/webhook",
+                    {"url": str(self.client.make_url(route.path)), "secret": secrets[0]},
+                )
+
+    def _record(self, disposition: Disposition) -> None:
+        # the poller's own events are machinery, not the bot's: a test counts what its handlers did
+        if disposition.outcome.event.type != POLL_EVENT:
+            self.dispositions.append(disposition)
 
     def _all_providers(self) -> dict[str, ChatProvider]:
         from framework.runtime import build_providers
@@ -231,6 +246,40 @@ class BotHarness:
                     f"the bot did not settle within {timeout}s: {await runtime.store.pending()} event(s) pending"
                 )
             await asyncio.sleep(0.005)
+
+    async def write(
+        self, adapter: str, chat_id: str, sender_id: str, text: str, *, timeout: float = 10.0
+    ) -> list[Disposition]:
+        """A person (`sender_id`) writes `text` into a chat at adapter `adapter`'s emulator; returns when the bot
+        has heard it - pushed by the emulator's webhook, or polled at once rather than at the next interval -
+        and everything it caused is handled, with the outcomes of the `chat.message` events handled meanwhile."""
+        before = len(self.dispositions)
+        await self._emulator_post(
+            adapter, "/_emulator/messages", {"chat_id": chat_id, "sender_id": sender_id, "text": text}
+        )
+        await self.poll(adapter)
+        await self.settle(timeout)
+        return [d for d in self.dispositions[before:] if d.outcome.event.type == "chat.message"]
+
+    async def poll(self, adapter: str) -> None:
+        """Poll adapter `adapter`'s watched chats now (nothing when it is not polled)."""
+        poller = self._runtime.poller
+        if poller is not None and adapter in poller.settings.adapters:
+            await poller.poll(adapter)
+
+    async def _emulator_post(self, adapter: str, path: str, body: Any) -> Any:
+        app = self.emulators.get(adapter)
+        if app is None:
+            raise KeyError(f"no emulator runs for adapter {adapter!r} (running: {', '.join(self.emulators)})")
+        server = next(server for server in self._servers if server.app is app)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(server.make_url(path), json=body) as response,
+        ):
+            answer = await response.text()
+            if response.status >= 300:
+                raise RuntimeError(f"{adapter} emulator: POST {path} answered {response.status}: {answer}")
+            return jsoncodec.loads(answer) if answer else None
 
     async def advance_to(self, moment: datetime | str, timeout: float = 10.0) -> list[Disposition]:
         """The controllable clock: fire every schedule due at `moment` (aware datetime or ISO 8601) as if that

@@ -24,6 +24,7 @@ from framework.errors import ConfigError, StoreOverloaded
 from framework.events import new_event
 from framework.json_answers import answer as _answer
 from framework.json_answers import error_response, json_errors, json_errors_route, json_expect
+from framework.messages import PushFeed, is_own, message_event, message_ordering_key
 from framework.payloads import payload_problems
 from framework.plugins import Handler
 from framework.store.base import Append, Store
@@ -262,9 +263,22 @@ class WebhookReceiver:
         append: Append | None = None,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         handlers: Iterable[Handler] = (),
+        providers: Mapping[str, object] | None = None,
     ) -> None:
         self.routes = tuple(routes)
         problems = routes_errors(self.routes)
+        self._feeds: dict[str, PushFeed] = {}
+        for index, route in enumerate(self.routes):
+            if route.adapter is None:
+                continue
+            feed = (providers or {}).get(route.adapter)
+            if isinstance(feed, PushFeed):
+                self._feeds[route.path] = feed
+            elif providers is not None:
+                problems.append(
+                    f"webhooks[{index}].adapter: {route.adapter!r} is not a configured adapter whose provider"
+                    " pushes messages (a devrev one)"
+                )
         if problems:
             raise ConfigError(problems)
         typed = tuple(handler for handler in handlers if handler.payload is not None)
@@ -365,13 +379,24 @@ class WebhookReceiver:
             ordering_key = _scalar(_lookup(data, path))
             if ordering_key is not None:
                 break
-        event = new_event(
-            event_type,
-            data,
-            id=event_id_for(route.path, delivery_id) if delivery_id else None,
-            source=endpoint.source,
-            occurred_at=datetime.fromtimestamp(timestamp, UTC) if timestamp is not None else None,
-        )
+        event = None
+        feed = self._feeds.get(route.path) if self._feeds else None
+        if feed is not None:
+            message = feed.webhook_message(data)
+            if message is not None:
+                if is_own(feed, message):
+                    log.debug("webhook %s: message %s is the bot's own", route.path, message.message_id)
+                    return _answer(200, {"ignored": "the bot's own message"})
+                event = message_event(message, source=endpoint.source)
+                ordering_key = message_ordering_key(message)
+        if event is None:
+            event = new_event(
+                event_type,
+                data,
+                id=event_id_for(route.path, delivery_id) if delivery_id else None,
+                source=endpoint.source,
+                occurred_at=datetime.fromtimestamp(timestamp, UTC) if timestamp is not None else None,
+            )
         try:
             append: Append = self._append or self._store.append
             result = await append(event, ordering_key=ordering_key, dedupe_ttl=route.dedupe_ttl)

@@ -104,6 +104,9 @@ class WebhookRoute:
     timestamp_tolerance: float = attrs.field(default=DEFAULT_TOLERANCE, validator=_positive)
     insecure: bool = False
     preset: str | None = attrs.field(default=None, validator=_preset)
+    adapter: str | None = attrs.field(default=None, validator=_not_empty)
+    """With `preset = "devrev"`: the DevRev adapter whose DMs' comments (`timeline_entry_created` on a chat)
+    become `chat.message` events (framework.messages); other deliveries stay events of their own type."""
 
 
 def configure_converter(converter: cattrs.Converter) -> None:
@@ -159,6 +162,10 @@ def route_errors(route: WebhookRoute, where: str) -> list[str]:
     if isinstance(scheme, HmacSha256Verify) and scheme.header is None and not devrev:
         problems.append(
             f'{where}.verify.header: missing; name the signature header, e.g. "X-Hub-Signature-256"'
+        )
+    if route.adapter is not None and not devrev:
+        problems.append(
+            f'{where}.adapter: only a preset = "devrev" route turns deliveries into chat messages'
         )
     if devrev and not isinstance(scheme, HmacSha256Verify | NoVerify):
         problems.append(

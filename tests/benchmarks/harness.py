@@ -94,6 +94,10 @@ class Settings:
     scaling_connections: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)
     scaling_depths: tuple[int, ...] = (0, 1000, 10_000, 100_000, 1_000_000)
     """Events waiting in the inbox while the depth curve is measured (filling 1M takes a few minutes here)."""
+    conversation_chats: int = 1000
+    """Chats the conversations benchmark watches."""
+    conversation_messages: int = 60
+    """Messages written per latency round of the conversations benchmark."""
     idle_seconds: float = 2.0
     """How long the service sits idle before its idle RSS is read."""
     loops: str = "both"
@@ -120,6 +124,8 @@ class Settings:
             "scaling_connections": (1, 4, 16, 64, 256),
             "scaling_depths": (0, 10_000, 100_000),
             "peers": (),
+            "conversation_chats": 400,
+            "conversation_messages": 30,
         }
         return cls(**{**values, **changes})
 
@@ -142,6 +148,8 @@ class Settings:
             schedule_rounds=1,
             restart_budget=1.2,
             footprint_events=600,
+            conversation_chats=40,
+            conversation_messages=10,
             idle_seconds=0.3,
             scaling_connections=(1, 8),
             scaling_depths=(0, 200),

@@ -25,6 +25,7 @@ from typing import Any
 import attrs
 
 from tests.benchmarks import (
+    bench_conversations,
     bench_dispatch,
     bench_e2e,
     bench_fanout,
@@ -62,6 +63,7 @@ BENCHMARKS: dict[str, Callable[[Settings, Cores], Report]] = {
     "redis_ceiling": bench_redis_ceiling.run,
     "schedules": bench_schedules.run,
     "footprint": bench_footprint.run,
+    "conversations": bench_conversations.run,
     "processes": bench_processes.run,
     "scaling": bench_scaling.run,
 }

@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from framework import Plugin
-from framework.admin_access import AdminAccess, admin_warnings, is_loopback_host
+from framework.admin.access import AdminAccess, admin_warnings, is_loopback_host
 from framework.cli import main
 from framework.testing import BotHarness, RecordingProvider
 
@@ -80,9 +80,12 @@ async def test_the_service_refuses_proxied_admin_requests_without_a_token() -> N
     async with BotHarness.from_plugins(Plugin("p"), providers={"chat": RecordingProvider()}) as bot:
         assert bot.client is not None
         assert (await bot.get("/admin/api/recent")).status == 200
-        for path in ("/admin", "/admin/api/recent", "/admin/api/dead-letters", "/admin/api/schedules"):
+        for path in ("/admin/api/recent", "/admin/api/dead-letters", "/admin/api/schedules"):
             answer = await bot.client.get(path, headers={"X-Forwarded-For": "203.0.113.9"})
             assert (answer.status, (await answer.json())["error"]) == (403, "admin_token_required"), path
+        for path in ("/admin", "/admin/events", "/admin/dead-letters", "/admin/schedules", "/admin/handlers"):
+            page = await bot.client.get(path, headers={"X-Forwarded-For": "203.0.113.9"})
+            assert page.status == 403 and "admin_token" in await page.text(), path
         replay = await bot.client.post(
             "/admin/api/dead-letters/x/replay", headers={"X-Forwarded-For": "203.0.113.9"}
         )

@@ -15,6 +15,7 @@ from framework.dispatch import MAX_CACHED_TYPES
 from framework.errors import RateLimited
 from framework.events import new_event
 from framework.retries import HandlerRetry
+from framework.store.base import Finished
 from framework.store.sqlite import SQLiteStore
 from framework.worker import Disposition, Worker
 from tests.conftest import wait_until
@@ -104,7 +105,7 @@ async def test_a_providers_retry_after_is_capped_by_the_retry_policy(store: SQLi
 
 
 class AckFails(SQLiteStore):
-    async def ack(self, event_id: str) -> None:
+    async def ack(self, event_id: str, finished: Finished | None = None) -> None:
         raise OSError("disk gone")
 
 

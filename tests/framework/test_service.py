@@ -150,7 +150,7 @@ async def test_readyz_hides_the_store_error_and_logs_it(caplog: pytest.LogCaptur
 
 
 async def test_admin_schedule_reads_leave_the_event_loop_free(monkeypatch: pytest.MonkeyPatch) -> None:
-    """/admin and /admin/api/schedules read the (synchronous) job store in a thread: a slow read holds up
+    """/admin/schedules and /admin/api/schedules read the (synchronous) job store in a thread: a slow read holds up
     neither other requests nor the worker. They also list stored jobs that cannot be restored, as broken."""
     async with BotHarness.from_plugins(failing_plugin(), providers={"chat": RecordingProvider()}) as bot:
         assert bot.runtime is not None and bot.runtime.schedules is not None
@@ -167,7 +167,7 @@ async def test_admin_schedule_reads_leave_the_event_loop_free(monkeypatch: pytes
 
         monkeypatch.setattr(job_store, "get_all_jobs", slow_read)
         api = asyncio.create_task(bot.get("/admin/api/schedules"))
-        page = asyncio.create_task(bot.get("/admin"))
+        page = asyncio.create_task(bot.get("/admin/schedules"))
         await asyncio.sleep(0.1)
         started = time.monotonic()
         assert (await bot.get("/healthz")).status == 200

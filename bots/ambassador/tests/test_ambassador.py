@@ -294,3 +294,19 @@ def test_bad_settings_are_reported_with_their_key(
     with pytest.raises(ConfigError) as caught:
         resolve_plugins(bad)
     assert any(expected in problem for problem in caught.value.problems), caught.value.problems
+
+
+async def test_the_follow_up_is_cancelled_as_soon_as_the_customer_writes(chatwright_bot: BotFactory) -> None:
+    bot = await start(chatwright_bot)
+    assert (await deliver(bot))[0] == 202
+    assert len(await bot.runtime.schedules.list()) == 1  # type: ignore[union-attr]
+
+    await bot.write("popsell", "1", "1", "(the bot's own ambassador writes: never heard)")
+    assert len(await bot.runtime.schedules.list()) == 1  # type: ignore[union-attr]
+    handled = await bot.write("popsell", "1", "4", "Hi Alice! Which size should I take?")
+
+    assert [d.action for d in handled] == ["done"]
+    assert await bot.runtime.schedules.list() == []  # type: ignore[union-attr]
+    before = len(calls(bot))
+    assert await bot.advance_to(utcnow() + timedelta(hours=25)) == []
+    assert calls(bot)[before:] == []

@@ -356,3 +356,42 @@ async def test_a_body_that_does_not_fit_is_refused_with_422_and_never_stored(
 
     assert calls(bot) == []
     assert bot.dispositions == [] and await bot.dead_letters() == []
+
+
+GRACE = RESPONDERS[1]
+
+
+async def test_ack_in_the_dm_acknowledges_the_item_renames_the_dm_and_stops_reminders(
+    chatwright_bot: BotFactory,
+) -> None:
+    bot = await start(chatwright_bot)
+    assert (await deliver(bot, work_updated_body()))[0] == 202
+    before = len(calls(bot))
+
+    handled = await bot.write("devrev", DM, GRACE, "ack")
+
+    assert [d.action for d in handled] == ["done"]
+    rename = ("POST", "/chats.update", {"id": DM, "title": f"ACK {TITLE}"})
+    assert calls(bot)[before:] == [
+        rename,
+        comment("ISS-123 acknowledged by Grace Hopper; no more reminders."),
+    ]
+    assert await bot.runtime.schedules.list() == []  # type: ignore[union-attr]
+    assert await bot.advance_to(utcnow() + timedelta(hours=2)) == []
+
+
+async def test_ack_names_an_item_and_says_when_there_is_nothing_to_acknowledge(
+    chatwright_bot: BotFactory,
+) -> None:
+    bot = await start(chatwright_bot)
+    assert (await deliver(bot, work_updated_body()))[0] == 202
+    before = len(calls(bot))
+
+    await bot.write("devrev", DM, GRACE, "ack ISS-999")
+    await bot.write("devrev", DM, GRACE, "ack iss-123")
+
+    replies = [body["body"] for _, path, body in calls(bot)[before:] if path == "/timeline-entries.create"]
+    assert replies == [
+        "Nothing to acknowledge: no escalated item ISS-999.",
+        "ISS-123 acknowledged by Grace Hopper; no more reminders.",
+    ]

@@ -286,3 +286,35 @@ def test_a_bad_template_is_refused_with_its_key(tmp_path: Path) -> None:
     path.write_text(config)
     with pytest.raises(ConfigError, match=r"plugins\.shiftchat\.welcome: unknown field\(s\) \{name\}"):
         resolve_plugins(load_config(path, environ={}))
+
+
+async def test_a_worker_asks_when_and_gets_the_shifts_times(bot: BotHarness) -> None:
+    starts_at = _start()
+    chat_id = await _publish(bot, starts_at)
+    before = len(_posts(bot))
+
+    handled = await bot.write("roosted", chat_id, "2041", "when?")  # not the command: nothing
+    handled += await bot.write("roosted", chat_id, "2041", "When does it start")
+
+    assert [d.action for d in handled] == ["done", "done"]
+    answer = f"Kitchen morning: {starts_at:%a %d %b} 08:00-14:00 (Europe/Berlin)"
+    assert _posts(bot)[before:] == [("POST", f"{CHATS}/{chat_id}/messages", {"message": answer})]
+    await bot.poll("roosted")  # the answer is the bot's own message: never heard
+    await bot.settle()
+    assert len(_posts(bot)) == before + 1
+
+
+async def test_when_in_a_cancelled_shifts_chat_says_so(bot: BotHarness) -> None:
+    chat_id = await _publish(bot, _start())
+    assert (await _deliver(bot, shift_body("shift.cancelled")))[0] == 202
+    before = len(_posts(bot))
+
+    await bot.write("roosted", chat_id, "120915", "when")
+
+    answer = ("POST", f"{CHATS}/{chat_id}/messages", {"message": "Kitchen morning is cancelled."})
+    assert _posts(bot)[before:] == [answer]
+
+
+def _posts(bot: BotHarness) -> list[tuple[str, str, Any]]:
+    """What the bot did at RoostedHR (its polls' reads left out)."""
+    return [call for call in _calls(bot) if call[0] != "GET"]

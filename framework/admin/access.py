@@ -1,4 +1,6 @@
-"""Who may use the admin API (`/admin`, `/admin/api/...`): holders of `admin_token`, else this machine only.
+"""Who may use the admin area (`/admin`, `/admin/api/...`): holders of `admin_token`, else this machine only.
+
+The rule; `framework.admin.guard` applies it to the admin sub-app as its one middleware.
 
 Without a token the admin API answers only requests that come from a loopback address and carry no proxy
 header: a reverse proxy on the same host connects from 127.0.0.1 too, and would otherwise pass the whole
@@ -9,7 +11,6 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from collections.abc import Awaitable, Callable
 
 import attrs
 from aiohttp import web
@@ -17,8 +18,6 @@ from aiohttp import web
 from framework.json_answers import error_response
 
 __all__ = ["AdminAccess", "admin_warnings", "from_this_machine", "is_loopback_host"]
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
 """A request with one of these came through a proxy, whatever address it connected from."""
@@ -81,13 +80,6 @@ class AdminAccess:
             "without [service] admin_token the admin API answers only requests from this machine;"
             " set admin_token and send Authorization: Bearer <token> (or set admin_open = true)",
         )
-
-    def guard(self, handler: Handler) -> Handler:
-        async def guarded(request: web.Request) -> web.StreamResponse:
-            refused = self.refusal(request)
-            return refused if refused is not None else await handler(request)
-
-        return guarded
 
 
 def admin_warnings(admin_token: str | None, admin_open: bool, host: str) -> list[str]:
