@@ -150,6 +150,13 @@ def installed_version() -> str:
         return "unknown (not installed as a distribution)"
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatwright",
@@ -165,6 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("config", help="the bot's TOML config file")
     run.add_argument("--host", help="override service.host")
     run.add_argument("--port", type=int, help="override service.port")
+    run.add_argument(
+        "--processes",
+        type=_positive,
+        default=1,
+        help="serve from N processes on one address (SO_REUSEPORT), all on the configured store: one per core"
+        " (docs/scaling.md)",
+    )
     run.add_argument(
         "--no-check",
         action="store_true",

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from framework import processes
 from framework.adapter_registry import EmulatorOptions, available_providers, find_adapter
 from framework.admin.access import admin_warnings
 from framework.config import Config, load_config
@@ -35,8 +36,19 @@ def run(args: argparse.Namespace) -> int:
 
     host = args.host or config.service.host
     port = args.port if args.port is not None else config.service.port
+    if args.processes > 1 and ":memory:" in config.store.url:
+        print(
+            "error: --processes needs a store the processes share (a SQLite file or Redis)", file=sys.stderr
+        )
+        return 2
     # Bind first: a process that cannot listen starts nothing (no schedules written to a shared job store).
-    sockets = listen_sockets(host, port)
+    sockets = listen_sockets(host, port, reuse_port=args.processes > 1)
+    index, children = processes.fork(args.processes)
+    if index:
+        port = sockets[0].getsockname()[1]
+        for sock in sockets:
+            sock.close()
+        sockets = listen_sockets(host, port, reuse_port=True)
     try:
         loop_name = resolve_event_loop(config.service.event_loop)
         loop = new_event_loop(loop_name)
@@ -58,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
             sock=sockets,
             shutdown_timeout=min(5.0, config.service.drain_timeout),
             print=lambda _: print(
-                f"chatwright: serving {config.name} on http://{host}:{bound} ({loop_name})", flush=True
+                f"chatwright: serving {config.name} on http://{host}:{bound} ({loop_name})"
+                + (f", process {index + 1} of {args.processes}" if args.processes > 1 else ""),
+                flush=True,
             ),
             access_log=None,
             loop=loop,
@@ -66,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for sock in sockets:
             sock.close()
+        processes.stop(children, config.service.drain_timeout + 5.0)
     return 0
 
 

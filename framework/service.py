@@ -28,10 +28,11 @@ LINGERING_TIME = 2.0
 its sender gets the answer before the connection closes; aiohttp's default is 10."""
 
 
-def listen_sockets(host: str, port: int) -> list[socket.socket]:
+def listen_sockets(host: str, port: int, *, reuse_port: bool = False) -> list[socket.socket]:
     """Bind the service's address(es) - every address `host` resolves to, as aiohttp's own site would - before
     anything else starts: a process that cannot listen must touch no shared state (no schedules written, no
-    inbox opened, no "ready"). Raises ChatwrightError naming the address when one cannot be bound."""
+    inbox opened, no "ready"). Raises ChatwrightError naming the address when one cannot be bound. `reuse_port`:
+    several processes bind the same address and the kernel spreads connections over them (framework.processes)."""
     try:
         infos = socket.getaddrinfo(
             host or None, port, family=socket.AF_UNSPEC, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -44,6 +45,8 @@ def listen_sockets(host: str, port: int) -> list[socket.socket]:
             sock = socket.socket(family, kind, proto)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio's create_server does
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             try:

@@ -10,16 +10,22 @@ results go back to each event loop in one thread-safe call per batch, not one pe
 come for IDLE_AFTER seconds after a commit, the thread runs the `idle` hook (the store checkpoints its WAL
 there, off the hot path). Operations submitted as not durable (claims, acks: what a power loss may undo
 without losing an event) skip the fsync when their batch holds nothing else.
+
+Writers of several processes on one file (`chatwright run --processes N`) take turns through an advisory lock
+on `<file>-writer.lock` around each transaction: a writer that finds the file's write lock taken then sleeps in
+the kernel until it is free, where SQLite's busy handler would poll it with sleeps of 1-100 ms.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 __all__ = ["SQLiteWriter"]
@@ -59,6 +65,25 @@ def _settle(settled: list[tuple[asyncio.Future[Any], Any, BaseException | None]]
             future.set_result(result)
 
 
+def _lock_file(path: str) -> int | None:
+    """The descriptor of the file whose lock writers of other processes take turns on (None for `:memory:`)."""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return os.open(f"{path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
+
+
+@contextlib.contextmanager
+def _turn(lock: int | None) -> Iterator[None]:
+    if lock is None:
+        yield
+        return
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 class _Queued:
     """Operations submitted and not yet settled (counted on the event loop's side only)."""
 
@@ -89,6 +114,7 @@ class SQLiteWriter:
         self._queued = _Queued()
         self._level = ""
         """The `synchronous` level this writer last set on its connection ("" before the first commit)."""
+        self._lock: int | None = None
 
     async def start(self) -> None:
         self._thread = threading.Thread(target=self._main, name=f"sqlite-writer:{self._path}", daemon=True)
@@ -145,6 +171,7 @@ class SQLiteWriter:
     def _main(self) -> None:
         try:
             connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=True)
+            self._lock = _lock_file(self._path)
             self._setup(connection)
         except BaseException as error:
             self._startup_error = error
@@ -178,11 +205,15 @@ class SQLiteWriter:
                 committed = self._idle is not None
         finally:
             connection.close()
+            if self._lock is not None:
+                os.close(self._lock)
 
     def _commit(self, connection: sqlite3.Connection, batch: list[Pending]) -> None:
         durable = any(pending[3] for pending in batch)
         self._synchronous(connection, "FULL" if durable else "NORMAL")
-        _reply(batch, self._transaction(connection, batch), self._queued)
+        with _turn(self._lock):
+            outcomes = self._transaction(connection, batch)
+        _reply(batch, outcomes, self._queued)
 
     def _synchronous(self, connection: sqlite3.Connection, level: str) -> None:
         if self._level != level:

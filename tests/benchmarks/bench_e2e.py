@@ -13,12 +13,16 @@ after the baseline in every round with the same N, and its figure is given again
 
 from __future__ import annotations
 
+import functools
 import json
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import attrs
 
 from tests.benchmarks import loadgen, peers, servers
 from tests.benchmarks.harness import (
@@ -30,15 +34,30 @@ from tests.benchmarks.harness import (
     Settings,
     abba,
     loop_for,
+    loop_pairs,
     running,
     spawn,
 )
 from tests.benchmarks.peers import Peer
 
-__all__ = ["RATIO_BAR", "Emulator", "run"]
+__all__ = ["RATIO_BAR", "Emulator", "measure", "run"]
 
 RATIO_BAR = 0.9
+CPU_BAR = 1.2
+"""CPU per effect against raw aiohttp's, 64 concurrent."""
+CPU_ONE_BAR = 1.3
+"""CPU per effect against raw aiohttp's, one connection."""
+LATENCY_ONE_BAR = 1.2
+"""p50 webhook -> provider post against raw aiohttp's, one connection."""
+CONCURRENT = 64
 STEPS_RATIO_BAR = 0.9
+CPU_BAR = 1.2
+"""CPU per effect against raw aiohttp's, 64 concurrent."""
+CPU_ONE_BAR = 1.3
+"""CPU per effect against raw aiohttp's, one connection."""
+LATENCY_ONE_BAR = 1.2
+"""p50 webhook -> provider post against raw aiohttp's, one connection."""
+CONCURRENT = 64
 """End to end with each provider call journaled as a step, against the same service with steps off."""
 WARMUP_EVENTS = 300
 
@@ -47,11 +66,19 @@ class Emulator:
     """The RoostedHR emulator process (tests.benchmarks.emulator) and its benchmark counters."""
 
     def __init__(
-        self, cpus: frozenset[int] | None, rate_limit: float | None = None, latency: float = 0.0
+        self,
+        cpus: frozenset[int] | None,
+        rate_limit: float | None = None,
+        latency: float = 0.0,
+        *,
+        sink: bool = False,
     ) -> None:
+        """`sink`: tests.benchmarks.sink in place of the emulator (the same routes, next to no CPU per post;
+        no rate limit or latency)."""
         args = ["--rate-limit", str(rate_limit)] if rate_limit else []
         args += ["--latency", str(latency)] if latency else []
-        self.child: Child = spawn("tests.benchmarks.emulator", *args, cpus=cpus, name="emulator")
+        module = "tests.benchmarks.sink" if sink else "tests.benchmarks.emulator"
+        self.child: Child = spawn(module, *([] if sink else args), cpus=cpus, name=module.rsplit(".", 1)[1])
         self.url = f"http://127.0.0.1:{self.child.ready()['port']}"
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
@@ -99,12 +126,13 @@ def _send(
     chat_id: str,
     settings: Settings,
     cores: Cores,
+    connections: int,
 ) -> dict[str, Any]:
-    """N webhooks through a started server; completed provider calls per second."""
+    """N webhooks through a started server; completed provider calls per second, CPU per call, latency."""
     with running(server):
         sent = loadgen.drive(
             port,
-            settings.connections,
+            connections,
             cores.load,
             *("--count", str(events), "--chat-id", chat_id, "--path", path),
         )
@@ -113,12 +141,17 @@ def _send(
     if sent["statuses"].get("202", 0) != events:
         raise RuntimeError(f"{name}: not every webhook was answered 202: {sent['statuses']}")
     elapsed = done["last_at"] - sent["started"]
+    latency = done.get("latency_ms") or {}
     return {
         "rate": events / elapsed,
         "elapsed": elapsed,
         "ack_rate": sent["rate"],
         "messages": done["messages"],
         "handed_over": served.get("handed_over", 0),
+        "cpu_us": served.get("cpu", float("nan")) / events * 1e6,
+        "cpu_system_us": served.get("cpu_system", float("nan")) / events * 1e6,
+        "p50_ms": latency.get("p50", float("nan")),
+        "p99_ms": latency.get("p99", float("nan")),
     }
 
 
@@ -130,93 +163,225 @@ def measure(
     settings: Settings,
     cores: Cores,
     *,
+    loop: str,
+    connections: int,
     steps: bool = True,
 ) -> dict[str, Any]:
     """N webhooks through one fresh server; completed provider calls per second."""
     emulator.reset_counters()
     with tempfile.TemporaryDirectory(prefix="chatwright-bench-") as directory:
         server, port = servers.start(
-            variant,
-            cores.server,
-            db=Path(directory),
-            emulator=emulator.url,
-            loop=loop_for(settings, variant),
-            steps=steps,
+            variant, cores.server, db=Path(directory), emulator=emulator.url, loop=loop, steps=steps
         )
-        return _send(variant, server, port, servers.PATH, events, emulator, chat_id, settings, cores)
+        return _send(
+            variant, server, port, servers.PATH, events, emulator, chat_id, settings, cores, connections
+        )
 
 
 def measure_peer(
-    peer: Peer, events: int, emulator: Emulator, chat_id: str, settings: Settings, cores: Cores
+    peer: Peer,
+    events: int,
+    emulator: Emulator,
+    chat_id: str,
+    settings: Settings,
+    cores: Cores,
+    *,
+    loop: str,
+    connections: int,
 ) -> dict[str, Any]:
     """The same through a fresh server of a peer (on the server core, as the others)."""
     emulator.reset_counters()
-    server, port, path = peers.start(peer, cores.server, emulator=emulator.url)
-    return _send(peer.name, server, port, path, events, emulator, chat_id, settings, cores)
+    server, port, path = peers.start(peer, cores.server, emulator=emulator.url, loop=loop)
+    return _send(peer.name, server, port, path, events, emulator, chat_id, settings, cores, connections)
+
+
+@attrs.define
+class _Pair:
+    """The series of one event loop: chatwright against raw aiohttp (and the peers) on that loop."""
+
+    loop: str
+    rate: Series
+    cpu: Series
+    latency: Series
+    p99: Series
+    one_rate: Series
+    one_cpu: Series
+    one_p50: Series
+    peer_rates: list[Series]
+    peer_cpus: list[Series]
+    peer_p50s: list[Series]
+    peer_p99s: list[Series]
+
+    @classmethod
+    def add_to(cls, report: Report, loop: str, ready: list[Peer]) -> _Pair:
+        def series(label: str, unit: str, higher: bool = True) -> Series:
+            return report.add(Series(f"{label}, {loop}", unit, baseline=[], higher_is_better=higher))
+
+        return cls(
+            loop=loop,
+            rate=series(f"effects/s, {CONCURRENT} concurrent", "1/s"),
+            cpu=series(f"CPU per effect, {CONCURRENT} concurrent", "us", False),
+            latency=series(f"p50 webhook -> provider post, {CONCURRENT} concurrent", "ms", False),
+            p99=series(f"p99 webhook -> provider post, {CONCURRENT} concurrent", "ms", False),
+            one_rate=series("effects/s, one connection", "1/s"),
+            one_cpu=series("CPU per effect, one connection", "us", False),
+            one_p50=series("p50 webhook -> provider post, one connection", "ms", False),
+            peer_rates=[series(f"effects/s, {CONCURRENT} concurrent, {peer.name}", "1/s") for peer in ready],
+            peer_cpus=[
+                series(f"CPU per effect, {CONCURRENT} concurrent, {peer.name}", "us", False) for peer in ready
+            ],
+            peer_p50s=[
+                series(f"p50 webhook -> provider post, {CONCURRENT} concurrent, {peer.name}", "ms", False)
+                for peer in ready
+            ],
+            peer_p99s=[
+                series(f"p99 webhook -> provider post, {CONCURRENT} concurrent, {peer.name}", "ms", False)
+                for peer in ready
+            ],
+        )
+
+
+def _append(series: Series, ours: float, base: float) -> None:
+    assert series.baseline is not None
+    series.ours.append(ours)
+    series.baseline.append(base)
+
+
+def _median_ratio(series: Series) -> float:
+    """The median ratio; NaN when no round has one (a CPU time of 0 at tiny sizes), which meets no bar."""
+    return Series.summary(series.ratios).get("median", float("nan"))
+
+
+def _bars(report: Report, pair: _Pair, ready: list[Peer]) -> None:
+    loop = pair.loop
+    ratio = _median_ratio(pair.rate)
+    report.bars.append(
+        Bar(
+            f"{loop}: effects/s >= {RATIO_BAR} x raw aiohttp, {CONCURRENT} concurrent",
+            f"{ratio:.2f}",
+            ratio >= RATIO_BAR,
+        )
+    )
+    for peer, peer_rate in zip(ready, pair.peer_rates, strict=True):
+        versus = [o / t for o, t in zip(pair.rate.ours, peer_rate.ours, strict=True) if t]
+        ahead = Series.summary(versus)["median"]
+        report.bars.append(
+            Bar(
+                f"{loop}: ahead of {peer.name} (chatwright / {peer.name} effects/s > 1)",
+                f"{ahead:.2f} ({min(versus):.2f}-{max(versus):.2f})",
+                ahead > 1.0,
+            )
+        )
+    for series, bar in ((pair.cpu, CPU_BAR), (pair.one_cpu, CPU_ONE_BAR), (pair.one_p50, LATENCY_ONE_BAR)):
+        value = _median_ratio(series)
+        report.bars.append(
+            Bar(
+                f"{loop}: {series.label.rsplit(', ', 1)[0]} <= {bar} x raw aiohttp",
+                f"{value:.2f}",
+                value <= bar,
+            )
+        )
 
 
 def run(settings: Settings, cores: Cores) -> Report:
     report = Report("e2e", "2. End to end (webhook -> handler -> post_message on the RoostedHR emulator)")
-    rate = report.add(Series("provider calls completed/s", "1/s", baseline=[]))
     ready, skipped = peers.prepare(settings.peers)
-    peer_rates = [
-        report.add(Series(f"provider calls completed/s, {peer.name}", "1/s", baseline=[])) for peer in ready
-    ]
+    pairs = [_Pair.add_to(report, loop, ready) for loop in loop_pairs(settings)]
     journal = report.add(Series("provider calls completed/s, steps on vs steps off", "1/s", baseline=[]))
     handed_over: list[float] = []
     emulator = Emulator(cores.load)
     try:
         (chat_id,) = emulator.chats(1)
         warm = min(WARMUP_EVENTS, settings.e2e_events or WARMUP_EVENTS)
-        measure("ours", warm, emulator, chat_id, settings, cores)
-        calibration = measure("baseline", warm, emulator, chat_id, settings, cores)
-        for peer in ready:
-            measure_peer(peer, warm, emulator, chat_id, settings, cores)
-        events = settings.e2e_events or max(1000, int(calibration["rate"] * settings.seconds))
-        for index in range(settings.rounds):
-            ours, base = abba(
-                index,
-                lambda: measure("ours", events, emulator, chat_id, settings, cores),
-                lambda: measure("baseline", events, emulator, chat_id, settings, cores),
+        first = pairs[0].loop
+
+        def side(
+            variant: str, n: int, loop: str, connections: int, steps: bool = True
+        ) -> Callable[[], dict[str, Any]]:
+            return functools.partial(
+                measure,
+                variant,
+                n,
+                emulator,
+                chat_id,
+                settings,
+                cores,
+                loop=loop,
+                connections=connections,
+                steps=steps,
             )
-            assert rate.baseline is not None
-            rate.ours.append(ours["rate"])
-            rate.baseline.append(base["rate"])
-            handed_over.append(ours["handed_over"] / events)
-            # Steps on against off: a pair of its own, in ABBA order too, so neither side always runs first.
+
+        side("ours", warm, first, CONCURRENT)()
+        calibration = side("baseline", warm, first, CONCURRENT)()
+        calibration_one = side("baseline", warm // 3, first, 1)()
+        for peer in ready:
+            measure_peer(peer, warm, emulator, chat_id, settings, cores, loop=first, connections=CONCURRENT)
+        events = settings.e2e_events or max(1000, int(calibration["rate"] * settings.seconds))
+        events_one = settings.e2e_events or max(300, int(calibration_one["rate"] * settings.seconds / 2))
+        for index in range(settings.rounds):
+            for pair in pairs:
+                ours, base = abba(
+                    index,
+                    side("ours", events, pair.loop, CONCURRENT),
+                    side("baseline", events, pair.loop, CONCURRENT),
+                )
+                _append(pair.rate, ours["rate"], base["rate"])
+                _append(pair.cpu, ours["cpu_us"], base["cpu_us"])
+                _append(pair.latency, ours["p50_ms"], base["p50_ms"])
+                _append(pair.p99, ours["p99_ms"], base["p99_ms"])
+                handed_over.append(ours["handed_over"] / events)
+                for at, peer in enumerate(ready):
+                    theirs = measure_peer(
+                        peer,
+                        events,
+                        emulator,
+                        chat_id,
+                        settings,
+                        cores,
+                        loop=pair.loop,
+                        connections=CONCURRENT,
+                    )
+                    _append(pair.peer_rates[at], theirs["rate"], base["rate"])
+                    _append(pair.peer_cpus[at], theirs["cpu_us"], base["cpu_us"])
+                    _append(pair.peer_p50s[at], theirs["p50_ms"], base["p50_ms"])
+                    _append(pair.peer_p99s[at], theirs["p99_ms"], base["p99_ms"])
+                ours, base = abba(
+                    index, side("ours", events_one, pair.loop, 1), side("baseline", events_one, pair.loop, 1)
+                )
+                _append(pair.one_rate, ours["rate"], base["rate"])
+                _append(pair.one_cpu, ours["cpu_us"], base["cpu_us"])
+                _append(pair.one_p50, ours["p50_ms"], base["p50_ms"])
+            # Steps on against off, on the shipped loop: a pair of its own, in ABBA order too.
+            shipped = loop_for(settings)
             steps_on, steps_off = abba(
                 index,
-                lambda: measure("ours", events, emulator, chat_id, settings, cores),
-                lambda: measure("ours", events, emulator, chat_id, settings, cores, steps=False),
+                side("ours", events, shipped, CONCURRENT),
+                side("ours", events, shipped, CONCURRENT, steps=False),
             )
-            assert journal.baseline is not None
-            journal.ours.append(steps_on["rate"])
-            journal.baseline.append(steps_off["rate"])
-            for peer, peer_rate in zip(ready, peer_rates, strict=True):
-                assert peer_rate.baseline is not None
-                peer_rate.ours.append(measure_peer(peer, events, emulator, chat_id, settings, cores)["rate"])
-                peer_rate.baseline.append(base["rate"])
+            _append(journal, steps_on["rate"], steps_off["rate"])
     finally:
         emulator.stop()
-    ratio = Series.summary(rate.ratios)["median"]
-    report.bars.append(Bar("end-to-end ratio >= 0.9", f"{ratio:.2f}", ratio >= RATIO_BAR))
-    steps_ratio = Series.summary(journal.ratios)["median"]
+    for pair in pairs:
+        _bars(report, pair, ready)
+    steps_ratio = _median_ratio(journal)
     report.bars.append(
         Bar("steps on / steps off >= 0.9", f"{steps_ratio:.2f}", steps_ratio >= STEPS_RATIO_BAR)
     )
     report.notes.append(
-        f"{events} webhooks per round over {settings.connections} connections; the worker runs in the service"
-        " (concurrency 64); every webhook answered 202 and every message stored (checked)"
+        f"{events} webhooks per round over {CONCURRENT} connections and {events_one} over one; the worker runs in"
+        " the service (concurrency 64); every webhook answered 202 and every message stored (checked); both"
+        " sides of each pair on the named loop, orjson on both"
+    )
+    report.notes.append(
+        "effects/s = N / (last message stored - first webhook sent), read from the emulator; CPU per effect ="
+        " the server process's CPU time (user + system, all threads) from ready to stop / N; latency = the"
+        " provider post's arrival at the emulator - the webhook's send, per message"
     )
     report.notes.append(
         f"{Series.summary(handed_over)['median']:.0%} of the events were handed straight to a free handler slot;"
         " the rest went through the inbox, where the webhooks arriving faster than the calls complete wait"
     )
     report.notes += peers.notes(ready, skipped)
-    for peer, peer_rate in zip(ready, peer_rates, strict=True):
-        versus = [o / t for o, t in zip(rate.ours, peer_rate.ours, strict=True) if t]
-        report.notes.append(
-            f"chatwright / {peer.name}, provider calls completed/s in the same rounds:"
-            f" {Series.summary(versus)['median']:.2f} ({min(versus):.2f}-{max(versus):.2f}); {peer.spec.call}"
-        )
+    for peer in ready:
+        report.notes.append(f"{peer.name}: {peer.spec.call}")
     return report

@@ -50,7 +50,7 @@ def measure(variant: str, settings: Settings, cores: Cores, *, worker: bool = Fa
 
 def measure_peer(peer: Peer, settings: Settings, cores: Cores) -> dict[str, Any]:
     """The same against a peer's server (on the server core, as the others)."""
-    server, port, path = peers.start(peer, cores.server)
+    server, port, path = peers.start(peer, cores.server, loop=loop_for(settings))
     return _load(peer.name, server, port, path, settings, cores)
 
 

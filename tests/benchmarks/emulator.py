@@ -30,12 +30,29 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MEMBERS = ["3158", "120915"]
 
 
+def _sent_ns(message: str) -> int | None:
+    """The load generator's send time that tests.benchmarks.plugins.message_for appends to a message, if any."""
+    last = message.rpartition(" ")[2]
+    return int(last) if last.isdigit() else None
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+    return {
+        f"p{share}": ordered[min(len(ordered) - 1, len(ordered) * share // 100)] for share in (50, 90, 99)
+    }
+
+
 def roostedhr_app(options: EmulatorOptions) -> web.Application:
     """The RoostedHR emulator plus the benchmark counters."""
     app = create_app(options)
     state = app[STATE_KEY]
     faults = app[FAULTS_KEY]
     posted = {"count": 0, "first": 0.0, "last": 0.0}
+    latencies: list[float] = []
+    """Milliseconds from the load generator's send to this post, for messages that carry the send time."""
 
     @web.middleware
     async def count_messages(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -46,6 +63,9 @@ def roostedhr_app(options: EmulatorOptions) -> web.Application:
                 posted["first"] = now
             posted["count"] += 1
             posted["last"] = now
+            sent = _sent_ns((await request.json()).get("message", ""))
+            if sent is not None:
+                latencies.append((time.monotonic_ns() - sent) / 1e6)
         return response
 
     app.middlewares.append(count_messages)
@@ -58,6 +78,7 @@ def roostedhr_app(options: EmulatorOptions) -> web.Application:
                 "last_at": posted["last"],
                 "requests": len(faults.requests),
                 "throttled": faults.throttled,
+                "latency_ms": _percentiles(latencies),
             }
         )
 
@@ -82,6 +103,7 @@ def roostedhr_app(options: EmulatorOptions) -> web.Application:
 
     async def reset_counters(_: web.Request) -> web.Response:
         posted.update(count=0, first=0.0, last=0.0)
+        latencies.clear()
         faults.requests.clear()
         faults.window.clear()
         faults.throttled = 0

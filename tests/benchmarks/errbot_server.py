@@ -35,7 +35,7 @@ from errbot.storage import StoreMixin  # type: ignore[import-not-found]
 from flask import Response  # type: ignore[import-not-found]
 from requests.adapters import HTTPAdapter  # type: ignore[import-untyped,import-not-found]
 
-from tests.benchmarks.peer_protocol import cpu_seconds, emit, handler_settings
+from tests.benchmarks.peer_protocol import cpu_seconds, emit, handler_settings, message_for
 from tests.benchmarks.standard_webhooks import key_of, verify
 
 __all__ = ["MODULE", "PATH", "PLUGIN", "BenchPlugin", "bot_config", "main", "storage"]
@@ -92,7 +92,9 @@ class BenchPlugin(BotPlugin):  # type: ignore[misc]
         if self._emulator:
             worker, chat = self.config["worker_id"], data["data"]["chat_id"]
             url = f"{self._emulator}/workers/{worker}/chats/{chat}/messages"
-            payload = json.dumps({"message": self.config["message"]}, separators=(",", ":")).encode()
+            payload = json.dumps(
+                {"message": message_for(self.config["message"], data["data"])}, separators=(",", ":")
+            ).encode()
             answer = self._session.post(url, data=payload, headers={"X-API-KEY": self.config["api_key"]})
             answer.content  # noqa: B018  (read the body, as the baseline does)
             if answer.status_code != 201:
@@ -140,11 +142,11 @@ def _merge(config: types.SimpleNamespace, values: dict[str, Any]) -> None:
                 current.update(value)
 
 
-def _serve(config: types.SimpleNamespace) -> float:
-    """Run the bot until SIGTERM; returns its CPU share from READY to the signal."""
+def _serve(config: types.SimpleNamespace) -> tuple[float, float]:
+    """Run the bot until SIGTERM; returns its CPU share and its CPU seconds from READY to the signal."""
     bot = setup_bot(config.BACKEND, logging.getLogger(), config)
     since = [time.monotonic(), cpu_seconds()]
-    share = [0.0]
+    share = [0.0, 0.0]
     connected = bot.connect_callback
 
     def announce() -> None:
@@ -159,24 +161,28 @@ def _serve(config: types.SimpleNamespace) -> float:
         emit("READY", {"port": server.server.server_address[1], "path": PATH})
 
     def stop(*_: Any) -> None:
-        share[0] = (cpu_seconds() - since[1]) / max(time.monotonic() - since[0], 1e-9)
+        share[1] = cpu_seconds() - since[1]
+        share[0] = share[1] / max(time.monotonic() - since[0], 1e-9)
         raise KeyboardInterrupt  # what the Null backend's loop stops on: it deactivates every plugin, then shuts down
 
     bot.connect_callback = announce
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     bot.serve_forever()
-    return share[0]
+    return share[0], share[1]
 
 
 def main() -> None:
     plugin = handler_settings(__doc__)
+    del plugin[
+        "loop"
+    ]  # Errbot runs its webhooks in threads; its plugin configuration takes the template's keys only
     with tempfile.TemporaryDirectory(prefix="chatwright-bench-errbot-") as directory:
         config = bot_config(Path(directory))
         _install_plugin(Path(config.BOT_EXTRA_PLUGIN_DIR))
         _merge(config, storage(plugin))
-        cpu_share = _serve(config)
-    emit("RESULT", {"cpu_share": cpu_share})
+        cpu_share, cpu = _serve(config)
+    emit("RESULT", {"cpu_share": cpu_share, "cpu": cpu})
 
 
 if __name__ == "__main__":

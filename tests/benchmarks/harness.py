@@ -41,6 +41,7 @@ __all__ = [
     "cpu_seconds",
     "emit_result",
     "loop_for",
+    "loop_pairs",
     "machine",
     "new_loop",
     "read_result",
@@ -88,16 +89,22 @@ class Settings:
     restart_budget: float = 4.0
     """Seconds between the end of adding schedule jobs and their due time, for the restart in between."""
     footprint_events: int = 100_000
+    processes_store: str = "sqlite"
+    """The store of the processes benchmark: "sqlite" (a fresh file) or a redis:// URL (a fresh key prefix)."""
+    scaling_connections: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+    scaling_depths: tuple[int, ...] = (0, 1000, 10_000, 100_000, 1_000_000)
+    """Events waiting in the inbox while the depth curve is measured (filling 1M takes a few minutes here)."""
     conversation_chats: int = 1000
     """Chats the conversations benchmark watches."""
     conversation_messages: int = 60
     """Messages written per latency round of the conversations benchmark."""
     idle_seconds: float = 2.0
     """How long the service sits idle before its idle RSS is read."""
-    loops: str = "shipped"
-    """Event loops: "shipped" runs chatwright on the loop `chatwright run` picks (uvloop when installed) and the
-    raw aiohttp baseline on asyncio's, as `web.run_app` runs it; "uvloop" or "asyncio" run both sides on that."""
-    peers: tuple[str, ...] = ()
+    loops: str = "both"
+    """Event loops. Both sides of every ratio run on the same loop: "both" measures the end-to-end pairs once on
+    asyncio's loop and once on uvloop, and the other benchmarks on the loop `chatwright run` picks (uvloop where
+    installed); "asyncio" or "uvloop" runs everything on that one loop."""
+    peers: tuple[str, ...] = ("opsdroid",)
     """Other bot frameworks to measure beside the two (tests.benchmarks.peers), each against the same baseline."""
 
     @classmethod
@@ -114,6 +121,9 @@ class Settings:
             "schedule_due": 200,
             "schedule_rounds": 1,
             "footprint_events": 20_000,
+            "scaling_connections": (1, 4, 16, 64, 256),
+            "scaling_depths": (0, 10_000, 100_000),
+            "peers": (),
             "conversation_chats": 400,
             "conversation_messages": 30,
         }
@@ -141,6 +151,10 @@ class Settings:
             conversation_chats=40,
             conversation_messages=10,
             idle_seconds=0.3,
+            scaling_connections=(1, 8),
+            scaling_depths=(0, 200),
+            loops="uvloop",
+            peers=(),
         )
 
 
@@ -215,6 +229,8 @@ class Report:
     series: list[Series] = attrs.field(factory=list)
     bars: list[Bar] = attrs.field(factory=list)
     notes: list[str] = attrs.field(factory=list)
+    points: dict[str, Any] = attrs.field(factory=dict)
+    """Curves a benchmark measured (tests.benchmarks.bench_scaling): what tests.benchmarks.plot draws."""
 
     def add(self, series: Series) -> Series:
         self.series.append(series)
@@ -227,6 +243,7 @@ class Report:
             "series": [series.as_dict() for series in self.series],
             "bars": [attrs.asdict(bar) for bar in self.bars],
             "notes": self.notes,
+            "points": self.points,
         }
 
 
@@ -398,14 +415,22 @@ def running(*children: Child) -> Iterator[None]:
             child.kill()
 
 
-LOOPS = ("shipped", "uvloop", "asyncio")
+LOOPS = ("both", "uvloop", "asyncio")
 
 
-def loop_for(settings: Settings, side: str) -> str:
-    """ "uvloop" or "asyncio": the loop `side` ("ours" or "baseline") runs on under `settings.loops`."""
-    if settings.loops != "shipped":
+def loop_for(settings: Settings, side: str = "ours") -> str:
+    """ "uvloop" or "asyncio": the loop of a benchmark that measures one pair; the same for both sides."""
+    del side  # both sides of a ratio run on the same loop
+    if settings.loops != "both":
         return settings.loops
-    return resolve_event_loop("auto") if side == "ours" else "asyncio"
+    return resolve_event_loop("auto")
+
+
+def loop_pairs(settings: Settings) -> tuple[str, ...]:
+    """The loops a benchmark that reports both pairs (ingest, end to end) measures each round, in order."""
+    if settings.loops != "both":
+        return (settings.loops,)
+    return ("asyncio", "uvloop") if resolve_event_loop("auto") == "uvloop" else ("asyncio",)
 
 
 def new_loop(name: str) -> asyncio.AbstractEventLoop:

@@ -11,7 +11,9 @@ cancelled out. "implied ratio" is baseline / ours per webhook: the timed ratio i
 instructions at the same speed. Not counted: the kernel's work (the fsyncs and page writes only chatwright does,
 and the socket calls both do), and idle time. End to end also counts chatwright with steps off, for the step journal's cost per webhook.
 The servers, the load generator and the emulator are those of
-benchmarks 1 and 2 (chatwright on the loop it ships with, the baseline on asyncio's). Needs valgrind on PATH.
+benchmarks 1 and 2, both sides on one loop (`--loop`; default the shipped one, uvloop). Needs valgrind on PATH.
+
+    .venv/bin/python -m tests.benchmarks.instructions --only e2e --connections 1 --small 100 --large 400
 """
 
 from __future__ import annotations
@@ -61,7 +63,9 @@ def per_webhook(small: Count, large: Count) -> float:
     return (large.instructions - small.instructions) / (large.webhooks - small.webhooks)
 
 
-def count(benchmark: str, side: str, webhooks: int, place: Cores, settings: Settings) -> Count:
+def count(
+    benchmark: str, side: str, webhooks: int, place: Cores, settings: Settings, *, loop: str | None = None
+) -> Count:
     """Run one server under callgrind for `webhooks` webhooks of `benchmark` ("ingest" or "e2e")."""
     with tempfile.TemporaryDirectory(prefix="chatwright-instructions-") as directory:
         output = Path(directory) / "callgrind.out"
@@ -74,7 +78,7 @@ def count(benchmark: str, side: str, webhooks: int, place: Cores, settings: Sett
                 db=Path(directory) if variant == "ours" else None,
                 worker=benchmark == "e2e",
                 emulator=emulator.url if emulator is not None else None,
-                loop=loop_for(settings, variant),
+                loop=loop or loop_for(settings),
                 steps=side != NO_STEPS,
             )
             command = [
@@ -113,6 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="ingest,e2e", help="comma-separated: ingest, e2e")
     parser.add_argument("--small", type=int, default=300, help="webhooks in the small run")
     parser.add_argument("--large", type=int, default=1300, help="webhooks in the large run")
+    parser.add_argument("--connections", type=int, default=64, help="connections of the load generator")
+    parser.add_argument(
+        "--loop", choices=["uvloop", "asyncio"], help="both sides' loop (default: the shipped one)"
+    )
+    parser.add_argument("--sides", help="comma-separated subset of: ours, ours-nosteps, baseline")
     args = parser.parse_args(argv)
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = sorted(set(chosen) - {"ingest", "e2e"})
@@ -121,20 +130,24 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("valgrind") is None:
         print("valgrind is not on PATH (Debian: apt-get install valgrind)", file=sys.stderr)
         return 2
-    settings, place = Settings(), cores()
+    settings, place = Settings(connections=args.connections), cores()
+    wanted = args.sides.split(",") if args.sides else None
     print(f"{'benchmark':<8} {'side':<9} {'instructions per webhook':>25}")
     for benchmark in chosen:
         costs = {}
         for side in ("ours", NO_STEPS, "baseline") if benchmark == "e2e" else ("ours", "baseline"):
-            small = count(benchmark, side, args.small, place, settings)
-            large = count(benchmark, side, args.large, place, settings)
+            if wanted is not None and side not in wanted:
+                continue
+            small = count(benchmark, side, args.small, place, settings, loop=args.loop)
+            large = count(benchmark, side, args.large, place, settings, loop=args.loop)
             costs[side] = per_webhook(small, large)
             print(f"{benchmark:<8} {side:<9} {costs[side]:>25,.0f}", flush=True)
-        print(
-            f"{benchmark:<8} implied ratio (baseline / ours): {costs['baseline'] / costs['ours']:.3f}",
-            flush=True,
-        )
-        if NO_STEPS in costs:
+        if "baseline" in costs and "ours" in costs:
+            print(
+                f"{benchmark:<8} implied ratio (baseline / ours): {costs['baseline'] / costs['ours']:.3f}",
+                flush=True,
+            )
+        if NO_STEPS in costs and "ours" in costs:
             print(
                 f"{benchmark:<8} implied ratio (steps off / steps on): {costs[NO_STEPS] / costs['ours']:.3f}",
                 flush=True,

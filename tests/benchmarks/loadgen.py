@@ -35,13 +35,18 @@ class Delivery:
         self._chat = f',"chat_id":"{chat_id}"' if chat_id else ""
         self._run = run
 
+    def _sent(self) -> str:
+        # With a chat to post to (end to end), the send time rides along: the handler puts it into its message
+        # and the emulator takes webhook -> provider post latency from it (CLOCK_MONOTONIC is system-wide).
+        return f',"sent":{time.monotonic_ns()}' if self._chat else ""
+
     def build(self, connection: int, sequence: int) -> bytes:
         msg_id = f"msg_{self._run}_{connection}_{sequence}"
         body = (
             f'{{"type":"shift.published","data":{{"id":"shift-{connection}-{sequence}",'
             '"title":"Morning shift, warehouse 4","starts_at":"2025-06-02T06:00:00Z",'
             '"ends_at":"2025-06-02T14:00:00Z","worker_ids":["3158","120915","2041"],'
-            f'"notes":"Bring safety shoes."{self._chat}}}}}'
+            f'"notes":"Bring safety shoes."{self._chat}{self._sent()}}}}}'
         ).encode()
         stamp = str(int(time.time()))
         mac = hmac.new(self._key, f"{msg_id}.{stamp}.".encode(), hashlib.sha256)

@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["cpu_seconds", "emit", "handler_settings"]
+__all__ = ["cpu_seconds", "emit", "handler_settings", "message_for"]
 
 
 def handler_settings(description: str | None) -> dict[str, str]:
@@ -24,6 +24,9 @@ def handler_settings(description: str | None) -> dict[str, str]:
     parser.add_argument("--api-key", default="")
     parser.add_argument("--worker-id", default="")
     parser.add_argument("--message", default="")
+    parser.add_argument(
+        "--loop", choices=["asyncio", "uvloop"], default="asyncio", help="event loop (asyncio peers only)"
+    )
     args = parser.parse_args()
     return {
         "secret": args.secret,
@@ -31,7 +34,15 @@ def handler_settings(description: str | None) -> dict[str, str]:
         "api_key": args.api_key,
         "worker_id": args.worker_id,
         "message": args.message,
+        "loop": args.loop,
     }
+
+
+def message_for(message: str, data: dict[str, Any]) -> str:
+    """The message to post for a webhook's `data`, as tests.benchmarks.plugins.message_for builds it: with the
+    load generator's send time, when the delivery carries one, for the emulator's latency figures."""
+    sent = data.get("sent")
+    return message if sent is None else f"{message} {sent}"
 
 
 def cpu_seconds() -> float:

@@ -47,14 +47,15 @@ PEERS = {
     "opsdroid": PeerSpec(
         name="opsdroid",
         # opsdroid's loader imports pkg_resources, which setuptools no longer has (84; its warning says < 81).
-        requirements=("opsdroid==0.31.0", "setuptools>=76,<81"),
+        # uvloop and orjson: the skill runs on the same loop and JSON library as the other side of its ratio.
+        requirements=("opsdroid==0.31.0", "setuptools>=76,<81", "uvloop==0.23.0", "orjson==3.13.0"),
         distribution="opsdroid",
         module="tests.benchmarks.opsdroid_server",
         describe=(
-            "`OpsDroid(config).run()` as `opsdroid start` runs it (asyncio loop, its aiohttp web server and"
+            "`OpsDroid(config).run()` as `opsdroid start` runs it (on the pair's loop, its aiohttp web server and"
             " CORS middleware, the websocket connector it needs to start, logging at warning) with one"
             " class-based `@match_webhook` skill on /skill/bench/hooks that runs the baseline's own Standard"
-            ' Webhooks check, parses the JSON with the stdlib and returns 202 {"event_id"}'
+            ' Webhooks check, parses the JSON with orjson and returns 202 {"event_id"}'
         ),
         call="opsdroid's skill makes the call inline, on one shared ClientSession, like the baseline",
     ),
@@ -176,10 +177,13 @@ def prepare(
     return ready, skipped
 
 
-def start(peer: Peer, cpus: frozenset[int] | None, *, emulator: str | None = None) -> tuple[Child, int, str]:
+def start(
+    peer: Peer, cpus: frozenset[int] | None, *, emulator: str | None = None, loop: str = "asyncio"
+) -> tuple[Child, int, str]:
     """Start the peer's server and wait until it listens; returns it, its port and its webhook path. With
-    `emulator`, each webhook makes the raw baseline's provider call (the same key, worker and message)."""
-    args = ["--secret", SECRET]
+    `emulator`, each webhook makes the raw baseline's provider call (the same key, worker and message); `loop`
+    is the event loop of a peer that runs on asyncio (opsdroid)."""
+    args = ["--secret", SECRET, "--loop", loop]
     if emulator is not None:
         args += ["--emulator", emulator, "--api-key", servers.API_KEY, "--worker-id", servers.WORKER_ID]
         args += ["--message", MESSAGE]

@@ -13,9 +13,24 @@ from typing import Any
 
 from framework import Context, Event, Plugin
 
-__all__ = ["MESSAGE", "fanout_plugin", "noop_plugin", "plugin", "post_plugin", "recording_plugin"]
+__all__ = [
+    "MESSAGE",
+    "fanout_plugin",
+    "message_for",
+    "noop_plugin",
+    "plugin",
+    "post_plugin",
+    "recording_plugin",
+]
 
 MESSAGE = "Your shift starts soon."
+
+
+def message_for(data: dict[str, Any]) -> str:
+    """The message a benchmark handler posts for a webhook's `data`: MESSAGE, and the load generator's send time
+    when the delivery carries one, so the emulator can take webhook -> provider post latency from it."""
+    sent = data.get("sent")
+    return MESSAGE if sent is None else f"{MESSAGE} {sent}"
 
 
 def noop_plugin(pattern: str = "*") -> Plugin:
@@ -39,7 +54,8 @@ def post_plugin(adapter: str = "roosted") -> Plugin:
 
     @built.on("shift.published")
     async def post(event: Event, ctx: Context) -> None:
-        await ctx.chats[adapter].post_message(event.data["data"]["chat_id"], MESSAGE)
+        data = event.data["data"]
+        await ctx.chats[adapter].post_message(data["chat_id"], message_for(data))
 
     return built
 

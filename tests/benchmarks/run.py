@@ -1,7 +1,7 @@
 """Run every benchmark against its baseline, alternating the two round by round, and print a table of ratios.
 
-    .venv/bin/python -m tests.benchmarks.run             # the full run (about 8 minutes on 2 cores)
-    .venv/bin/python -m tests.benchmarks.run --quick     # shorter windows, smaller sizes (about 2 minutes)
+    .venv/bin/python -m tests.benchmarks.run             # the full run, with opsdroid beside (about 30 minutes)
+    .venv/bin/python -m tests.benchmarks.run --quick     # shorter windows, smaller sizes, no peers
     .venv/bin/python -m tests.benchmarks.run --only ingest,dispatch --seconds 3 --rounds 3
     .venv/bin/python -m tests.benchmarks.run --only ingest,e2e --peers opsdroid,errbot   # bot frameworks side by side
 
@@ -32,11 +32,23 @@ from tests.benchmarks import (
     bench_fanout_replicas,
     bench_footprint,
     bench_ingest,
+    bench_processes,
     bench_redis_ceiling,
     bench_replicas_io,
+    bench_scaling,
     bench_schedules,
 )
-from tests.benchmarks.harness import LOOPS, Cores, Report, Series, Settings, cores, loop_for, machine
+from tests.benchmarks.harness import (
+    LOOPS,
+    Cores,
+    Report,
+    Series,
+    Settings,
+    cores,
+    loop_for,
+    loop_pairs,
+    machine,
+)
 from tests.benchmarks.peers import PEERS
 
 __all__ = ["BENCHMARKS", "format_bars", "format_report", "main", "run_all"]
@@ -52,6 +64,8 @@ BENCHMARKS: dict[str, Callable[[Settings, Cores], Report]] = {
     "schedules": bench_schedules.run,
     "footprint": bench_footprint.run,
     "conversations": bench_conversations.run,
+    "processes": bench_processes.run,
+    "scaling": bench_scaling.run,
 }
 
 
@@ -170,14 +184,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--loops",
         choices=LOOPS,
-        help="shipped (default): chatwright on the loop `chatwright run` picks (uvloop when installed), the"
-        " baseline on asyncio's as `web.run_app` runs it; uvloop or asyncio: both sides on that loop",
+        help="both (default): the ingest and end-to-end pairs on asyncio's loop and again on uvloop, the other"
+        " benchmarks on the loop `chatwright run` picks; uvloop or asyncio: everything on that loop. Both sides"
+        " of a ratio always run on the same loop",
     )
     parser.add_argument("--uvloop", action="store_true", help="the same as --loops uvloop")
     parser.add_argument(
         "--peers",
         help=f"comma-separated bot frameworks to measure beside chatwright in the ingest and e2e benchmarks,"
-        f" each in its own virtual environment under .venv-peers/ (installed on first use): {', '.join(PEERS)}",
+        f" each in its own virtual environment under .venv-peers/ (installed on first use): {', '.join(PEERS)};"
+        " default opsdroid (none with --quick); `none` for none",
+    )
+    parser.add_argument(
+        "--processes-store",
+        help="the processes benchmark's store: sqlite (default, a fresh file) or a redis:// URL (a fresh prefix)",
     )
     parser.add_argument("--json", type=Path, help="write every number to this file")
     parser.add_argument("--markdown", type=Path, help="write the tables as markdown to this file")
@@ -187,8 +207,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [name for name in names if name not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
-    peers = tuple(name.strip() for name in args.peers.split(",")) if args.peers else ()
-    if unknown_peers := [name for name in peers if name not in PEERS]:
+    peers = (
+        tuple(name.strip() for name in args.peers.split(",") if name.strip() not in ("", "none"))
+        if args.peers is not None
+        else None
+    )
+    if unknown_peers := [name for name in peers or () if name not in PEERS]:
         parser.error(f"unknown peer(s) {', '.join(unknown_peers)}; choose from {', '.join(PEERS)}")
     settings = Settings.quick() if args.quick else Settings()
     changes: dict[str, Any] = {
@@ -197,7 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("seconds", args.seconds),
             ("rounds", args.rounds),
             ("loops", "uvloop" if args.uvloop else args.loops),
-            ("peers", peers or None),
+            ("peers", peers),
+            ("processes_store", args.processes_store),
         )
         if value is not None
     }
@@ -215,7 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else "placement: one core, not pinned"
     )
     print(
-        f"event loops: chatwright on {loop_for(settings, 'ours')}, baselines on {loop_for(settings, 'baseline')}"
+        f"event loops: both sides of every ratio on the same loop; e2e on {', '.join(loop_pairs(settings))},"
+        f" the others on {loop_for(settings)}; JSON: orjson on every side"
     )
     print(f"settings: {attrs.asdict(settings)}\n", flush=True)
     reports = run_all(names, settings)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import os
 import signal
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ from aiohttp import web
 
 from framework import jsoncodec
 from tests.benchmarks.harness import SECRET, Child, cpu_seconds, emit_result, new_loop, spawn
-from tests.benchmarks.plugins import MESSAGE, noop_plugin, post_plugin
+from tests.benchmarks.plugins import message_for, noop_plugin, post_plugin
 from tests.benchmarks.standard_webhooks import key_of, verify
 
 __all__ = ["arguments", "baseline_app", "main", "ours_app", "start"]
@@ -52,8 +53,9 @@ def baseline_app(emulator: str | None) -> web.Application:
         data = jsoncodec.loads(body)
         if emulator is not None:
             url = f"{emulator}/workers/{WORKER_ID}/chats/{data['data']['chat_id']}/messages"
+            message = message_for(data["data"])
             async with request.app[session_key].post(
-                url, data=jsoncodec.dumps({"message": MESSAGE}), headers={"X-API-KEY": API_KEY}
+                url, data=jsoncodec.dumps({"message": message}), headers={"X-API-KEY": API_KEY}
             ) as answer:
                 await answer.read()
                 if answer.status != 201:
@@ -139,14 +141,23 @@ async def _serve(args: argparse.Namespace) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    started, cpu_start = time.monotonic(), cpu_seconds()
+    started, cpu_start, system_start = time.monotonic(), cpu_seconds(), os.times().system
     await stop.wait()
-    cpu_share = (cpu_seconds() - cpu_start) / max(time.monotonic() - started, 1e-9)
+    cpu = cpu_seconds() - cpu_start
+    cpu_system = os.times().system - system_start
+    cpu_share = cpu / max(time.monotonic() - started, 1e-9)
     handled = runtime.worker.handled if runtime is not None else 0
     handed_over = runtime.worker.handed_over if runtime is not None else 0
     pending = await runtime.store.pending() if runtime is not None else 0
     await runner.cleanup()
-    return {"cpu_share": cpu_share, "handled": handled, "handed_over": handed_over, "pending": pending}
+    return {
+        "cpu_share": cpu_share,
+        "cpu": cpu,
+        "cpu_system": cpu_system,
+        "handled": handled,
+        "handed_over": handed_over,
+        "pending": pending,
+    }
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 Performance bars are not checked here (tiny sizes say nothing about them); what must hold at any size is: every
 series has a number per round, and the correctness checks (exactly-once fan-out, no 429 reaching a handler,
-no schedule lost across a restart) pass.
+no schedule lost across a restart, nothing handled twice by two service processes) pass.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ CORRECTNESS_BARS = (
     "no 429 reaches a handler",
     "every message delivered exactly once",
     "none lost across the restart",
+    "nothing handled twice",
 )
 
 

@@ -1,0 +1,207 @@
+"""Benchmark 7, every core of one host: `chatwright run --processes 2` against `--processes 1`, end to end.
+
+Each round starts the real command (`python -m framework.cli run bench.toml`, what the `chatwright` script
+calls) on a fresh SQLite file (synchronous=FULL, steps on) with one standard-webhooks route whose handler makes
+one `post_message` on the RoostedHR emulator, sends N webhooks over 64 connections and waits until the emulator
+has stored N messages: effects/s = N / (last message stored - first webhook sent). With one process the service
+runs on the server core, as in the other benchmarks; with two it may use both cores (the load generator and the
+emulator keep the last one, which the second process then shares). Afterwards the emulator's record must hold
+exactly N POSTs and N messages (nothing handled twice) and the inbox must be empty (nothing left behind).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.benchmarks import loadgen, servers
+from tests.benchmarks.bench_e2e import Emulator
+from tests.benchmarks.bench_footprint import _toml, _toml_value, _wait_ready
+from tests.benchmarks.harness import (
+    SECRET,
+    Bar,
+    Child,
+    Cores,
+    Report,
+    Series,
+    Settings,
+    abba,
+    loop_for,
+    running,
+    spawn,
+)
+
+__all__ = ["RATIO_BAR", "config", "run"]
+
+RATIO_BAR = 1.6
+"""Effects/s of two processes against one, on a 2-core machine."""
+PROCESSES = 2
+
+
+def config(directory: Path, port: int, emulator: str, event_loop: str, store: str) -> Path:
+    """The service's config: one route, the RoostedHR adapter on the emulator, the one-post plugin."""
+    document: dict[str, Any] = {
+        "service": {"host": "127.0.0.1", "port": port, "event_loop": event_loop},
+        "store": {"url": store},
+        "adapters": {
+            "roosted": {
+                "provider": "roostedhr",
+                "base_url": emulator,
+                "api_key": servers.API_KEY,
+                "worker_id": servers.WORKER_ID,
+            }
+        },
+        "plugins": {"modules": ["tests.benchmarks.post_plugins"], "entry_points": False},
+    }
+    route = {
+        "path": servers.PATH,
+        "event": "shift.published",
+        "verify": {"scheme": "standard-webhooks", "secrets": [SECRET]},
+    }
+    path = directory / "bench.toml"
+    path.write_text(
+        _toml(document)
+        + "\n[[webhooks]]\n"
+        + "\n".join(f"{key} = {_toml_value(value)}" for key, value in route.items())
+        + "\n"
+    )
+    return path
+
+
+def _pending(database: Path) -> int:
+    with sqlite3.connect(database) as db:
+        (count,) = db.execute("SELECT count(*) FROM inbox").fetchone()
+    return int(count)
+
+
+def _serving_port(server: Child, timeout: float = 30.0) -> int:
+    """The port of `chatwright run`'s "serving ... on http://host:port" line."""
+    assert server.process.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = server.process.stdout.readline()
+        if not line:
+            break
+        found = re.search(r"serving .* on http://[^ ]+:(\d+)", line)
+        if found:
+            return int(found.group(1))
+    server.kill()
+    raise RuntimeError(f"{server.name} did not say where it serves (exit code {server.process.poll()})")
+
+
+def _pending_redis(url: str, prefix: str) -> int:
+    """Events left in a Redis store's inbox; the benchmark's keys are deleted."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        pending = int(client.scard(f"{{{prefix}}}:inbox"))
+        keys = list(client.scan_iter(match=f"{{{prefix}}}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+    return pending
+
+
+def measure(
+    processes: int, events: int, emulator: Emulator, chat_id: str, settings: Settings, cores: Cores
+) -> dict[str, Any]:
+    """N webhooks through `chatwright run --processes P` on a fresh store; effects/s and the checks."""
+    emulator.reset_counters()
+    everywhere = None if cores.server is None else cores.server | (cores.load or frozenset())
+    with tempfile.TemporaryDirectory(prefix="chatwright-bench-") as directory:
+        prefix = f"bench{os.getpid()}_{os.urandom(4).hex()}"
+        store = (
+            f"{settings.processes_store}?prefix={prefix}"
+            if settings.processes_store.startswith("redis")
+            else f"sqlite:///{Path(directory) / 'bench.db'}"
+        )
+        # Port 0: the first process binds a free port and says which (a port probed free beforehand may be
+        # taken by then, and SO_REUSEPORT would even share it with another such listener).
+        path = config(Path(directory), 0, emulator.url, loop_for(settings), store)
+        command = ["-m", "framework.cli", "run", str(path), "--processes", str(processes)]
+        server = spawn(
+            "framework.cli",
+            cpus=cores.server if processes == 1 else everywhere,
+            name=f"chatwright run --processes {processes}",
+            command=[sys.executable, *command],
+        )
+        with running(server):
+            port = _serving_port(server)
+            _wait_ready(server, f"http://127.0.0.1:{port}/readyz")
+            sent = loadgen.drive(
+                port,
+                settings.connections,
+                cores.load,
+                *("--count", str(events), "--chat-id", chat_id, "--path", servers.PATH),
+            )
+            done = emulator.wait_for_messages(events, timeout=60 + events / 100)
+            server.stop(timeout=30)
+        delivery = emulator.call("GET", "/_emulator/bench-delivery")
+        pending = (
+            _pending(Path(directory) / "bench.db")
+            if store.startswith("sqlite")
+            else _pending_redis(settings.processes_store, prefix)
+        )
+    if sent["statuses"].get("202", 0) != events:
+        raise RuntimeError(f"--processes {processes}: not every webhook was answered 202: {sent['statuses']}")
+    return {
+        "rate": events / (done["last_at"] - sent["started"]),
+        "posts": sum(delivery["posts"].values()),
+        "messages": sum(delivery["messages"].values()),
+        "pending": pending,
+    }
+
+
+def run(settings: Settings, cores: Cores) -> Report:
+    report = Report(
+        "processes", f"7. Every core: `chatwright run --processes {PROCESSES}` against one process"
+    )
+    rate = report.add(Series(f"effects/s, {PROCESSES} processes vs 1", "1/s", baseline=[]))
+    emulator = Emulator(cores.load, sink=True)
+    twice = 0
+    left = 0
+    try:
+        (chat_id,) = emulator.chats(1)
+        events = settings.e2e_events or max(2000, int(1500 * settings.seconds))
+
+        def side(processes: int) -> Callable[[], dict[str, Any]]:
+            return functools.partial(measure, processes, events, emulator, chat_id, settings, cores)
+
+        side(1)()  # warm-up: the page cache, the interpreter's files
+        for index in range(settings.rounds):
+            many, one = abba(index, side(PROCESSES), side(1))
+            assert rate.baseline is not None
+            rate.ours.append(many["rate"])
+            rate.baseline.append(one["rate"])
+            twice += max(0, many["posts"] - events) + max(0, one["posts"] - events)
+            left += many["pending"] + one["pending"]
+    finally:
+        emulator.stop()
+    ratio = Series.summary(rate.ratios)["median"]
+    report.bars.append(
+        Bar(f"{PROCESSES} processes >= {RATIO_BAR}x the effects/s of one", f"{ratio:.2f}", ratio >= RATIO_BAR)
+    )
+    report.bars.append(
+        Bar(
+            "nothing handled twice, nothing left in the inbox",
+            f"{twice} extra POSTs, {left} left",
+            not twice and not left,
+        )
+    )
+    report.notes.append(
+        f"{events} webhooks per round over {settings.connections} connections;"
+        f" store {'one SQLite file (synchronous=FULL)' if settings.processes_store == 'sqlite' else settings.processes_store},"
+        f" steps on, loop {loop_for(settings)}; one process on the server core, {PROCESSES} on every core (the"
+        " load generator and the emulator on the last one)"
+    )
+    return report
