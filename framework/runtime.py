@@ -195,8 +195,7 @@ class Runtime:
         )
         self.webhooks = WebhookReceiver(
             list(config.webhooks),
-            self.store,
-            append=self.worker.append,
+            self.worker.append,
             read_timeout=config.service.read_timeout,
             handlers=[handler for plugin in self.plugins for handler in plugin.handlers],
             observe=self.metrics.webhook,

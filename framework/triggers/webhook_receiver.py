@@ -27,7 +27,7 @@ from framework.json_answers import error_response, json_errors, json_errors_rout
 from framework.messages import PushFeed, is_own, message_event, message_ordering_key
 from framework.payloads import payload_problems
 from framework.plugins import Handler
-from framework.store.base import Append, Store
+from framework.store.base import Append
 from framework.tracing import Tracer
 from framework.triggers.verify import VerificationFailed, Verifier, build_verifier, check_timestamp
 from framework.triggers.webhook_routes import (
@@ -248,8 +248,8 @@ def _too_deep() -> web.Response:
 class WebhookReceiver:
     """Serves the configured webhook routes: each delivery verified, parsed, and appended to the inbox.
 
-    `append` is what stores the event, `store.append` unless given: the runtime passes its worker's `append`,
-    which hands a fresh event to a free handler slot in the same commit. A body that takes longer than
+    `append` is what stores the event: the runtime passes its worker's `append` (the one way an event reaches
+    the worker), which hands a fresh event to a free handler slot in the same commit. A body that takes longer than
     `read_timeout` seconds to arrive is answered 408 and its connection closed. `handlers` are the service's
     handlers: a delivery whose event type has handlers that declare a payload type must fit every one of those
     types, else it is answered 422 with the field errors (framework.payloads); routes none applies to pay nothing.
@@ -258,10 +258,9 @@ class WebhookReceiver:
     def __init__(
         self,
         routes: Iterable[WebhookRoute],
-        store: Store,
+        append: Append,
         *,
         clock: Callable[[], float] = time.time,
-        append: Append | None = None,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         handlers: Iterable[Handler] = (),
         observe: Callable[[str, int, float], None] | None = None,
@@ -286,7 +285,6 @@ class WebhookReceiver:
             raise ConfigError(problems)
         typed = tuple(handler for handler in handlers if handler.payload is not None)
         self._endpoints = tuple(_with_payloads(_compile(route), typed) for route in self.routes)
-        self._store = store
         self._append = append
         self._clock = clock
         self._read_timeout = read_timeout
@@ -445,8 +443,7 @@ class WebhookReceiver:
         # the request's own task: its log lines (and the handler's, when it starts here) carry the event
         scope.bind(scope.Scope(event.id, event.trace_id))
         try:
-            append: Append = self._append or self._store.append
-            result = await append(event, ordering_key=ordering_key, dedupe_ttl=route.dedupe_ttl)
+            result = await self._append(event, ordering_key=ordering_key, dedupe_ttl=route.dedupe_ttl)
         except StoreOverloaded as overload:
             self.overloaded += 1
             refused = error_response(503, "overloaded", "the service is overloaded; retry later")

@@ -101,7 +101,7 @@ def devrev_headers(body: bytes) -> dict[str, str]:
 def serve(aiohttp_client: AiohttpClient, store: SQLiteStore) -> Serve:
     async def serve(*routes: WebhookRoute, clock: Callable[[], float] = lambda: NOW) -> Client:
         app = web.Application(middlewares=[json_errors], handler_args=HANDLER_ARGS)
-        WebhookReceiver(routes or ROUTES, store, clock=clock).add_to(app)
+        WebhookReceiver(routes or ROUTES, store.append, clock=clock).add_to(app)
         return await aiohttp_client(app)
 
     return serve
@@ -296,14 +296,14 @@ def test_scheme_none_without_insecure_is_refused(store: SQLiteStore) -> None:
     with pytest.raises(
         ConfigError, match=r'webhooks\[0\]\.verify\.scheme: "none" accepts requests from anyone'
     ):
-        WebhookReceiver([WebhookRoute(path="/open", event="e", verify=NoVerify())], store)
+        WebhookReceiver([WebhookRoute(path="/open", event="e", verify=NoVerify())], store.append)
 
 
 def test_two_routes_on_one_path_are_refused(store: SQLiteStore) -> None:
     with pytest.raises(
         ConfigError, match=r"webhooks\[1\]\.path: '/hooks/open' is already used by webhooks\[0\]"
     ):
-        WebhookReceiver([OPEN_ROUTE, OPEN_ROUTE], store)
+        WebhookReceiver([OPEN_ROUTE, OPEN_ROUTE], store.append)
 
 
 # -- sizes, methods, paths ---------------------------------------------------------------------------------

@@ -83,7 +83,7 @@ GOOD = {
 @pytest.fixture
 async def client(aiohttp_client: AiohttpClient, store: SQLiteStore) -> Client:
     app = web.Application(handler_args=HANDLER_ARGS)
-    WebhookReceiver([FIXED, BY_FIELD, UNTYPED], store, handlers=plugin.handlers).add_to(app)
+    WebhookReceiver([FIXED, BY_FIELD, UNTYPED], store.append, handlers=plugin.handlers).add_to(app)
     return await aiohttp_client(app)
 
 
@@ -131,13 +131,13 @@ async def test_a_route_with_event_field_checks_the_type_found_in_the_body(
 
 
 def test_types_are_resolved_per_route_at_startup(store: SQLiteStore) -> None:
-    receiver = WebhookReceiver([FIXED, BY_FIELD, UNTYPED], store, handlers=plugin.handlers)
+    receiver = WebhookReceiver([FIXED, BY_FIELD, UNTYPED], store.append, handlers=plugin.handlers)
     fixed, by_field, untyped = receiver._endpoints
     assert fixed.payload_types == (ShiftPublished, HasTitle)
     assert by_field.typed is not None and by_field.payload_types == ()
     # the hot path of a route no typed handler applies to is unchanged: one attribute read, None
     assert isinstance(untyped, _Endpoint) and untyped.typed is None
-    plain = WebhookReceiver([FIXED, BY_FIELD], store)._endpoints
+    plain = WebhookReceiver([FIXED, BY_FIELD], store.append)._endpoints
     assert all(endpoint.typed is None for endpoint in plain)
 
 
