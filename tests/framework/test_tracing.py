@@ -3,6 +3,7 @@ across the inbox and into the events a handler emits; exported through the SDK's
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import re
 import subprocess
@@ -116,3 +117,41 @@ def test_the_tracing_table_turns_it_on(tmp_path: Any) -> None:
     provider = tracer.provider  # type: ignore[attr-defined]
     assert isinstance(provider, TracerProvider)
     assert provider.resource.attributes["service.name"] == "shiftchat"
+
+
+async def test_the_otlp_exporter_delivers_the_spans_to_a_collector(
+    aiohttp_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default exporter, as the `otel` extra installs it: OTLP over HTTP to the endpoint the standard
+    variable names (here a collector stand-in that decodes what it gets)."""
+    require_service("opentelemetry", OTEL, "not installed; pip install -e '.[dev]' (or '.[otel]')")
+    from aiohttp import web
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    names: list[str] = []
+
+    async def traces(request: web.Request) -> web.Response:
+        assert request.content_type == "application/x-protobuf"
+        export = ExportTraceServiceRequest.FromString(await request.read())
+        for resource in export.resource_spans:
+            names.extend(span.name for scope in resource.scope_spans for span in scope.spans)
+        return web.Response(status=200)
+
+    collector = web.Application()
+    collector.router.add_post("/v1/traces", traces)
+    server = await aiohttp_server(collector)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", str(server.make_url("/v1/traces")))
+    tracer = open_tracer(TracingConfig(enabled=True, service_name="otlp-test"))
+    assert tracer is not None
+    provider = tracer.provider  # type: ignore[attr-defined]
+    try:
+        async with observed_bot(tracer) as bot:
+            body = {"kind": "note.received", "id": DELIVERY, "text": "hi", "follow_up": False}
+            assert (await bot.post(ROUTE, body))[0] == 202
+            await bot.settle()
+        # the exporter's thread posts to the collector on this loop: flush from another thread
+        assert await asyncio.to_thread(provider.force_flush, 10_000)
+    finally:
+        await asyncio.to_thread(provider.shutdown)
+    assert f"webhook {ROUTE}" in names
+    assert "handle observed.note" in names
