@@ -109,11 +109,17 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     return await json_errors_route(handler)(request)
 
 
-def add_json_fallbacks(app: web.Application) -> None:
+def add_json_fallbacks(app: web.Application, wrap: Callable[[Handler], Handler] | None = None) -> None:
     """After the app's routes: a JSON 405 (with Allow) for other methods on each path, a JSON 404 elsewhere.
 
-    Without a middleware, aiohttp would answer those itself with a text body.
+    Without a middleware, aiohttp would answer those itself with a text body. `wrap` goes around each of these
+    routes as the app's own routes have it (the admin guard).
     """
+
+    def route(handler: Handler) -> Handler:
+        wrapped = json_errors_route(handler)
+        return wrapped if wrap is None else wrap(wrapped)
+
     for resource in list(app.router.resources()):
         methods = {route.method for route in resource}
         if not isinstance(resource, web.Resource) or hdrs.METH_ANY in methods:
@@ -123,11 +129,9 @@ def add_json_fallbacks(app: web.Application) -> None:
         async def not_allowed(request: web.Request, allowed: frozenset[str] = allowed) -> web.StreamResponse:
             raise web.HTTPMethodNotAllowed(request.method, allowed)
 
-        resource.add_route(hdrs.METH_ANY, json_errors_route(not_allowed), expect_handler=json_expect)
+        resource.add_route(hdrs.METH_ANY, route(not_allowed), expect_handler=json_expect)
 
     async def not_found(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
 
-    app.router.add_route(
-        hdrs.METH_ANY, "/{path:.*}", json_errors_route(not_found), expect_handler=json_expect
-    )
+    app.router.add_route(hdrs.METH_ANY, "/{path:.*}", route(not_found), expect_handler=json_expect)

@@ -105,7 +105,7 @@ def create_app(runtime: Runtime) -> web.Application:
     runtime.webhooks.add_to(app)
     for path, handler in [("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics)]:
         app.router.add_get(path, json_errors_route(handler), expect_handler=json_expect)
-    mount_admin(app, runtime)  # a sub-app with its own guard middleware: the webhook routes pass through none
+    mount_admin(app, runtime)  # its guard wraps its routes: no middleware anywhere, so webhooks pass none
     add_json_fallbacks(app)  # after every route: JSON 405s and 404s without an app-wide middleware
 
     async def start(app: web.Application) -> None:

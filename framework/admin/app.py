@@ -1,4 +1,4 @@
-"""The admin sub-app mounted at `/admin`: the console's pages and the JSON API behind one guard middleware."""
+"""The admin sub-app mounted at `/admin`: the console's pages and the JSON API, each route behind the guard."""
 
 from __future__ import annotations
 
@@ -25,13 +25,15 @@ async def _to_console(request: web.Request) -> web.StreamResponse:
 def admin_app(runtime: Runtime) -> web.Application:
     """The admin area of `runtime`'s service, guarded as `[service] admin_token` / `admin_open` say."""
     guard = AdminGuard(AdminAccess(runtime.config.service.admin_token, runtime.config.service.admin_open))
-    app = web.Application(middlewares=[guard.middleware])
+    app = web.Application()
     app[RUNTIME_KEY] = runtime
     app[GUARD_KEY] = guard
     app[TEMPLATES_KEY] = new_environment()
     for method, path, handler in console_routes() + api_routes():
-        app.router.add_route(method, path, json_errors_route(handler), expect_handler=json_expect)
-    add_json_fallbacks(app)
+        app.router.add_route(
+            method, path, guard.route(json_errors_route(handler)), expect_handler=json_expect
+        )
+    add_json_fallbacks(app, guard.route)
     return app
 
 

@@ -1,4 +1,4 @@
-"""The admin area's one guard middleware: who may come in (the admin token, else this machine only, as
+"""The admin area's one guard, wrapped around each of its routes: who may come in (the admin token, else this machine only, as
 `framework.admin.access` rules) and which state-changing requests are genuine (`framework.admin.csrf`).
 
 A browser cannot send `Authorization: Bearer`, so the console also accepts a session cookie that `POST
@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable
 
 import attrs
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
 from framework.admin.access import AdminAccess
 from framework.admin.csrf import (
@@ -46,7 +45,12 @@ def _session_value(token: str) -> str:
 
 @attrs.frozen
 class AdminGuard:
-    """Builds the middleware of the admin sub-app around the access rule."""
+    """Guards the routes of the admin sub-app with the access rule.
+
+    A wrapper per route rather than a middleware of the sub-app: aiohttp runs every request of an app through
+    the middlewares of its sub-apps' tree once any of them has one (with a wrapper of its own per app), so a
+    middleware here would cost each webhook of the service app that machinery too.
+    """
 
     access: AdminAccess
 
@@ -70,10 +74,10 @@ class AdminGuard:
             return refused
         return refusal_page(request, refused.status, needs_login=self.access.token is not None)
 
-    @property
-    def middleware(self) -> Middleware:
-        @web.middleware
-        async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    def route(self, handler: Handler) -> Handler:
+        """`handler` behind the guard."""
+
+        async def guarded(request: web.Request) -> web.StreamResponse:
             api = request.path.startswith(API_PREFIX)
             if request.method in UNSAFE_METHODS and not same_origin(request):
                 return error_response(403, "cross_origin", "admin requests from another site are refused")
@@ -92,7 +96,7 @@ class AdminGuard:
                     return error_response(403, "csrf_failed", detail)
             return remember_csrf(request, await handler(request))
 
-        return guard
+        return guarded
 
 
 async def _csrf_ok(request: web.Request, api: bool) -> bool:

@@ -157,3 +157,24 @@ def test_an_empty_admin_token_is_a_config_error(tmp_path: Path, capsys: pytest.C
     config.write_text('[service]\nadmin_token = "${ADMIN_TOKEN:-}"\n')
     assert main(["check", str(config)]) == 2
     assert "service.admin_token: empty; is its ${ENV} variable unset?" in capsys.readouterr().err
+
+
+async def test_the_guard_covers_unknown_admin_paths_and_methods() -> None:
+    async with BotHarness.from_plugins(Plugin("p"), providers={"chat": RecordingProvider()}) as bot:
+        assert bot.client is not None
+        remote = {"X-Forwarded-For": "203.0.113.9"}
+        for method, path in (("GET", "/admin/api/nothing-here"), ("DELETE", "/admin/api/recent")):
+            answer = await bot.client.request(method, path, headers=remote)
+            assert (answer.status, (await answer.json())["error"]) == (403, "admin_token_required"), path
+        assert (await bot.get("/admin/api/nothing-here")).status == 404
+
+
+async def test_no_request_of_the_service_passes_a_middleware() -> None:
+    # a middleware on any sub-app puts every webhook through aiohttp's middleware machinery
+    async with BotHarness.from_plugins(Plugin("p"), providers={"chat": RecordingProvider()}) as bot:
+        assert bot.client is not None
+        app = bot.client.server.app
+        assert app is not None
+        apps = [app, *(resource._app for resource in app.router.resources() if hasattr(resource, "_app"))]
+        assert len(apps) == 2
+        assert all(not each.middlewares for each in apps)
