@@ -78,14 +78,25 @@ class DispatchOutcome:
 
 
 async def timing_middleware(call_next: NextHandler, event: Event, ctx: Context) -> None:
-    """Logs each handler call with its duration and outcome (installed by default)."""
+    """Logs each handler call with its duration and outcome (installed by default).
+
+    As the outermost middleware (where the default puts it) the dispatcher does this itself around the chain,
+    with the clock it reads anyway, instead of calling it: a coroutine less in every handler call."""
     started = time.perf_counter()
     try:
         await call_next(event, ctx)
     except BaseException:
-        elapsed = (time.perf_counter() - started) * 1000
-        ctx.log.warning("handler failed after %.1f ms", elapsed, extra={"duration_ms": round(elapsed, 3)})
+        _failed_after(ctx, started)
         raise
+    _handled_in(ctx, started)
+
+
+def _failed_after(ctx: Context, started: float) -> None:
+    elapsed = (time.perf_counter() - started) * 1000
+    ctx.log.warning("handler failed after %.1f ms", elapsed, extra={"duration_ms": round(elapsed, 3)})
+
+
+def _handled_in(ctx: Context, started: float) -> None:
     if log.isEnabledFor(logging.DEBUG):
         elapsed = (time.perf_counter() - started) * 1000
         ctx.log.debug("handled in %.1f ms", elapsed, extra={"duration_ms": round(elapsed, 3)})
@@ -126,7 +137,7 @@ class Dispatcher:
         self._by_type: dict[str, tuple[Handler, ...]] = {}
         self.unmatched = 0
         """Events no handler matched (done at once)."""
-        self._chains: dict[str, NextHandler] = {}
+        self._chains: dict[str, tuple[NextHandler, bool]] = {}
         self._deadlines = HandlerDeadlines(handler_timeout) if handler_timeout else None
         self._observe = observe
         self._tracer = tracer
@@ -173,17 +184,20 @@ class Dispatcher:
             command=command,
         )
 
-    def _chain(self, handler: Handler) -> NextHandler:
+    def _chain(self, handler: Handler) -> tuple[NextHandler, bool]:
+        """The handler's call through the middlewares, and whether `_run` does `timing_middleware`'s part."""
         chain = self._chains.get(handler.name)
         if chain is None:
             call: NextHandler = handler.fn
             if self._deadlines is not None:
                 call = self._deadlines.bound(call)
-            for middleware in reversed(self.middlewares):
+            middlewares = self.middlewares
+            timed = bool(middlewares) and middlewares[0] is timing_middleware
+            for middleware in reversed(middlewares[1:] if timed else middlewares):
                 # partial(middleware, call_next)(event, ctx) is middleware(call_next, event, ctx), without the
                 # coroutine frame a wrapper function would add to every call (and to every resume in it)
                 call = functools.partial(middleware, call)
-            self._chains[handler.name] = chain = call
+            self._chains[handler.name] = chain = (call, timed)
         return chain
 
     async def dispatch(self, event: Event, *, delivery: Delivery = Delivery.FIRST) -> DispatchOutcome:
@@ -243,18 +257,23 @@ class Dispatcher:
             delivery=delivery,
             command=handler.command,
         )
+        chain, timed = self._chain(handler)
         token = scope.bind(scope.Scope(event.id, event.trace_id, handler.name, event.attempt))
         started = time.perf_counter()
         try:
             if self._tracer is None:
-                await self._chain(handler)(event, ctx)
+                await chain(event, ctx)
             else:
                 with self._tracer.handler(event, handler.name):
-                    await self._chain(handler)(event, ctx)
+                    await chain(event, ctx)
         except asyncio.CancelledError:
+            if timed:
+                _failed_after(ctx, started)
             _collect_writes(ctx, writes, returned=False)
             raise
         except Exception as error:
+            if timed:
+                _failed_after(ctx, started)
             if self._observe is not None:
                 self._observe(handler.name, False, time.perf_counter() - started)
             _collect_writes(ctx, writes, returned=False)
@@ -269,6 +288,13 @@ class Dispatcher:
                 exc_info=error if event.attempt == 1 or log.isEnabledFor(logging.DEBUG) else None,
             )
             return error
+        except BaseException:
+            if timed:
+                _failed_after(ctx, started)
+            raise
+        else:
+            if timed:
+                _handled_in(ctx, started)
         finally:
             scope.reset(token)
         if self._observe is not None:

@@ -57,6 +57,9 @@ CANCEL_GRACE = 5.0
 CLAIM_DELAY = 0.005
 """Seconds the worker may wait for more room to free before it claims for the little that is."""
 
+HANDLER_TASK = "chatwright-handler"
+"""The name of each event's handling task."""
+
 LOOKAHEAD = 16
 """Events of plugins over their share a worker holds claimed beyond its usual room, at most, in `concurrency`s."""
 
@@ -243,7 +246,8 @@ class Worker:
         while self._ready and self._running < self.concurrency and not self._stopping.is_set():
             lane, entry = self._ready.pop()
             self._running += 1
-            task = asyncio.create_task(self._handle(entry, lane))
+            # named: an unnamed task formats a "Task-<n>" name of its own, for every event
+            task = asyncio.create_task(self._handle(entry, lane), name=HANDLER_TASK)
             self._in_flight[entry.event.id] = task
             task.add_done_callback(functools.partial(self._finished, entry.event.id))
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from typing import Any
+
+import pytest
 
 from framework import Context, Event, Plugin
 from framework.dispatch import Dispatcher, NextHandler
@@ -285,3 +288,51 @@ async def test_a_malformed_event_is_dead_lettered_without_retries(store: SQLiteS
     assert [d.action for d in dispositions] == ["dead"]
     (letter,) = await store.dead_letters()
     assert "shift.starts_at: missing" in letter.error
+
+
+async def test_handler_calls_are_logged_with_their_duration(
+    store: SQLiteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    plugin = Plugin("p")
+    trail: list[str] = []
+
+    @plugin.on("x")
+    async def ok(event: Event, ctx: Context) -> None:
+        trail.append("ok")
+
+    @plugin.on("y")
+    async def bad(event: Event, ctx: Context) -> None:
+        raise ValueError("nope")
+
+    async def later(call_next: NextHandler, event: Event, ctx: Context) -> None:
+        trail.append("later")
+        await call_next(event, ctx)
+
+    dispatcher = make_dispatcher(store, plugin)
+    dispatcher.add_middleware(later)
+    with caplog.at_level(logging.DEBUG):
+        await dispatcher.dispatch(new_event("x"))
+        await dispatcher.dispatch(new_event("y"))
+    assert trail == ["later", "ok", "later"]
+    messages = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert any(level == "DEBUG" and " handled in " in text for level, text in messages)
+    assert any(level == "WARNING" and " handler failed after " in text for level, text in messages)
+
+
+async def test_timing_middleware_placed_inside_others_still_times_the_call(
+    store: SQLiteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    plugin = Plugin("p")
+
+    @plugin.on("y")
+    async def bad(event: Event, ctx: Context) -> None:
+        raise ValueError("nope")
+
+    async def first(call_next: NextHandler, event: Event, ctx: Context) -> None:
+        await call_next(event, ctx)
+
+    dispatcher = make_dispatcher(store, plugin)
+    dispatcher.middlewares.insert(0, first)
+    with caplog.at_level(logging.WARNING):
+        await dispatcher.dispatch(new_event("y"))
+    assert any(" handler failed after " in r.getMessage() for r in caplog.records)
