@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import sys
 import tempfile
 import time
@@ -40,6 +39,7 @@ from tests.benchmarks.harness import (
     running,
     spawn,
 )
+from tests.ports import free_port
 
 __all__ = ["IDLE_RSS_BAR_MB", "RSS_GROWTH_BAR", "STARTUP_BAR_S", "bench_config", "run"]
 
@@ -54,13 +54,6 @@ def _rss_mb(pid: int) -> float:
     import psutil
 
     return float(psutil.Process(pid).memory_info().rss) / 2**20
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 # -- the config: the four bots side by side, plus the benchmark's route ---------------------------------------------
@@ -185,7 +178,7 @@ def _handled(base: str) -> int:
 def measure(variant: str, settings: Settings, cores: Cores, emulator: str) -> dict[str, Any]:
     events = settings.footprint_events
     with tempfile.TemporaryDirectory(prefix="chatwright-bench-") as directory:
-        port = _free_port()
+        port = free_port()
         if variant == "ours":
             config, env, with_bots = bench_config(Path(directory), port, emulator, loop_for(settings, "ours"))
             command = [sys.executable, "-m", "framework.cli", "run", str(config)]

@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import contextlib
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -33,6 +32,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from tests.benchmarks.harness import Bar, Cores, Report, Series, Settings, emit_result, new_loop, spawn
+from tests.ports import free_port
 
 __all__ = ["WORKLOADS", "run"]
 
@@ -112,9 +112,7 @@ def _redis_server() -> Iterator[str]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("the Redis ceiling benchmark needs `redis-server` on the PATH")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
