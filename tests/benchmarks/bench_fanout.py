@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from framework.runtime import Runtime
 from framework.worker import Disposition
 from tests.benchmarks.bench_e2e import Emulator
-from tests.benchmarks.harness import Bar, Cores, Report, Series, Settings, emit_result, new_loop, spawn
+from tests.benchmarks.harness import Bar, Cores, Report, Series, Settings, emit_result, run_on_loop, spawn
 
 if TYPE_CHECKING:
     from framework.runtime import Runtime
@@ -171,11 +171,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, required=True)
     parser.add_argument("--db", default=".")
     args = parser.parse_args()
-    loop = new_loop("asyncio")
-    try:
-        emit_result(loop.run_until_complete(_fan_out(args.emulator, args.chats, args.rate, Path(args.db))))
-    finally:
-        loop.close()
+    emit_result(run_on_loop("asyncio", _fan_out(args.emulator, args.chats, args.rate, Path(args.db))))
 
 
 if __name__ == "__main__":

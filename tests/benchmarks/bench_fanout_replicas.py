@@ -28,7 +28,7 @@ from tests.benchmarks.harness import (
     Settings,
     cpu_seconds,
     emit_result,
-    new_loop,
+    run_on_loop,
     spawn,
 )
 
@@ -218,15 +218,11 @@ def main() -> None:
     args = parser.parse_args()
     chats_file = Path(args.chats_file)
     chats: list[list[str]] = json.loads(chats_file.read_text())
-    loop = new_loop("asyncio")
-    try:
-        emit_result(
-            loop.run_until_complete(
-                _replica(args.emulator, args.store, chats[args.index], chats_file.parent, args.rate)
-            )
+    emit_result(
+        run_on_loop(
+            "asyncio", _replica(args.emulator, args.store, chats[args.index], chats_file.parent, args.rate)
         )
-    finally:
-        loop.close()
+    )
 
 
 if __name__ == "__main__":

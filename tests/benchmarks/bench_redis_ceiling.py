@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from tests.benchmarks.harness import Bar, Cores, Report, Series, Settings, emit_result, new_loop, spawn
+from tests.benchmarks.harness import Bar, Cores, Report, Series, Settings, emit_result, run_on_loop, spawn
 from tests.ports import free_port
 
 __all__ = ["WORKLOADS", "run"]
@@ -278,13 +278,9 @@ def main() -> None:
     parser.add_argument("--window", type=float, required=True)
     parser.add_argument("--index", type=int, required=True)
     args = parser.parse_args()
-    loop = new_loop("uvloop")
-    try:
-        emit_result(
-            loop.run_until_complete(_drive(args.store, args.workload, args.tasks, args.warmup, args.window))
-        )
-    finally:
-        loop.close()
+    emit_result(
+        run_on_loop("uvloop", _drive(args.store, args.workload, args.tasks, args.warmup, args.window))
+    )
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from tests.benchmarks.harness import (
     Settings,
     cpu_seconds,
     emit_result,
-    new_loop,
+    run_on_loop,
     spawn,
 )
 
@@ -285,12 +285,8 @@ def main() -> None:
     parser.add_argument("--index", type=int, required=True)
     parser.add_argument("--concurrency", type=int, required=True)
     args = parser.parse_args()
-    loop = new_loop("asyncio")
-    try:
-        loop.run_until_complete(_replica(args.index, args.emulator, args.store, args.concurrency))
-        emit_result({})
-    finally:
-        loop.close()
+    run_on_loop("asyncio", _replica(args.index, args.emulator, args.store, args.concurrency))
+    emit_result({})
 
 
 if __name__ == "__main__":

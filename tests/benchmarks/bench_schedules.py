@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.benchmarks.harness import Bar, Cores, Report, Series, Settings, emit_result, new_loop, spawn
+from tests.benchmarks.harness import Bar, Cores, Report, Series, Settings, emit_result, run_on_loop, spawn
 
 __all__ = ["run"]
 
@@ -272,17 +272,13 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=4.0, help="seconds left for the restart before T")
     args = parser.parse_args()
     db = Path(args.db)
-    loop = new_loop("asyncio")
-    try:
-        if args.phase == "schedule":
-            add = _ours_schedule if args.variant == "ours" else _baseline_schedule
-            result = loop.run_until_complete(add(db, args.jobs, args.due, args.budget))
-        else:
-            fire = _ours_fire if args.variant == "ours" else _baseline_fire
-            result = loop.run_until_complete(fire(db, args.jobs, args.due, args.due_at))
-    finally:
-        loop.close()
-    emit_result(result)
+    if args.phase == "schedule":
+        add = _ours_schedule if args.variant == "ours" else _baseline_schedule
+        work = add(db, args.jobs, args.due, args.budget)
+    else:
+        fire = _ours_fire if args.variant == "ours" else _baseline_fire
+        work = fire(db, args.jobs, args.due, args.due_at)
+    emit_result(run_on_loop("asyncio", work))
 
 
 if __name__ == "__main__":
