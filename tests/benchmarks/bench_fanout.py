@@ -151,9 +151,7 @@ def run(settings: Settings, cores: Cores) -> Report:
         emulator.stop()
     ratio = Series.summary(achieved.ratios)["median"]
     report.bars.append(Bar("achieved rate >= 0.95 R", f"{ratio:.3f} R", ratio >= RATE_BAR))
-    report.bars.append(
-        Bar("no 429 reaches a handler", "none" if not problems else "; ".join(problems), not problems)
-    )
+    report.bars.append(Bar.no_problems("no 429 reaches a handler", problems, "none"))
     report.bars.append(
         Bar("every message delivered exactly once", "yes (emulator state and recorded POSTs)", not problems)
     )

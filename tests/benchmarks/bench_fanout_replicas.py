@@ -182,22 +182,14 @@ def run(settings: Settings, cores: Cores) -> Report:
     report.bars.append(
         Bar("achieved rate >= 0.95 R (3 replicas together)", f"{ratio:.3f} R", ratio >= RATE_BAR)
     )
-    report.bars.append(
-        Bar(
-            "no 429 reaches a handler",
-            "none" if not handler_problems else "; ".join(handler_problems),
-            not handler_problems,
-        )
-    )
+    report.bars.append(Bar.no_problems("no 429 reaches a handler", handler_problems, "none"))
     answered = sum(throttled.ours)
     report.bars.append(Bar("no 429 answered by the emulator", f"{answered:g} in all rounds", not answered))
     report.bars.append(
-        Bar(
+        Bar.no_problems(
             "every message delivered exactly once",
-            "yes (emulator state and recorded POSTs)"
-            if not delivery_problems
-            else "; ".join(delivery_problems),
-            not delivery_problems,
+            delivery_problems,
+            "yes (emulator state and recorded POSTs)",
         )
     )
     report.notes.append(

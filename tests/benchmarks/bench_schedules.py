@@ -247,13 +247,7 @@ def run(settings: Settings, cores: Cores) -> Report:
                     report.notes.append(problem)  # the baseline's losses do not decide chatwright's bar
             if found["restarted_after_due"]:
                 report.notes.append(f"{name}: the restart came after T; its lateness includes the restart")
-    report.bars.append(
-        Bar(
-            "none lost across the restart",
-            "all found, all due fired once" if not lost else "; ".join(lost),
-            not lost,
-        )
-    )
+    report.bars.append(Bar.no_problems("none lost across the restart", lost, "all found, all due fired once"))
     report.notes.append(
         "jobs added one after another (awaiting each, as a handler calling ctx.schedule.at would); lateness ="
         " time the handler (chatwright) or the job function (APScheduler) ran - planned time"

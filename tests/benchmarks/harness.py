@@ -220,6 +220,11 @@ class Bar:
     value: str
     met: bool
 
+    @classmethod
+    def no_problems(cls, description: str, problems: Sequence[str], clean: str) -> Bar:
+        """A bar met when no problem was found: its value `clean` then, else the problems found."""
+        return cls(description, "; ".join(problems) if problems else clean, not problems)
+
 
 @attrs.define
 class Report:
