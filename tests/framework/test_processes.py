@@ -12,7 +12,8 @@ import aiohttp
 import pytest
 
 from tests.conftest import wait_until, wait_until_sync
-from tests.framework.process_helpers import free_port, ready
+from tests.framework.process_helpers import ready
+from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
 
