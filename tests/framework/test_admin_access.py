@@ -173,7 +173,7 @@ async def test_no_request_of_the_service_passes_a_middleware() -> None:
     # a middleware on any sub-app puts every webhook through aiohttp's middleware machinery
     async with BotHarness.from_plugins(Plugin("p"), providers={"chat": RecordingProvider()}) as bot:
         assert bot.client is not None
-        app = bot.client.server.app
+        app = bot.client.app
         assert app is not None
         apps = [app, *(resource._app for resource in app.router.resources() if hasattr(resource, "_app"))]
         assert len(apps) == 2
