@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,15 +13,10 @@ import pytest
 
 from bots.demo import BOTS, BOTS_DIR, STORE_FILE, all_samples, compose_config, demo_environment, prepare_store
 from tests.conftest import wait_until
+from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "framework.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_the_four_bots_compose_into_one_config(tmp_path: Path) -> None:

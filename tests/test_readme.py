@@ -6,7 +6,6 @@ import asyncio
 import os
 import re
 import shlex
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from aiohttp.test_utils import TestServer
 
 from framework.adapter_registry import EmulatorOptions, find_adapter
 from tests.conftest import ROOT, assert_pytest_passes, tutorial_files, wait_until
+from tests.ports import free_port
 
 README = (ROOT / "README.md").read_text()
 CLI = [sys.executable, "-m", "framework.cli"]
@@ -81,9 +81,7 @@ async def test_check_and_emit_as_the_tutorial_says(project: Path, emulator_url: 
 
 
 async def test_the_service_answers_the_curl_of_the_tutorial(project: Path, emulator_url: str) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "ROOSTED_BASE_URL": emulator_url}
     process = await asyncio.create_subprocess_exec(
         *CLI,

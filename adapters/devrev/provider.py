@@ -11,10 +11,11 @@ import aiohttp
 import attrs
 
 from adapters.inbound import raw_json
+from adapters.options import refuse_unknown
 from adapters.readback import MAX_ITEMS, cutoff, undecided
 from framework.adapter_registry import AdapterConfig
 from framework.chats import Capability, Chat, Message, member_ids
-from framework.errors import ConfigError, InvalidRequest, NotFound, Unsupported
+from framework.errors import ConfigError, NotFound, Unsupported
 from framework.messages import ChatMessage, Intake, Polled
 
 from .client import DEFAULT_BASE_URL, PROVIDER, DevRevClient
@@ -118,7 +119,7 @@ class DevRevProvider:
 
     async def create_chat(self, name: str | None, members: Iterable[str | int], **options: Any) -> Chat:
         """`POST /chats.create {type: "dm", users, title}`; options: get_if_conflict, is_default, records."""
-        _refuse_unknown("create_chat", options)
+        refuse_unknown(PROVIDER, "create_chat", options, CREATE_OPTIONS)
         chat = await self.client.create_chat(
             member_ids(members),
             title=name,
@@ -246,7 +247,7 @@ class DevRevProvider:
         One request, `POST /chats.get {type: "dm", users}`, which answers the default DM of those users (404
         when there is none). A DM made with `is_default=False` cannot be found that way: `Unsupported`.
         """
-        _refuse_unknown("find_chat", options)
+        refuse_unknown(PROVIDER, "find_chat", options, CREATE_OPTIONS)
         if options.get("is_default") is False:
             raise Unsupported(
                 PROVIDER, "find_chat", "DevRev finds a DM by its users only when it is their default DM"
@@ -308,17 +309,6 @@ def _devrev_cursor(cursor: str | None) -> tuple[int, str | None]:
         return 0, None
     seen, _, page = cursor.partition("|")
     return int(seen), page or None
-
-
-def _refuse_unknown(operation: str, options: dict[str, Any]) -> None:
-    unknown = sorted(set(options) - CREATE_OPTIONS)
-    if unknown:
-        why = f"unknown option; DevRev takes {', '.join(sorted(CREATE_OPTIONS))}"
-        raise InvalidRequest(
-            f"{operation}: unknown options {', '.join(unknown)}",
-            field_errors={option: [why] for option in unknown},
-            provider=PROVIDER,
-        )
 
 
 def _same_users(users: Iterable[UserSummary | None], ids: Iterable[str]) -> bool:

@@ -12,6 +12,7 @@ import attrs
 
 from adapters.groupalarm.client import MAX_LIMIT, PROVIDER, GroupAlarmClient
 from adapters.groupalarm.models import DEFAULT_BASE_URL, Chatroom, Paths, SentMessage
+from adapters.options import refuse_unknown
 from adapters.readback import cutoff
 from framework.adapter_registry import AdapterConfig
 from framework.chats import Capability, Chat, Message
@@ -174,15 +175,7 @@ class GroupAlarmProvider:
 
     def _custom_room(self, operation: str, name: str | None, options: dict[str, Any]) -> tuple[int, str]:
         """The organization and name of a custom chatroom `create_chat(name, ..., **options)` makes."""
-        unknown = sorted(set(options) - {"organization_id"})
-        if unknown:
-            raise InvalidRequest(
-                f"{operation}: unknown options",
-                field_errors={
-                    key: ["unknown option; GroupAlarm takes only organization_id"] for key in unknown
-                },
-                provider=PROVIDER,
-            )
+        refuse_unknown(PROVIDER, operation, options, ("organization_id",))
         organization_id = self.organization_id
         if "organization_id" in options:
             organization_id = _as_int("organization_id", options["organization_id"])

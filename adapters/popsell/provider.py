@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import attrs
 
 from adapters.inbound import raw_json
+from adapters.options import refuse_unknown
 from adapters.popsell.client import PROVIDER, SOURCES, PopsellClient
 from adapters.popsell.models import TYPE_CHATROOM_ONE_TO_ONE, TYPE_MESSAGE_TEXT, ChatMessage, Chatroom, Page
 from adapters.readback import MAX_ITEMS, cutoff, undecided
@@ -113,7 +114,7 @@ class PopsellProvider:
         A Popsell chatroom has no name: a given `name` is ignored. Options: `id_brand_tag`, `source` (0|1|2,
         default from config).
         """
-        _refuse_unknown(options)
+        refuse_unknown(PROVIDER, "create_chat", options, CREATE_OPTIONS)
         if name is not None:
             log.debug("popsell: chatrooms have no name; ignoring name %r", name)
         ids = [_provider_int(member, "members") for member in members]
@@ -169,7 +170,7 @@ class PopsellProvider:
         ignored, as create_chat ignores it. A brand-tag chatroom cannot be read back (raises `Unsupported`):
         a chatroom does not say which brand tag it was made for.
         """
-        _refuse_unknown(options)
+        refuse_unknown(PROVIDER, "find_chat", options, CREATE_OPTIONS)
         if options.get("id_brand_tag") is not None:
             raise Unsupported(
                 PROVIDER, "find_chat", "a chatroom does not say which brand tag it was made for"
@@ -339,17 +340,6 @@ class PopsellProvider:
             text=message.content if message.content is not None else fallback_text,
             sent_at=message.date_insert,
             raw=message,
-        )
-
-
-def _refuse_unknown(options: dict[str, Any]) -> None:
-    unknown = sorted(set(options) - CREATE_OPTIONS)
-    if unknown:
-        why = f"unknown option; Popsell takes {', '.join(sorted(CREATE_OPTIONS))}"
-        raise InvalidRequest(
-            f"{', '.join(unknown)}: {why}",
-            field_errors={key: [why] for key in unknown},
-            provider=PROVIDER,
         )
 
 

@@ -11,10 +11,11 @@ import aiohttp
 import attrs
 
 from adapters.inbound import raw_json
+from adapters.options import refuse_unknown
 from adapters.readback import MAX_ITEMS, cutoff, undecided
 from framework.adapter_registry import AdapterConfig
 from framework.chats import Capability, Chat, Message, member_ids
-from framework.errors import ConfigError, InvalidRequest, Unsupported
+from framework.errors import ConfigError, Unsupported
 from framework.http import HttpSettings
 from framework.messages import ChatMessage, Intake, Polled
 
@@ -98,7 +99,7 @@ class RoostedHRProvider:
 
     async def create_chat(self, name: str | None, members: Iterable[str | int], **options: Any) -> Chat:
         """`POST /workers/{id}/chats`; without a name RoostedHR names the chat after its members."""
-        _refuse_options(options)
+        refuse_unknown(PROVIDER, "create_chat", options, ())
         chat = await self.client.create_chat(_materialise(members), name=name)
         log.info("roostedhr: created chat %s", chat.id)
         return to_chat(chat)
@@ -168,7 +169,7 @@ class RoostedHRProvider:
         names it, as in create_chat. Past MAX_ITEMS list items or READBACK_MAX_FETCHES candidates it cannot
         tell and raises `Unsupported`.
         """
-        _refuse_options(options)
+        refuse_unknown(PROVIDER, "find_chat", options, ())
         floor = cutoff(since, TIMESTAMP_RESOLUTION)
         me = self.client.worker_id
         wanted = set(member_ids(_materialise(members))) - {me}
@@ -276,16 +277,6 @@ class RoostedHRProvider:
             last_seen_id = page.messages[-1].id
         why = f"not among the first {scanned} messages of chat {unified_id} sent since, and more are listed"
         raise undecided(log, PROVIDER, "find_message", why)
-
-
-def _refuse_options(options: dict[str, Any]) -> None:
-    if options:
-        why = "not an option of roostedhr create_chat (it takes only name and members)"
-        raise InvalidRequest(
-            f"unknown option(s): {', '.join(sorted(options))}",
-            field_errors={option: [why] for option in options},
-            provider=PROVIDER,
-        )
 
 
 def build_provider(

@@ -29,7 +29,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.benchmarks.harness import Bar, Cores, Report, Series, Settings, new_loop, spawn
+from tests.benchmarks.harness import Bar, Cores, Report, Series, Settings, run_on_loop, spawn
 
 __all__ = ["run"]
 
@@ -205,11 +205,7 @@ def run(settings: Settings, placement: Cores) -> Report:
     )
     try:
         base_url = f"http://127.0.0.1:{emulator.ready()['port']}"
-        loop = new_loop("uvloop")
-        try:
-            found = loop.run_until_complete(_measure(settings, base_url))
-        finally:
-            loop.close()
+        found = run_on_loop("uvloop", _measure(settings, base_url))
     finally:
         emulator.stop()
     return _report(found)

@@ -31,7 +31,7 @@ from tests.benchmarks.harness import (
     Settings,
     emit_result,
     loop_for,
-    new_loop,
+    run_on_loop,
     spawn,
 )
 
@@ -244,17 +244,11 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=0, help="ordering keys, one per event in turn (0: none)")
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="asyncio")
     args = parser.parse_args()
-    loop = new_loop(args.loop)
-    try:
-        if args.mode == "plain":
-            result = loop.run_until_complete(_plain(args.events))
-        else:
-            result = loop.run_until_complete(
-                _ours(args.events, Path(args.db), args.mode, args.producers, args.keys)
-            )
-    finally:
-        loop.close()
-    emit_result(result)
+    if args.mode == "plain":
+        work = _plain(args.events)
+    else:
+        work = _ours(args.events, Path(args.db), args.mode, args.producers, args.keys)
+    emit_result(run_on_loop(args.loop, work))
 
 
 if __name__ == "__main__":

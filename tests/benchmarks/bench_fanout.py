@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from framework.runtime import Runtime
 from framework.worker import Disposition
 from tests.benchmarks.bench_e2e import Emulator
-from tests.benchmarks.harness import Bar, Cores, Report, Series, Settings, emit_result, new_loop, spawn
+from tests.benchmarks.harness import Bar, Cores, Report, Series, Settings, emit_result, run_on_loop, spawn
 
 if TYPE_CHECKING:
     from framework.runtime import Runtime
@@ -151,9 +151,7 @@ def run(settings: Settings, cores: Cores) -> Report:
         emulator.stop()
     ratio = Series.summary(achieved.ratios)["median"]
     report.bars.append(Bar("achieved rate >= 0.95 R", f"{ratio:.3f} R", ratio >= RATE_BAR))
-    report.bars.append(
-        Bar("no 429 reaches a handler", "none" if not problems else "; ".join(problems), not problems)
-    )
+    report.bars.append(Bar.no_problems("no 429 reaches a handler", problems, "none"))
     report.bars.append(
         Bar("every message delivered exactly once", "yes (emulator state and recorded POSTs)", not problems)
     )
@@ -171,11 +169,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, required=True)
     parser.add_argument("--db", default=".")
     args = parser.parse_args()
-    loop = new_loop("asyncio")
-    try:
-        emit_result(loop.run_until_complete(_fan_out(args.emulator, args.chats, args.rate, Path(args.db))))
-    finally:
-        loop.close()
+    emit_result(run_on_loop("asyncio", _fan_out(args.emulator, args.chats, args.rate, Path(args.db))))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from tests.benchmarks.harness import (
     Settings,
     cpu_seconds,
     emit_result,
-    new_loop,
+    run_on_loop,
     spawn,
 )
 
@@ -182,22 +182,14 @@ def run(settings: Settings, cores: Cores) -> Report:
     report.bars.append(
         Bar("achieved rate >= 0.95 R (3 replicas together)", f"{ratio:.3f} R", ratio >= RATE_BAR)
     )
-    report.bars.append(
-        Bar(
-            "no 429 reaches a handler",
-            "none" if not handler_problems else "; ".join(handler_problems),
-            not handler_problems,
-        )
-    )
+    report.bars.append(Bar.no_problems("no 429 reaches a handler", handler_problems, "none"))
     answered = sum(throttled.ours)
     report.bars.append(Bar("no 429 answered by the emulator", f"{answered:g} in all rounds", not answered))
     report.bars.append(
-        Bar(
+        Bar.no_problems(
             "every message delivered exactly once",
-            "yes (emulator state and recorded POSTs)"
-            if not delivery_problems
-            else "; ".join(delivery_problems),
-            not delivery_problems,
+            delivery_problems,
+            "yes (emulator state and recorded POSTs)",
         )
     )
     report.notes.append(
@@ -218,15 +210,11 @@ def main() -> None:
     args = parser.parse_args()
     chats_file = Path(args.chats_file)
     chats: list[list[str]] = json.loads(chats_file.read_text())
-    loop = new_loop("asyncio")
-    try:
-        emit_result(
-            loop.run_until_complete(
-                _replica(args.emulator, args.store, chats[args.index], chats_file.parent, args.rate)
-            )
+    emit_result(
+        run_on_loop(
+            "asyncio", _replica(args.emulator, args.store, chats[args.index], chats_file.parent, args.rate)
         )
-    finally:
-        loop.close()
+    )
 
 
 if __name__ == "__main__":

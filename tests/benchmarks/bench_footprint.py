@@ -22,13 +22,10 @@ from __future__ import annotations
 import compileall
 import json
 import re
-import socket
 import sys
 import tempfile
 import time
 import tomllib
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +34,6 @@ from tests.benchmarks.harness import (
     ROOT,
     SECRET,
     Bar,
-    Child,
     Cores,
     Report,
     Series,
@@ -46,6 +42,8 @@ from tests.benchmarks.harness import (
     running,
     spawn,
 )
+from tests.benchmarks.service_helpers import http_get, toml_document, toml_value, wait_ready
+from tests.ports import free_port
 
 __all__ = ["IDLE_RSS_BAR_MB", "RSS_GROWTH_BAR", "STARTUP_BAR_S", "bench_config", "run"]
 
@@ -62,41 +60,7 @@ def _rss_mb(pid: int) -> float:
     return float(psutil.Process(pid).memory_info().rss) / 2**20
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 # -- the config: the four bots side by side, plus the benchmark's route ---------------------------------------------
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items()) + "}"
-    if hasattr(value, "isoformat"):
-        return str(value.isoformat())
-    raise TypeError(f"cannot write {value!r} as TOML")
-
-
-def _toml(document: dict[str, Any]) -> str:
-    lines = []
-    for section, table in document.items():
-        if isinstance(table, dict):
-            lines.append(f"[{section}]")
-            lines += [f"{json.dumps(str(key))} = {_toml_value(value)}" for key, value in table.items()]
-        else:
-            lines.append(f"{section} = {_toml_value(table)}")
-    return "\n".join(lines) + "\n"
 
 
 def bench_config(
@@ -143,13 +107,13 @@ def bench_config(
     if not merged["schedules"]:
         del merged["schedules"]
     path = directory / "bench.toml"
-    path.write_text(_toml({k: v for k, v in merged.items() if k not in ("webhooks", "schedules")}))
+    path.write_text(toml_document({k: v for k, v in merged.items() if k not in ("webhooks", "schedules")}))
     with path.open("a") as file:
         for key in ("webhooks", "schedules"):
             for table in merged.get(key, []):
                 file.write(
                     f"\n[[{key}]]\n"
-                    + "\n".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in table.items())
+                    + "\n".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in table.items())
                 )
                 file.write("\n")
     return path, env, with_bots
@@ -158,32 +122,8 @@ def bench_config(
 # -- measuring ----------------------------------------------------------------------------------------------------
 
 
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as answer:
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, ""
-
-
-def _wait_ready(child: Child, url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if child.process.poll() is not None:
-            raise RuntimeError(
-                f"{child.name} exited with code {child.process.returncode} before it was ready"
-            )
-        try:
-            if _get(url)[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.005)
-    raise RuntimeError(f"{child.name} was not ready within {timeout:.0f}s")
-
-
 def _handled(base: str) -> int:
-    _, text = _get(f"{base}/metrics")
+    _, text = http_get(f"{base}/metrics")
     match = re.search(r'chatwright_events_total\{action="done"\} (\d+)(?:\.0)?\b', text)
     return int(match.group(1)) if match else 0
 
@@ -191,7 +131,7 @@ def _handled(base: str) -> int:
 def measure(variant: str, settings: Settings, cores: Cores, emulator: str) -> dict[str, Any]:
     events = settings.footprint_events
     with tempfile.TemporaryDirectory(prefix="chatwright-bench-") as directory:
-        port = _free_port()
+        port = free_port()
         if variant == "ours":
             config, env, with_bots = bench_config(Path(directory), port, emulator, loop_for(settings, "ours"))
             command = [sys.executable, "-m", "framework.cli", "run", str(config)]
@@ -213,7 +153,7 @@ def measure(variant: str, settings: Settings, cores: Cores, emulator: str) -> di
             )
             ready_url = f"http://127.0.0.1:{port}/readyz"
         with running(child):
-            _wait_ready(child, ready_url)
+            wait_ready(child, ready_url)
             startup = time.monotonic() - started
             time.sleep(settings.idle_seconds)
             idle = _rss_mb(child.pid)

@@ -24,7 +24,6 @@ from typing import Any
 
 from tests.benchmarks import loadgen, servers
 from tests.benchmarks.bench_e2e import Emulator
-from tests.benchmarks.bench_footprint import _toml, _toml_value, _wait_ready
 from tests.benchmarks.harness import (
     SECRET,
     Bar,
@@ -38,6 +37,7 @@ from tests.benchmarks.harness import (
     running,
     spawn,
 )
+from tests.benchmarks.service_helpers import toml_document, toml_value, wait_ready
 
 __all__ = ["RATIO_BAR", "config", "run"]
 
@@ -68,9 +68,9 @@ def config(directory: Path, port: int, emulator: str, event_loop: str, store: st
     }
     path = directory / "bench.toml"
     path.write_text(
-        _toml(document)
+        toml_document(document)
         + "\n[[webhooks]]\n"
-        + "\n".join(f"{key} = {_toml_value(value)}" for key, value in route.items())
+        + "\n".join(f"{key} = {toml_value(value)}" for key, value in route.items())
         + "\n"
     )
     return path
@@ -137,7 +137,7 @@ def measure(
         )
         with running(server):
             port = _serving_port(server)
-            _wait_ready(server, f"http://127.0.0.1:{port}/readyz")
+            wait_ready(server, f"http://127.0.0.1:{port}/readyz")
             sent = loadgen.drive(
                 port,
                 settings.connections,

@@ -25,14 +25,14 @@ import argparse
 import asyncio
 import contextlib
 import shutil
-import socket
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from tests.benchmarks.harness import Bar, Cores, Report, Series, Settings, emit_result, new_loop, spawn
+from tests.benchmarks.harness import Bar, Cores, Report, Series, Settings, emit_result, run_on_loop, spawn
+from tests.ports import free_port
 
 __all__ = ["WORKLOADS", "run"]
 
@@ -112,9 +112,7 @@ def _redis_server() -> Iterator[str]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("the Redis ceiling benchmark needs `redis-server` on the PATH")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -280,13 +278,9 @@ def main() -> None:
     parser.add_argument("--window", type=float, required=True)
     parser.add_argument("--index", type=int, required=True)
     args = parser.parse_args()
-    loop = new_loop("uvloop")
-    try:
-        emit_result(
-            loop.run_until_complete(_drive(args.store, args.workload, args.tasks, args.warmup, args.window))
-        )
-    finally:
-        loop.close()
+    emit_result(
+        run_on_loop("uvloop", _drive(args.store, args.workload, args.tasks, args.warmup, args.window))
+    )
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from tests.benchmarks.harness import (
     Settings,
     cpu_seconds,
     emit_result,
-    new_loop,
+    run_on_loop,
     spawn,
 )
 
@@ -265,11 +265,7 @@ def run(settings: Settings, cores: Cores) -> Report:
     report.bars.append(Bar(f"3 replicas >= {THIRD_BAR:g} x 2 replicas", f"{more:.2f} x", more >= THIRD_BAR))
     report.bars.append(Bar(f"3 replicas >= {LIMIT_BAR:g} R", f"{share:.3f} R", share >= LIMIT_BAR))
     report.bars.append(
-        Bar(
-            "every message delivered exactly once, no 429 reaches a handler",
-            "yes" if not problems else "; ".join(problems),
-            not problems,
-        )
+        Bar.no_problems("every message delivered exactly once, no 429 reaches a handler", problems, "yes")
     )
     report.notes.append(
         "effects/s = (messages - 1) / (last message - first message), read from the emulator; the inbox is"
@@ -285,12 +281,8 @@ def main() -> None:
     parser.add_argument("--index", type=int, required=True)
     parser.add_argument("--concurrency", type=int, required=True)
     args = parser.parse_args()
-    loop = new_loop("asyncio")
-    try:
-        loop.run_until_complete(_replica(args.index, args.emulator, args.store, args.concurrency))
-        emit_result({})
-    finally:
-        loop.close()
+    run_on_loop("asyncio", _replica(args.index, args.emulator, args.store, args.concurrency))
+    emit_result({})
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from tests.benchmarks.harness import (
     Settings,
     emit_result,
     loop_for,
-    new_loop,
+    run_on_loop,
     running,
     spawn,
 )
@@ -169,11 +169,7 @@ def main() -> None:
     parser.add_argument("count", type=int)
     parser.add_argument("chat_id")
     args = parser.parse_args()
-    loop = new_loop("uvloop")
-    try:
-        emit_result({"seconds": loop.run_until_complete(prefill(args.db, args.count, args.chat_id))})
-    finally:
-        loop.close()
+    emit_result({"seconds": run_on_loop("uvloop", prefill(args.db, args.count, args.chat_id))})
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.benchmarks.harness import Bar, Cores, Report, Series, Settings, emit_result, new_loop, spawn
+from tests.benchmarks.harness import Bar, Cores, Report, Series, Settings, emit_result, run_on_loop, spawn
 
 __all__ = ["run"]
 
@@ -247,13 +247,7 @@ def run(settings: Settings, cores: Cores) -> Report:
                     report.notes.append(problem)  # the baseline's losses do not decide chatwright's bar
             if found["restarted_after_due"]:
                 report.notes.append(f"{name}: the restart came after T; its lateness includes the restart")
-    report.bars.append(
-        Bar(
-            "none lost across the restart",
-            "all found, all due fired once" if not lost else "; ".join(lost),
-            not lost,
-        )
-    )
+    report.bars.append(Bar.no_problems("none lost across the restart", lost, "all found, all due fired once"))
     report.notes.append(
         "jobs added one after another (awaiting each, as a handler calling ctx.schedule.at would); lateness ="
         " time the handler (chatwright) or the job function (APScheduler) ran - planned time"
@@ -272,17 +266,13 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=4.0, help="seconds left for the restart before T")
     args = parser.parse_args()
     db = Path(args.db)
-    loop = new_loop("asyncio")
-    try:
-        if args.phase == "schedule":
-            add = _ours_schedule if args.variant == "ours" else _baseline_schedule
-            result = loop.run_until_complete(add(db, args.jobs, args.due, args.budget))
-        else:
-            fire = _ours_fire if args.variant == "ours" else _baseline_fire
-            result = loop.run_until_complete(fire(db, args.jobs, args.due, args.due_at))
-    finally:
-        loop.close()
-    emit_result(result)
+    if args.phase == "schedule":
+        add = _ours_schedule if args.variant == "ours" else _baseline_schedule
+        work = add(db, args.jobs, args.due, args.budget)
+    else:
+        fire = _ours_fire if args.variant == "ours" else _baseline_fire
+        work = fire(db, args.jobs, args.due, args.due_at)
+    emit_result(run_on_loop("asyncio", work))
 
 
 if __name__ == "__main__":

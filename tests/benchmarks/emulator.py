@@ -22,7 +22,7 @@ from aiohttp import web
 from adapters.roostedhr.emulator import STATE_KEY, TEST_WORKER_ID, create_app
 from framework.adapter_registry import EmulatorOptions
 from framework.emulation import FAULTS_KEY
-from tests.benchmarks.harness import emit_result, new_loop
+from tests.benchmarks.harness import emit_result, run_on_loop
 
 __all__ = ["main", "roostedhr_app"]
 
@@ -147,11 +147,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each provider answer")
     parser.add_argument("--all", action="store_true", help="the four emulators under their prefixes")
     args = parser.parse_args()
-    loop = new_loop("uvloop")
-    try:
-        loop.run_until_complete(_serve(args))
-    finally:
-        loop.close()
+    run_on_loop("uvloop", _serve(args))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,6 +45,7 @@ __all__ = [
     "machine",
     "new_loop",
     "read_result",
+    "run_on_loop",
     "running",
     "spawn",
 ]
@@ -218,6 +219,11 @@ class Bar:
     description: str
     value: str
     met: bool
+
+    @classmethod
+    def no_problems(cls, description: str, problems: Sequence[str], clean: str) -> Bar:
+        """A bar met when no problem was found: its value `clean` then, else the problems found."""
+        return cls(description, "; ".join(problems) if problems else clean, not problems)
 
 
 @attrs.define
@@ -440,6 +446,15 @@ def new_loop(name: str) -> asyncio.AbstractEventLoop:
 
         return uvloop.new_event_loop()
     return asyncio.new_event_loop()
+
+
+def run_on_loop(name: str, work: Coroutine[Any, Any, R]) -> R:
+    """Run `work` to its end on a new event loop of that name, then close the loop (a child's `main`)."""
+    loop = new_loop(name)
+    try:
+        return loop.run_until_complete(work)
+    finally:
+        loop.close()
 
 
 def cpu_seconds() -> float:

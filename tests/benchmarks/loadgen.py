@@ -21,7 +21,7 @@ import os
 import time
 from typing import Any
 
-from tests.benchmarks.harness import SECRET, Child, cpu_seconds, emit_result, new_loop, running, spawn
+from tests.benchmarks.harness import SECRET, Child, cpu_seconds, emit_result, run_on_loop, running, spawn
 
 __all__ = ["Delivery", "main", "start"]
 
@@ -199,11 +199,7 @@ def main() -> None:
     parser.add_argument("--chat-id", default=None, help="put this chat_id into every delivery's data")
     parser.add_argument("--secret", default=SECRET)
     args = parser.parse_args()
-    loop = new_loop("uvloop")
-    try:
-        emit_result(loop.run_until_complete(_run(args)))
-    finally:
-        loop.close()
+    emit_result(run_on_loop("uvloop", _run(args)))
 
 
 def start(port: int, connections: int, cpus: frozenset[int] | None, *options: str) -> Child:

@@ -18,6 +18,8 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 from tests.benchmarks.harness import ROOT
 
@@ -33,20 +35,11 @@ def plot_concurrency(points: list[dict[str, Any]], out: Path, caption: str) -> P
     for axis, title, unit in ((rates, "effects/s", "provider posts per second"), (p99s, "p99", "ms")):
         axis.set_xscale("log", base=2)
         axis.set_xticks(connections, [str(c) for c in connections])
-        axis.set_xlabel("concurrent webhooks (connections)")
-        axis.set_ylabel(unit)
-        axis.set_title(title)
-        axis.grid(True, alpha=0.3)
-        axis.legend()
+        _label(axis, "concurrent webhooks (connections)", unit, title)
     p99s.set_yscale("log")
     p99s.set_title("p99 webhook -> provider post")
     rates.set_ylim(bottom=0)
-    figure.suptitle(caption, fontsize=9)
-    figure.tight_layout()
-    path = out / "scaling-concurrency.png"
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return _save(figure, caption, out / "scaling-concurrency.png")
 
 
 def plot_depth(points: list[dict[str, Any]], out: Path, caption: str) -> Path:
@@ -58,16 +51,23 @@ def plot_depth(points: list[dict[str, Any]], out: Path, caption: str) -> Path:
     for axis, title, unit in ((rates, "throughput", "per second"), (p99s, "p99 acknowledgement", "ms")):
         axis.set_xscale("log")
         axis.set_xticks(depths, [f"{p['depth']:,}" for p in points])
-        axis.set_xlabel("events waiting in the inbox")
-        axis.set_ylabel(unit)
-        axis.set_title(title)
-        axis.grid(True, alpha=0.3)
-        axis.legend()
+        _label(axis, "events waiting in the inbox", unit, title)
     rates.set_ylim(bottom=0)
     p99s.set_ylim(bottom=0)
+    return _save(figure, caption, out / "scaling-depth.png")
+
+
+def _label(axis: Axes, xlabel: str, unit: str, title: str) -> None:
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(unit)
+    axis.set_title(title)
+    axis.grid(True, alpha=0.3)
+    axis.legend()
+
+
+def _save(figure: Figure, caption: str, path: Path) -> Path:
     figure.suptitle(caption, fontsize=9)
     figure.tight_layout()
-    path = out / "scaling-depth.png"
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return path

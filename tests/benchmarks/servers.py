@@ -27,7 +27,7 @@ import aiohttp
 from aiohttp import web
 
 from framework import jsoncodec
-from tests.benchmarks.harness import SECRET, Child, cpu_seconds, emit_result, new_loop, spawn
+from tests.benchmarks.harness import SECRET, Child, cpu_seconds, emit_result, run_on_loop, spawn
 from tests.benchmarks.plugins import message_for, noop_plugin, post_plugin
 from tests.benchmarks.standard_webhooks import key_of, verify
 
@@ -170,11 +170,7 @@ def main() -> None:
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="asyncio")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
-    loop = new_loop(args.loop)
-    try:
-        emit_result(loop.run_until_complete(_serve(args)))
-    finally:
-        loop.close()
+    emit_result(run_on_loop(args.loop, _serve(args)))
 
 
 if __name__ == "__main__":

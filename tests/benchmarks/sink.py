@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from tests.benchmarks.harness import emit_result, new_loop
+from tests.benchmarks.harness import emit_result, run_on_loop
 
 __all__ = ["main"]
 
@@ -141,11 +141,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
-    loop = new_loop("uvloop")
-    try:
-        loop.run_until_complete(_serve(args.port))
-    finally:
-        loop.close()
+    run_on_loop("uvloop", _serve(args.port))
 
 
 if __name__ == "__main__":

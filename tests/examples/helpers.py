@@ -6,7 +6,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -61,12 +60,6 @@ def copy_config(example: str, into: Path, name: str = "bot.toml") -> Path:
     target = into / name
     shutil.copyfile(EXAMPLES / example / name, target)
     return target
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def http_status(url: str, headers: Mapping[str, str] | None = None) -> int | None:

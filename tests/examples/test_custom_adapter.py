@@ -13,7 +13,8 @@ from examples.custom_adapter.adapter import ADAPTER, PigeonConfig
 from framework import AuthError, Capability, Context, Event, Plugin, Unsupported
 from framework.adapter_registry import EmulatorOptions
 from framework.testing.pytest_plugin import BotFactory
-from tests.examples.helpers import EXAMPLES, cli, copy_config, free_port, serving
+from tests.examples.helpers import EXAMPLES, cli, copy_config, serving
+from tests.ports import free_port
 
 CONFIG = EXAMPLES / "custom_adapter" / "bot.toml"
 PROVIDER = "examples.custom_adapter.adapter:ADAPTER"

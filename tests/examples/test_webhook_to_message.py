@@ -11,7 +11,8 @@ from examples.webhook_to_message.send import DEFAULT_SECRET
 from framework.testing import standard_webhooks_headers
 from framework.testing.pytest_plugin import BotFactory
 from tests.conftest import wait_until_sync
-from tests.examples.helpers import EXAMPLES, copy_config, free_port, python, serving
+from tests.examples.helpers import EXAMPLES, copy_config, python, serving
+from tests.ports import free_port
 
 CONFIG = EXAMPLES / "webhook_to_message" / "bot.toml"
 ROUTE = "/hooks/announcements"

@@ -4,22 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.roostedhr.emulator import STATE_KEY
-from adapters.roostedhr.emulator_state import RoostedState
 from framework import Context, Event, Plugin
 from framework.testing import BotHarness
+from tests.framework import welcome_helpers
 
 __all__ = ["harness", "messages", "welcome_plugin"]
 
 
 def welcome_plugin() -> Plugin:
-    plugin = Plugin("welcome")
-
-    @plugin.on("member.joined")
-    async def welcome(event: Event, ctx: Context) -> None:
-        roosted = ctx.chats["roosted"]
-        chat = await roosted.create_chat(name=f"Welcome {event.data['name']}", members=["120915"])
-        await roosted.post_message(chat.id, f"Welcome aboard, {event.data['name']}!")
+    """The welcome handler, and a handler for the schedule's `digest.due`."""
+    plugin = welcome_helpers.welcome_plugin()
 
     @plugin.on("digest.due")
     async def digest(event: Event, ctx: Context) -> None:
@@ -40,5 +34,5 @@ def harness(**service: Any) -> BotHarness:
 
 
 def messages(bot: BotHarness) -> list[str]:
-    state: RoostedState = bot.emulators["roosted"][STATE_KEY]
+    state = welcome_helpers.roosted_state(bot)
     return [message.text for chat in state.chats.values() for message in chat.messages]

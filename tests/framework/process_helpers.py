@@ -8,7 +8,6 @@ import asyncio
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,13 +27,13 @@ from adapters.roostedhr.emulator import STATE_KEY
 from adapters.roostedhr.emulator_state import RoostedState
 from framework.adapter_registry import EmulatorOptions, find_adapter
 from framework.testing.waiting import wait_until
+from tests.ports import free_port
 
 __all__ = [
     "RoostedEmulator",
     "Service",
     "Services",
     "chatwright",
-    "free_port",
     "processes",
     "ready",
     "send_webhooks",
@@ -42,12 +41,6 @@ __all__ = [
 
 CLI = (sys.executable, "-m", "framework.cli")
 """`chatwright` as this interpreter runs it (the console script is the same `framework.cli:main`)."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def ready(port: int) -> bool:

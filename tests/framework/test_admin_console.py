@@ -14,11 +14,10 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from adapters.roostedhr.emulator import STATE_KEY
-from adapters.roostedhr.emulator_state import RoostedState
 from framework.testing import BotHarness
 from tests.conftest import require_service, wait_until
 from tests.framework.admin_helpers import harness, messages
+from tests.framework.welcome_helpers import roosted_state
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
@@ -128,8 +127,7 @@ async def test_a_dead_letter_replayed_by_clicking_reaches_the_emulator(page: Pag
         await page.get_by_role("status").filter(has_text="Replayed 1 of 1").wait_for()
         await wait_until(lambda: messages(bot) == ["Welcome aboard, Grace!"])
         assert await bot.dead_letters() == []
-        state: RoostedState = bot.emulators["roosted"][STATE_KEY]
-        assert len(state.chats) == 1  # the replay continued from the recorded create_chat
+        assert len(roosted_state(bot).chats) == 1  # the replay continued from the recorded create_chat
 
 
 async def test_a_paused_schedule_does_not_fire_until_resumed(page: Page, screenshots: Path) -> None:

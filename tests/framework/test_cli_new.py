@@ -16,7 +16,8 @@ import pytest
 from framework.cli import main
 from framework.scaffold import templates
 from tests.conftest import wait_until_sync
-from tests.framework.process_helpers import CLI, free_port
+from tests.framework.process_helpers import CLI
+from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
 

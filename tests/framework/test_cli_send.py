@@ -19,7 +19,7 @@ from framework.config import load_config
 from framework.sending import find_route, sign_for_route
 from framework.triggers.verify import build_verifier
 from tests.conftest import wait_until_sync
-from tests.framework.process_helpers import free_port
+from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
 

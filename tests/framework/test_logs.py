@@ -19,7 +19,7 @@ from framework.config import load_config
 from framework.errors import ConfigError
 from framework.logs import JsonFormatter
 from tests.conftest import wait_until_sync
-from tests.framework.process_helpers import free_port
+from tests.ports import free_port
 
 PLUGIN = """
 from framework import Context, Event, Plugin

@@ -16,7 +16,8 @@ import pytest
 
 from framework.events import new_event
 from tests.conftest import wait_until
-from tests.framework.process_helpers import free_port, ready
+from tests.framework.process_helpers import ready
+from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
 

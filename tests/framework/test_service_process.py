@@ -17,7 +17,8 @@ import pytest
 from framework.events import new_event
 from framework.store.sqlite import SQLiteStore
 from tests.conftest import require_service, wait_until, wait_until_sync
-from tests.framework.process_helpers import free_port, ready
+from tests.framework.process_helpers import ready
+from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -10,35 +10,17 @@ from typing import Any
 
 import pytest
 
-from adapters.roostedhr.emulator import STATE_KEY
-from adapters.roostedhr.emulator_state import RoostedState
 from framework import Context, Event, Plugin
 from framework.events import new_event
 from framework.steps import StepInDoubt
 from framework.testing import BotHarness
+from tests.framework.welcome_helpers import roosted_state, welcome_plugin
 
 ROOSTED = {"roosted": {"provider": "roostedhr", "worker_id": "3158"}}
 
 
-def welcome_plugin() -> Plugin:
-    """The operator's plain handler: one chat, one message in it."""
-    plugin = Plugin("welcome")
-
-    @plugin.on("member.joined")
-    async def welcome(event: Event, ctx: Context) -> None:
-        roosted = ctx.chats["roosted"]
-        chat = await roosted.create_chat(name=f"Welcome {event.data['name']}", members=["120915"])
-        await roosted.post_message(chat.id, f"Welcome aboard, {event.data['name']}!")
-
-    return plugin
-
-
-def emulator(bot: BotHarness) -> RoostedState:
-    return bot.emulators["roosted"][STATE_KEY]
-
-
 def chats_and_messages(bot: BotHarness) -> tuple[int, int]:
-    state = emulator(bot)
+    state = roosted_state(bot)
     return len(state.chats), sum(len(chat.messages) for chat in state.chats.values())
 
 
@@ -107,12 +89,12 @@ async def test_a_replayed_dead_letter_continues_from_its_steps_and_a_fresh_repla
         await bot.append(again)
         await bot.settle()
         # --fresh is for effects removed at the provider (else the adapter's read-back would find Bo's chat)
-        [removed] = [chat.id for chat in emulator(bot).chats.values() if chat.name == "Welcome Bo"]
-        del emulator(bot).chats[removed]
+        [removed] = [chat.id for chat in roosted_state(bot).chats.values() if chat.name == "Welcome Bo"]
+        del roosted_state(bot).chats[removed]
         assert await bot.runtime.store.replay(again.id, fresh=True)
         await bot.settle()
         assert chats_and_messages(bot) == (2, 2)  # Ada's chat, and Bo's again: --fresh acts again
-        assert [chat.name for chat in emulator(bot).chats.values()] == ["Welcome Ada", "Welcome Bo"]
+        assert [chat.name for chat in roosted_state(bot).chats.values()] == ["Welcome Ada", "Welcome Bo"]
 
 
 async def test_the_same_call_twice_in_one_handler_is_two_steps() -> None:

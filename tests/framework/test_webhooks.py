@@ -363,12 +363,13 @@ async def test_raw_non_utf8_header_bytes_get_4xx_not_500(client: Client, store: 
 
 
 async def test_a_store_failure_answers_503(
-    client: Client, store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+    serve: Serve, store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise OSError("disk full")
 
     monkeypatch.setattr(store, "append", broken)
+    client = await serve()
     assert (await answer(client, "/hooks/sw", SW_BODY, SW_HEADERS))[0:1] == (503,)
 
 
