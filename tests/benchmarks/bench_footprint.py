@@ -250,5 +250,7 @@ def run(settings: Settings, cores: Cores) -> Report:
         )
     else:
         report.notes.append("the four bots (bots/*/bot.toml) loaded side by side, adapters on the emulators")
-    report.notes.append("both sides' modules byte-compiled before the first round, as an installed service's are")
+    report.notes.append(
+        "both sides' modules byte-compiled before the first round, as an installed service's are"
+    )
     return report
