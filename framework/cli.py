@@ -7,6 +7,7 @@ import logging
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from framework.errors import ChatwrightError, ConfigError
 from framework.logs import TEXT_FORMAT
@@ -150,6 +151,17 @@ def installed_version() -> str:
         return "unknown (not installed as a distribution)"
 
 
+class _VersionAction(argparse.Action):
+    """`--version`: reads the distribution's metadata (importlib.metadata) only when asked, not at every start."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit", **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(f"chatwright {installed_version()}")
+        parser.exit()
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -165,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run `chatwright COMMAND --help` for a command's details and an example.",
     )
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
-    parser.add_argument("--version", action="version", version=f"chatwright {installed_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = _command(sub, "run", "run the service")

@@ -4,20 +4,25 @@ prometheus_client's own Counter and Histogram are safe across threads: every upd
 metric's state, about 35 and 70 times the cost of a bare function call. Every update here happens on the event
 loop's thread, so a labelled series is a plain slotted object (an int, or bucket counts and a sum) made once per
 label values and kept by its caller; the families turn them into prometheus_client metric families when
-`/metrics` is scraped, and prometheus_client writes the text.
+`/metrics` is scraped (importing prometheus_client then, not before), and prometheus_client writes the text.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Protocol
 
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
-from prometheus_client.metrics_core import Metric
-from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
 
-__all__ = ["CountedSeries", "CounterFamily", "HistogramFamily", "TimedSeries"]
+__all__ = ["CountedSeries", "CounterFamily", "HistogramFamily", "Source", "TimedSeries"]
+
+
+class Source(Protocol):
+    """Series that make their prometheus_client metric families when `/metrics` is scraped."""
+
+    def collect(self) -> Iterator[Metric]: ...
 
 
 class CountedSeries:
@@ -45,7 +50,7 @@ class TimedSeries:
         self.total += value
 
 
-class CounterFamily(Collector):
+class CounterFamily:
     """A counter named `name` (exported as `name_total`) with one series per label values."""
 
     def __init__(self, name: str, documentation: str, labels: Sequence[str]) -> None:
@@ -62,13 +67,15 @@ class CounterFamily(Collector):
         return found
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily
+
         family = CounterMetricFamily(self._name, self._documentation, labels=self._labels)
         for values, series in self._series.items():
             family.add_metric(values, series.value)
         yield family
 
 
-class HistogramFamily(Collector):
+class HistogramFamily:
     """A histogram with the upper bounds `buckets` and one series per label values."""
 
     def __init__(
@@ -78,7 +85,6 @@ class HistogramFamily(Collector):
         self._documentation = documentation
         self._labels = tuple(labels)
         self._bounds = tuple(sorted(buckets))
-        self._les = [*(floatToGoString(bound) for bound in self._bounds), "+Inf"]  # type: ignore[no-untyped-call]
         self._series: dict[tuple[str, ...], TimedSeries] = {}
 
     def series(self, *values: str) -> TimedSeries:
@@ -89,11 +95,15 @@ class HistogramFamily(Collector):
         return found
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import HistogramMetricFamily
+        from prometheus_client.utils import floatToGoString
+
+        les = [*(floatToGoString(bound) for bound in self._bounds), "+Inf"]  # type: ignore[no-untyped-call]
         family = HistogramMetricFamily(self._name, self._documentation, labels=self._labels)
         for values, series in self._series.items():
             cumulative = 0
             buckets: list[tuple[str, float]] = []
-            for le, count in zip(self._les, series.counts, strict=True):
+            for le, count in zip(les, series.counts, strict=True):
                 cumulative += count
                 buckets.append((le, cumulative))
             family.add_metric(values, buckets, series.total)

@@ -1,6 +1,7 @@
-"""What the service measures about itself, served at `/metrics` in the Prometheus text format (prometheus_client).
+"""What the service measures about itself, served at `/metrics` in the Prometheus text format (prometheus_client,
+loaded at the first scrape: framework.metrics_exposition).
 
-Every runtime has its own `CollectorRegistry`, so several runtimes in one process (tests, `chatwright demo`) do
+Every runtime has its own registry, so several runtimes in one process (tests, `chatwright demo`) do
 not share series. The hot path (a webhook, a handler call, a provider call) updates histograms and counters
 (framework.metric_series) whose labelled series are made once per route, handler or adapter operation and
 kept; the rest - counters the worker, the dispatcher and the step journals keep as plain integers, and what the
@@ -11,15 +12,17 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from collections import deque
+from typing import TYPE_CHECKING
 
 import attrs
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import generate_latest
 
-from framework.metric_series import CountedSeries, CounterFamily, HistogramFamily, TimedSeries
+from framework.metric_series import CountedSeries, CounterFamily, HistogramFamily, Source, TimedSeries
 from framework.metrics_readings import Readings, ReadingsCollector
 from framework.tracing import Tracer
 from framework.worker import Disposition
+
+if TYPE_CHECKING:
+    from framework.metrics_exposition import Exposition
 
 __all__ = ["Metrics", "ProviderCalls", "RecentEvent"]
 
@@ -92,7 +95,7 @@ class Metrics:
     """A runtime's series, its registry, and the most recent events (for the admin page)."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=False)
+        self._exposition: Exposition | None = None
         self.outcomes: Tally[str] = Tally()
         """Events the worker finished, by action (`done`, `retry`, `dead`)."""
         self._latest: deque[_Latest] = deque(maxlen=100)
@@ -137,17 +140,16 @@ class Metrics:
         )
         self._lateness = self._lateness_family.series()
         self._readings = ReadingsCollector(self.outcomes)
-        for family in (
+        self._sources: tuple[Source, ...] = (
             self._webhooks,
             self._intake,
             self._handlers,
             self._provider_calls,
             self._provider_seconds,
             self._provider_retries,
-        ):
-            self.registry.register(family)
-        self.registry.register(self._lateness_family)
-        self.registry.register(self._readings)
+            self._lateness_family,
+            self._readings,
+        )
         self._routes: dict[tuple[str, int], tuple[CountedSeries, TimedSeries]] = {}
         self._handler_series: dict[tuple[str, bool], TimedSeries] = {}
         self._adapters: dict[str, ProviderCalls] = {}
@@ -213,11 +215,16 @@ class Metrics:
             for event_id, event_type, action, attempt, succeeded, error in self._latest
         ]
 
-    def render(self, readings: Readings) -> bytes:
-        """Every series in the Prometheus text format, with the values read at scrape time from `readings`."""
+    def render(self, readings: Readings) -> tuple[bytes, str]:
+        """Every series in the Prometheus text format, with the values read at scrape time from `readings`;
+        and the text's content type."""
+        if self._exposition is None:
+            from framework.metrics_exposition import Exposition
+
+            self._exposition = Exposition(self._sources)
         # No await between setting the readings and rendering them: a concurrent scrape cannot interleave.
         self._readings.readings = readings
         try:
-            return generate_latest(self.registry)
+            return self._exposition.text(), self._exposition.content_type
         finally:
             self._readings.readings = None

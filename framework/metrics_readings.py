@@ -6,16 +6,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import attrs
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.metrics_core import Metric
-from prometheus_client.registry import Collector
 
 from framework.schedules.fires import FireStats
 from framework.steps import StepCounters
 from framework.store.base import InboxStats
 from framework.triggers.polling import PollCounters
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
 
 __all__ = ["Readings", "ReadingsCollector"]
 
@@ -35,17 +36,16 @@ class Readings:
     inbox: InboxStats | None = None
 
 
-class ReadingsCollector(Collector):
+class ReadingsCollector:
     """Yields the series of the `readings` set for the scrape under way (nothing outside one)."""
 
     def __init__(self, outcomes: Counter[str]) -> None:
         self._outcomes = outcomes
         self.readings: Readings | None = None
 
-    def describe(self) -> Iterator[Metric]:
-        return iter(())  # the names vary with what is configured; none clash with the registry's own
-
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         readings = self.readings
         if readings is None:
             return
@@ -96,6 +96,8 @@ class ReadingsCollector(Collector):
 
 
 def _steps(counters: StepCounters) -> Metric:
+    from prometheus_client.core import CounterMetricFamily
+
     steps = CounterMetricFamily(
         "chatwright_steps",
         "Steps of handlers, by what the step journal did with them: performed; replayed (a journal hit);"
@@ -115,6 +117,8 @@ def _steps(counters: StepCounters) -> Metric:
 
 
 def _polls(counters: PollCounters) -> Iterator[Metric]:
+    from prometheus_client.core import CounterMetricFamily
+
     polls = CounterMetricFamily(
         "chatwright_polls",
         "Polls of an adapter's watched chats, done or paused (after failures).",
@@ -134,6 +138,8 @@ def _polls(counters: PollCounters) -> Iterator[Metric]:
 
 
 def _inbox(stats: InboxStats) -> Iterator[Metric]:
+    from prometheus_client.core import GaugeMetricFamily
+
     yield GaugeMetricFamily(
         "chatwright_inbox_pending",
         "Events in the inbox (ready, waiting to retry, or claimed); from the shared store.",

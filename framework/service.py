@@ -7,7 +7,6 @@ import logging
 import socket
 
 from aiohttp import web
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from framework.admin.app import mount_admin
 from framework.errors import ChatwrightError
@@ -85,8 +84,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME_KEY]
-    body = runtime.metrics.render(await runtime.readings())
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    body, content_type = runtime.metrics.render(await runtime.readings())
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 def create_app(runtime: Runtime) -> web.Application:

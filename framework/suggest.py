@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 __all__ = ["closest", "unknown_keys"]
@@ -10,6 +9,8 @@ __all__ = ["closest", "unknown_keys"]
 
 def closest(word: str, choices: Iterable[str]) -> str | None:
     """The known name `word` is most likely a misspelling of, if any is close enough."""
+    import difflib  # only a config with a mistake in it needs it
+
     found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return found[0] if found else None
 

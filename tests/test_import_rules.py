@@ -50,3 +50,47 @@ def test_reading_a_config_loads_neither_the_runtime_nor_a_store() -> None:
     }
     assert "framework.config" in loaded
     assert sorted(loaded & runtime) == []
+
+
+LOADED_AT_FIRST_USE = ("jinja2", "prometheus_client", "framework.metrics_exposition")
+"""What a running service loads only when it is first asked for: the console's templates, the `/metrics` text."""
+
+SERVICE_WITH_THE_FOUR_BOTS = """
+import asyncio, sys, tempfile
+from pathlib import Path
+from framework.testing import BotHarness
+from tests.benchmarks.bench_footprint import bench_config
+
+LAZY = {lazy!r}
+
+def held():
+    return sorted(name for name in LAZY if name in sys.modules)
+
+async def main():
+    with tempfile.TemporaryDirectory() as directory:
+        path, env, with_bots = bench_config(Path(directory), 0, "http://emulator.invalid")
+        assert with_bots
+        async with BotHarness.from_config(path, environ=env) as bot:
+            assert (await bot.get("/readyz")).status == 200
+            print("idle", *held())
+            page = await bot.get("/admin/events")
+            assert (page.status, page.content_type) == (200, "text/html")
+            print("console", *held())
+            assert (await bot.get("/metrics")).status == 200
+            print("scraped", *held())
+
+asyncio.run(main())
+"""
+
+
+def test_a_running_service_loads_the_console_templates_and_the_metrics_text_at_first_use() -> None:
+    script = SERVICE_WITH_THE_FOUR_BOTS.format(lazy=LOADED_AT_FIRST_USE)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
+    stages = {stage: held for stage, _, held in (line.partition(" ") for line in result.stdout.splitlines())}
+    assert stages == {
+        "idle": "",
+        "console": "jinja2",
+        "scraped": "framework.metrics_exposition jinja2 prometheus_client",
+    }

@@ -9,7 +9,7 @@ from framework.admin.api import api_routes
 from framework.admin.console import GUARD_KEY, console_routes
 from framework.admin.guard import AdminGuard
 from framework.admin.keys import RUNTIME_KEY
-from framework.admin.pages import TEMPLATES_KEY, new_environment
+from framework.admin.pages import TEMPLATES_KEY, Templates
 from framework.json_answers import add_json_fallbacks, json_errors_route, json_expect
 from framework.runtime import Runtime
 
@@ -28,7 +28,7 @@ def admin_app(runtime: Runtime) -> web.Application:
     app = web.Application()
     app[RUNTIME_KEY] = runtime
     app[GUARD_KEY] = guard
-    app[TEMPLATES_KEY] = new_environment()
+    app[TEMPLATES_KEY] = Templates()
     for method, path, handler in console_routes() + api_routes():
         app.router.add_route(
             method, path, guard.route(json_errors_route(handler)), expect_handler=json_expect

@@ -1,19 +1,23 @@
-"""Rendering the console's pages: one Jinja2 environment per admin app, autoescaping every template."""
+"""Rendering the console's pages: one Jinja2 environment per admin app, autoescaping every template.
+
+The environment (and jinja2 with it) is made when the first page is rendered: a service nobody opens the console
+of does not hold it (tests/test_import_rules.py).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 import orjson
 from aiohttp import web
 
 from framework.admin.csrf import CSRF_FIELD, csrf_token
 
-__all__ = ["TEMPLATES_KEY", "new_environment", "refusal_page", "render"]
+if TYPE_CHECKING:
+    import jinja2
 
-TEMPLATES_KEY = web.AppKey("admin_templates", jinja2.Environment)
+__all__ = ["TEMPLATES_KEY", "Templates", "new_environment", "refusal_page", "render"]
 
 REFRESH_SECONDS = 10
 """How often the list views reload themselves (meta refresh; `?refresh=off` stops it)."""
@@ -35,6 +39,8 @@ def _pretty(value: Any) -> str:
 
 
 def new_environment() -> jinja2.Environment:
+    import jinja2
+
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("framework.admin", "templates"),
         autoescape=True,
@@ -48,11 +54,29 @@ def new_environment() -> jinja2.Environment:
     return environment
 
 
+class Templates:
+    """An admin app's Jinja2 environment, made on first use."""
+
+    __slots__ = ("_environment",)
+
+    def __init__(self) -> None:
+        self._environment: jinja2.Environment | None = None
+
+    @property
+    def environment(self) -> jinja2.Environment:
+        if self._environment is None:
+            self._environment = new_environment()
+        return self._environment
+
+
+TEMPLATES_KEY = web.AppKey("admin_templates", Templates)
+
+
 def render(
     request: web.Request, template: str, *, status: int = 200, refresh: bool = False, **context: Any
 ) -> web.Response:
     """A page of the console; `refresh`: a list view that reloads itself unless `?refresh=off`."""
-    environment = request.app[TEMPLATES_KEY]
+    environment = request.app[TEMPLATES_KEY].environment
     auto = refresh and request.query.get("refresh") != "off"
     context.setdefault("notice", None)
     context.setdefault("page", "")

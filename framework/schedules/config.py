@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from datetime import UTC, datetime, tzinfo
@@ -68,6 +67,8 @@ def load_timezone(name: str, key: str = "timezone") -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
+        import difflib  # only a config with a mistake in it needs it
+
         close = difflib.get_close_matches(str(name), available_timezones(), n=1)
         hint = f"did you mean {close[0]!r}?" if close else "use an IANA name like 'Europe/Berlin' or 'UTC'"
         raise InvalidSchedule(key, f"unknown time zone {name!r}; {hint}") from None

@@ -3,11 +3,10 @@ against the emulator with a 429, a dead letter, a schedule fire), and one regist
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from framework.metric_series import HistogramFamily
+from framework.metrics_exposition import Exposition
 from tests.framework.metrics_helpers import samples
 from tests.framework.observed_bot import HANDLER, ROUTE, exercise, observed_bot
 
@@ -62,9 +61,7 @@ def test_a_histogram_counts_each_value_in_the_first_bucket_it_fits_cumulatively(
     series = family.series("a")
     for value in (0.05, 0.1, 0.5, 1.0, 7.0):
         series.observe(value)
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(family)
-    found = samples(generate_latest(registry).decode())
+    found = samples(Exposition([family]).text().decode())
     assert [found[f't_seconds_bucket{{kind="a",le="{le}"}}'] for le in ("0.1", "1.0", "+Inf")] == [2, 4, 5]
     assert found['t_seconds_count{kind="a"}'] == 5
     assert found['t_seconds_sum{kind="a"}'] == 8.65
