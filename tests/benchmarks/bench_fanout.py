@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from framework.runtime import Runtime
 from framework.worker import Disposition
 from tests.benchmarks.bench_e2e import Emulator
+from tests.benchmarks.delivery import delivery_figures, delivery_problem
 from tests.benchmarks.harness import Bar, Cores, Report, Series, Settings, emit_result, run_on_loop, spawn
 
 if TYPE_CHECKING:
@@ -93,19 +94,12 @@ async def _fan_out(emulator_url: str, chats: int, rate: float, db: Path) -> dict
             delivery = await answer.json()
         async with session.get(f"{emulator_url}/_emulator/bench-stats") as answer:
             stats = await answer.json()
-    wanted = set(chat_ids)
-    stored = {chat: n for chat, n in delivery["messages"].items() if chat in wanted}
-    posts = {chat: n for chat, n in delivery["posts"].items() if chat in wanted}
     failures = [f for d in outcomes for f in d.outcome.failures]
     return {
         "action": outcomes[0].action,
         "handler_429s": sum(isinstance(f.error, RateLimited) for f in failures),
         "failures": [f"{f.handler}: {type(f.error).__name__}: {f.error}" for f in failures][:3],
-        "delivered": sum(stored.values()),
-        "exactly_once": all(stored.get(chat) == 1 for chat in chat_ids),
-        "posts_recorded": sum(posts.values()),
-        "chats_posted_twice": sum(1 for n in posts.values() if n > 1),
-        "emulator_429s": delivery["throttled"],
+        **delivery_figures(delivery, chat_ids),
         "achieved": stats["messages"] / (stats["last_at"] - started) if stats["messages"] else 0.0,
         "steady": (stats["messages"] - 1) / (stats["last_at"] - stats["first_at"])
         if stats["messages"] > 1
@@ -141,12 +135,9 @@ def run(settings: Settings, cores: Cores) -> Report:
             throttled.ours.append(found["emulator_429s"])
             if found["action"] != "done" or found["handler_429s"]:
                 problems.append(f"handler failed: {found['failures']}")
-            extra_posts = found["posts_recorded"] - found["delivered"]
-            if not found["exactly_once"] or extra_posts != found["emulator_429s"]:
-                problems.append(
-                    f"delivered {found['delivered']} messages for {settings.fanout_chats} chats;"
-                    f" {extra_posts} POSTs more than messages, {found['emulator_429s']} of them answered 429"
-                )
+            problem = delivery_problem(found, settings.fanout_chats)
+            if problem:
+                problems.append(problem)
     finally:
         emulator.stop()
     ratio = Series.summary(achieved.ratios)["median"]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.benchmarks.bench_e2e import Emulator
+from tests.benchmarks.delivery import delivery_figures, delivery_problem
 from tests.benchmarks.harness import (
     Bar,
     Cores,
@@ -123,16 +124,10 @@ def measure(emulator: Emulator, settings: Settings, cores: Cores) -> dict[str, A
         client.close()
     delivery = emulator.call("GET", "/_emulator/bench-delivery")
     stats = emulator.stats()
-    wanted = set(chat_ids)
-    stored = {chat: n for chat, n in delivery["messages"].items() if chat in wanted}
-    posts = {chat: n for chat, n in delivery["posts"].items() if chat in wanted}
     started = min(replica["started"] for replica in replicas)
     return {
         "replicas": replicas,
-        "delivered": sum(stored.values()),
-        "exactly_once": all(stored.get(chat) == 1 for chat in chat_ids),
-        "posts_recorded": sum(posts.values()),
-        "emulator_429s": delivery["throttled"],
+        **delivery_figures(delivery, chat_ids),
         "achieved": stats["messages"] / (stats["last_at"] - started) if stats["messages"] else 0.0,
     }
 
@@ -170,12 +165,9 @@ def run(settings: Settings, cores: Cores) -> Report:
             for replica in replicas:
                 if replica["action"] != "done" or replica["handler_429s"] or not replica["claimed_at_append"]:
                     handler_problems.append(f"handler failed: {replica['failures']}")
-            extra_posts = found["posts_recorded"] - found["delivered"]
-            if not found["exactly_once"] or extra_posts != found["emulator_429s"]:
-                delivery_problems.append(
-                    f"delivered {found['delivered']} messages for {total} chats;"
-                    f" {extra_posts} POSTs more than messages, {found['emulator_429s']} of them answered 429"
-                )
+            problem = delivery_problem(found, total)
+            if problem:
+                delivery_problems.append(problem)
     finally:
         emulator.stop()
     ratio = Series.summary(achieved.ratios)["median"]

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.benchmarks.bench_e2e import Emulator
+from tests.benchmarks.delivery import delivery_figures
 from tests.benchmarks.harness import (
     Bar,
     Cores,
@@ -169,15 +170,14 @@ def phase(
         client.rpush(f"{{{prefix}}}:bench-cmd:{index}", "stop")
     figures = [json.loads(client.blpop([done], timeout=60)[1]) for _ in range(replicas)]
     delivery = emulator.call("GET", "/_emulator/bench-delivery")
-    wanted = set(chat_ids)
-    stored = {chat: n for chat, n in delivery["messages"].items() if chat in wanted}
+    delivered = delivery_figures(delivery, chat_ids)
     span = stats["last_at"] - stats["first_at"]
     return {
         "effects_per_s": (stats["messages"] - 1) / span if span > 0 else 0.0,
         "replicas": figures,
-        "exactly_once": all(stored.get(chat) == 1 for chat in chat_ids),
+        "exactly_once": delivered["exactly_once"],
         "handled": sum(figure["handled"] for figure in figures),
-        "emulator_429s": delivery["throttled"],
+        "emulator_429s": delivered["emulator_429s"],
     }
 
 
