@@ -13,6 +13,7 @@ import pytest
 
 from bots.demo import BOTS, BOTS_DIR, STORE_FILE, all_samples, compose_config, demo_environment, prepare_store
 from tests.conftest import wait_until
+from tests.framework.process_helpers import ready
 from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
@@ -58,18 +59,7 @@ async def running_demo(data_dir: Path, *options: str) -> AsyncIterator[tuple[int
         stderr=asyncio.subprocess.DEVNULL,
     )
     try:
-
-        async def ready() -> bool:
-            try:
-                async with (
-                    aiohttp.ClientSession() as session,
-                    session.get(f"http://127.0.0.1:{port}/readyz") as answer,
-                ):
-                    return answer.status == 200
-            except aiohttp.ClientError:
-                return False
-
-        await wait_until(ready, timeout=30, interval=0.05)
+        await wait_until(lambda: ready(port), timeout=30, interval=0.05)
         yield port, emulator_port
     finally:
         process.terminate()
