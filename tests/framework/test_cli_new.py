@@ -16,7 +16,7 @@ import pytest
 from framework.cli import main
 from framework.scaffold import templates
 from tests.conftest import wait_until_sync
-from tests.framework.process_helpers import CLI
+from tests.framework.process_helpers import CLI, stop
 from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
@@ -171,9 +171,4 @@ def test_the_scaffold_runs_as_its_readme_says(tmp_path: Path) -> None:
         wait_until_sync(posted, timeout=20)
     finally:
         for process in (service, emulator):
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)

@@ -7,8 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from framework.config import load_config
 from framework.sending import find_route, sign_for_route
 from framework.triggers.verify import build_verifier
 from tests.conftest import wait_until_sync
+from tests.framework.process_helpers import ready_now, stop
 from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
@@ -109,14 +108,6 @@ PATHS = {
 }
 
 
-def ready(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A bot directory whose service runs (one for the module: the routes do not share delivery ids)."""
@@ -133,19 +124,14 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         stderr=subprocess.PIPE,
     )
     try:
-        wait_until_sync(lambda: ready(port) or process.poll() is not None, timeout=20)
+        wait_until_sync(lambda: ready_now(port) or process.poll() is not None, timeout=20)
         if process.poll() is not None:
             pytest.fail(
                 f"the service did not start: {process.stderr.read().decode() if process.stderr else ''}"
             )
         yield bot_dir / "bot.toml"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def send(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

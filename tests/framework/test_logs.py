@@ -19,6 +19,7 @@ from framework.config import load_config
 from framework.errors import ConfigError
 from framework.logs import JsonFormatter
 from tests.conftest import wait_until_sync
+from tests.framework.process_helpers import ready_now
 from tests.ports import free_port
 
 PLUGIN = """
@@ -33,14 +34,6 @@ async def note(event: Event, ctx: Context) -> None:
     if event.data.get("fail") and event.attempt == 1:
         raise RuntimeError("first attempt fails")
 """
-
-
-def ready(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def post(port: int, body: dict[str, Any]) -> int:
@@ -78,7 +71,7 @@ def test_a_run_writes_json_lines(tmp_path: Path) -> None:
             stderr=stderr,
         )
         try:
-            wait_until_sync(lambda: ready(port) or process.poll() is not None, timeout=20)
+            wait_until_sync(lambda: ready_now(port) or process.poll() is not None, timeout=20)
             assert process.poll() is None, log.read_text()
             assert post(port, {"id": "d-1", "n": 1}) == 202
             assert post(port, {"id": "d-2", "n": 2, "fail": True}) == 202
