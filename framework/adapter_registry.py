@@ -160,8 +160,10 @@ def find_adapter(provider: str) -> AdapterSpec[Any]:
         if not isinstance(spec, AdapterSpec):
             raise ConfigError(f"{provider!r} is not an AdapterSpec")
         return spec
-    registered = available_providers()
-    if provider not in registered:
-        known = ", ".join(sorted(registered)) or "none installed"
-        raise ConfigError(f"unknown provider {provider!r}; expected one of: {known}, or module:ATTRIBUTE")
-    return registered[provider]
+    # Only the named entry point is loaded: the other adapters' packages stay unimported.
+    for entry in entry_points(group=ENTRY_POINT_GROUP, name=provider):
+        spec = entry.load()
+        if isinstance(spec, AdapterSpec):
+            return spec
+    known = ", ".join(sorted(available_providers())) or "none installed"
+    raise ConfigError(f"unknown provider {provider!r}; expected one of: {known}, or module:ATTRIBUTE")

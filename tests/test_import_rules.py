@@ -34,6 +34,12 @@ def test_an_adapters_emulator_is_loaded_when_it_is_served() -> None:
     assert {"adapters.devrev.emulator", "framework.emulation"} <= loaded
 
 
+def test_finding_one_adapter_loads_no_other_adapters_package() -> None:
+    loaded = loaded_after("from framework.adapter_registry import find_adapter\nfind_adapter('roostedhr')")
+    assert "adapters.roostedhr" in loaded
+    assert [name for name in ADAPTERS if f"adapters.{name}" in loaded] == ["roostedhr"]
+
+
 def test_reading_a_config_loads_neither_the_runtime_nor_a_store() -> None:
     loaded = loaded_after(
         "from framework.config import load_config\nload_config('examples/hello/bot.toml', environ={})"
