@@ -1,4 +1,4 @@
-"""The embedded default Store: one SQLite file in WAL mode, `synchronous=FULL`, written by one group-commit thread.
+"""The embedded default Store: one SQLite file in WAL mode, fsynced by group commit (framework.store.sqlite_writer).
 
 An event is committed (and fsynced) before `append` returns, so it survives `kill -9` and power loss. Claims
 record the claiming worker as `host:pid:nonce`; when a store opens, claims of dead processes on this host are
@@ -110,20 +110,9 @@ PURGE_EVERY = 60.0
 """Seconds between sweeps of expired dedupe keys and state, and of claims held by dead local processes."""
 
 
-WAL_CHECKPOINT_PAGES = 10_000
-"""Pages (4 KiB) the WAL may grow to under sustained writes before a commit checkpoints it into the database.
-
-SQLite's default, 1,000, makes every few commits copy the pages they dirtied into the database file (and fsync
-it); events with random ids dirty a page or two each, so that costs a third of the time of an append. With a
-larger cap the pages rewritten between checkpoints are copied once, and the writer checkpoints as soon as it
-has been idle for a moment instead (see SQLiteWriter's `idle` hook). The WAL file then stays below ~40 MB.
-"""
-
-
 def _setup(connection: sqlite3.Connection) -> None:
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=FULL")
-    connection.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
     connection.execute("PRAGMA busy_timeout=10000")
     connection.execute("PRAGMA foreign_keys=ON")
     connection.executescript(SCHEMA)
@@ -185,7 +174,7 @@ class SQLiteStore(Store):
         """Seqs of claimed rows with step records (written or read here): their ack deletes those too."""
         self._acks: _AckBatch | None = None
         self._acks_lock = threading.Lock()
-        """Seals a batch (writer thread) against acks still joining it (event loop)."""
+        """Seals a batch (when its transaction runs) against acks still joining it."""
         self._limiters: list[SQLiteRateLimiter] = []
 
     @property

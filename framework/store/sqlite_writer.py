@@ -1,19 +1,27 @@
-"""A single thread owning one SQLite connection, committing queued operations in batches (group commit).
+"""One SQLite connection written from the event loop, made durable by one fsync thread (group commit).
 
-Every operation is a function of the connection. Operations that arrive while a commit is under way wait and
-are committed together in the next transaction, so with `synchronous=FULL` many concurrent appends share one
-fsync instead of paying one each. An operation that raises is rolled back alone and its caller gets the error;
-the others still commit. (A batch runs without savepoints first; only when one of its operations raises is the
-transaction rolled back and the batch run again with one savepoint per operation, which costs two statements
-each.) Operations submitted during one event loop iteration reach the thread as one item (one wakeup), and
-results go back to each event loop in one thread-safe call per batch, not one per operation. When nothing has
-come for IDLE_AFTER seconds after a commit, the thread runs the `idle` hook (the store checkpoints its WAL
-there, off the hot path). Operations submitted as not durable (claims, acks: what a power loss may undo
-without losing an event) skip the fsync when their batch holds nothing else.
+Operations (functions of the connection) submitted during one event loop iteration run as one transaction, on
+the loop's own thread, at the end of that iteration: an operation that raises is rolled back alone and its
+caller gets the error; the others still commit. (A batch runs without savepoints first; only when one of its
+operations raises is the transaction rolled back and the batch run again with one savepoint per operation.)
+
+The transaction commits with `synchronous=NORMAL`: its pages are written to the write-ahead log, not yet
+fsynced. A batch holding a durable operation (the default) is then handed to the fsync thread, which fsyncs the
+log and settles the batch's futures; until it has, the loop's next operations wait and join one transaction, so
+at load many appends share one fsync. A batch of operations submitted as not durable (claims, acks: what a power
+loss may undo without losing an event) is settled at once: no fsync, no thread. That is `synchronous=FULL`'s
+promise where it is asked for, with the fsync off the loop and no thread hand-over for the SQL itself: on one
+core, a writer thread would pay two thread switches and the GIL's hand-overs for every batch.
+
+The log is checkpointed into the database by the fsync thread, on a connection of its own with
+`synchronous=FULL` (so the database is fsynced before any of the log is reused): when the log has grown past
+CHECKPOINT_AFTER bytes, and when nothing has come for IDLE_AFTER seconds after an fsync (the `idle` hook). The writing connection
+never checkpoints itself (`wal_autocheckpoint=0`): that would copy pages and fsync on the loop.
 
 Writers of several processes on one file (`chatwright run --processes N`) take turns through an advisory lock
 on `<file>-writer.lock` around each transaction: a writer that finds the file's write lock taken then sleeps in
-the kernel until it is free, where SQLite's busy handler would poll it with sleeps of 1-100 ms.
+the kernel until it is free, where SQLite's busy handler would poll it with sleeps of 1-100 ms. The fsyncs are
+outside the turn, so one process's fsync does not hold up the others' transactions.
 """
 
 from __future__ import annotations
@@ -32,37 +40,22 @@ __all__ = ["SQLiteWriter"]
 
 T = TypeVar("T")
 Operation = Callable[[sqlite3.Connection], Any]
-Pending = tuple[Operation, "asyncio.Future[Any]", asyncio.AbstractEventLoop, bool]
-"""An operation, the future its caller awaits, that caller's loop, and whether its commit must be durable."""
+Pending = tuple[Operation, "asyncio.Future[Any]", bool]
+"""An operation, the future its caller awaits, and whether its commit must be durable."""
+Outcome = tuple[Any, BaseException | None]
+Settled = list[tuple["asyncio.Future[Any]", Any, BaseException | None]]
 
 _STOP = object()
 MAX_BATCH = 512
 IDLE_AFTER = 0.05
-"""Seconds without work after a commit before the writer runs its `idle` hook."""
+"""Seconds without an fsync to make after the last one before the fsync thread runs the `idle` hook."""
+CHECKPOINT_AFTER = 40 * 2**20
+"""Bytes the log may grow to under sustained writes before the fsync thread checkpoints it into the database.
 
-
-Outcome = tuple[Any, BaseException | None]
-
-
-def _reply(batch: list[Pending], outcomes: list[Outcome], counter: _Queued) -> None:
-    """Hand each caller its outcome: one thread-safe call per event loop."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, BaseException | None]]] = {}
-    for (_, future, loop, _), (result, failure) in zip(batch, outcomes, strict=True):
-        by_loop.setdefault(loop, []).append((future, result, failure))
-    for loop, settled in by_loop.items():
-        with contextlib.suppress(RuntimeError):  # the caller's loop is closed; nobody waits any more
-            loop.call_soon_threadsafe(_settle, settled, counter)
-
-
-def _settle(settled: list[tuple[asyncio.Future[Any], Any, BaseException | None]], counter: _Queued) -> None:
-    counter.count -= len(settled)
-    for future, result, error in settled:
-        if future.done():
-            continue
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
+A checkpoint copies each page the log holds into the database once, however often it was rewritten since the
+last one: events with random ids dirty a page or two each, so checkpointing every few hundred commits (SQLite's
+default, 1,000 pages) would cost a third of an append's time. Once checkpointed, the log is written over from its
+start, so the file grows again only when that much more has been written since."""
 
 
 def _lock_file(path: str) -> int | None:
@@ -85,7 +78,7 @@ def _turn(lock: int | None) -> Iterator[None]:
 
 
 class _Queued:
-    """Operations submitted and not yet settled (counted on the event loop's side only)."""
+    """Operations submitted and not yet settled."""
 
     __slots__ = ("count",)
 
@@ -93,8 +86,112 @@ class _Queued:
         self.count = 0
 
 
+def _settle(settled: Settled, counter: _Queued, failure: BaseException | None = None) -> None:
+    """Hand each caller its outcome (or the fsync's `failure`, which leaves every write of the batch in doubt)."""
+    counter.count -= len(settled)
+    for future, result, error in settled:
+        if future.done():
+            continue
+        error = error or failure
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+
+class _Syncer:
+    """The thread that fsyncs the log for committed durable batches, and checkpoints it into the database."""
+
+    def __init__(
+        self, path: str, idle: Callable[[sqlite3.Connection], None] | None, counter: _Queued
+    ) -> None:
+        self._path = path
+        self._idle = idle
+        self._counter = counter
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._log = os.open(f"{path}-wal", os.O_RDWR | os.O_CREAT, 0o644)
+        # SQLite syncs the directory of a log it creates at its first fsync, which a NORMAL commit never makes:
+        # the log's name must be durable before anything in it can be.
+        directory = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        self._thread = threading.Thread(target=self._main, name=f"sqlite-fsync:{path}", daemon=True)
+        self.syncs = 0
+        self._thread.start()
+
+    def sync(self, loop: asyncio.AbstractEventLoop, settled: Settled, synced: Callable[[], None]) -> None:
+        """Fsync the log, then settle `settled` and call `synced` on `loop`."""
+        self._queue.put((loop, settled, synced))
+
+    def stop(self) -> None:
+        self._queue.put(_STOP)
+        self._thread.join()
+        os.close(self._log)
+
+    def _main(self) -> None:
+        checkpointer: sqlite3.Connection | None = None
+        checkpointed_at = CHECKPOINT_AFTER
+        """The log's size when it was last checkpointed (at least CHECKPOINT_AFTER)."""
+        synced = False
+        try:
+            while True:
+                try:
+                    first = self._queue.get(timeout=IDLE_AFTER) if synced else self._queue.get()
+                except queue.Empty:
+                    synced = False
+                    if self._idle is not None:
+                        checkpointer = checkpointer or self._connect()
+                        with contextlib.suppress(sqlite3.Error):
+                            self._idle(checkpointer)
+                    continue
+                if first is _STOP:
+                    return
+                batches = [first]
+                with contextlib.suppress(queue.Empty):
+                    while True:
+                        batches.append(self._queue.get_nowait())
+                stopping = batches[-1] is _STOP
+                if stopping:
+                    batches.pop()
+                failure: OSError | None = None
+                try:
+                    os.fdatasync(self._log)
+                    self.syncs += 1
+                except OSError as error:
+                    failure = error
+                for loop, settled, done in batches:
+                    with contextlib.suppress(
+                        RuntimeError
+                    ):  # the caller's loop is closed; nobody waits any more
+                        loop.call_soon_threadsafe(self._done, settled, done, failure)
+                if stopping:
+                    return
+                synced = True
+                size = os.fstat(self._log).st_size
+                if self._idle is not None and size > checkpointed_at:
+                    checkpointer = checkpointer or self._connect()
+                    with contextlib.suppress(sqlite3.Error):
+                        self._idle(checkpointer)
+                    checkpointed_at = size
+        finally:
+            if checkpointer is not None:
+                checkpointer.close()
+
+    def _done(self, settled: Settled, synced: Callable[[], None], failure: OSError | None) -> None:
+        _settle(settled, self._counter, failure)
+        synced()
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self._path, isolation_level=None)
+        # FULL: the database is fsynced before the checkpoint lets the log be written over.
+        connection.execute("PRAGMA synchronous=FULL")
+        return connection
+
+
 class SQLiteWriter:
-    """Runs operations on a dedicated thread; `await writer.run(op)` returns op's result once committed."""
+    """Writes through one connection; `await writer.run(op)` returns op's result once committed (and fsynced)."""
 
     def __init__(
         self,
@@ -105,32 +202,51 @@ class SQLiteWriter:
         self._path = path
         self._setup = setup
         self._idle = idle
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._connection: sqlite3.Connection | None = None
+        self._syncer: _Syncer | None = None
+        self._transacting = threading.Lock()
+        """One transaction at a time: the loops of several threads may share the store."""
         self._pending: dict[asyncio.AbstractEventLoop, list[Pending]] = {}
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._startup_error: BaseException | None = None
-        self.commits = 0
+        self._syncing: set[asyncio.AbstractEventLoop] = set()
+        """Loops whose last durable batch waits for its fsync: their next batch waits for it too."""
         self._queued = _Queued()
-        self._level = ""
-        """The `synchronous` level this writer last set on its connection ("" before the first commit)."""
         self._lock: int | None = None
+        self.commits = 0
+
+    @property
+    def syncs(self) -> int:
+        """Fsyncs of the log so far (durable batches committed together share one)."""
+        return 0 if self._syncer is None else self._syncer.syncs
 
     async def start(self) -> None:
-        self._thread = threading.Thread(target=self._main, name=f"sqlite-writer:{self._path}", daemon=True)
-        self._thread.start()
-        await asyncio.get_running_loop().run_in_executor(None, self._ready.wait)
-        if self._startup_error is not None:
-            raise self._startup_error
+        connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            self._setup(connection)
+            self._lock = _lock_file(self._path)
+            if self._lock is not None:
+                connection.execute("PRAGMA wal_autocheckpoint=0")
+                connection.execute("PRAGMA synchronous=NORMAL")
+                self._syncer = _Syncer(self._path, self._idle, self._queued)
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
 
     async def stop(self) -> None:
-        if self._thread is None:
+        if self._connection is None:
             return
-        for loop in list(self._pending):
-            self._flush(loop)
-        self._queue.put(_STOP)
-        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
-        self._thread = None
+        loop = asyncio.get_running_loop()
+        if self._pending.get(loop) or loop in self._syncing:
+            await self.submit(lambda _: None, durable=False)  # after everything submitted before it
+        if self._syncer is not None:
+            await loop.run_in_executor(None, self._syncer.stop)
+            self._syncer = None
+        with self._transacting:
+            self._connection.close()
+            self._connection = None
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     async def run(self, operation: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
         return await self.submit(operation, durable=durable)
@@ -140,20 +256,21 @@ class SQLiteWriter:
     ) -> asyncio.Future[T]:
         """Queue `operation`; the future is done once its batch is committed (or it failed alone).
 
-        A `durable` operation (the default) is committed with synchronous=FULL: the write-ahead log is fsynced
-        before its future is done. A batch holding only operations that are not durable is committed with
-        synchronous=NORMAL, without that wait: it survives a crash of the process, and a power loss can undo it
-        only until the next durable commit, whose fsync covers the log it is in. A batch holding both is durable.
+        A `durable` operation (the default) is settled once the write-ahead log holding its commit is fsynced. A
+        batch holding only operations that are not durable is settled as soon as it is committed: it survives a
+        crash of the process, and a power loss can undo it only until the next fsync, which covers the log it is
+        in. A batch holding both is durable.
         """
-        if self._thread is None:
+        if self._connection is None:
             raise RuntimeError("the SQLite store is not open: await store.open() first")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         pending = self._pending.get(loop)
         if pending is None:
             pending = self._pending[loop] = []
-            loop.call_soon(self._flush, loop)
-        pending.append((operation, future, loop, durable))
+            if loop not in self._syncing:
+                loop.call_soon(self._flush, loop)
+        pending.append((operation, future, durable))
         self._queued.count += 1
         return future
 
@@ -163,62 +280,37 @@ class SQLiteWriter:
         return self._queued.count
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Hand what this loop submitted during one iteration to the writer thread in one piece (one wakeup)."""
-        pending = self._pending.pop(loop, None)
-        if pending:
-            self._queue.put(pending)
-
-    def _main(self) -> None:
-        try:
-            connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=True)
-            self._lock = _lock_file(self._path)
-            self._setup(connection)
-        except BaseException as error:
-            self._startup_error = error
-            self._ready.set()
+        """Commit what this loop submitted since its last batch, in one transaction."""
+        if loop in self._syncing:  # its batch waits for the fsync under way: `_synced` commits it
             return
-        self._ready.set()
-        committed = False
-        try:
-            while True:
-                try:
-                    first = self._queue.get(timeout=IDLE_AFTER) if committed else self._queue.get()
-                except queue.Empty:
-                    committed = False
-                    if self._idle is not None:
-                        with contextlib.suppress(sqlite3.Error):
-                            self._idle(connection)
-                    continue
-                if first is _STOP:
-                    return
-                batch = list(first)
-                while len(batch) < MAX_BATCH:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is _STOP:
-                        self._queue.put(_STOP)
-                        break
-                    batch.extend(item)
-                self._commit(connection, batch)
-                committed = self._idle is not None
-        finally:
-            connection.close()
-            if self._lock is not None:
-                os.close(self._lock)
+        pending = self._pending.pop(loop, None)
+        if not pending:
+            return
+        if len(pending) > MAX_BATCH:
+            self._pending[loop] = pending[MAX_BATCH:]
+            pending = pending[:MAX_BATCH]
+            loop.call_soon(self._flush, loop)
+        connection = self._connection
+        if connection is None:
+            failure = RuntimeError("the SQLite store was closed before this write")
+            _settle([(future, None, failure) for _, future, _ in pending], self._queued)
+            return
+        with self._transacting, _turn(self._lock):
+            outcomes = self._transaction(connection, pending)
+        settled = [
+            (future, result, error) for (_, future, _), (result, error) in zip(pending, outcomes, strict=True)
+        ]
+        syncer = self._syncer
+        if syncer is None or not any(durable for _, _, durable in pending):
+            _settle(settled, self._queued)
+            return
+        self._syncing.add(loop)
+        syncer.sync(loop, settled, lambda: self._synced(loop))
 
-    def _commit(self, connection: sqlite3.Connection, batch: list[Pending]) -> None:
-        durable = any(pending[3] for pending in batch)
-        self._synchronous(connection, "FULL" if durable else "NORMAL")
-        with _turn(self._lock):
-            outcomes = self._transaction(connection, batch)
-        _reply(batch, outcomes, self._queued)
-
-    def _synchronous(self, connection: sqlite3.Connection, level: str) -> None:
-        if self._level != level:
-            connection.execute(f"PRAGMA synchronous={level}")
-            self._level = level
+    def _synced(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._syncing.discard(loop)
+        if self._pending.get(loop):
+            self._flush(loop)
 
     def _transaction(self, connection: sqlite3.Connection, batch: list[Pending]) -> list[Outcome]:
         """Run the batch in one transaction and commit it; each operation's result or error."""
@@ -226,14 +318,14 @@ class SQLiteWriter:
         try:
             connection.execute("BEGIN IMMEDIATE")
             try:
-                outcomes = [(operation(connection), None) for operation, _, _, _ in batch]
+                outcomes = [(operation(connection), None) for operation, _, _ in batch]
             except Exception as error:
                 connection.execute("ROLLBACK")
                 if len(batch) == 1:
                     outcomes = [(None, error)]
                 else:
                     connection.execute("BEGIN IMMEDIATE")
-                    outcomes = [self._isolated(connection, operation) for operation, _, _, _ in batch]
+                    outcomes = [self._isolated(connection, operation) for operation, _, _ in batch]
             if connection.in_transaction:
                 connection.execute("COMMIT")
                 self.commits += 1

@@ -69,7 +69,7 @@ def _keyed(key: bytes) -> hmac.HMAC:
 
     Copying a keyed HMAC skips setting the key up again: 2.5 us for a 360-byte delivery, against 4.1 us for the
     one-shot `hmac.digest(key, msg, "sha256")`, which also releases and takes back the GIL on every call however
-    short the message (under load, a switch to the store's writer thread each time); `update` releases it only
+    short the message (under load, a switch to the store's fsync thread each time); `update` releases it only
     for bodies of 2 KiB or more.
     """
     return hmac.new(key, digestmod=hashlib.sha256)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,13 +13,12 @@ import pytest
 from framework.store.sqlite import _setup
 from framework.store.sqlite_writer import SQLiteWriter
 
-FULL, NORMAL = 2, 1
 
+def insert(value: int) -> object:
+    def op(db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO plugin_state (namespace, key, value) VALUES ('t', ?, '1')", (str(value),))
 
-def synchronous(db: sqlite3.Connection) -> int:
-    """The level the operation's transaction commits with, as SQLite reports it."""
-    level: int = db.execute("PRAGMA synchronous").fetchone()[0]
-    return level
+    return op
 
 
 @pytest.fixture
@@ -29,18 +29,92 @@ async def writer(tmp_path: Path) -> AsyncIterator[SQLiteWriter]:
     await started.stop()
 
 
-async def test_a_durable_operation_commits_with_an_fsync(writer: SQLiteWriter) -> None:
-    assert await writer.run(synchronous) == FULL
+@pytest.fixture
+def fsyncs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """The descriptors fdatasync'ed, in order (the real fdatasync still runs)."""
+    synced: list[int] = []
+    real = os.fdatasync
+
+    def counting(fd: int) -> None:
+        real(fd)
+        synced.append(fd)
+
+    monkeypatch.setattr(os, "fdatasync", counting)
+    yield synced
 
 
-async def test_a_batch_of_operations_that_need_no_fsync_skips_it(writer: SQLiteWriter) -> None:
-    levels = await asyncio.gather(*(writer.submit(synchronous, durable=False) for _ in range(3)))
-    assert levels == [NORMAL] * 3
-    assert await writer.run(synchronous) == FULL, "the next durable operation is fsynced again"
+async def test_a_durable_operation_returns_only_after_its_log_is_fsynced(
+    writer: SQLiteWriter, fsyncs: list[int]
+) -> None:
+    await writer.run(insert(1))
+    assert len(fsyncs) == 1
+    log = Path(os.readlink(f"/proc/self/fd/{fsyncs[0]}"))
+    assert log.name == "inbox.db-wal"
 
 
-async def test_one_durable_operation_makes_its_whole_batch_durable(writer: SQLiteWriter) -> None:
-    # Submitted in one loop iteration, so they share a batch (one transaction).
-    light = writer.submit(synchronous, durable=False)
-    heavy = writer.submit(synchronous)
-    assert list(await asyncio.gather(light, heavy)) == [FULL, FULL]
+async def test_a_batch_of_operations_that_need_no_fsync_skips_it(
+    writer: SQLiteWriter, fsyncs: list[int]
+) -> None:
+    await asyncio.gather(*(writer.submit(insert(n), durable=False) for n in range(3)))
+    assert fsyncs == []
+    await writer.run(insert(3))
+    assert len(fsyncs) == 1, "the next durable operation is fsynced again"
+
+
+async def test_one_durable_operation_makes_its_whole_batch_durable(
+    writer: SQLiteWriter, fsyncs: list[int]
+) -> None:
+    # Submitted in one loop iteration, so they share a batch (one transaction, one fsync).
+    light = writer.submit(insert(1), durable=False)
+    heavy = writer.submit(insert(2))
+    commits = writer.commits
+    await asyncio.gather(light, heavy)
+    assert writer.commits == commits + 1
+    assert len(fsyncs) == 1
+
+
+async def test_writes_made_while_an_fsync_is_under_way_share_the_next_one(
+    writer: SQLiteWriter, fsyncs: list[int]
+) -> None:
+    first = writer.submit(insert(0))
+    await asyncio.sleep(0)  # its transaction commits; its fsync starts
+    later = [writer.submit(insert(n)) for n in range(1, 40)]
+    for _ in range(3):
+        await asyncio.sleep(0)  # more loop iterations while the first batch waits for its fsync
+    later += [writer.submit(insert(n)) for n in range(40, 80)]
+    await asyncio.gather(first, *later)
+    assert writer.commits == 2 and len(fsyncs) == 2
+
+
+async def test_a_failed_fsync_fails_every_write_of_its_batch(
+    writer: SQLiteWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", failing)
+    writes = [writer.submit(insert(n)) for n in range(3)]
+    results = await asyncio.gather(*writes, return_exceptions=True)
+    assert all(isinstance(result, OSError) for result in results)
+    assert writer.queued == 0
+
+
+async def test_the_log_is_checkpointed_into_the_database_when_writes_stop(tmp_path: Path) -> None:
+    path = tmp_path / "inbox.db"
+    checkpointed = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def idle(db: sqlite3.Connection) -> None:
+        db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        loop.call_soon_threadsafe(checkpointed.set)
+
+    writer = SQLiteWriter(str(path), _setup, idle=idle)
+    await writer.start()
+    try:
+        await writer.run(insert(1))
+        async with asyncio.timeout(5):
+            await checkpointed.wait()
+        with sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True) as db:  # the database file alone
+            assert db.execute("SELECT COUNT(*) FROM plugin_state").fetchone()[0] == 1
+    finally:
+        await writer.stop()

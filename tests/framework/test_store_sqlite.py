@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 import threading
 from pathlib import Path
+
+import pytest
 
 from framework.events import event_to_json, new_event
 from framework.store.sqlite import SQLiteStore
@@ -53,14 +56,22 @@ async def test_events_stored_as_bytes_by_earlier_versions_are_still_claimed(stor
 
 
 async def test_acks_made_while_the_writer_is_busy_join_one_delete_and_none_is_lost(
-    store: SQLiteStore,
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     events = [new_event("x", {"n": n}) for n in range(12)]
     for event in events:
         await store.append(event)
     assert len(await store.claim("w", 12, lease=30)) == 12
     gate = threading.Event()
-    busy = store._writer.submit(lambda _: gate.wait(10))  # holds the writer, so the acks below wait for it
+    real = os.fdatasync
+
+    def slow(fd: int) -> None:
+        gate.wait(10)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", slow)
+    busy = store._writer.submit(lambda _: None)  # its fsync holds the writer, so the acks below wait for it
+    await asyncio.sleep(0)  # its transaction commits; the fsync starts
     try:
         first = [asyncio.ensure_future(store.ack(event.id)) for event in events[:4]]
         await asyncio.sleep(0)  # the tasks run their first step: their acks are made
