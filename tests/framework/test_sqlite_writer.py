@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from framework.store.sqlite import _setup
 from framework.store.sqlite_writer import SQLiteWriter
 
 
-def insert(value: int) -> object:
+def insert(value: int) -> Callable[[sqlite3.Connection], None]:
     def op(db: sqlite3.Connection) -> None:
         db.execute("INSERT INTO plugin_state (namespace, key, value) VALUES ('t', ?, '1')", (str(value),))
 
@@ -74,16 +75,28 @@ async def test_one_durable_operation_makes_its_whole_batch_durable(
 
 
 async def test_writes_made_while_an_fsync_is_under_way_share_the_next_one(
-    writer: SQLiteWriter, fsyncs: list[int]
+    writer: SQLiteWriter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    gate = threading.Event()
+    synced: list[int] = []
+    real = os.fdatasync
+
+    def held(fd: int) -> None:
+        gate.wait(10)
+        real(fd)
+        synced.append(fd)
+
+    monkeypatch.setattr(os, "fdatasync", held)
     first = writer.submit(insert(0))
-    await asyncio.sleep(0)  # its transaction commits; its fsync starts
+    await asyncio.sleep(0)  # its transaction commits; its fsync starts (and is held)
     later = [writer.submit(insert(n)) for n in range(1, 40)]
     for _ in range(3):
         await asyncio.sleep(0)  # more loop iterations while the first batch waits for its fsync
     later += [writer.submit(insert(n)) for n in range(40, 80)]
+    assert writer.commits == 1
+    gate.set()
     await asyncio.gather(first, *later)
-    assert writer.commits == 2 and len(fsyncs) == 2
+    assert writer.commits == 2 and len(synced) == 2
 
 
 async def test_a_failed_fsync_fails_every_write_of_its_batch(
