@@ -19,9 +19,11 @@ CHECKPOINT_AFTER bytes, and when nothing has come for IDLE_AFTER seconds after a
 never checkpoints itself (`wal_autocheckpoint=0`): that would copy pages and fsync on the loop.
 
 Writers of several processes on one file (`chatwright run --processes N`) take turns through an advisory lock
-on `<file>-writer.lock` around each transaction: a writer that finds the file's write lock taken then sleeps in
-the kernel until it is free, where SQLite's busy handler would poll it with sleeps of 1-100 ms. The fsyncs are
-outside the turn, so one process's fsync does not hold up the others' transactions.
+on `<file>-writer.lock` around each transaction. A writer that finds it taken waits for it on a thread, not on the
+loop, sleeping in the kernel until it is free (SQLite's busy handler would poll with sleeps of 1-100 ms); the
+loop's later operations wait for that batch. The fsyncs are outside the turn, so one process's fsync does not
+hold up the others' transactions, and one fsync covers every commit in the log before it, whichever process
+wrote it.
 """
 
 from __future__ import annotations
@@ -65,6 +67,15 @@ def _lock_file(path: str) -> int | None:
     return os.open(f"{path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
 
 
+def _try_turn(lock: int) -> bool:
+    """Take the file's turn if no other process holds it."""
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def _turn(lock: int | None) -> Iterator[None]:
     if lock is None:
@@ -75,6 +86,12 @@ def _turn(lock: int | None) -> Iterator[None]:
         yield
     finally:
         fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _outcomes(done: asyncio.Future[list[Outcome]], count: int) -> list[Outcome]:
+    """A transaction's outcomes, or its failure for each of its operations (the turn could not be taken)."""
+    failure = done.exception()
+    return [(None, failure)] * count if failure is not None else done.result()
 
 
 class _Queued:
@@ -207,8 +224,9 @@ class SQLiteWriter:
         self._transacting = threading.Lock()
         """One transaction at a time: the loops of several threads may share the store."""
         self._pending: dict[asyncio.AbstractEventLoop, list[Pending]] = {}
-        self._syncing: set[asyncio.AbstractEventLoop] = set()
-        """Loops whose last durable batch waits for its fsync: their next batch waits for it too."""
+        self._busy: set[asyncio.AbstractEventLoop] = set()
+        """Loops whose last batch waits for its fsync (or for another process's turn on the file): their next
+        batch waits for it."""
         self._queued = _Queued()
         self._lock: int | None = None
         self.commits = 0
@@ -236,7 +254,7 @@ class SQLiteWriter:
         if self._connection is None:
             return
         loop = asyncio.get_running_loop()
-        if self._pending.get(loop) or loop in self._syncing:
+        if self._pending.get(loop) or loop in self._busy:
             await self.submit(lambda _: None, durable=False)  # after everything submitted before it
         if self._syncer is not None:
             await loop.run_in_executor(None, self._syncer.stop)
@@ -268,7 +286,7 @@ class SQLiteWriter:
         pending = self._pending.get(loop)
         if pending is None:
             pending = self._pending[loop] = []
-            if loop not in self._syncing:
+            if loop not in self._busy:
                 loop.call_soon(self._flush, loop)
         pending.append((operation, future, durable))
         self._queued.count += 1
@@ -281,7 +299,7 @@ class SQLiteWriter:
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         """Commit what this loop submitted since its last batch, in one transaction."""
-        if loop in self._syncing:  # its batch waits for the fsync under way: `_synced` commits it
+        if loop in self._busy:  # its batch waits for the commit or fsync under way, which then flushes it
             return
         pending = self._pending.pop(loop, None)
         if not pending:
@@ -295,22 +313,47 @@ class SQLiteWriter:
             failure = RuntimeError("the SQLite store was closed before this write")
             _settle([(future, None, failure) for _, future, _ in pending], self._queued)
             return
+        if self._lock is not None and not _try_turn(self._lock):
+            # Another process's transaction holds the file: wait for it on a thread, not on the loop.
+            self._busy.add(loop)
+            waiting = loop.run_in_executor(None, self._transaction_in_turn, connection, pending)
+            waiting.add_done_callback(
+                lambda done: self._committed(loop, pending, _outcomes(done, len(pending)))
+            )
+            return
+        try:
+            with self._transacting:
+                outcomes = self._transaction(connection, pending)
+        finally:
+            if self._lock is not None:
+                fcntl.flock(self._lock, fcntl.LOCK_UN)
+        self._committed(loop, pending, outcomes)
+
+    def _transaction_in_turn(self, connection: sqlite3.Connection, pending: list[Pending]) -> list[Outcome]:
         with self._transacting, _turn(self._lock):
-            outcomes = self._transaction(connection, pending)
+            return self._transaction(connection, pending)
+
+    def _committed(
+        self, loop: asyncio.AbstractEventLoop, pending: list[Pending], outcomes: list[Outcome]
+    ) -> None:
+        """Settle a committed batch, or hand it to the fsync thread when it holds a durable operation."""
         settled = [
             (future, result, error) for (_, future, _), (result, error) in zip(pending, outcomes, strict=True)
         ]
         syncer = self._syncer
         if syncer is None or not any(durable for _, _, durable in pending):
             _settle(settled, self._queued)
+            self._ready(loop)
             return
-        self._syncing.add(loop)
-        syncer.sync(loop, settled, lambda: self._synced(loop))
+        self._busy.add(loop)
+        syncer.sync(loop, settled, lambda: self._ready(loop))
 
-    def _synced(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._syncing.discard(loop)
-        if self._pending.get(loop):
-            self._flush(loop)
+    def _ready(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The loop's last batch is settled: commit what it submitted meanwhile."""
+        if loop in self._busy:
+            self._busy.discard(loop)
+            if self._pending.get(loop):
+                self._flush(loop)
 
     def _transaction(self, connection: sqlite3.Connection, batch: list[Pending]) -> list[Outcome]:
         """Run the batch in one transaction and commit it; each operation's result or error."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import sqlite3
 import threading
@@ -131,3 +132,23 @@ async def test_the_log_is_checkpointed_into_the_database_when_writes_stop(tmp_pa
             assert db.execute("SELECT COUNT(*) FROM plugin_state").fetchone()[0] == 1
     finally:
         await writer.stop()
+
+
+async def test_a_writer_waits_for_another_processs_turn_off_the_loop(
+    writer: SQLiteWriter, tmp_path: Path
+) -> None:
+    # flock locks belong to an open file: a descriptor of our own stands for the other process.
+    other = os.open(tmp_path / "inbox.db-writer.lock", os.O_RDWR)
+    fcntl.flock(other, fcntl.LOCK_EX)
+    try:
+        write = writer.submit(insert(1), durable=False)
+        for _ in range(20):
+            await asyncio.sleep(0)  # the loop goes on while the write waits for the turn
+        assert not write.done()
+        later = writer.submit(insert(2))
+    finally:
+        fcntl.flock(other, fcntl.LOCK_UN)
+        os.close(other)
+    async with asyncio.timeout(5):
+        await asyncio.gather(write, later)
+    assert writer.commits == 2
