@@ -207,6 +207,9 @@ class _Pair:
     one_rate: Series
     one_cpu: Series
     one_p50: Series
+    floor_p50: Series
+    """raw aiohttp with an fsynced insert before its call (servers.py's `durable`) against raw aiohttp."""
+    floor_cpu: Series
     peer_rates: list[Series]
     peer_cpus: list[Series]
     peer_p50s: list[Series]
@@ -226,6 +229,8 @@ class _Pair:
             one_rate=series("effects/s, one connection", "1/s"),
             one_cpu=series("CPU per effect, one connection", "us", False),
             one_p50=series("p50 webhook -> provider post, one connection", "ms", False),
+            floor_p50=series("p50 webhook -> provider post, one connection, durable floor", "ms", False),
+            floor_cpu=series("CPU per effect, one connection, durable floor", "us", False),
             peer_rates=[series(f"effects/s, {CONCURRENT} concurrent, {peer.name}", "1/s") for peer in ready],
             peer_cpus=[
                 series(f"CPU per effect, {CONCURRENT} concurrent, {peer.name}", "us", False) for peer in ready
@@ -351,6 +356,9 @@ def run(settings: Settings, cores: Cores) -> Report:
                 _append(pair.one_rate, ours["rate"], base["rate"])
                 _append(pair.one_cpu, ours["cpu_us"], base["cpu_us"])
                 _append(pair.one_p50, ours["p50_ms"], base["p50_ms"])
+                floor = side("durable", events_one, pair.loop, 1)()
+                _append(pair.floor_p50, floor["p50_ms"], base["p50_ms"])
+                _append(pair.floor_cpu, floor["cpu_us"], base["cpu_us"])
             # Steps on against off, on the shipped loop: a pair of its own, in ABBA order too.
             shipped = loop_for(settings)
             steps_on, steps_off = abba(
@@ -380,6 +388,12 @@ def run(settings: Settings, cores: Cores) -> Report:
     report.notes.append(
         f"{Series.summary(handed_over)['median']:.0%} of the events were handed straight to a free handler slot;"
         " the rest went through the inbox, where the webhooks arriving faster than the calls complete wait"
+    )
+    report.notes.append(
+        "durable floor (one connection): raw aiohttp that inserts each delivery into a SQLite file (WAL,"
+        " synchronous=FULL) and commits it, fsync included, on the loop before its provider call - the least any"
+        " service that keeps accepted events through a power loss adds with one webhook in flight; its rows"
+        " compare it with raw aiohttp, as chatwright's do"
     )
     report.notes += peers.notes(ready, skipped)
     for peer in ready:

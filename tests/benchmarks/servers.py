@@ -9,7 +9,13 @@ each webhook's handler posts one message on the RoostedHR emulator, a journaled 
 that verifies the same HMAC, parses the JSON and answers 202 without storing anything; with `--emulator` it
 first makes the same provider call inline, on one shared ClientSession.
 
-Both print `READY {"port": ...}` once they listen, and on SIGTERM a `RESULT` line with their CPU share.
+`python -m tests.benchmarks.servers durable --db DIR --emulator URL` is the baseline with the least a durable
+intake must add: before its provider call it inserts the delivery into a SQLite file (WAL, synchronous=FULL) and
+commits, fsync included, right on the loop. With one webhook in flight nothing faster keeps an accepted event
+through a power loss, so its latency is the floor of any durable service on this disk (it shares no fsync, so
+with many in flight it is no floor; it is measured at one connection only).
+
+All print `READY {"port": ...}` once they listen, and on SIGTERM a `RESULT` line with their CPU share.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import asyncio
 import functools
 import os
 import signal
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -41,9 +48,10 @@ WORKER_ID = "3158"
 # -- the baseline: verify, parse, (call), 202 --------------------------------------------------------------------
 
 
-def baseline_app(emulator: str | None) -> web.Application:
+def baseline_app(emulator: str | None, durable: Path | None = None) -> web.Application:
     key = key_of(SECRET)
     session_key = web.AppKey("session", aiohttp.ClientSession)
+    inbox = None if durable is None else _durable_inbox(durable)
 
     async def receive(request: web.Request) -> web.Response:
         body = await request.read()
@@ -51,6 +59,9 @@ def baseline_app(emulator: str | None) -> web.Application:
         if msg_id is None:
             return web.json_response({"error": "bad_signature"}, status=401)
         data = jsoncodec.loads(body)
+        if inbox is not None:
+            with inbox:  # commits, fsync included
+                inbox.execute("INSERT INTO inbox (id, body) VALUES (?, ?)", (msg_id, body))
         if emulator is not None:
             url = f"{emulator}/workers/{WORKER_ID}/chats/{data['data']['chat_id']}/messages"
             message = message_for(data["data"])
@@ -79,6 +90,14 @@ def baseline_app(emulator: str | None) -> web.Application:
     app.router.add_get("/readyz", ready)
     app.cleanup_ctx.append(session)
     return app
+
+
+def _durable_inbox(directory: Path) -> sqlite3.Connection:
+    inbox = sqlite3.connect(directory / "durable.db")
+    inbox.execute("PRAGMA journal_mode=WAL")
+    inbox.execute("PRAGMA synchronous=FULL")
+    inbox.execute("CREATE TABLE inbox (id TEXT PRIMARY KEY, body BLOB NOT NULL)")
+    return inbox
 
 
 # -- ours: the chatwright service ---------------------------------------------------------------------------------
@@ -131,7 +150,7 @@ async def _serve(args: argparse.Namespace) -> dict[str, Any]:
             Path(args.db), worker=not args.no_worker, emulator=args.emulator, steps=not args.no_steps
         )
     else:
-        app = baseline_app(args.emulator)
+        app = baseline_app(args.emulator, Path(args.db) if args.variant == "durable" else None)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", args.port)
@@ -149,6 +168,8 @@ async def _serve(args: argparse.Namespace) -> dict[str, Any]:
     handled = runtime.worker.handled if runtime is not None else 0
     handed_over = runtime.worker.handed_over if runtime is not None else 0
     pending = await runtime.store.pending() if runtime is not None else 0
+    commits = getattr(runtime.store, "commits", 0) if runtime is not None else 0
+    syncs = getattr(getattr(runtime.store, "_writer", None), "syncs", 0) if runtime is not None else 0
     await runner.cleanup()
     return {
         "cpu_share": cpu_share,
@@ -157,13 +178,15 @@ async def _serve(args: argparse.Namespace) -> dict[str, Any]:
         "handled": handled,
         "handed_over": handed_over,
         "pending": pending,
+        "commits": commits,
+        "syncs": syncs,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("variant", choices=["ours", "baseline"])
-    parser.add_argument("--db", default=".", help="directory of the SQLite file (ours)")
+    parser.add_argument("variant", choices=["ours", "baseline", "durable"])
+    parser.add_argument("--db", default=".", help="directory of the SQLite file (ours, durable)")
     parser.add_argument("--no-worker", action="store_true", help="serve webhooks without the worker (ours)")
     parser.add_argument("--emulator", default=None, help="RoostedHR emulator URL: one provider call per hook")
     parser.add_argument("--no-steps", action="store_true", help="handlers' calls are not journaled (ours)")
