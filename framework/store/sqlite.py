@@ -121,11 +121,6 @@ def _setup(connection: sqlite3.Connection) -> None:
         connection.execute("ALTER TABLE dead_letters ADD COLUMN steps TEXT")
 
 
-def _checkpoint(connection: sqlite3.Connection) -> None:
-    """Copy the WAL into the database while nobody writes (PASSIVE: never waits for readers)."""
-    connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
-
-
 def _process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -160,7 +155,7 @@ class SQLiteStore(Store):
     def __init__(self, url: str) -> None:
         self.url = url
         self.path = sqlite_path(url)
-        self._writer = SQLiteWriter(self.path, _setup, idle=_checkpoint)
+        self._writer = SQLiteWriter(self.path, _setup)
         self._work = asyncio.Event()
         self._housekeeping = _Housekeeping()
         self._host = socket.gethostname()

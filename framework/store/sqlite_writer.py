@@ -14,9 +14,10 @@ promise where it is asked for, with the fsync off the loop and no thread hand-ov
 core, a writer thread would pay two thread switches and the GIL's hand-overs for every batch.
 
 The log is checkpointed into the database by the fsync thread, on a connection of its own with
-`synchronous=FULL` (so the database is fsynced before any of the log is reused): when the log has grown past
-CHECKPOINT_AFTER bytes, and when nothing has come for IDLE_AFTER seconds after an fsync (the `idle` hook). The writing connection
-never checkpoints itself (`wal_autocheckpoint=0`): that would copy pages and fsync on the loop.
+`synchronous=FULL` (so the database is fsynced before any of the log is written over): when nothing has come for
+IDLE_AFTER seconds after an fsync, and, while the writers wait, when the log has grown past CHECKPOINT_AFTER
+bytes. The writing connection never checkpoints itself (`wal_autocheckpoint=0`): that would copy pages and fsync
+on the loop.
 
 Writers of several processes on one file (`chatwright run --processes N`) take turns through an advisory lock
 on `<file>-writer.lock` around each transaction. A writer that finds it taken waits for it on a thread, not on the
@@ -50,7 +51,7 @@ Settled = list[tuple["asyncio.Future[Any]", Any, BaseException | None]]
 _STOP = object()
 MAX_BATCH = 512
 IDLE_AFTER = 0.05
-"""Seconds without an fsync to make after the last one before the fsync thread runs the `idle` hook."""
+"""Seconds without an fsync to make after the last one before the fsync thread checkpoints the log."""
 CHECKPOINT_AFTER = 40 * 2**20
 """Bytes the log may grow to under sustained writes before the fsync thread checkpoints it into the database.
 
@@ -120,11 +121,14 @@ class _Syncer:
     """The thread that fsyncs the log for committed durable batches, and checkpoints it into the database."""
 
     def __init__(
-        self, path: str, idle: Callable[[sqlite3.Connection], None] | None, counter: _Queued
+        self,
+        path: str,
+        counter: _Queued,
+        writers_held: Callable[[], contextlib.AbstractContextManager[None]],
     ) -> None:
         self._path = path
-        self._idle = idle
         self._counter = counter
+        self._writers_held = writers_held
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._log = os.open(f"{path}-wal", os.O_RDWR | os.O_CREAT, 0o644)
         # SQLite syncs the directory of a log it creates at its first fsync, which a NORMAL commit never makes:
@@ -134,6 +138,10 @@ class _Syncer:
             os.fsync(directory)
         finally:
             os.close(directory)
+        self._checkpointer: sqlite3.Connection | None = None
+        self._checkpoint_past = CHECKPOINT_AFTER
+        """The log's size past which it is checkpointed under load: CHECKPOINT_AFTER, or where a checkpoint that
+        could not take all of the log (a reader held part of it) left it."""
         self._thread = threading.Thread(target=self._main, name=f"sqlite-fsync:{path}", daemon=True)
         self.syncs = 0
         self._thread.start()
@@ -148,9 +156,6 @@ class _Syncer:
         os.close(self._log)
 
     def _main(self) -> None:
-        checkpointer: sqlite3.Connection | None = None
-        checkpointed_at = CHECKPOINT_AFTER
-        """The log's size when it was last checkpointed (at least CHECKPOINT_AFTER)."""
         synced = False
         try:
             while True:
@@ -158,67 +163,65 @@ class _Syncer:
                     first = self._queue.get(timeout=IDLE_AFTER) if synced else self._queue.get()
                 except queue.Empty:
                     synced = False
-                    if self._idle is not None:
-                        checkpointer = checkpointer or self._connect()
-                        with contextlib.suppress(sqlite3.Error):
-                            self._idle(checkpointer)
+                    self._checkpoint()
                     continue
-                if first is _STOP:
-                    return
                 batches = [first]
                 with contextlib.suppress(queue.Empty):
                     while True:
                         batches.append(self._queue.get_nowait())
-                stopping = batches[-1] is _STOP
-                if stopping:
-                    batches.pop()
-                failure: OSError | None = None
-                try:
-                    os.fdatasync(self._log)
-                    self.syncs += 1
-                except OSError as error:
-                    failure = error
-                for loop, settled, done in batches:
-                    with contextlib.suppress(
-                        RuntimeError
-                    ):  # the caller's loop is closed; nobody waits any more
-                        loop.call_soon_threadsafe(self._done, settled, done, failure)
+                stopping = _STOP in batches
+                batches = [batch for batch in batches if batch is not _STOP]
+                if batches:
+                    self._sync(batches)
+                    synced = True
                 if stopping:
                     return
-                synced = True
-                size = os.fstat(self._log).st_size
-                if self._idle is not None and size > checkpointed_at:
-                    checkpointer = checkpointer or self._connect()
-                    with contextlib.suppress(sqlite3.Error):
-                        self._idle(checkpointer)
-                    checkpointed_at = size
         finally:
-            if checkpointer is not None:
-                checkpointer.close()
+            if self._checkpointer is not None:
+                self._checkpointer.close()
+
+    def _sync(self, batches: list[tuple[asyncio.AbstractEventLoop, Settled, Callable[[], None]]]) -> None:
+        failure: OSError | None = None
+        try:
+            os.fdatasync(self._log)
+            self.syncs += 1
+        except OSError as error:
+            failure = error
+        size = os.fstat(self._log).st_size
+        if size > self._checkpoint_past:
+            # Under sustained writes the log is checkpointed while its writers wait (the batches just synced are
+            # not settled yet, so their loops' next batches wait too): with writes going on, a checkpoint would
+            # never catch up with the end of the log, which could then never be written over and would grow.
+            with self._writers_held():
+                complete = self._checkpoint()
+            self._checkpoint_past = CHECKPOINT_AFTER if complete else size
+        for loop, settled, done in batches:
+            with contextlib.suppress(RuntimeError):  # the caller's loop is closed; nobody waits any more
+                loop.call_soon_threadsafe(self._done, settled, done, failure)
+
+    def _checkpoint(self) -> bool:
+        """Copy the log into the database (PASSIVE: never waits for readers); whether it took all of it."""
+        if self._checkpointer is None:
+            self._checkpointer = sqlite3.connect(self._path, isolation_level=None)
+            # FULL: the database is fsynced before the checkpoint lets the log be written over.
+            self._checkpointer.execute("PRAGMA synchronous=FULL")
+        try:
+            busy, frames, copied = self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error:
+            return False
+        return not busy and frames == copied
 
     def _done(self, settled: Settled, synced: Callable[[], None], failure: OSError | None) -> None:
         _settle(settled, self._counter, failure)
         synced()
 
-    def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self._path, isolation_level=None)
-        # FULL: the database is fsynced before the checkpoint lets the log be written over.
-        connection.execute("PRAGMA synchronous=FULL")
-        return connection
-
 
 class SQLiteWriter:
     """Writes through one connection; `await writer.run(op)` returns op's result once committed (and fsynced)."""
 
-    def __init__(
-        self,
-        path: str,
-        setup: Callable[[sqlite3.Connection], None],
-        idle: Callable[[sqlite3.Connection], None] | None = None,
-    ) -> None:
+    def __init__(self, path: str, setup: Callable[[sqlite3.Connection], None]) -> None:
         self._path = path
         self._setup = setup
-        self._idle = idle
         self._connection: sqlite3.Connection | None = None
         self._syncer: _Syncer | None = None
         self._transacting = threading.Lock()
@@ -244,7 +247,10 @@ class SQLiteWriter:
             if self._lock is not None:
                 connection.execute("PRAGMA wal_autocheckpoint=0")
                 connection.execute("PRAGMA synchronous=NORMAL")
-                self._syncer = _Syncer(self._path, self._idle, self._queued)
+                # Once checkpointed, the log is written over from its start; the first commit after that cuts the
+                # file back to the cap, so its size says when that much has been written again.
+                connection.execute(f"PRAGMA journal_size_limit={CHECKPOINT_AFTER}")
+                self._syncer = _Syncer(self._path, self._queued, self._writers_held)
         except BaseException:
             connection.close()
             raise
@@ -330,8 +336,14 @@ class SQLiteWriter:
         self._committed(loop, pending, outcomes)
 
     def _transaction_in_turn(self, connection: sqlite3.Connection, pending: list[Pending]) -> list[Outcome]:
-        with self._transacting, _turn(self._lock):
+        with self._writers_held():
             return self._transaction(connection, pending)
+
+    @contextlib.contextmanager
+    def _writers_held(self) -> Iterator[None]:
+        """No transaction of this process (any thread) or of another process on the file runs meanwhile."""
+        with self._transacting, _turn(self._lock):
+            yield
 
     def _committed(
         self, loop: asyncio.AbstractEventLoop, pending: list[Pending], outcomes: list[Outcome]

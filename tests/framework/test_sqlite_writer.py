@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import sqlite3
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from framework.store import sqlite_writer
 from framework.store.sqlite import _setup
 from framework.store.sqlite_writer import SQLiteWriter
 
@@ -113,25 +115,45 @@ async def test_a_failed_fsync_fails_every_write_of_its_batch(
     assert writer.queued == 0
 
 
-async def test_the_log_is_checkpointed_into_the_database_when_writes_stop(tmp_path: Path) -> None:
-    path = tmp_path / "inbox.db"
+async def test_the_log_is_checkpointed_into_the_database_when_writes_stop(
+    writer: SQLiteWriter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     checkpointed = asyncio.Event()
     loop = asyncio.get_running_loop()
+    real = sqlite_writer._Syncer._checkpoint
 
-    def idle(db: sqlite3.Connection) -> None:
-        db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    def watched(syncer: sqlite_writer._Syncer) -> bool:
+        complete = real(syncer)
         loop.call_soon_threadsafe(checkpointed.set)
+        return complete
 
-    writer = SQLiteWriter(str(path), _setup, idle=idle)
-    await writer.start()
+    monkeypatch.setattr(sqlite_writer._Syncer, "_checkpoint", watched)
+    await writer.run(insert(1))
+    async with asyncio.timeout(5):
+        await checkpointed.wait()
+    database = f"file:{tmp_path / 'inbox.db'}?mode=ro&immutable=1"  # the database file alone, not the log
+    with contextlib.closing(sqlite3.connect(database, uri=True)) as db:
+        assert db.execute("SELECT COUNT(*) FROM plugin_state").fetchone()[0] == 1
+
+
+async def test_under_sustained_writes_the_log_stays_near_its_cap(
+    writer: SQLiteWriter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_writer, "CHECKPOINT_AFTER", 256 * 1024)  # a cap small enough for a test
+    restarted = SQLiteWriter(str(tmp_path / "capped.db"), _setup)
+    await restarted.start()
     try:
-        await writer.run(insert(1))
-        async with asyncio.timeout(5):
-            await checkpointed.wait()
-        with sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True) as db:  # the database file alone
-            assert db.execute("SELECT COUNT(*) FROM plugin_state").fetchone()[0] == 1
+
+        async def producer(first: int) -> None:
+            for n in range(first, first + 300):
+                await restarted.run(insert(n))
+
+        # 16 producers writing without a pause: the log never goes idle, so only the checkpoints under load cap it
+        await asyncio.gather(*(producer(1000 * p) for p in range(16)))
+        log = (tmp_path / "capped.db-wal").stat().st_size
     finally:
-        await writer.stop()
+        await restarted.stop()
+    assert log < 2 * 256 * 1024, f"the log grew to {log} bytes"
 
 
 async def test_a_writer_waits_for_another_processs_turn_off_the_loop(
