@@ -32,9 +32,11 @@ def listen_sockets(host: str, port: int, *, reuse_port: bool = False) -> list[so
     anything else starts: a process that cannot listen must touch no shared state (no schedules written, no
     inbox opened, no "ready"). Raises ChatwrightError naming the address when one cannot be bound. `reuse_port`:
     several processes bind the same address and the kernel spreads connections over them (framework.processes)."""
+    # An ASCII name goes as bytes: a str is encoded with the idna codec, whose tables an idle service never needs.
+    name = host.encode("ascii") if host.isascii() else host
     try:
         infos = socket.getaddrinfo(
-            host or None, port, family=socket.AF_UNSPEC, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            name or None, port, family=socket.AF_UNSPEC, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )
     except OSError as error:
         raise ChatwrightError(f"cannot listen on {host}:{port}: {error}") from None

@@ -100,3 +100,18 @@ def test_a_running_service_loads_the_console_templates_and_the_metrics_text_at_f
         "console": "jinja2",
         "scraped": "framework.metrics_exposition jinja2 prometheus_client",
     }
+
+
+def test_binding_the_service_by_an_ascii_name_loads_no_idna_codec() -> None:
+    script = (
+        "import sys\n"
+        "from framework.service import listen_sockets\n"
+        "for host in ('127.0.0.1', 'localhost'):\n"
+        "    for sock in listen_sockets(host, 0):\n"
+        "        sock.close()\n"
+        "print(sorted(name for name in ('encodings.idna', 'stringprep') if name in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]"
