@@ -20,7 +20,7 @@ from framework.config import Config, load_config
 from framework.errors import ChatwrightError, ConfigError
 from framework.event_loops import new_event_loop, resolve_event_loop
 from framework.events import Event, new_event
-from framework.gc_tuning import tune_collector_for
+from framework.gc_tuning import drop_generated_sources, tune_collector_for
 from framework.logs import use_format
 from framework.runtime import Runtime, build_providers, needs_problems, resolve_plugins
 from framework.store.factory import open_store
@@ -30,6 +30,7 @@ __all__ = ["check", "dead_letters", "demo", "emit", "emulate", "new", "replay", 
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    drop_generated_sources()  # now, so that building the runtime reuses the memory
     use_format(config.logging.format)
     logging.getLogger().setLevel(logging.DEBUG if args.debug else config.service.log_level)
     from framework.service import create_app, listen_sockets

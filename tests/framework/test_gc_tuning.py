@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import gc
+import linecache
+import subprocess
+import sys
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from aiohttp import web
 
 from framework.config import config_from_dict
 from framework.errors import ConfigError
-from framework.gc_tuning import YOUNG_THRESHOLD, tune_collector_for
+from framework.gc_tuning import YOUNG_THRESHOLD, drop_generated_sources, tune_collector_for
+from tests.conftest import ROOT
 
 
 @pytest.fixture(autouse=True)
@@ -65,3 +70,57 @@ def test_the_default_is_tuned_and_an_unknown_mode_names_the_key(tmp_path: Path) 
     assert config_from_dict({}, tmp_path / "bot.toml", "bot.toml", {}).service.gc == "tuned"
     with pytest.raises(ConfigError, match=r"service\.gc"):
         config_from_dict({"service": {"gc": "off"}}, tmp_path / "bot.toml", "bot.toml", {})
+
+
+def generated_sources() -> list[str]:
+    return [name for name in linecache.cache if name.startswith("<attrs generated")]
+
+
+def test_drop_generated_sources_empties_what_attrs_left_in_linecache() -> None:
+    @attrs.frozen
+    class Point:
+        x: int
+
+    assert generated_sources()
+    drop_generated_sources()
+    assert generated_sources() == []
+    assert Point(1) == Point(1)  # the generated methods themselves stay
+
+
+RUN_UNTIL_THE_RUNTIME = """
+import argparse, linecache, sys
+import attrs
+from framework import commands
+
+@attrs.frozen
+class Point:
+    x: int
+
+class Stop(Exception):
+    pass
+
+def runtime(config):
+    print(sorted(name for name in linecache.cache if name.startswith("<attrs generated") and "Point" in name))
+    raise Stop
+
+commands.Runtime = runtime
+args = argparse.Namespace(config=sys.argv[1], host="127.0.0.1", port=0, processes=1, no_check=True, debug=False)
+try:
+    commands.run(args)
+except Stop:
+    pass
+"""
+
+
+def test_run_drops_the_generated_sources_before_it_builds_the_runtime(tmp_path: Path) -> None:
+    config = tmp_path / "bot.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "bot.db"}"\n')
+    result = subprocess.run(
+        [sys.executable, "-c", RUN_UNTIL_THE_RUNTIME, str(config)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.strip() == "[]"  # what was generated before `run` is gone when the runtime is built
