@@ -29,8 +29,9 @@ __all__ = ["check", "dead_letters", "demo", "emit", "emulate", "new", "replay", 
 
 
 def run(args: argparse.Namespace) -> int:
+    drop_generated_sources()  # what the imports generated: reading the config reuses that memory
     config = load_config(args.config)
-    drop_generated_sources()  # now, so that building the runtime reuses the memory
+    drop_generated_sources()  # what the adapters' imports and the config's hooks generated: the runtime reuses it
     use_format(config.logging.format)
     logging.getLogger().setLevel(logging.DEBUG if args.debug else config.service.log_level)
     from framework.service import create_app, listen_sockets

@@ -99,10 +99,25 @@ class Point:
 class Stop(Exception):
     pass
 
+def generated():
+    return sorted(name for name in linecache.cache if name.startswith("<attrs generated"))
+
+def load_config(path):
+    print("config", [name for name in generated() if "Point" in name])
+    config = read_config(path)
+
+    @attrs.frozen
+    class Later:
+        x: int
+
+    return config
+
 def runtime(config):
-    print(sorted(name for name in linecache.cache if name.startswith("<attrs generated") and "Point" in name))
+    print("runtime", [name for name in generated() if "Point" in name or "Later" in name])
     raise Stop
 
+read_config = commands.load_config
+commands.load_config = load_config
 commands.Runtime = runtime
 args = argparse.Namespace(config=sys.argv[1], host="127.0.0.1", port=0, processes=1, no_check=True, debug=False)
 try:
@@ -112,7 +127,9 @@ except Stop:
 """
 
 
-def test_run_drops_the_generated_sources_before_it_builds_the_runtime(tmp_path: Path) -> None:
+def test_run_drops_the_generated_sources_before_it_reads_the_config_and_before_it_builds_the_runtime(
+    tmp_path: Path,
+) -> None:
     config = tmp_path / "bot.toml"
     config.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "bot.db"}"\n')
     result = subprocess.run(
@@ -123,4 +140,4 @@ def test_run_drops_the_generated_sources_before_it_builds_the_runtime(tmp_path: 
         timeout=60,
         check=True,
     )
-    assert result.stdout.strip() == "[]"  # what was generated before `run` is gone when the runtime is built
+    assert result.stdout.splitlines() == ["config []", "runtime []"]
