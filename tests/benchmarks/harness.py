@@ -39,11 +39,13 @@ __all__ = [
     "abba",
     "cores",
     "cpu_seconds",
+    "cpu_seconds_of",
     "emit_result",
     "loop_for",
     "loop_pairs",
     "machine",
     "new_loop",
+    "process_tree",
     "read_result",
     "run_on_loop",
     "running",
@@ -461,3 +463,23 @@ def cpu_seconds() -> float:
     """CPU time (user + system) this process used so far."""
     times = os.times()
     return times.user + times.system
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants alive now (from /proc; [pid] where /proc has no `children` files)."""
+    found = [pid]
+    for current in found:
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def cpu_seconds_of(pids: Sequence[int]) -> float:
+    """CPU time (user + system, all threads) the processes `pids` used so far (0 for one gone or without /proc)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
