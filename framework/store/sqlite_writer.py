@@ -242,8 +242,11 @@ class SQLiteWriter:
     async def start(self) -> None:
         connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         try:
-            self._setup(connection)
             self._lock = _lock_file(self._path)
+            # In the file's turn: two processes switching a new file to WAL at once make SQLite answer "database is
+            # locked" at once, without waiting (its busy handler is not called where waiting could deadlock).
+            with _turn(self._lock):
+                self._setup(connection)
             if self._lock is not None:
                 connection.execute("PRAGMA wal_autocheckpoint=0")
                 connection.execute("PRAGMA synchronous=NORMAL")
@@ -253,6 +256,9 @@ class SQLiteWriter:
                 self._syncer = _Syncer(self._path, self._queued, self._writers_held)
         except BaseException:
             connection.close()
+            if self._lock is not None:
+                os.close(self._lock)
+                self._lock = None
             raise
         self._connection = connection
 

@@ -174,3 +174,31 @@ async def test_a_writer_waits_for_another_processs_turn_off_the_loop(
     async with asyncio.timeout(5):
         await asyncio.gather(write, later)
     assert writer.commits == 2
+
+
+def test_writers_of_several_processes_open_a_new_file_at_once(tmp_path: Path) -> None:
+    """`chatwright run --processes N` opens the store in every process at once: two connections switching a new
+    file to WAL at the same moment made SQLite answer "database is locked" without waiting, about one start in 25
+    (here two writers, each on a loop of its own thread, race 40 times)."""
+    errors: list[BaseException] = []
+
+    async def open_and_close(path: str, barrier: threading.Barrier) -> None:
+        writer = SQLiteWriter(path, _setup)
+        barrier.wait()
+        try:
+            await writer.start()
+        except Exception as error:
+            errors.append(error)
+            return
+        await writer.stop()
+
+    for attempt in range(40):
+        path, barrier = str(tmp_path / f"inbox{attempt}.db"), threading.Barrier(2)
+        threads = [
+            threading.Thread(target=asyncio.run, args=(open_and_close(path, barrier),)) for _ in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert not errors, errors[:3]
