@@ -16,10 +16,12 @@ sink at most 2e6/(s2 + h), so 2 s1/(s2 + h) is as far as any store can take the 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -104,6 +106,22 @@ def _serving_port(server: Child, timeout: float = 30.0) -> int:
     raise RuntimeError(f"{server.name} did not say where it serves (exit code {server.process.poll()})")
 
 
+def _serving(server: Child, processes: int) -> list[int]:
+    """The pids of the service's processes (the first and the copies it forked, which share its command line).
+    Fails unless all `processes` are there: a copy that failed to start would leave the first serving alone,
+    and the round would measure one process as if it were two."""
+    command = Path(f"/proc/{server.pid}/cmdline").read_bytes()
+    pids = []
+    for pid in process_tree(server.pid):
+        with contextlib.suppress(OSError):
+            status = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            if status != "Z" and Path(f"/proc/{pid}/cmdline").read_bytes() == command:
+                pids.append(pid)
+    if len(pids) != processes:
+        raise RuntimeError(f"--processes {processes}: {len(pids)} of the service's processes are running")
+    return pids
+
+
 def _pending_redis(url: str, prefix: str) -> int:
     """Events left in a Redis store's inbox; the benchmark's keys are deleted."""
     import redis
@@ -145,8 +163,9 @@ def measure(
         with running(server):
             port = _serving_port(server)
             wait_ready(server, f"http://127.0.0.1:{port}/readyz")
-            service = process_tree(server.pid)  # forked before it said where it serves
-            cpu_before = cpu_seconds_of(service), cpu_seconds_of([emulator.child.pid])
+            service = _serving(server, processes)
+            each_before = [cpu_seconds_of([pid]) for pid in service]
+            cpu_before = sum(each_before), cpu_seconds_of([emulator.child.pid])
             sent = loadgen.drive(
                 port,
                 settings.connections,
@@ -154,8 +173,13 @@ def measure(
                 *("--count", str(events), "--chat-id", chat_id, "--path", servers.PATH),
             )
             done = emulator.wait_for_messages(events, timeout=60 + events / 100)
-            service_cpu = cpu_seconds_of(service) - cpu_before[0]
+            each = [cpu_seconds_of([pid]) - before for pid, before in zip(service, each_before, strict=True)]
+            service_cpu = sum(each)
             sink_cpu = cpu_seconds_of([emulator.child.pid]) - cpu_before[1]
+            if len(_serving(server, processes)) != processes:
+                raise RuntimeError(
+                    f"--processes {processes}: a process of the service exited during the round"
+                )
             server.stop(timeout=30)
         delivery = emulator.call("GET", "/_emulator/bench-delivery")
         pending = (
@@ -170,6 +194,7 @@ def measure(
         "rate": events / (done["last_at"] - sent["started"]),
         "cpu_us": service_cpu / events * 1e6,
         "harness_cpu_us": (load_cpu + sink_cpu) / events * 1e6,
+        "busiest": max(each) / service_cpu if service_cpu else 1.0,
         "posts": sum(delivery["posts"].values()),
         "messages": sum(delivery["messages"].values()),
         "pending": pending,
@@ -202,6 +227,7 @@ def run(settings: Settings, cores: Cores) -> Report:
     emulator = Emulator(cores.load, sink=True)
     twice = 0
     left = 0
+    busiest: list[float] = []
     try:
         (chat_id,) = emulator.chats(1)
         events = settings.e2e_events or max(2000, int(1500 * settings.seconds))
@@ -216,6 +242,7 @@ def run(settings: Settings, cores: Cores) -> Report:
                 assert series.baseline is not None
                 series.ours.append(many[key])
                 series.baseline.append(one[key])
+            busiest.append(many["busiest"])
             twice += max(0, many["posts"] - events) + max(0, one["posts"] - events)
             left += many["pending"] + one["pending"]
     finally:
@@ -238,7 +265,9 @@ def run(settings: Settings, cores: Cores) -> Report:
         f" {PROCESSES} processes share {PROCESSES} cores with the load generator and the sink, at most"
         f" {PROCESSES}e6/(s2 + h) effects/s (s1, s2: service CPU us per effect with 1 and {PROCESSES} processes,"
         f" h: load generator + sink CPU us per effect, medians), so the ratio is at most {PROCESSES} s1/(s2 + h)"
-        f" when one process keeps its core busy; it kept it {busy['median']:.0%} busy"
+        f" when one process keeps its core busy; it kept it {busy['median']:.0%} busy. The busiest of the"
+        f" {PROCESSES} processes did {statistics.median(busiest):.0%} of their CPU work (median; the kernel spreads"
+        " connections, not webhooks, over them)"
     )
     report.notes.append(
         f"{events} webhooks per round over {settings.connections} connections;"
