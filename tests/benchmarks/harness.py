@@ -44,6 +44,7 @@ __all__ = [
     "loop_for",
     "loop_pairs",
     "machine",
+    "machine_busy_seconds",
     "new_loop",
     "process_tree",
     "read_result",
@@ -463,6 +464,16 @@ def cpu_seconds() -> float:
     """CPU time (user + system) this process used so far."""
     times = os.times()
     return times.user + times.system
+
+
+def machine_busy_seconds() -> float:
+    """CPU time every core of the machine spent on user, nice, system, irq and softirq work so far (/proc/stat;
+    0 without it): less the benchmark's own processes over a window, what other work took from it."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0.0
+    return sum(int(fields[index]) for index in (0, 1, 2, 5, 6)) / os.sysconf("SC_CLK_TCK")
 
 
 def process_tree(pid: int) -> list[int]:
