@@ -325,7 +325,18 @@ class SQLiteWriter:
             failure = RuntimeError("the SQLite store was closed before this write")
             _settle([(future, None, failure) for _, future, _ in pending], self._queued)
             return
-        if self._lock is not None and not _try_turn(self._lock):
+        # In the order `_writers_held` takes them (this process's writers, then the file's turn), and the turn given
+        # back while still holding the first: this process's threads share the lock file's descriptor, so an
+        # unlock by one would release the turn another holds.
+        with self._transacting:
+            turn = self._lock is None or _try_turn(self._lock)
+            if turn:
+                try:
+                    outcomes = self._transaction(connection, pending)
+                finally:
+                    if self._lock is not None:
+                        fcntl.flock(self._lock, fcntl.LOCK_UN)
+        if not turn:
             # Another process's transaction holds the file: wait for it on a thread, not on the loop.
             self._busy.add(loop)
             waiting = loop.run_in_executor(None, self._transaction_in_turn, connection, pending)
@@ -333,12 +344,6 @@ class SQLiteWriter:
                 lambda done: self._committed(loop, pending, _outcomes(done, len(pending)))
             )
             return
-        try:
-            with self._transacting:
-                outcomes = self._transaction(connection, pending)
-        finally:
-            if self._lock is not None:
-                fcntl.flock(self._lock, fcntl.LOCK_UN)
         self._committed(loop, pending, outcomes)
 
     def _transaction_in_turn(self, connection: sqlite3.Connection, pending: list[Pending]) -> list[Outcome]:
