@@ -177,6 +177,11 @@ class SQLiteStore(Store):
         """Transactions committed so far (appends batched together count once)."""
         return self._writer.commits
 
+    @property
+    def syncs(self) -> int:
+        """Fsyncs of the write-ahead log so far (appends committed together share one)."""
+        return self._writer.syncs
+
     def rate_limiter(self, name: str, rate: float, burst: int = 1) -> SQLiteRateLimiter | None:
         """A limiter shared by the processes of this host that use this file (None for `:memory:`): its state
         lives in `<file>.rates`, beside the store, not in it, so it never waits for an inbox commit's fsync."""

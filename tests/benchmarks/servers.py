@@ -169,7 +169,7 @@ async def _serve(args: argparse.Namespace) -> dict[str, Any]:
     handed_over = runtime.worker.handed_over if runtime is not None else 0
     pending = await runtime.store.pending() if runtime is not None else 0
     commits = getattr(runtime.store, "commits", 0) if runtime is not None else 0
-    syncs = getattr(getattr(runtime.store, "_writer", None), "syncs", 0) if runtime is not None else 0
+    syncs = getattr(runtime.store, "syncs", 0) if runtime is not None else 0
     await runner.cleanup()
     return {
         "cpu_share": cpu_share,
