@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -25,9 +27,28 @@ __all__ = [
     "sqlite_inbox",
     "store",
     "store_url",
+    "watch_fsyncs",
 ]
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+def watch_fsyncs(monkeypatch: pytest.MonkeyPatch, *, held: bool = False) -> tuple[threading.Event, list[int]]:
+    """Make every `os.fdatasync` (the SQLite store's fsyncs) wait for the returned gate, set already unless `held`,
+    then run for real; the list collects the descriptors synced, in order."""
+    gate = threading.Event()
+    if not held:
+        gate.set()
+    synced: list[int] = []
+    real = os.fdatasync
+
+    def watched(fd: int) -> None:
+        gate.wait(10)
+        real(fd)
+        synced.append(fd)
+
+    monkeypatch.setattr(os, "fdatasync", watched)
+    return gate, synced
 
 
 def require_redis_package() -> None:

@@ -8,7 +8,7 @@ import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ import pytest
 from framework.store import sqlite_writer
 from framework.store.sqlite import _setup
 from framework.store.sqlite_writer import SQLiteWriter
+from tests.framework.store_fixtures import watch_fsyncs
 
 
 def insert(value: int) -> Callable[[sqlite3.Connection], None]:
@@ -34,17 +35,9 @@ async def writer(tmp_path: Path) -> AsyncIterator[SQLiteWriter]:
 
 
 @pytest.fixture
-def fsyncs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+def fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The descriptors fdatasync'ed, in order (the real fdatasync still runs)."""
-    synced: list[int] = []
-    real = os.fdatasync
-
-    def counting(fd: int) -> None:
-        real(fd)
-        synced.append(fd)
-
-    monkeypatch.setattr(os, "fdatasync", counting)
-    yield synced
+    return watch_fsyncs(monkeypatch)[1]
 
 
 async def test_a_durable_operation_returns_only_after_its_log_is_fsynced(
@@ -80,16 +73,7 @@ async def test_one_durable_operation_makes_its_whole_batch_durable(
 async def test_writes_made_while_an_fsync_is_under_way_share_the_next_one(
     writer: SQLiteWriter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gate = threading.Event()
-    synced: list[int] = []
-    real = os.fdatasync
-
-    def held(fd: int) -> None:
-        gate.wait(10)
-        real(fd)
-        synced.append(fd)
-
-    monkeypatch.setattr(os, "fdatasync", held)
+    gate, synced = watch_fsyncs(monkeypatch, held=True)
     first = writer.submit(insert(0))
     await asyncio.sleep(0)  # its transaction commits; its fsync starts (and is held)
     later = [writer.submit(insert(n)) for n in range(1, 40)]

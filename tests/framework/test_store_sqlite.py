@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sqlite3
-import threading
 from pathlib import Path
 
 import pytest
 
 from framework.events import event_to_json, new_event
 from framework.store.sqlite import SQLiteStore
-from tests.framework.store_fixtures import sqlite_inbox  # noqa: F401 - the `store` fixture
+from tests.framework.store_fixtures import sqlite_inbox, watch_fsyncs  # noqa: F401 - the `store` fixture
 
 
 async def test_concurrent_appends_share_commits(store: SQLiteStore) -> None:
@@ -62,14 +60,7 @@ async def test_acks_made_while_the_writer_is_busy_join_one_delete_and_none_is_lo
     for event in events:
         await store.append(event)
     assert len(await store.claim("w", 12, lease=30)) == 12
-    gate = threading.Event()
-    real = os.fdatasync
-
-    def slow(fd: int) -> None:
-        gate.wait(10)
-        real(fd)
-
-    monkeypatch.setattr(os, "fdatasync", slow)
+    gate, _ = watch_fsyncs(monkeypatch, held=True)
     busy = store._writer.submit(lambda _: None)  # its fsync holds the writer, so the acks below wait for it
     await asyncio.sleep(0)  # its transaction commits; the fsync starts
     try:
