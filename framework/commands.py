@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import json
 import logging
+import os
+import socket
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -34,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     drop_generated_sources()  # what the adapters' imports and the config's hooks generated: the runtime reuses it
     use_format(config.logging.format)
     logging.getLogger().setLevel(logging.DEBUG if args.debug else config.service.log_level)
-    from framework.service import create_app, listen_sockets
+    from framework.service import listen_sockets
 
     host = args.host or config.service.host
     port = args.port if args.port is not None else config.service.port
@@ -45,12 +47,42 @@ def run(args: argparse.Namespace) -> int:
         return 2
     # Bind first: a process that cannot listen starts nothing (no schedules written to a shared job store).
     sockets = listen_sockets(host, port, reuse_port=args.processes > 1)
-    index, children = processes.fork(args.processes)
-    if index:
-        port = sockets[0].getsockname()[1]
+    if args.processes == 1:
+        return _serve(args, config, host, sockets)
+    # The supervisor keeps its sockets bound, never listening: the port stays reserved (port 0 resolved once)
+    # for every serving process it starts, and no connection is queued where nobody accepts it.
+    port = sockets[0].getsockname()[1]
+
+    def serve(index: int) -> int:
         for sock in sockets:
             sock.close()
-        sockets = listen_sockets(host, port, reuse_port=True)
+        try:
+            own = listen_sockets(host, port, reuse_port=True)
+        except ChatwrightError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return processes.USAGE_ERROR
+        return _serve(args, config, host, own, index)
+
+    print(
+        f"chatwright: {args.processes} processes serve {config.name} (supervisor pid {os.getpid()})",
+        flush=True,
+    )
+    try:
+        supervisor = processes.Supervisor(
+            args.processes, serve, stop_timeout=config.service.drain_timeout + 5.0
+        )
+        return supervisor.run()
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _serve(
+    args: argparse.Namespace, config: Config, host: str, sockets: list[socket.socket], index: int = 0
+) -> int:
+    """Run the service on `sockets` until it is stopped: process `index` of `args.processes`."""
+    from framework.service import create_app
+
     try:
         loop_name = resolve_event_loop(config.service.event_loop)
         loop = new_event_loop(loop_name)
@@ -82,7 +114,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for sock in sockets:
             sock.close()
-        processes.stop(children, config.service.drain_timeout + 5.0)
     return 0
 
 

@@ -108,9 +108,9 @@ def _serving_port(server: Child, timeout: float = 30.0) -> int:
 
 
 def _serving(server: Child, processes: int) -> list[int]:
-    """The pids of the service's processes (the first and the copies it forked, which share its command line).
-    Fails unless all `processes` are there: a copy that failed to start would leave the first serving alone,
-    and the round would measure one process as if it were two."""
+    """The pids of the service's serving processes (with several, the copies its supervisor forked, which share
+    its command line; the supervisor serves nothing). Fails unless all `processes` are there: a copy that failed
+    to start would leave the others serving alone, and the round would measure one process as if it were two."""
     command = Path(f"/proc/{server.pid}/cmdline").read_bytes()
     pids = []
     for pid in process_tree(server.pid):
@@ -118,6 +118,8 @@ def _serving(server: Child, processes: int) -> list[int]:
             status = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
             if status != "Z" and Path(f"/proc/{pid}/cmdline").read_bytes() == command:
                 pids.append(pid)
+    if processes > 1:
+        pids.remove(server.pid)
     if len(pids) != processes:
         raise RuntimeError(f"--processes {processes}: {len(pids)} of the service's processes are running")
     return pids

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import psutil
 import pytest
 
 from tests.conftest import wait_until, wait_until_sync
@@ -36,62 +38,139 @@ EVENTS = 40
 MAX_EVENTS = 2000
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _start(bot_dir: Path) -> subprocess.Popen[bytes]:
+def _start(bot_dir: Path, *, output: int | None = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "framework.cli", "run", str(bot_dir / "bot.toml"), "--processes", "2"],
         cwd=bot_dir,
         env={**os.environ, "PYTHONPATH": f"{bot_dir}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=output,
     )
 
 
-async def test_two_processes_share_the_address_and_the_inbox_and_stop_together(tmp_path: Path) -> None:
-    (tmp_path / "marks_plugin.py").write_text(PLUGIN)
+def _bot(bot_dir: Path, *, plugin: str = PLUGIN) -> int:
+    (bot_dir / "marks_plugin.py").write_text(plugin)
     port = free_port()
-    (tmp_path / "bot.toml").write_text(
+    (bot_dir / "bot.toml").write_text(
         f"[service]\nport = {port}\ndrain_timeout = 2\n"
         '[store]\nurl = "sqlite:///bot.db"\n'
         '[[webhooks]]\npath = "/hooks/in"\nevent = "hook.received"\nid_field = "id"\n'
         'verify = { scheme = "bearer", tokens = ["t0ken"] }\n'
         '[plugins]\nmodules = ["marks_plugin"]\nentry_points = false\n'
     )
+    return port
+
+
+def _serving(supervisor: subprocess.Popen[bytes]) -> set[int]:
+    """The supervisor's live serving processes."""
+    return {
+        child.pid
+        for child in psutil.Process(supervisor.pid).children()
+        if child.status() != psutil.STATUS_ZOMBIE
+    }
+
+
+async def _both_up(supervisor: subprocess.Popen[bytes], port: int) -> None:
+    await wait_until(lambda: ready(port), timeout=20)
+    await wait_until(lambda: len(_serving(supervisor)) == 2, timeout=20)
+
+
+def _handled(bot_dir: Path) -> list[tuple[int, int]]:
+    """(event number, pid of the process that handled it), for every event handled so far."""
+    marks = bot_dir / "marks"
+    if not marks.exists():
+        return []
+    return [(int(n), int(pid)) for n, pid in (name.split("-") for name in os.listdir(marks))]
+
+
+async def _send_until_served_by(bot_dir: Path, port: int, pids: set[int], first: int = 0) -> int:
+    """Send webhooks (numbered from `first`) until each of `pids` has handled one; returns the next number.
+
+    A new connection per webhook: the kernel spreads connections, not requests, over the processes."""
+    sent = first
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session:
+        while sent - first < MAX_EVENTS and (
+            sent - first < EVENTS or not pids <= {pid for _, pid in _handled(bot_dir)}
+        ):
+            async with session.post(
+                f"http://127.0.0.1:{port}/hooks/in",
+                json={"id": f"e{sent}", "n": sent},
+                headers={"Authorization": "Bearer t0ken"},
+            ) as answer:
+                assert answer.status == 202
+            sent += 1
+    await wait_until(lambda: len(_handled(bot_dir)) >= sent, timeout=20)
+    return sent
+
+
+async def test_two_processes_share_the_address_and_the_inbox_and_stop_together(tmp_path: Path) -> None:
+    port = _bot(tmp_path)
     service = _start(tmp_path)
     try:
-        await wait_until(lambda: ready(port), timeout=20)
-        marks = tmp_path / "marks"
-
-        def handled() -> list[list[str]]:
-            return [name.split("-") for name in os.listdir(marks)] if marks.exists() else []
-
-        # A new connection per webhook: the kernel spreads connections, not requests, over the processes. The
-        # second process may still be starting when the first is ready: send until both have handled some.
-        sent = 0
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session:
-            while sent < MAX_EVENTS and (sent < EVENTS or len({pid for _, pid in handled()}) < 2):
-                async with session.post(
-                    f"http://127.0.0.1:{port}/hooks/in",
-                    json={"id": f"e{sent}", "n": sent},
-                    headers={"Authorization": "Bearer t0ken"},
-                ) as answer:
-                    assert answer.status == 202
-                sent += 1
-        await wait_until(lambda: len(handled()) >= sent, timeout=20)
-        seen = handled()
-        assert sorted(int(n) for n, _ in seen) == list(range(sent))  # each event handled once
-        pids = {int(pid) for _, pid in seen}
-        assert len(pids) == 2 and service.pid in pids  # both processes served
-        (child,) = pids - {service.pid}
+        await _both_up(service, port)
+        serving = _serving(service)
+        sent = await _send_until_served_by(tmp_path, port, serving)
+        seen = _handled(tmp_path)
+        assert sorted(n for n, _ in seen) == list(range(sent))  # each event handled once
+        assert {pid for _, pid in seen} == serving  # both serving processes, not the supervisor
     finally:
         service.send_signal(signal.SIGTERM)
         service.wait(timeout=30)
     assert service.returncode == 0
-    wait_until_sync(lambda: not _alive(child), timeout=10)  # the first process stopped the other
+    for pid in serving:
+        wait_until_sync(functools.partial(_gone, pid), timeout=10)  # the supervisor stopped them
+
+
+async def test_a_serving_process_that_dies_is_replaced_and_nothing_is_handled_twice(tmp_path: Path) -> None:
+    port = _bot(tmp_path)
+    service = _start(tmp_path)
+    try:
+        await _both_up(service, port)
+        first = _serving(service)
+        sent = await _send_until_served_by(tmp_path, port, first)
+        victim = min(first)
+        os.kill(victim, signal.SIGKILL)
+        await wait_until(lambda: len(_serving(service) - first) == 1, timeout=20)
+        serving = _serving(service)
+        assert victim not in serving and len(serving) == 2
+        sent = await _send_until_served_by(tmp_path, port, serving, first=sent)
+        seen = _handled(tmp_path)
+        assert sorted(n for n, _ in seen) == list(range(sent))  # each event handled once, none lost
+        assert service.poll() is None
+    finally:
+        service.send_signal(signal.SIGTERM)
+        service.wait(timeout=30)
+    assert service.returncode == 0
+
+
+async def test_serving_processes_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
+    port = _bot(tmp_path)
+    service = _start(tmp_path)
+    try:
+        await _both_up(service, port)
+        serving = _serving(service)
+        service.kill()
+        service.wait(timeout=10)
+        for pid in serving:
+            # not this test's children: init reaps them once they exit
+            wait_until_sync(functools.partial(_gone, pid), timeout=15)
+    finally:
+        if service.poll() is None:
+            service.kill()
+
+
+async def test_a_config_the_processes_refuse_stops_the_supervisor_with_status_2(tmp_path: Path) -> None:
+    _bot(tmp_path, plugin=PLUGIN + '\nplugin.requires("missing", "post_message")\n')
+    service = _start(tmp_path, output=subprocess.PIPE)
+    _, errors = service.communicate(timeout=30)
+    assert service.returncode == 2
+    assert b"needs adapter 'missing'" in errors
+    assert b"starting another" not in errors  # not restarted: it would only fail again
+
+
+def _gone(pid: int) -> bool:
+    """`pid` has exited (a zombie waiting to be reaped counts as gone)."""
+    try:
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
