@@ -2,7 +2,8 @@
 
 Writes a plugin package into ./NAME: `plugin.py` (one handler that creates a chat and posts a message),
 `bot.toml` against the local emulator of one provider (with a bearer-token webhook route), `test_plugin.py`
-(the testing kit's `chatwright_bot` fixture) and a `README.md` saying how to run it.
+(the testing kit's `chatwright_bot` fixture), a `README.md` saying how to run it and a `.gitignore` for what
+running it writes (the store's files, Python's caches).
 """
 
 from __future__ import annotations
@@ -59,6 +60,12 @@ verify = {{ scheme = "bearer", tokens = ["${{{token_env}:-let-me-in}}"] }}
 modules = ["{name}.plugin"]
 """
 
+GITIGNORE = """# what running and testing the bot writes: its store (chatwright.db and the files beside it) and Python's caches
+chatwright.db*
+__pycache__/
+.pytest_cache/
+"""
+
 TEST = """from framework.testing.pytest_plugin import BotFactory
 
 
@@ -80,6 +87,7 @@ welcome. Made with `chatwright new {name} --provider {provider}`; run these from
 - `bot.toml` - the adapter (against the local emulator by default), the webhook route, the plugin module
 - `test_plugin.py` - a test with the testing kit: the bot runs against an emulator and the test checks what
   reached it
+- `.gitignore` - what running the bot writes here (its store, `chatwright.db` and the files beside it)
 
 Try it:
 
@@ -124,6 +132,7 @@ def render(name: str, provider: str) -> dict[str, str]:
         "bot.toml": BOT.format(**values),
         "test_plugin.py": TEST.format(**values),
         "README.md": README.format(**values),
+        ".gitignore": GITIGNORE,
     }
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from framework.cli import main
-from framework.scaffold import templates
+from framework.scaffold import render, templates
 from tests.conftest import wait_until_sync
 from tests.framework.process_helpers import CLI, stop
 from tests.ports import free_port
@@ -39,6 +39,7 @@ def test_the_scaffold_passes_its_test_and_check(provider: str, tmp_path: Path) -
     assert made.returncode == 0, made.stderr
     package = tmp_path / name
     assert sorted(path.name for path in package.iterdir()) == [
+        ".gitignore",
         "README.md",
         "__init__.py",
         "bot.toml",
@@ -172,3 +173,17 @@ def test_the_scaffold_runs_as_its_readme_says(tmp_path: Path) -> None:
     finally:
         for process in (service, emulator):
             stop(process)
+    # what the run wrote beside the scaffold (the store's files, Python's caches) stays out of the bot's repository
+    bot = tmp_path / "mybot"
+    assert (bot / "chatwright.db").exists()
+    subprocess.run(["git", "init", "-q"], cwd=bot, check=True)
+    untracked = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=bot,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split("\n")
+    assert sorted(line.removeprefix("?? ") for line in untracked if line) == sorted(
+        render("mybot", "roostedhr")
+    )
