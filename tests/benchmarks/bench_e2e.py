@@ -14,10 +14,7 @@ after the baseline in every round with the same N, and its figure is given again
 from __future__ import annotations
 
 import functools
-import json
 import tempfile
-import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +22,7 @@ from typing import Any
 import attrs
 
 from tests.benchmarks import loadgen, peers, servers
+from tests.benchmarks.emulator_client import Emulator
 from tests.benchmarks.harness import (
     Bar,
     Child,
@@ -36,11 +34,10 @@ from tests.benchmarks.harness import (
     loop_for,
     loop_pairs,
     running,
-    spawn,
 )
 from tests.benchmarks.peers import Peer
 
-__all__ = ["RATIO_BAR", "Emulator", "measure", "run"]
+__all__ = ["RATIO_BAR", "measure", "run"]
 
 RATIO_BAR = 0.9
 CPU_BAR = 1.2
@@ -51,69 +48,8 @@ LATENCY_ONE_BAR = 1.2
 """p50 webhook -> provider post against raw aiohttp's, one connection."""
 CONCURRENT = 64
 STEPS_RATIO_BAR = 0.9
-CPU_BAR = 1.2
-"""CPU per effect against raw aiohttp's, 64 concurrent."""
-CPU_ONE_BAR = 1.3
-"""CPU per effect against raw aiohttp's, one connection."""
-LATENCY_ONE_BAR = 1.2
-"""p50 webhook -> provider post against raw aiohttp's, one connection."""
-CONCURRENT = 64
 """End to end with each provider call journaled as a step, against the same service with steps off."""
 WARMUP_EVENTS = 300
-
-
-class Emulator:
-    """The RoostedHR emulator process (tests.benchmarks.emulator) and its benchmark counters."""
-
-    def __init__(
-        self,
-        cpus: frozenset[int] | None,
-        rate_limit: float | None = None,
-        latency: float = 0.0,
-        *,
-        sink: bool = False,
-    ) -> None:
-        """`sink`: tests.benchmarks.sink in place of the emulator (the same routes, next to no CPU per post;
-        no rate limit or latency)."""
-        args = ["--rate-limit", str(rate_limit)] if rate_limit else []
-        args += ["--latency", str(latency)] if latency else []
-        module = "tests.benchmarks.sink" if sink else "tests.benchmarks.emulator"
-        self.child: Child = spawn(module, *([] if sink else args), cpus=cpus, name=module.rsplit(".", 1)[1])
-        self.url = f"http://127.0.0.1:{self.child.ready()['port']}"
-
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return json.loads(answer.read())
-
-    def chats(self, count: int) -> list[str]:
-        ids: list[str] = self.call("POST", "/_emulator/bench-chats", {"count": count})["chat_ids"]
-        return ids
-
-    def stats(self) -> dict[str, Any]:
-        found: dict[str, Any] = self.call("GET", "/_emulator/bench-stats")
-        return found
-
-    def reset_counters(self) -> None:
-        self.call("POST", "/_emulator/bench-reset", {})
-
-    def wait_for_messages(self, count: int, timeout: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            stats = self.stats()
-            if stats["messages"] >= count:
-                return stats
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"the emulator stored {stats['messages']} of {count} messages in {timeout:.0f}s"
-                )
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self.child.stop()
 
 
 def _send(

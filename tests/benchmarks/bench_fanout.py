@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from framework.runtime import Runtime
 from framework.worker import Disposition
-from tests.benchmarks.bench_e2e import Emulator
 from tests.benchmarks.delivery import delivery_figures, delivery_problem
+from tests.benchmarks.emulator_client import Emulator
 from tests.benchmarks.harness import Bar, Cores, Report, Series, Settings, emit_result, run_on_loop, spawn
 
 if TYPE_CHECKING:

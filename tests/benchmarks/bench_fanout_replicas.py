@@ -19,8 +19,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.benchmarks.bench_e2e import Emulator
 from tests.benchmarks.delivery import delivery_figures, delivery_problem
+from tests.benchmarks.emulator_client import Emulator
 from tests.benchmarks.harness import (
     Bar,
     Cores,

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.benchmarks import loadgen, servers
-from tests.benchmarks.bench_e2e import Emulator
+from tests.benchmarks.emulator_client import Emulator
 from tests.benchmarks.harness import (
     SECRET,
     Bar,

@@ -24,8 +24,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.benchmarks.bench_e2e import Emulator
 from tests.benchmarks.delivery import delivery_figures
+from tests.benchmarks.emulator_client import Emulator
 from tests.benchmarks.harness import (
     Bar,
     Cores,

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.benchmarks import loadgen, servers
-from tests.benchmarks.bench_e2e import Emulator, measure
+from tests.benchmarks.bench_e2e import measure
+from tests.benchmarks.emulator_client import Emulator
 from tests.benchmarks.harness import (
     Cores,
     Report,

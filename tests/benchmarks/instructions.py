@@ -28,7 +28,7 @@ from pathlib import Path
 import attrs
 
 from tests.benchmarks import loadgen, servers
-from tests.benchmarks.bench_e2e import Emulator
+from tests.benchmarks.emulator_client import Emulator
 from tests.benchmarks.harness import Cores, Settings, cores, loop_for, running, spawn
 
 __all__ = ["Count", "count", "instructions_in", "main", "per_webhook"]

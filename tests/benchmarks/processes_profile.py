@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.benchmarks import loadgen, servers
-from tests.benchmarks.bench_e2e import Emulator
 from tests.benchmarks.bench_processes import _serving_port, config
+from tests.benchmarks.emulator_client import Emulator
 from tests.benchmarks.harness import Cores, cores, cpu_seconds_of, process_tree, running, spawn
 from tests.benchmarks.service_helpers import wait_ready
 
