@@ -561,7 +561,7 @@ class SQLiteStore(Store):
         return await self._writer.run(op)
 
     async def inbox_stats(self) -> InboxStats:
-        def op(db: sqlite3.Connection) -> tuple[int, bytes | None, int]:
+        def op(db: sqlite3.Connection) -> tuple[int, bytes | str | None, int]:
             pending: int = db.execute("SELECT COUNT(*) FROM inbox").fetchone()[0]
             first = db.execute("SELECT event FROM inbox ORDER BY seq LIMIT 1").fetchone()
             dead: int = db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
