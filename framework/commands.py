@@ -15,7 +15,6 @@ from typing import Any
 
 from aiohttp import web
 
-from framework import processes
 from framework.adapter_registry import EmulatorOptions, available_providers, find_adapter
 from framework.admin.access import admin_warnings
 from framework.config import Config, load_config
@@ -49,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     sockets = listen_sockets(host, port, reuse_port=args.processes > 1)
     if args.processes == 1:
         return _serve(args, config, host, sockets)
+    from framework import processes  # a service of one process never loads the supervisor
+
     # The supervisor keeps its sockets bound, never listening: the port stays reserved (port 0 resolved once)
     # for every serving process it starts, and no connection is queued where nobody accepts it.
     port = sockets[0].getsockname()[1]
