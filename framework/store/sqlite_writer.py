@@ -1,5 +1,4 @@
-"""One SQLite connection written from the event loop, made durable by fsyncs on the loop when it has time to spare
-and on an fsync thread when it has not (group commit either way).
+"""One SQLite connection written from the event loop, made durable by one fsync thread (group commit).
 
 Operations (functions of the connection) submitted during one event loop iteration run as one transaction, on
 the loop's own thread, at the end of that iteration: an operation that raises is rolled back alone and its
@@ -7,24 +6,18 @@ caller gets the error; the others still commit. (A batch runs without savepoints
 operations raises is the transaction rolled back and the batch run again with one savepoint per operation.)
 
 The transaction commits with `synchronous=NORMAL`: its pages are written to the write-ahead log, not yet
-fsynced. A batch holding a durable operation (the default) is then fsynced before its futures are settled; a
-batch of operations submitted as not durable (claims, acks: what a power loss may undo without losing an event) is
-settled at once. That is `synchronous=FULL`'s promise where it is asked for. Where the fsync runs depends on how
-busy the loop is:
-- A loop that was busy less than INLINE_BELOW of its time over the last LOAD_WINDOW fsyncs on its own thread,
-  right after the commit. It had time to spare, so waiting costs it nothing another task needed, and it saves
-  the hand-over to a thread and back (two wake-ups and the GIL's hand-overs, about a fifth of a webhook's CPU
-  with one in flight).
-- A busier loop hands the batch to the fsync thread, which fsyncs the log and settles the batch's futures, and
-  goes on meanwhile; its next operations wait and join one transaction, so at load many appends share one fsync
-  and the loop's CPU overlaps the disk's wait. (A loop that fsyncs itself also batches: what arrives while it
-  waits is read in its next iteration.)
+fsynced. A batch holding a durable operation (the default) is then handed to the fsync thread, which fsyncs the
+log and settles the batch's futures; until it has, the loop's next operations wait and join one transaction, so
+at load many appends share one fsync. A batch of operations submitted as not durable (claims, acks: what a power
+loss may undo without losing an event) is settled at once: no fsync, no thread. That is `synchronous=FULL`'s
+promise where it is asked for, with the fsync off the loop and no thread hand-over for the SQL itself: on one
+core, a writer thread would pay two thread switches and the GIL's hand-overs for every batch.
 
 The log is checkpointed into the database by the fsync thread, on a connection of its own with
 `synchronous=FULL` (so the database is fsynced before any of the log is written over): when nothing has come for
-IDLE_AFTER seconds after an fsync (its own or a loop's), and, while the writers wait, when the log has grown past
-CHECKPOINT_AFTER bytes (a loop's batch that finds it so goes to the thread). The writing connection never
-checkpoints itself (`wal_autocheckpoint=0`): that would copy pages and fsync on the loop.
+IDLE_AFTER seconds after an fsync, and, while the writers wait, when the log has grown past CHECKPOINT_AFTER
+bytes. The writing connection never checkpoints itself (`wal_autocheckpoint=0`): that would copy pages and fsync
+on the loop.
 
 Writers of several processes on one file (`chatwright run --processes N`) take turns through an advisory lock
 on `<file>-writer.lock` around each transaction. A writer that finds it taken waits for it on a thread, not on the
@@ -43,7 +36,6 @@ import os
 import queue
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -57,7 +49,6 @@ Outcome = tuple[Any, BaseException | None]
 Settled = list[tuple["asyncio.Future[Any]", Any, BaseException | None]]
 
 _STOP = object()
-_ARM = object()
 MAX_BATCH = 512
 IDLE_AFTER = 0.05
 """Seconds without an fsync to make after the last one before the fsync thread checkpoints the log."""
@@ -68,13 +59,6 @@ A checkpoint copies each page the log holds into the database once, however ofte
 last one: events with random ids dirty a page or two each, so checkpointing every few hundred commits (SQLite's
 default, 1,000 pages) would cost a third of an append's time. Once checkpointed, the log is written over from its
 start, so the file grows again only when that much more has been written since."""
-
-
-INLINE_BELOW = 0.7
-"""The share of its time a loop's thread may have been busy (over the last LOAD_WINDOW) for its durable batches
-to be fsynced right on it; busier loops hand their fsyncs to the fsync thread."""
-LOAD_WINDOW = 0.1
-"""Seconds over which a loop's busy share is measured."""
 
 
 def _lock_file(path: str) -> int | None:
@@ -120,26 +104,6 @@ class _Queued:
         self.count = 0
 
 
-class _Load:
-    """How busy a loop's thread has been: its CPU time over wall time, measured anew every LOAD_WINDOW seconds."""
-
-    __slots__ = ("busy", "cpu", "wall")
-
-    def __init__(self) -> None:
-        self.wall = time.monotonic()
-        self.cpu = time.thread_time()
-        self.busy = 0.0
-
-    def share(self) -> float:
-        """The busy share of the last complete window (0 until one is)."""
-        now = time.monotonic()
-        if now - self.wall >= LOAD_WINDOW:
-            cpu = time.thread_time()
-            self.busy = (cpu - self.cpu) / (now - self.wall)
-            self.wall, self.cpu = now, cpu
-        return self.busy
-
-
 def _settle(settled: Settled, counter: _Queued, failure: BaseException | None = None) -> None:
     """Hand each caller its outcome (or the fsync's `failure`, which leaves every write of the batch in doubt)."""
     counter.count -= len(settled)
@@ -180,31 +144,7 @@ class _Syncer:
         could not take all of the log (a reader held part of it) left it."""
         self._thread = threading.Thread(target=self._main, name=f"sqlite-fsync:{path}", daemon=True)
         self.syncs = 0
-        self._armed = False
-        """The thread was told that the loop fsyncs on its own and waits for it to idle, to checkpoint then."""
-        self._synced_at = 0.0
-        """When a loop last fsynced on its own (monotonic)."""
         self._thread.start()
-
-    def sync_here(self) -> OSError | None:
-        """Fsync the log on the calling thread (a loop with time to spare); the error, if it failed.
-
-        None of it if the log has grown past its checkpoint size: that batch goes to the thread (`sync`), which
-        checkpoints while the writers wait. The thread still checkpoints at idle: the first of these fsyncs
-        after a checkpoint tells it to watch for the idle time that follows."""
-        try:
-            os.fdatasync(self._log)
-        except OSError as error:
-            return error
-        self.syncs += 1
-        self._synced_at = time.monotonic()
-        if not self._armed:
-            self._armed = True
-            self._queue.put(_ARM)
-        return None
-
-    def past_checkpoint_size(self) -> bool:
-        return os.fstat(self._log).st_size > self._checkpoint_past
 
     def sync(self, loop: asyncio.AbstractEventLoop, settled: Settled, synced: Callable[[], None]) -> None:
         """Fsync the log, then settle `settled` and call `synced` on `loop`."""
@@ -220,15 +160,9 @@ class _Syncer:
         try:
             while True:
                 try:
-                    first = (
-                        self._queue.get(timeout=self._idle_wait())
-                        if synced or self._armed
-                        else self._queue.get()
-                    )
+                    first = self._queue.get(timeout=IDLE_AFTER) if synced else self._queue.get()
                 except queue.Empty:
-                    if self._armed and time.monotonic() - self._synced_at < IDLE_AFTER:
-                        continue  # the loop fsynced meanwhile: not idle yet
-                    synced = self._armed = False  # disarmed first: a loop's fsync from now on arms it again
+                    synced = False
                     self._checkpoint()
                     continue
                 batches = [first]
@@ -236,7 +170,7 @@ class _Syncer:
                     while True:
                         batches.append(self._queue.get_nowait())
                 stopping = _STOP in batches
-                batches = [batch for batch in batches if batch is not _STOP and batch is not _ARM]
+                batches = [batch for batch in batches if batch is not _STOP]
                 if batches:
                     self._sync(batches)
                     synced = True
@@ -245,12 +179,6 @@ class _Syncer:
         finally:
             if self._checkpointer is not None:
                 self._checkpointer.close()
-
-    def _idle_wait(self) -> float:
-        """Seconds until IDLE_AFTER have passed since the last fsync a loop made on its own (IDLE_AFTER at most)."""
-        if not self._armed:
-            return IDLE_AFTER
-        return min(IDLE_AFTER, max(0.001, self._synced_at + IDLE_AFTER - time.monotonic()))
 
     def _sync(self, batches: list[tuple[asyncio.AbstractEventLoop, Settled, Callable[[], None]]]) -> None:
         failure: OSError | None = None
@@ -291,13 +219,8 @@ class _Syncer:
 class SQLiteWriter:
     """Writes through one connection; `await writer.run(op)` returns op's result once committed (and fsynced)."""
 
-    def __init__(
-        self, path: str, setup: Callable[[sqlite3.Connection], None], *, inline_below: float = INLINE_BELOW
-    ) -> None:
+    def __init__(self, path: str, setup: Callable[[sqlite3.Connection], None]) -> None:
         self._path = path
-        self.inline_below = inline_below
-        """Durable batches of a loop busy less than this share of its time are fsynced on it (0: never)."""
-        self._loads: dict[asyncio.AbstractEventLoop, _Load] = {}
         self._setup = setup
         self._connection: sqlite3.Connection | None = None
         self._syncer: _Syncer | None = None
@@ -445,23 +368,8 @@ class SQLiteWriter:
             _settle(settled, self._queued)
             self._ready(loop)
             return
-        if self._inline(loop) and not syncer.past_checkpoint_size():
-            # A loop with time to spare waits for the fsync itself: the thread's wake-ups and hand-backs would
-            # cost it more CPU and latency than the wait, and nothing else needed it meanwhile.
-            _settle(settled, self._queued, syncer.sync_here())
-            self._ready(loop)
-            return
         self._busy.add(loop)
         syncer.sync(loop, settled, lambda: self._ready(loop))
-
-    def _inline(self, loop: asyncio.AbstractEventLoop) -> bool:
-        """Whether `loop`'s durable batch is fsynced on it: it has been busy less than `inline_below` of its time."""
-        if self.inline_below <= 0:
-            return False
-        load = self._loads.get(loop)
-        if load is None:
-            load = self._loads[loop] = _Load()
-        return load.share() < self.inline_below
 
     def _ready(self, loop: asyncio.AbstractEventLoop) -> None:
         """The loop's last batch is settled: commit what it submitted meanwhile."""

@@ -8,7 +8,6 @@ import fcntl
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -71,45 +70,9 @@ async def test_one_durable_operation_makes_its_whole_batch_durable(
     assert len(fsyncs) == 1
 
 
-def fsync_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The names of the threads that fdatasync'ed, in order (the real fdatasync still runs)."""
-    threads: list[str] = []
-    real = os.fdatasync
-
-    def watched(fd: int) -> None:
-        real(fd)
-        threads.append(threading.current_thread().name)
-
-    monkeypatch.setattr(os, "fdatasync", watched)
-    return threads
-
-
-async def test_a_loop_with_time_to_spare_fsyncs_its_writes_itself(
-    writer: SQLiteWriter, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    threads = fsync_threads(monkeypatch)
-    for n in range(3):
-        await writer.run(insert(n))
-    assert threads == [threading.current_thread().name] * 3  # no hand-over to the fsync thread and back
-
-
-async def test_a_busy_loop_hands_its_fsyncs_to_the_fsync_thread(
-    writer: SQLiteWriter, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    threads = fsync_threads(monkeypatch)
-    await writer.run(insert(0))  # the loop has been idle: fsynced on it
-    spin_until = time.thread_time() + 2 * sqlite_writer.LOAD_WINDOW
-    while time.thread_time() < spin_until:
-        pass  # the loop's thread busy for a whole window: its next fsync must not hold it up
-    await writer.run(insert(1))
-    assert threads[0] == threading.current_thread().name
-    assert threads[1].startswith("sqlite-fsync:")
-
-
 async def test_writes_made_while_an_fsync_is_under_way_share_the_next_one(
     writer: SQLiteWriter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    writer.inline_below = 0  # a busy loop: its fsyncs go to the fsync thread
     gate, synced = watch_fsyncs(monkeypatch, held=True)
     first = writer.submit(insert(0))
     await asyncio.sleep(0)  # its transaction commits; its fsync starts (and is held)
@@ -123,14 +86,9 @@ async def test_writes_made_while_an_fsync_is_under_way_share_the_next_one(
     assert writer.commits == 2 and len(synced) == 2
 
 
-@pytest.mark.parametrize(
-    "inline_below", [sqlite_writer.INLINE_BELOW, 0], ids=["on the loop", "on the thread"]
-)
 async def test_a_failed_fsync_fails_every_write_of_its_batch(
-    writer: SQLiteWriter, monkeypatch: pytest.MonkeyPatch, inline_below: float
+    writer: SQLiteWriter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    writer.inline_below = inline_below
-
     def failing(fd: int) -> None:
         raise OSError(5, "Input/output error")
 
@@ -141,13 +99,9 @@ async def test_a_failed_fsync_fails_every_write_of_its_batch(
     assert writer.queued == 0
 
 
-@pytest.mark.parametrize(
-    "inline_below", [sqlite_writer.INLINE_BELOW, 0], ids=["on the loop", "on the thread"]
-)
 async def test_the_log_is_checkpointed_into_the_database_when_writes_stop(
-    writer: SQLiteWriter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inline_below: float
+    writer: SQLiteWriter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    writer.inline_below = inline_below
     checkpointed = asyncio.Event()
     loop = asyncio.get_running_loop()
     real = sqlite_writer._Syncer._checkpoint
@@ -166,14 +120,11 @@ async def test_the_log_is_checkpointed_into_the_database_when_writes_stop(
         assert db.execute("SELECT COUNT(*) FROM plugin_state").fetchone()[0] == 1
 
 
-@pytest.mark.parametrize(
-    "inline_below", [sqlite_writer.INLINE_BELOW, 0], ids=["on the loop", "on the thread"]
-)
 async def test_under_sustained_writes_the_log_stays_near_its_cap(
-    writer: SQLiteWriter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inline_below: float
+    writer: SQLiteWriter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sqlite_writer, "CHECKPOINT_AFTER", 256 * 1024)  # a cap small enough for a test
-    restarted = SQLiteWriter(str(tmp_path / "capped.db"), _setup, inline_below=inline_below)
+    restarted = SQLiteWriter(str(tmp_path / "capped.db"), _setup)
     await restarted.start()
     try:
 

@@ -60,9 +60,6 @@ async def test_acks_made_while_the_writer_is_busy_join_one_delete_and_none_is_lo
     for event in events:
         await store.append(event)
     assert len(await store.claim("w", 12, lease=30)) == 12
-    store._writer.inline_below = (
-        0  # its fsyncs on the fsync thread, so the writer is busy while the loop goes on
-    )
     gate, _ = watch_fsyncs(monkeypatch, held=True)
     busy = store._writer.submit(lambda _: None)  # its fsync holds the writer, so the acks below wait for it
     await asyncio.sleep(0)  # its transaction commits; the fsync starts
