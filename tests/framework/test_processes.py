@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -70,11 +72,6 @@ def _serving(supervisor: subprocess.Popen[bytes]) -> set[int]:
     }
 
 
-async def _both_up(supervisor: subprocess.Popen[bytes], port: int) -> None:
-    await wait_until(lambda: ready(port), timeout=20)
-    await wait_until(lambda: len(_serving(supervisor)) == 2, timeout=20)
-
-
 def _handled(bot_dir: Path) -> list[tuple[int, int]]:
     """(event number, pid of the process that handled it), for every event handled so far."""
     marks = bot_dir / "marks"
@@ -103,29 +100,36 @@ async def _send_until_served_by(bot_dir: Path, port: int, pids: set[int], first:
     return sent
 
 
-async def test_two_processes_share_the_address_and_the_inbox_and_stop_together(tmp_path: Path) -> None:
-    port = _bot(tmp_path)
-    service = _start(tmp_path)
+@contextlib.asynccontextmanager
+async def _supervised(bot_dir: Path) -> AsyncIterator[tuple[subprocess.Popen[bytes], int]]:
+    """`chatwright run --processes 2` on a fresh bot, once both serving processes are up; stopped with SIGTERM
+    after (when it still runs)."""
+    port = _bot(bot_dir)
+    service = _start(bot_dir)
     try:
-        await _both_up(service, port)
+        await wait_until(lambda: ready(port), timeout=20)
+        await wait_until(lambda: len(_serving(service)) == 2, timeout=20)
+        yield service, port
+    finally:
+        if service.poll() is None:
+            service.send_signal(signal.SIGTERM)
+            service.wait(timeout=30)
+
+
+async def test_two_processes_share_the_address_and_the_inbox_and_stop_together(tmp_path: Path) -> None:
+    async with _supervised(tmp_path) as (service, port):
         serving = _serving(service)
         sent = await _send_until_served_by(tmp_path, port, serving)
         seen = _handled(tmp_path)
         assert sorted(n for n, _ in seen) == list(range(sent))  # each event handled once
         assert {pid for _, pid in seen} == serving  # both serving processes, not the supervisor
-    finally:
-        service.send_signal(signal.SIGTERM)
-        service.wait(timeout=30)
     assert service.returncode == 0
     for pid in serving:
         wait_until_sync(functools.partial(_gone, pid), timeout=10)  # the supervisor stopped them
 
 
 async def test_a_serving_process_that_dies_is_replaced_and_nothing_is_handled_twice(tmp_path: Path) -> None:
-    port = _bot(tmp_path)
-    service = _start(tmp_path)
-    try:
-        await _both_up(service, port)
+    async with _supervised(tmp_path) as (service, port):
         first = _serving(service)
         sent = await _send_until_served_by(tmp_path, port, first)
         victim = min(first)
@@ -137,26 +141,17 @@ async def test_a_serving_process_that_dies_is_replaced_and_nothing_is_handled_tw
         seen = _handled(tmp_path)
         assert sorted(n for n, _ in seen) == list(range(sent))  # each event handled once, none lost
         assert service.poll() is None
-    finally:
-        service.send_signal(signal.SIGTERM)
-        service.wait(timeout=30)
     assert service.returncode == 0
 
 
 async def test_serving_processes_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
-    port = _bot(tmp_path)
-    service = _start(tmp_path)
-    try:
-        await _both_up(service, port)
+    async with _supervised(tmp_path) as (service, _):
         serving = _serving(service)
         service.kill()
         service.wait(timeout=10)
         for pid in serving:
             # not this test's children: init reaps them once they exit
             wait_until_sync(functools.partial(_gone, pid), timeout=15)
-    finally:
-        if service.poll() is None:
-            service.kill()
 
 
 async def test_a_config_the_processes_refuse_stops_the_supervisor_with_status_2(tmp_path: Path) -> None:
