@@ -307,10 +307,10 @@ class HttpClient:
                         f"cannot connect: {error}", provider=self.provider, retryable=True
                     ) from error.__cause__
                 delay = self._backoff(attempt)
-            except (RateLimited, Unavailable) as error:
-                if attempt >= attempts or not (safe_to_repeat or isinstance(error, RateLimited)):
+            except (RateLimited, Unavailable) as refused:  # not `error`: one name, one type per function
+                if attempt >= attempts or not (safe_to_repeat or isinstance(refused, RateLimited)):
                     raise
-                asked = error.retry_after
+                asked = refused.retry_after
                 delay = self._backoff(attempt) if asked is None else min(float(asked), policy.max_retry_after)
             if self._observer is not None:
                 self._observer.retried(scope.current().operation)
