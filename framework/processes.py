@@ -78,10 +78,8 @@ class Supervisor:
     them running until it is told to stop (SIGTERM, SIGINT), then stops them within `stop_timeout` seconds."""
 
     def __init__(self, count: int, serve: Callable[[int], int], *, stop_timeout: float) -> None:
-        self.count = count
         self.serve = serve
         self.stop_timeout = stop_timeout
-        self.restarts = 0
         self._slots = [_Slot(index) for index in range(count)]
         self._pid = os.getpid()
 
@@ -138,7 +136,6 @@ class Supervisor:
             now = time.monotonic()
             for slot in self._slots:
                 if slot.restart_at is not None and slot.restart_at <= now:
-                    self.restarts += 1
                     self._start(slot, mask)
 
     def _reap(self) -> _Slot | None:

@@ -38,12 +38,19 @@ from typing import Any
 from tests.benchmarks import loadgen, servers
 from tests.benchmarks.bench_processes import _serving_port, config
 from tests.benchmarks.emulator_client import Emulator
-from tests.benchmarks.harness import Cores, cores, cpu_seconds_of, process_tree, running, spawn
+from tests.benchmarks.harness import (
+    Cores,
+    cores,
+    cpu_seconds_of,
+    machine_busy_seconds,
+    process_tree,
+    running,
+    spawn,
+)
 from tests.benchmarks.service_helpers import wait_ready
 
 __all__ = ["main"]
 
-TICK = os.sysconf("SC_CLK_TCK")
 EVENTS = (
     "syscalls:sys_enter_fdatasync",
     "syscalls:sys_enter_flock",
@@ -52,12 +59,6 @@ EVENTS = (
     "raw_syscalls:sys_enter",
     "context-switches",
 )
-
-
-def _machine_busy() -> float:
-    """CPU seconds all cores spent on user, nice, system, irq and softirq work so far (/proc/stat)."""
-    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return sum(fields[index] for index in (0, 1, 2, 5, 6)) / TICK
 
 
 class _Perf:
@@ -114,7 +115,7 @@ def measure(
             perf = _Perf(service)
             service_before = cpu_seconds_of(service)
             sink_before = cpu_seconds_of([emulator.child.pid])
-            machine_before = _machine_busy()
+            machine_before = machine_busy_seconds()
             sent = loadgen.drive(
                 port,
                 connections,
@@ -124,7 +125,7 @@ def measure(
             done = emulator.wait_for_messages(events, timeout=60 + events / 100)
             service_cpu = cpu_seconds_of(service) - service_before
             sink_cpu = cpu_seconds_of([emulator.child.pid]) - sink_before
-            machine = _machine_busy() - machine_before
+            machine = machine_busy_seconds() - machine_before
             counts = perf.stop()
             server.stop(timeout=30)
         delivery = emulator.call("GET", "/_emulator/bench-delivery")
