@@ -38,7 +38,7 @@ from framework.store.base import (
     Store,
 )
 from framework.store.shared_limiter import LeasedRateLimiter
-from framework.store.sqlite_writer import SQLiteWriter
+from framework.store.sqlite_writer import SQLiteWriter, setup_turn
 from framework.store.urls import sqlite_path
 
 __all__ = ["SQLiteRateLimiter", "SQLiteStore"]
@@ -778,25 +778,6 @@ def _remember(db: sqlite3.Connection, key: str, ttl: float, now: float) -> bool:
     return cursor.rowcount > 0
 
 
-WAL_SWITCH_ATTEMPTS = 100
-"""Tries at switching a new file to WAL while another connection does the same (2 ms apart)."""
-
-
-def _switch_to_wal(db: sqlite3.Connection) -> None:
-    """PRAGMA journal_mode=WAL, tried again while another connection switches the same new file: SQLite answers
-    that race with "database is locked" at once, without calling the busy handler (the processes of one host open
-    their rate-limit file at the same moment)."""
-    for _ in range(WAL_SWITCH_ATTEMPTS - 1):
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error):
-                raise
-            time.sleep(0.002)
-    db.execute("PRAGMA journal_mode=WAL")
-
-
 class SQLiteRateLimiter(LeasedRateLimiter):
     """A rate limit shared by the processes of one host: the GCRA's arrival time per adapter is a row of
     `rate_limits` in a small SQLite file of its own (WAL, not synced: losing it in a crash only forgets the
@@ -821,9 +802,12 @@ class SQLiteRateLimiter(LeasedRateLimiter):
         if self._db is None:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA busy_timeout=10000")
-            _switch_to_wal(db)
-            db.execute("PRAGMA synchronous=OFF")
-            db.execute("CREATE TABLE IF NOT EXISTS rate_limits (name TEXT PRIMARY KEY, tat INTEGER NOT NULL)")
+            with setup_turn(self.path):
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=OFF")
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS rate_limits (name TEXT PRIMARY KEY, tat INTEGER NOT NULL)"
+                )
             self._db = db
         return self._db
 

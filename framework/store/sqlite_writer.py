@@ -39,7 +39,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["SQLiteWriter"]
+__all__ = ["SQLiteWriter", "setup_turn"]
 
 T = TypeVar("T")
 Operation = Callable[[sqlite3.Connection], Any]
@@ -87,6 +87,20 @@ def _turn(lock: int | None) -> Iterator[None]:
         yield
     finally:
         fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def setup_turn(path: str) -> Iterator[None]:
+    """The file's turn, for a connection's setup: two connections switching a new file to WAL at once make SQLite
+    answer "database is locked" at once, without waiting (its busy handler is not called where waiting could
+    deadlock). The processes of a host open their files at the same moment."""
+    lock = _lock_file(path)
+    try:
+        with _turn(lock):
+            yield
+    finally:
+        if lock is not None:
+            os.close(lock)
 
 
 def _outcomes(done: asyncio.Future[list[Outcome]], count: int) -> list[Outcome]:
@@ -243,9 +257,7 @@ class SQLiteWriter:
         connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         try:
             self._lock = _lock_file(self._path)
-            # In the file's turn: two processes switching a new file to WAL at once make SQLite answer "database is
-            # locked" at once, without waiting (its busy handler is not called where waiting could deadlock).
-            with _turn(self._lock):
+            with _turn(self._lock):  # as `setup_turn`, on the descriptor the writer keeps
                 self._setup(connection)
             if self._lock is not None:
                 connection.execute("PRAGMA wal_autocheckpoint=0")
