@@ -24,6 +24,7 @@ from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLook
 from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
 
 from framework.schedules.broken_jobs import BrokenJob, BrokenJobs
+from framework.store.sqlite_writer import setup_turn
 
 __all__ = ["SQLiteJobStore"]
 
@@ -58,7 +59,8 @@ class SQLiteJobStore(BaseJobStore):  # type: ignore[misc]  # APScheduler is unty
             self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
         )
         connection.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
-        connection.execute("PRAGMA journal_mode=WAL")
+        with setup_turn(self.path):  # the processes of a host may switch a new file to WAL at the same moment
+            connection.execute("PRAGMA journal_mode=WAL")
         connection.execute(f"PRAGMA synchronous={self.synchronous}")
         connection.execute(
             f"CREATE TABLE IF NOT EXISTS {self.table} ("

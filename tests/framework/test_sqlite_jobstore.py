@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -135,3 +136,31 @@ def test_files_are_shared_with_sqlalchemy_job_store(
 def test_unsafe_table_names_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="letters, digits and underscores"):
         SQLiteJobStore(str(tmp_path / "x.db"), table="jobs; DROP TABLE inbox")
+
+
+def test_the_processes_of_a_host_start_their_job_stores_on_a_new_file_at_once(
+    tmp_path: Path, scheduler: BackgroundScheduler
+) -> None:
+    """Two connections switching a new file to WAL at the same moment make SQLite answer "database is locked"
+    without waiting, whatever the busy timeout: that process's scheduler would not start (here two race 60
+    times)."""
+    errors: list[BaseException] = []
+    for attempt in range(60):
+        stores = [SQLiteJobStore(str(tmp_path / f"bot{attempt}.db"), table=TABLE) for _ in range(2)]
+        barrier = threading.Barrier(2)
+
+        def start(store: Any, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            try:
+                store.start(scheduler, "default")
+            except sqlite3.Error as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=start, args=(store,)) for store in stores]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for store in stores:
+            store.shutdown()
+    assert not errors, errors[:3]
