@@ -3,11 +3,14 @@ handlers and step records, searchable, newest first, bounded by count and age - 
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import time
 
 from framework import jsoncodec
 from framework.events import new_event
 from framework.store.base import Finished, HistoryQuery, Store
+from framework.store.sqlite import SQLiteStore
 from tests.framework.store_fixtures import redis_url as redis_url
 from tests.framework.store_fixtures import store as store
 from tests.framework.store_fixtures import store_url as store_url
@@ -74,6 +77,25 @@ async def test_the_history_keeps_the_newest_history_size_entries(store: Store) -
         await store.ack(event.id, OK)
     kept = await store.history(HistoryQuery())
     assert [e.event.id for e in kept] == [e.id for e in reversed(events[2:])]
+
+
+async def test_a_larger_history_shows_exactly_its_newest_history_size_and_keeps_at_most_1_percent_more(
+    store: Store,
+) -> None:
+    # the SQLite store trims the table once a hundredth of history_size rows were added, not in every ack
+    store.history_size = 300
+    events = [new_event("a") for _ in range(451)]
+    for event in events:
+        await store.append(event)
+    await store.claim("w", 451, lease=30)
+    for event in events:
+        await store.ack(event.id, OK)
+    kept = await store.history(HistoryQuery(limit=1000))
+    assert [e.event.id for e in kept] == [e.id for e in reversed(events[151:])]
+    if isinstance(store, SQLiteStore):
+        with contextlib.closing(sqlite3.connect(store.path)) as db:
+            (rows,) = db.execute("SELECT COUNT(*) FROM history").fetchone()
+        assert 300 <= rows <= 303
 
 
 async def test_entries_older_than_history_age_are_dropped(store: Store) -> None:
