@@ -8,7 +8,9 @@ operations raises is the transaction rolled back and the batch run again with on
 The transaction commits with `synchronous=NORMAL`: its pages are written to the write-ahead log, not yet
 fsynced. A batch holding a durable operation (the default) is then handed to the fsync thread, which fsyncs the
 log and settles the batch's futures; until it has, the loop's next operations wait and join one transaction, so
-at load many appends share one fsync. A batch of operations submitted as not durable (claims, acks: what a power
+at load many appends share one fsync. A durable batch that changed nothing (reads: a cursor, a plugin's state)
+needs no fsync of its own when every change this connection committed before it is covered by an fsync that has
+completed: what it read is durable already. A batch of operations submitted as not durable (claims, acks: what a power
 loss may undo without losing an event) is settled at once: no fsync, no thread. That is `synchronous=FULL`'s
 promise where it is asked for, with the fsync off the loop and no thread hand-over for the SQL itself: on one
 core, a writer thread would pay two thread switches and the GIL's hand-overs for every batch.
@@ -160,8 +162,10 @@ class _Syncer:
         self.syncs = 0
         self._thread.start()
 
-    def sync(self, loop: asyncio.AbstractEventLoop, settled: Settled, synced: Callable[[], None]) -> None:
-        """Fsync the log, then settle `settled` and call `synced` on `loop`."""
+    def sync(
+        self, loop: asyncio.AbstractEventLoop, settled: Settled, synced: Callable[[OSError | None], None]
+    ) -> None:
+        """Fsync the log, then settle `settled` and call `synced` with the fsync's failure (None) on `loop`."""
         self._queue.put((loop, settled, synced))
 
     def stop(self) -> None:
@@ -194,7 +198,9 @@ class _Syncer:
             if self._checkpointer is not None:
                 self._checkpointer.close()
 
-    def _sync(self, batches: list[tuple[asyncio.AbstractEventLoop, Settled, Callable[[], None]]]) -> None:
+    def _sync(
+        self, batches: list[tuple[asyncio.AbstractEventLoop, Settled, Callable[[OSError | None], None]]]
+    ) -> None:
         failure: OSError | None = None
         try:
             os.fdatasync(self._log)
@@ -225,9 +231,11 @@ class _Syncer:
             return False
         return not busy and frames == copied
 
-    def _done(self, settled: Settled, synced: Callable[[], None], failure: OSError | None) -> None:
+    def _done(
+        self, settled: Settled, synced: Callable[[OSError | None], None], failure: OSError | None
+    ) -> None:
         _settle(settled, self._counter, failure)
-        synced()
+        synced(failure)
 
 
 class SQLiteWriter:
@@ -247,6 +255,9 @@ class SQLiteWriter:
         self._queued = _Queued()
         self._lock: int | None = None
         self.commits = 0
+        self._synced_changes = -1
+        """The connection's `total_changes` when the latest completed fsync began: while it still reads so, every
+        change this connection committed is in fsynced log (-1: none yet)."""
 
     @property
     def syncs(self) -> int:
@@ -376,12 +387,25 @@ class SQLiteWriter:
             (future, result, error) for (_, future, _), (result, error) in zip(pending, outcomes, strict=True)
         ]
         syncer = self._syncer
-        if syncer is None or not any(durable for _, _, durable in pending):
+        connection = self._connection
+        if (
+            syncer is None
+            or connection is None
+            or not any(durable for _, _, durable in pending)
+            or connection.total_changes == self._synced_changes
+        ):
             _settle(settled, self._queued)
             self._ready(loop)
             return
         self._busy.add(loop)
-        syncer.sync(loop, settled, lambda: self._ready(loop))
+        changes = connection.total_changes
+        syncer.sync(loop, settled, lambda failure: self._synced(loop, changes, failure))
+
+    def _synced(self, loop: asyncio.AbstractEventLoop, changes: int, failure: OSError | None) -> None:
+        """An fsync that began when the connection had made `changes` changes has completed (or failed)."""
+        if failure is None and changes > self._synced_changes:
+            self._synced_changes = changes
+        self._ready(loop)
 
     def _ready(self, loop: asyncio.AbstractEventLoop) -> None:
         """The loop's last batch is settled: commit what it submitted meanwhile."""

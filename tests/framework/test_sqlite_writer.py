@@ -70,6 +70,91 @@ async def test_one_durable_operation_makes_its_whole_batch_durable(
     assert len(fsyncs) == 1
 
 
+def read(db: sqlite3.Connection) -> int:
+    return int(db.execute("SELECT COUNT(*) FROM plugin_state").fetchone()[0])
+
+
+async def test_a_durable_read_of_changes_already_fsynced_needs_no_fsync_of_its_own(
+    writer: SQLiteWriter, fsyncs: list[int]
+) -> None:
+    # a poll reads a cursor per chat: each read paid a trip to the fsync thread and an fsync of nothing new
+    await writer.run(insert(1))
+    assert len(fsyncs) == 1
+    assert [await writer.run(read) for _ in range(3)] == [1, 1, 1]
+    assert len(fsyncs) == 1
+
+
+async def test_a_durable_read_after_a_change_not_yet_fsynced_waits_for_an_fsync(
+    writer: SQLiteWriter, fsyncs: list[int]
+) -> None:
+    # what the read returns (the row an ack-like write left) must survive a power loss once it is returned
+    await writer.run(insert(1), durable=False)
+    assert fsyncs == []
+    assert await writer.run(read) == 1
+    assert len(fsyncs) == 1
+    assert await writer.run(read) == 1
+    assert len(fsyncs) == 1
+
+
+async def test_a_durable_read_while_an_fsync_is_under_way_waits_for_an_fsync(
+    writer: SQLiteWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate, synced = watch_fsyncs(monkeypatch, held=True)
+    first = writer.submit(insert(1))
+    await asyncio.sleep(0)  # committed; its fsync is held
+    reading = writer.submit(read)
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert not reading.done(), "a read of a commit whose fsync has not completed returned before it"
+    gate.set()
+    await first
+    assert await reading == 1
+    assert len(synced) >= 1
+
+
+async def test_a_read_from_another_loop_while_an_fsync_is_under_way_waits_for_an_fsync(
+    writer: SQLiteWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Loops of several threads may share the store: the other loop's read sees the commit at once, so it must
+    # not return before an fsync that covers the commit has completed.
+    gate, _ = watch_fsyncs(monkeypatch, held=True)
+    first = writer.submit(insert(1))
+    await asyncio.sleep(0)  # committed; its fsync is held
+    returned = threading.Event()
+    result: list[int] = []
+
+    def other_loop() -> None:
+        result.append(asyncio.run(writer.run(read)))
+        returned.set()
+
+    thread = threading.Thread(target=other_loop)
+    thread.start()
+    try:
+        assert not await asyncio.to_thread(returned.wait, 0.3), "the read returned before the fsync completed"
+    finally:
+        gate.set()
+        await first
+        await asyncio.to_thread(thread.join, 10)
+    assert result == [1]
+
+
+async def test_a_failed_fsync_is_not_taken_for_one_that_covers_the_changes(
+    writer: SQLiteWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = os.fdatasync
+
+    def failing(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", failing)
+    with pytest.raises(OSError):
+        await writer.run(insert(1))
+    monkeypatch.setattr(os, "fdatasync", real)
+    _, synced = watch_fsyncs(monkeypatch)
+    assert await writer.run(read) == 1
+    assert len(synced) == 1, "a read after a failed fsync must fsync what it read"
+
+
 async def test_writes_made_while_an_fsync_is_under_way_share_the_next_one(
     writer: SQLiteWriter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
