@@ -26,7 +26,19 @@ from framework.logs import use_format
 from framework.runtime import Runtime, build_providers, needs_problems, resolve_plugins
 from framework.store.factory import open_store
 
-__all__ = ["check", "dead_letters", "demo", "emit", "emulate", "new", "replay", "run", "send", "send_sample"]
+__all__ = [
+    "check",
+    "dead_letters",
+    "demo",
+    "emit",
+    "emulate",
+    "new",
+    "replay",
+    "run",
+    "send",
+    "send_sample",
+    "serving_runtime",
+]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,6 +90,13 @@ def run(args: argparse.Namespace) -> int:
             sock.close()
 
 
+def serving_runtime(config: Config, processes: int) -> Runtime:
+    """The runtime of one serving process of `processes` (its store then knows other processes share it)."""
+    runtime = Runtime(config)
+    runtime.store.shared = processes > 1
+    return runtime
+
+
 def _serve(
     args: argparse.Namespace, config: Config, host: str, sockets: list[socket.socket], index: int = 0
 ) -> int:
@@ -88,7 +107,7 @@ def _serve(
         loop_name = resolve_event_loop(config.service.event_loop)
         loop = new_event_loop(loop_name)
         asyncio.set_event_loop(loop)
-        runtime = Runtime(config)
+        runtime = serving_runtime(config, args.processes)
         problems = [] if args.no_check else needs_problems(config, runtime.plugins, runtime.providers)
         if problems:
             for problem in problems:

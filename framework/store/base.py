@@ -166,6 +166,10 @@ class Store(abc.ABC):
     """What the triggers, the dispatcher and the plugins' state need from storage."""
 
     url: str
+    shared: bool = False
+    """Other processes serve from this store too (`chatwright run --processes N`): it then hands out no event
+    another process has appended until that append is as durable as its caller was told (SQLite: a claim waits
+    for an fsync of the log, which covers every process's commits before it)."""
 
     async def open(self) -> None:  # noqa: B027 - optional hook
         """Connect and create what is missing."""

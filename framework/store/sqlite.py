@@ -278,9 +278,11 @@ class SQLiteStore(Store):
             return rows
 
         # Decoded here, after the commit, not in the writer's transaction: the next batch need not wait for it.
+        # Not durable alone: this process's appends are fsynced before its next batch runs, or commit in the same
+        # one. Another process's commit is seen before its fsync; a shared store waits for an fsync covering it.
         entries = []
         for seq, event_id, payload, ordering_key, attempt, last_error, holder in await self._writer.submit(
-            op, durable=False
+            op, durable=self.shared
         ):
             self._claimed[event_id] = (seq, ordering_key is not None)
             raw = jsoncodec.loads(payload)

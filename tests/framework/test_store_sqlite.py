@@ -12,6 +12,7 @@ import pytest
 
 from framework.events import event_to_json, new_event
 from framework.store.sqlite import SQLiteStore
+from tests.conftest import wait_until
 from tests.framework.store_fixtures import sqlite_inbox, watch_fsyncs  # noqa: F401 - the `store` fixture
 
 
@@ -96,3 +97,35 @@ async def test_step_records_leave_the_file_with_their_event(store: SQLiteStore) 
     assert rows() == 0  # the dead letter holds its records in its own row until a replay
     assert await store.replay(dead.id)
     assert rows() == 1
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["shared", "one process"])
+async def test_a_shared_store_hands_out_no_event_another_process_appended_before_its_fsync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared: bool
+) -> None:
+    # Another process's append is visible once committed, before its fsync: a claim that ran its handler then
+    # could make a provider call for an event that a power loss takes back, and whose sender, never answered
+    # 202, sends it again.
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    appender, claimer = SQLiteStore(url), SQLiteStore(url)  # each its own connection, writer and fsync thread
+    await appender.open()
+    await claimer.open()
+    claimer.shared = shared
+    try:
+        gate, _ = watch_fsyncs(monkeypatch, held=True)
+        commits = appender.commits
+        appending = asyncio.ensure_future(appender.append(new_event("a")))
+        await wait_until(lambda: appender.commits > commits, timeout=5)  # committed; its fsync is held
+        claiming = asyncio.ensure_future(claimer.claim("w", 10, lease=30))
+        done, _ = await asyncio.wait({claiming}, timeout=0.3)
+        if shared:
+            assert not done, "a shared store handed out an event before an fsync covering its append"
+        else:
+            assert done and len(claiming.result()) == 1  # one process: its own appends are fsynced first
+        gate.set()
+        await appending
+        assert len(await claiming) == 1
+    finally:
+        gate.set()
+        await claimer.close()
+        await appender.close()
