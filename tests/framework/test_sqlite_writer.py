@@ -96,22 +96,6 @@ async def test_a_durable_read_after_a_change_not_yet_fsynced_waits_for_an_fsync(
     assert len(fsyncs) == 1
 
 
-async def test_a_durable_read_while_an_fsync_is_under_way_waits_for_an_fsync(
-    writer: SQLiteWriter, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    gate, synced = watch_fsyncs(monkeypatch, held=True)
-    first = writer.submit(insert(1))
-    await asyncio.sleep(0)  # committed; its fsync is held
-    reading = writer.submit(read)
-    for _ in range(3):
-        await asyncio.sleep(0)
-    assert not reading.done(), "a read of a commit whose fsync has not completed returned before it"
-    gate.set()
-    await first
-    assert await reading == 1
-    assert len(synced) >= 1
-
-
 async def test_a_read_from_another_loop_while_an_fsync_is_under_way_waits_for_an_fsync(
     writer: SQLiteWriter, monkeypatch: pytest.MonkeyPatch
 ) -> None:

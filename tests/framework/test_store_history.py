@@ -8,7 +8,7 @@ import sqlite3
 import time
 
 from framework import jsoncodec
-from framework.events import new_event
+from framework.events import Event, new_event
 from framework.store.base import Finished, HistoryQuery, Store
 from framework.store.sqlite import SQLiteStore
 from tests.framework.store_fixtures import redis_url as redis_url
@@ -67,14 +67,20 @@ async def test_an_ack_without_finished_leaves_no_history(store: Store) -> None:
     assert await store.history(HistoryQuery()) == []
 
 
-async def test_the_history_keeps_the_newest_history_size_entries(store: Store) -> None:
-    store.history_size = 3
-    events = [new_event("a") for _ in range(5)]
+async def _handled(store: Store, count: int) -> list[Event]:
+    """`count` new events appended, claimed and acked in order, each with a history entry."""
+    events = [new_event("a") for _ in range(count)]
     for event in events:
         await store.append(event)
-    await store.claim("w", 5, lease=30)
+    await store.claim("w", count, lease=30)
     for event in events:
         await store.ack(event.id, OK)
+    return events
+
+
+async def test_the_history_keeps_the_newest_history_size_entries(store: Store) -> None:
+    store.history_size = 3
+    events = await _handled(store, 5)
     kept = await store.history(HistoryQuery())
     assert [e.event.id for e in kept] == [e.id for e in reversed(events[2:])]
 
@@ -84,12 +90,7 @@ async def test_a_larger_history_shows_exactly_its_newest_history_size_and_keeps_
 ) -> None:
     # the SQLite store trims the table once a hundredth of history_size rows were added, not in every ack
     store.history_size = 300
-    events = [new_event("a") for _ in range(451)]
-    for event in events:
-        await store.append(event)
-    await store.claim("w", 451, lease=30)
-    for event in events:
-        await store.ack(event.id, OK)
+    events = await _handled(store, 451)
     kept = await store.history(HistoryQuery(limit=1000))
     assert [e.event.id for e in kept] == [e.id for e in reversed(events[151:])]
     if isinstance(store, SQLiteStore):
