@@ -10,7 +10,7 @@ fsynced. A batch holding a durable operation (the default) is then handed to the
 log and settles the batch's futures; until it has, the loop's next operations wait and join one transaction, so
 at load many appends share one fsync. A durable batch that changed nothing (reads: a cursor, a plugin's state)
 needs no fsync of its own when every change this connection committed before it is covered by an fsync that has
-completed: what it read is durable already. A batch of operations submitted as not durable (claims, acks: what a power
+completed, and no other process writes the file: what it read is durable already. A batch of operations submitted as not durable (claims, acks: what a power
 loss may undo without losing an event) is settled at once: no fsync, no thread. That is `synchronous=FULL`'s
 promise where it is asked for, with the fsync off the loop and no thread hand-over for the SQL itself: on one
 core, a writer thread would pay two thread switches and the GIL's hand-overs for every batch.
@@ -258,6 +258,9 @@ class SQLiteWriter:
         self._synced_changes = -1
         """The connection's `total_changes` when the latest completed fsync began: while it still reads so, every
         change this connection committed is in fsynced log (-1: none yet)."""
+        self.shared = False
+        """Other processes write the file: their commits are seen before their fsyncs, so every durable batch,
+        reads included, waits for an fsync of its own."""
 
     @property
     def syncs(self) -> int:
@@ -392,7 +395,7 @@ class SQLiteWriter:
             syncer is None
             or connection is None
             or not any(durable for _, _, durable in pending)
-            or connection.total_changes == self._synced_changes
+            or (connection.total_changes == self._synced_changes and not self.shared)
         ):
             _settle(settled, self._queued)
             self._ready(loop)

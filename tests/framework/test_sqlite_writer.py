@@ -96,6 +96,18 @@ async def test_a_durable_read_after_a_change_not_yet_fsynced_waits_for_an_fsync(
     assert len(fsyncs) == 1
 
 
+async def test_a_durable_read_of_a_file_other_processes_write_always_waits_for_an_fsync(
+    writer: SQLiteWriter, fsyncs: list[int]
+) -> None:
+    # another process's commit is seen before its fsync, and this connection's count of changes cannot tell
+    writer.shared = True
+    await writer.run(insert(1))
+    assert len(fsyncs) == 1
+    await writer.run(read)
+    await writer.run(read)
+    assert len(fsyncs) == 3
+
+
 async def test_a_read_from_another_loop_while_an_fsync_is_under_way_waits_for_an_fsync(
     writer: SQLiteWriter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
