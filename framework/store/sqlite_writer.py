@@ -10,10 +10,11 @@ fsynced. A batch holding a durable operation (the default) is then handed to the
 log and settles the batch's futures; until it has, the loop's next operations wait and join one transaction, so
 at load many appends share one fsync. A durable batch that changed nothing (reads: a cursor, a plugin's state)
 needs no fsync of its own when every change this connection committed before it is covered by an fsync that has
-completed, and no other process writes the file: what it read is durable already. A batch of operations submitted as not durable (claims, acks: what a power
-loss may undo without losing an event) is settled at once: no fsync, no thread. That is `synchronous=FULL`'s
-promise where it is asked for, with the fsync off the loop and no thread hand-over for the SQL itself: on one
-core, a writer thread would pay two thread switches and the GIL's hand-overs for every batch.
+completed, and no other process writes the file: what it read is durable already. A batch of operations
+submitted as not durable (claims, acks: what a power loss may undo without losing an event) is settled at once:
+no fsync, no thread. That is `synchronous=FULL`'s promise where it is asked for, with the fsync off the loop and
+no thread hand-over for the SQL itself: on one core, a writer thread would pay two thread switches and the GIL's
+hand-overs for every batch.
 
 The log is checkpointed into the database by the fsync thread, on a connection of its own with
 `synchronous=FULL` (so the database is fsynced before any of the log is written over): when nothing has come for
