@@ -167,8 +167,8 @@ class Store(abc.ABC):
 
     url: str
     shared: bool = False
-    """Other processes serve from this store too (`chatwright run --processes N`): it then hands out no event
-    another process has appended until that append is as durable as its caller was told (SQLite: a claim waits
+    """Other processes serve from this store too (`chatwright run --processes N`): a read of state then returns
+    nothing another process wrote until that write is as durable as its writer was told (SQLite: every read waits
     for an fsync of the log, which covers every process's commits before it)."""
 
     async def open(self) -> None:  # noqa: B027 - optional hook

@@ -159,7 +159,7 @@ class SQLiteStore(Store):
     def __init__(self, url: str) -> None:
         self.url = url
         self.path = sqlite_path(url)
-        self._writer = SQLiteWriter(self.path, _setup)
+        self._writer = SQLiteWriter(self.path, _setup, _inbox_mark)
         self._work = asyncio.Event()
         self._housekeeping = _Housekeeping()
         self._host = socket.gethostname()
@@ -286,13 +286,16 @@ class SQLiteStore(Store):
             )
             return rows
 
+        rows = await self._writer.submit(op, durable=False)
+        if rows and rows[-1][0] > self._writer.durable_mark:
+            # Another process's append is seen once committed, before its fsync: a handler must not act on an
+            # event a power loss could take back while its sender, never answered 202, sends it again. Seqs are
+            # given in commit order, so rows up to the mark of a completed fsync are durable (this process's
+            # appends always are: they are fsynced before its next batch runs, or commit in this one).
+            await self._writer.run(_nothing)
         # Decoded here, after the commit, not in the writer's transaction: the next batch need not wait for it.
-        # Not durable alone: this process's appends are fsynced before its next batch runs, or commit in the same
-        # one. Another process's commit is seen before its fsync; a shared store waits for an fsync covering it.
         entries = []
-        for seq, event_id, payload, ordering_key, attempt, last_error, holder in await self._writer.submit(
-            op, durable=self.shared
-        ):
+        for seq, event_id, payload, ordering_key, attempt, last_error, holder in rows:
             self._claimed[event_id] = (seq, ordering_key is not None)
             raw = jsoncodec.loads(payload)
             raw["attempt"] = attempt + 1
@@ -749,6 +752,16 @@ _INSERT_INBOX = tuple(
 )
 """The append's INSERT by (ordering key, claimed at append): columns left out are NULL. Binding None instead
 costs the sqlite3 module a failed adapter lookup, with its exception, per parameter (~0.5-1 us each)."""
+
+
+def _inbox_mark(db: sqlite3.Connection) -> int:
+    """The highest seq the inbox has given (AUTOINCREMENT's record of it), committed or in this transaction."""
+    row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'inbox'").fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _nothing(db: sqlite3.Connection) -> None:
+    """A durable operation that writes nothing: its batch waits for an fsync of the log as it stands."""
 
 
 def _insert(

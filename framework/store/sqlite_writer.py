@@ -106,10 +106,11 @@ def setup_turn(path: str) -> Iterator[None]:
             os.close(lock)
 
 
-def _outcomes(done: asyncio.Future[list[Outcome]], count: int) -> list[Outcome]:
-    """A transaction's outcomes, or its failure for each of its operations (the turn could not be taken)."""
+def _outcomes(done: asyncio.Future[tuple[list[Outcome], int]], count: int) -> tuple[list[Outcome], int]:
+    """A transaction's outcomes and mark, or its failure for each of its operations (the turn could not be
+    taken)."""
     failure = done.exception()
-    return [(None, failure)] * count if failure is not None else done.result()
+    return ([(None, failure)] * count, 0) if failure is not None else done.result()
 
 
 class _Queued:
@@ -242,9 +243,18 @@ class _Syncer:
 class SQLiteWriter:
     """Writes through one connection; `await writer.run(op)` returns op's result once committed (and fsynced)."""
 
-    def __init__(self, path: str, setup: Callable[[sqlite3.Connection], None]) -> None:
+    def __init__(
+        self,
+        path: str,
+        setup: Callable[[sqlite3.Connection], None],
+        mark: Callable[[sqlite3.Connection], int] | None = None,
+    ) -> None:
         self._path = path
         self._setup = setup
+        self._mark = mark
+        """Read in each durable batch's transaction before it commits: once that batch's fsync has completed,
+        `durable_mark` is at least what it read (the store reads the inbox's highest seq)."""
+        self.durable_mark = 0
         self._connection: sqlite3.Connection | None = None
         self._syncer: _Syncer | None = None
         self._transacting = threading.Lock()
@@ -359,7 +369,7 @@ class SQLiteWriter:
             turn = self._lock is None or _try_turn(self._lock)
             if turn:
                 try:
-                    outcomes = self._transaction(connection, pending)
+                    outcomes, mark = self._transaction(connection, pending)
                 finally:
                     if self._lock is not None:
                         fcntl.flock(self._lock, fcntl.LOCK_UN)
@@ -368,12 +378,14 @@ class SQLiteWriter:
             self._busy.add(loop)
             waiting = loop.run_in_executor(None, self._transaction_in_turn, connection, pending)
             waiting.add_done_callback(
-                lambda done: self._committed(loop, pending, _outcomes(done, len(pending)))
+                lambda done: self._committed(loop, pending, *_outcomes(done, len(pending)))
             )
             return
-        self._committed(loop, pending, outcomes)
+        self._committed(loop, pending, outcomes, mark)
 
-    def _transaction_in_turn(self, connection: sqlite3.Connection, pending: list[Pending]) -> list[Outcome]:
+    def _transaction_in_turn(
+        self, connection: sqlite3.Connection, pending: list[Pending]
+    ) -> tuple[list[Outcome], int]:
         with self._writers_held():
             return self._transaction(connection, pending)
 
@@ -384,7 +396,7 @@ class SQLiteWriter:
             yield
 
     def _committed(
-        self, loop: asyncio.AbstractEventLoop, pending: list[Pending], outcomes: list[Outcome]
+        self, loop: asyncio.AbstractEventLoop, pending: list[Pending], outcomes: list[Outcome], mark: int
     ) -> None:
         """Settle a committed batch, or hand it to the fsync thread when it holds a durable operation."""
         settled = [
@@ -403,12 +415,16 @@ class SQLiteWriter:
             return
         self._busy.add(loop)
         changes = connection.total_changes
-        syncer.sync(loop, settled, lambda failure: self._synced(loop, changes, failure))
+        syncer.sync(loop, settled, lambda failure: self._synced(loop, changes, mark, failure))
 
-    def _synced(self, loop: asyncio.AbstractEventLoop, changes: int, failure: OSError | None) -> None:
-        """An fsync that began when the connection had made `changes` changes has completed (or failed)."""
-        if failure is None and changes > self._synced_changes:
-            self._synced_changes = changes
+    def _synced(
+        self, loop: asyncio.AbstractEventLoop, changes: int, mark: int, failure: OSError | None
+    ) -> None:
+        """An fsync that began when the connection had made `changes` changes, after a batch that read `mark`,
+        has completed (or failed)."""
+        if failure is None:
+            self._synced_changes = max(self._synced_changes, changes)
+            self.durable_mark = max(self.durable_mark, mark)
         self._ready(loop)
 
     def _ready(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -418,9 +434,11 @@ class SQLiteWriter:
             if self._pending.get(loop):
                 self._flush(loop)
 
-    def _transaction(self, connection: sqlite3.Connection, batch: list[Pending]) -> list[Outcome]:
-        """Run the batch in one transaction and commit it; each operation's result or error."""
+    def _transaction(self, connection: sqlite3.Connection, batch: list[Pending]) -> tuple[list[Outcome], int]:
+        """Run the batch in one transaction and commit it; each operation's result or error, and the mark read
+        before the commit of a durable batch (0 when none was)."""
         outcomes: list[Outcome]
+        mark = 0
         try:
             connection.execute("BEGIN IMMEDIATE")
             try:
@@ -433,13 +451,16 @@ class SQLiteWriter:
                     connection.execute("BEGIN IMMEDIATE")
                     outcomes = [self._isolated(connection, operation) for operation, _, _ in batch]
             if connection.in_transaction:
+                if self._mark is not None and any(durable for _, _, durable in batch):
+                    mark = self._mark(connection)
                 connection.execute("COMMIT")
                 self.commits += 1
         except Exception as error:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             outcomes = [(None, error)] * len(batch)
-        return outcomes
+            mark = 0
+        return outcomes, mark
 
     @staticmethod
     def _isolated(connection: sqlite3.Connection, operation: Operation) -> Outcome:

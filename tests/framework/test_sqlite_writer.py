@@ -108,6 +108,32 @@ async def test_a_durable_read_of_a_file_other_processes_write_always_waits_for_a
     assert len(fsyncs) == 3
 
 
+async def test_the_durable_mark_rises_once_the_fsync_of_the_batch_that_read_it_completes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marked = SQLiteWriter(str(tmp_path / "marked.db"), _setup, mark=read)
+    await marked.start()
+    try:
+        gate, _ = watch_fsyncs(monkeypatch, held=True)
+        writing = marked.submit(insert(1))
+        for _ in range(3):
+            await asyncio.sleep(0)  # committed, its fsync held
+        assert marked.durable_mark == 0, "the mark rose before the fsync covering it completed"
+        gate.set()
+        await writing
+        assert marked.durable_mark == 1  # read in the batch's transaction, before its commit
+
+        def failing(fd: int) -> None:
+            raise OSError(5, "Input/output error")
+
+        monkeypatch.setattr(os, "fdatasync", failing)
+        with pytest.raises(OSError):
+            await marked.run(insert(2))
+        assert marked.durable_mark == 1, "a failed fsync raised the mark"
+    finally:
+        await marked.stop()
+
+
 async def test_a_read_from_another_loop_while_an_fsync_is_under_way_waits_for_an_fsync(
     writer: SQLiteWriter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
