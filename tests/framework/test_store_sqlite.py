@@ -127,15 +127,10 @@ async def test_no_event_another_process_appended_is_handed_out_before_its_fsync(
 
 
 async def test_a_claim_of_this_processs_own_appends_waits_for_no_fsync(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = SQLiteStore(f"sqlite:///{tmp_path / 'bot.db'}")
-    await store.open()
-    try:
-        _, fsyncs = watch_fsyncs(monkeypatch)
-        await asyncio.gather(*(store.append(new_event("a")) for _ in range(3)))
-        assert len(fsyncs) == 1
-        assert len(await store.claim("w", 10, lease=30)) == 3
-        assert len(fsyncs) == 1
-    finally:
-        await store.close()
+    _, fsyncs = watch_fsyncs(monkeypatch)
+    await asyncio.gather(*(store.append(new_event("a")) for _ in range(3)))
+    assert len(fsyncs) == 1
+    assert len(await store.claim("w", 10, lease=30)) == 3
+    assert len(fsyncs) == 1
