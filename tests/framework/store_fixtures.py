@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -19,6 +21,7 @@ from tests.conftest import require_service
 __all__ = [
     "REDIS_URL",
     "claimed_ids",
+    "errors_opening_at_once",
     "isolated_redis_url",
     "open_and_start",
     "redis_problem",
@@ -31,6 +34,36 @@ __all__ = [
 ]
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+T = TypeVar("T")
+
+
+def errors_opening_at_once(
+    attempts: int, make: Callable[[int], T], open_: Callable[[T], object], close: Callable[[T], object]
+) -> list[sqlite3.Error]:
+    """`attempts` times, two objects from `make(attempt)` opened by two threads released at the same moment, as
+    the processes of a host open their files, then closed: the SQLite errors their opening raised."""
+    errors: list[sqlite3.Error] = []
+    for attempt in range(attempts):
+        pair = [make(attempt) for _ in range(2)]
+        barrier = threading.Barrier(2)
+
+        def opening(opened: T, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            try:
+                open_(opened)
+            except sqlite3.Error as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=opening, args=(opened,)) for opened in pair]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for opened in pair:
+            close(opened)
+    return errors
 
 
 def watch_fsyncs(monkeypatch: pytest.MonkeyPatch, *, held: bool = False) -> tuple[threading.Event, list[int]]:

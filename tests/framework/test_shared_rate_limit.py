@@ -9,8 +9,6 @@ it, and answers 429 above its own rate limit.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -38,6 +36,7 @@ from framework.store.factory import open_store
 from framework.store.redis import RedisRateLimiter
 from framework.store.shared_limiter import LeasedRateLimiter
 from framework.store.sqlite import SQLiteRateLimiter
+from tests.framework.store_fixtures import errors_opening_at_once
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
 
@@ -275,25 +274,10 @@ async def test_a_hold_in_one_process_makes_its_waiting_callers_take_new_slots_af
 def test_the_processes_of_a_host_open_their_rate_limit_file_at_once(tmp_path: Path) -> None:
     """Two limiters switching a new `.rates` file to WAL at the same moment made SQLite answer "database is
     locked" without waiting (one open in ~12): that process then paced alone (here two race 60 times)."""
-    errors: list[BaseException] = []
-    for attempt in range(60):
-        limiters = [
-            SQLiteRateLimiter(str(tmp_path / f"bot{attempt}.db.rates"), "shop", 10.0) for _ in range(2)
-        ]
-        barrier = threading.Barrier(2)
-
-        def open_file(limiter: SQLiteRateLimiter, barrier: threading.Barrier = barrier) -> None:
-            barrier.wait()
-            try:
-                limiter._connection()
-            except sqlite3.Error as error:
-                errors.append(error)
-
-        threads = [threading.Thread(target=open_file, args=(limiter,)) for limiter in limiters]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        for limiter in limiters:
-            limiter.close()
+    errors = errors_opening_at_once(
+        60,
+        lambda attempt: SQLiteRateLimiter(str(tmp_path / f"bot{attempt}.db.rates"), "shop", 10.0),
+        lambda limiter: limiter._connection(),
+        lambda limiter: limiter.close(),
+    )
     assert not errors, errors[:3]

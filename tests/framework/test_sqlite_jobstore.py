@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +16,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from framework.schedules.sqlite_jobstore import SQLiteJobStore
+from tests.framework.store_fixtures import errors_opening_at_once
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 TABLE = "jobs"
@@ -144,23 +144,10 @@ def test_the_processes_of_a_host_start_their_job_stores_on_a_new_file_at_once(
     """Two connections switching a new file to WAL at the same moment make SQLite answer "database is locked"
     without waiting, whatever the busy timeout: that process's scheduler would not start (here two race 60
     times)."""
-    errors: list[BaseException] = []
-    for attempt in range(60):
-        stores = [SQLiteJobStore(str(tmp_path / f"bot{attempt}.db"), table=TABLE) for _ in range(2)]
-        barrier = threading.Barrier(2)
-
-        def start(store: Any, barrier: threading.Barrier = barrier) -> None:
-            barrier.wait()
-            try:
-                store.start(scheduler, "default")
-            except sqlite3.Error as error:
-                errors.append(error)
-
-        threads = [threading.Thread(target=start, args=(store,)) for store in stores]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        for store in stores:
-            store.shutdown()
+    errors = errors_opening_at_once(
+        60,
+        lambda attempt: SQLiteJobStore(str(tmp_path / f"bot{attempt}.db"), table=TABLE),
+        lambda store: store.start(scheduler, "default"),
+        lambda store: store.shutdown(),
+    )
     assert not errors, errors[:3]
