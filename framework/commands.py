@@ -37,7 +37,6 @@ __all__ = [
     "run",
     "send",
     "send_sample",
-    "serving_runtime",
 ]
 
 
@@ -90,13 +89,6 @@ def run(args: argparse.Namespace) -> int:
             sock.close()
 
 
-def serving_runtime(config: Config, processes: int) -> Runtime:
-    """The runtime of one serving process of `processes` (its store then knows other processes share it)."""
-    runtime = Runtime(config)
-    runtime.store.shared = processes > 1
-    return runtime
-
-
 def _serve(
     args: argparse.Namespace, config: Config, host: str, sockets: list[socket.socket], index: int = 0
 ) -> int:
@@ -107,7 +99,7 @@ def _serve(
         loop_name = resolve_event_loop(config.service.event_loop)
         loop = new_event_loop(loop_name)
         asyncio.set_event_loop(loop)
-        runtime = serving_runtime(config, args.processes)
+        runtime = Runtime(config)
         problems = [] if args.no_check else needs_problems(config, runtime.plugins, runtime.providers)
         if problems:
             for problem in problems:

@@ -166,10 +166,6 @@ class Store(abc.ABC):
     """What the triggers, the dispatcher and the plugins' state need from storage."""
 
     url: str
-    shared: bool = False
-    """Other processes serve from this store too (`chatwright run --processes N`): a read of state then returns
-    nothing another process wrote until that write is as durable as its writer was told (SQLite: every read waits
-    for an fsync of the log, which covers every process's commits before it)."""
 
     async def open(self) -> None:  # noqa: B027 - optional hook
         """Connect and create what is missing."""

@@ -179,15 +179,6 @@ class SQLiteStore(Store):
         """History rows this store added since it last trimmed the history (`_trim_history`)."""
 
     @property
-    def shared(self) -> bool:
-        """See `Store.shared`; the writer keeps it (a shared file's reads, too, wait for an fsync of their own)."""
-        return self._writer.shared
-
-    @shared.setter
-    def shared(self, value: bool) -> None:
-        self._writer.shared = value
-
-    @property
     def commits(self) -> int:
         """Transactions committed so far (appends batched together count once)."""
         return self._writer.commits

@@ -9,10 +9,11 @@ The transaction commits with `synchronous=NORMAL`: its pages are written to the 
 fsynced. A batch holding a durable operation (the default) is then handed to the fsync thread, which fsyncs the
 log and settles the batch's futures; until it has, the loop's next operations wait and join one transaction, so
 at load many appends share one fsync. A durable batch that changed nothing (reads: a cursor, a plugin's state)
-needs no fsync of its own when every change this connection committed before it is covered by an fsync that has
-completed, and no other process writes the file: what it read is durable already. A batch of operations
-submitted as not durable (claims, acks: what a power loss may undo without losing an event) is settled at once:
-no fsync, no thread. That is `synchronous=FULL`'s promise where it is asked for, with the fsync off the loop and
+needs no fsync of its own when every change it can see is covered by an fsync that has completed: every change
+this connection committed (its count of changes), and every commit of another connection, in this process or
+another (SQLite's `data_version`: one process sees another's commit before that process's fsync). A batch of
+operations submitted as not durable (claims, acks: what a power loss may undo without losing an event) is settled
+at once: no fsync, no thread. That is `synchronous=FULL`'s promise where it is asked for, with the fsync off the loop and
 no thread hand-over for the SQL itself: on one core, a writer thread would pay two thread switches and the GIL's
 hand-overs for every batch.
 
@@ -40,7 +41,7 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 __all__ = ["SQLiteWriter", "setup_turn"]
 
@@ -50,6 +51,21 @@ Pending = tuple[Operation, "asyncio.Future[Any]", bool]
 """An operation, the future its caller awaits, and whether its commit must be durable."""
 Outcome = tuple[Any, BaseException | None]
 Settled = list[tuple["asyncio.Future[Any]", Any, BaseException | None]]
+
+
+class Seen(NamedTuple):
+    """What a durable batch's transaction read before its commit: once an fsync after that commit completes,
+    all of it is durable."""
+
+    mark: int
+    """What the writer's `mark` function read (the store: the inbox's highest seq)."""
+    version: int
+    """SQLite's `data_version`: it changes whenever another connection commits."""
+
+
+NOTHING_SEEN = Seen(0, -1)
+"""A batch that read nothing (not durable, or rolled back): its fsync proves nothing."""
+Transacted = tuple[list[Outcome], Seen]
 
 _STOP = object()
 MAX_BATCH = 512
@@ -106,11 +122,11 @@ def setup_turn(path: str) -> Iterator[None]:
             os.close(lock)
 
 
-def _outcomes(done: asyncio.Future[tuple[list[Outcome], int]], count: int) -> tuple[list[Outcome], int]:
-    """A transaction's outcomes and mark, or its failure for each of its operations (the turn could not be
-    taken)."""
+def _outcomes(done: asyncio.Future[Transacted], count: int) -> Transacted:
+    """A transaction's outcomes and what it saw, or its failure for each of its operations (the turn could not
+    be taken)."""
     failure = done.exception()
-    return ([(None, failure)] * count, 0) if failure is not None else done.result()
+    return ([(None, failure)] * count, NOTHING_SEEN) if failure is not None else done.result()
 
 
 class _Queued:
@@ -269,9 +285,9 @@ class SQLiteWriter:
         self._synced_changes = -1
         """The connection's `total_changes` when the latest completed fsync began: while it still reads so, every
         change this connection committed is in fsynced log (-1: none yet)."""
-        self.shared = False
-        """Other processes write the file: their commits are seen before their fsyncs, so every durable batch,
-        reads included, waits for an fsync of its own."""
+        self._synced_version = NOTHING_SEEN.version
+        """The `data_version` a batch covered by a completed fsync read: while a batch reads the same, no other
+        connection has committed since, and every other connection's commit it sees is in fsynced log."""
 
     @property
     def syncs(self) -> int:
@@ -369,7 +385,7 @@ class SQLiteWriter:
             turn = self._lock is None or _try_turn(self._lock)
             if turn:
                 try:
-                    outcomes, mark = self._transaction(connection, pending)
+                    outcomes, seen = self._transaction(connection, pending)
                 finally:
                     if self._lock is not None:
                         fcntl.flock(self._lock, fcntl.LOCK_UN)
@@ -381,11 +397,9 @@ class SQLiteWriter:
                 lambda done: self._committed(loop, pending, *_outcomes(done, len(pending)))
             )
             return
-        self._committed(loop, pending, outcomes, mark)
+        self._committed(loop, pending, outcomes, seen)
 
-    def _transaction_in_turn(
-        self, connection: sqlite3.Connection, pending: list[Pending]
-    ) -> tuple[list[Outcome], int]:
+    def _transaction_in_turn(self, connection: sqlite3.Connection, pending: list[Pending]) -> Transacted:
         with self._writers_held():
             return self._transaction(connection, pending)
 
@@ -396,7 +410,7 @@ class SQLiteWriter:
             yield
 
     def _committed(
-        self, loop: asyncio.AbstractEventLoop, pending: list[Pending], outcomes: list[Outcome], mark: int
+        self, loop: asyncio.AbstractEventLoop, pending: list[Pending], outcomes: list[Outcome], seen: Seen
     ) -> None:
         """Settle a committed batch, or hand it to the fsync thread when it holds a durable operation."""
         settled = [
@@ -408,23 +422,24 @@ class SQLiteWriter:
             syncer is None
             or connection is None
             or not any(durable for _, _, durable in pending)
-            or (connection.total_changes == self._synced_changes and not self.shared)
+            or (connection.total_changes == self._synced_changes and seen.version == self._synced_version)
         ):
             _settle(settled, self._queued)
             self._ready(loop)
             return
         self._busy.add(loop)
         changes = connection.total_changes
-        syncer.sync(loop, settled, lambda failure: self._synced(loop, changes, mark, failure))
+        syncer.sync(loop, settled, lambda failure: self._synced(loop, changes, seen, failure))
 
     def _synced(
-        self, loop: asyncio.AbstractEventLoop, changes: int, mark: int, failure: OSError | None
+        self, loop: asyncio.AbstractEventLoop, changes: int, seen: Seen, failure: OSError | None
     ) -> None:
-        """An fsync that began when the connection had made `changes` changes, after a batch that read `mark`,
-        has completed (or failed)."""
+        """An fsync that began when the connection had made `changes` changes, after a batch that saw `seen`, has
+        completed (or failed)."""
         if failure is None:
             self._synced_changes = max(self._synced_changes, changes)
-            self.durable_mark = max(self.durable_mark, mark)
+            self._synced_version = max(self._synced_version, seen.version)
+            self.durable_mark = max(self.durable_mark, seen.mark)
         self._ready(loop)
 
     def _ready(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -434,11 +449,11 @@ class SQLiteWriter:
             if self._pending.get(loop):
                 self._flush(loop)
 
-    def _transaction(self, connection: sqlite3.Connection, batch: list[Pending]) -> tuple[list[Outcome], int]:
-        """Run the batch in one transaction and commit it; each operation's result or error, and the mark read
-        before the commit of a durable batch (0 when none was)."""
+    def _transaction(self, connection: sqlite3.Connection, batch: list[Pending]) -> Transacted:
+        """Run the batch in one transaction and commit it; each operation's result or error, and what a durable
+        batch saw before its commit."""
         outcomes: list[Outcome]
-        mark = 0
+        seen = NOTHING_SEEN
         try:
             connection.execute("BEGIN IMMEDIATE")
             try:
@@ -451,16 +466,19 @@ class SQLiteWriter:
                     connection.execute("BEGIN IMMEDIATE")
                     outcomes = [self._isolated(connection, operation) for operation, _, _ in batch]
             if connection.in_transaction:
-                if self._mark is not None and any(durable for _, _, durable in batch):
-                    mark = self._mark(connection)
+                if any(durable for _, _, durable in batch):
+                    seen = Seen(
+                        0 if self._mark is None else self._mark(connection),
+                        connection.execute("PRAGMA data_version").fetchone()[0],
+                    )
                 connection.execute("COMMIT")
                 self.commits += 1
         except Exception as error:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             outcomes = [(None, error)] * len(batch)
-            mark = 0
-        return outcomes, mark
+            seen = NOTHING_SEEN
+        return outcomes, seen
 
     @staticmethod
     def _isolated(connection: sqlite3.Connection, operation: Operation) -> Outcome:

@@ -169,20 +169,3 @@ def _gone(pid: int) -> bool:
         return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return True
-
-
-@pytest.mark.parametrize(("processes", "shared"), [(1, False), (2, True)])
-def test_each_serving_process_knows_whether_others_share_its_store(
-    tmp_path: Path, processes: int, shared: bool
-) -> None:
-    # with others it claims no event another process appended until an fsync covers that append
-    from framework.commands import serving_runtime
-    from framework.config import config_from_dict
-
-    config = config_from_dict(
-        {"store": {"url": f"sqlite:///{tmp_path / 'bot.db'}"}, "plugins": {"entry_points": False}},
-        tmp_path / "bot.toml",
-        "bot.toml",
-        {},
-    )
-    assert serving_runtime(config, processes).store.shared is shared
