@@ -13,9 +13,9 @@ needs no fsync of its own when every change it can see is covered by an fsync th
 this connection committed (its count of changes), and every commit of another connection, in this process or
 another (SQLite's `data_version`: one process sees another's commit before that process's fsync). A batch of
 operations submitted as not durable (claims, acks: what a power loss may undo without losing an event) is settled
-at once: no fsync, no thread. That is `synchronous=FULL`'s promise where it is asked for, with the fsync off the loop and
-no thread hand-over for the SQL itself: on one core, a writer thread would pay two thread switches and the GIL's
-hand-overs for every batch.
+at once: no fsync, no thread. That is `synchronous=FULL`'s promise where it is asked for, with the fsync off the
+loop and no thread hand-over for the SQL itself: on one core, a writer thread would pay two thread switches and the
+GIL's hand-overs for every batch.
 
 The log is checkpointed into the database by the fsync thread, on a connection of its own with
 `synchronous=FULL` (so the database is fsynced before any of the log is written over): when nothing has come for
