@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import builtins
-import uuid
+import os
+import time
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -24,7 +25,20 @@ def utcnow() -> datetime:
 
 
 def _new_id() -> str:
-    return uuid.uuid4().hex
+    """A UUIDv7 (RFC 9562) as 32 hex digits: the millisecond first, then 74 random bits.
+
+    Ids made later sort later, so the store's dedupe key of an event made here (an emit, a schedule fire, a
+    command) goes to the end of its index, on a page the last commit wrote too, instead of onto a random page:
+    uuid4 ids cost a page each per commit once the index has more leaves than a commit has appends."""
+    random = int.from_bytes(os.urandom(10))
+    value = (
+        (time.time_ns() // 1_000_000) << 80
+        | 0x7 << 76
+        | (random >> 62 & 0xFFF) << 64
+        | 0b10 << 62
+        | random & 0x3FFF_FFFF_FFFF_FFFF
+    )
+    return f"{value:032x}"
 
 
 @attrs.frozen

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
+import time
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import attrs
 import pytest
 
 from framework import jsoncodec
 from framework.events import Event, event_from_dict, event_from_json, event_to_dict, event_to_json, new_event
+from framework.store.sqlite import _remember, _setup
 
 
 def test_round_trip_keeps_every_field() -> None:
@@ -38,6 +44,38 @@ def test_new_event_has_fresh_id_and_traces_itself() -> None:
     assert first.trace_id == first.id
     assert first.attempt == 1
     assert first.received_at.tzinfo is not None
+
+
+def test_event_ids_are_uuid7s_so_ids_made_later_sort_later() -> None:
+    first = new_event("a.b").id
+    deadline = time.monotonic() + 1.0
+    while (later := new_event("a.b").id)[:12] == first[:12] and time.monotonic() < deadline:
+        pass  # until the next millisecond
+    assert [uuid.UUID(id).version for id in (first, later)] == [7, 7]
+    assert uuid.UUID(first).variant == uuid.RFC_4122
+    assert later > first
+
+
+def test_the_dedupe_keys_of_new_events_fill_the_end_of_the_index_not_random_pages(tmp_path: Path) -> None:
+    # What each commit writes to the log: a service keeps a week of keys, and a key on a page of its own costs a
+    # page per append (4 KB written, fsynced and checkpointed).
+    path = tmp_path / "inbox.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    _setup(db)
+    db.execute("PRAGMA wal_autocheckpoint=0")
+    now = time.time()
+    db.execute("BEGIN")
+    for _ in range(20_000):
+        _remember(db, new_event("a.b").id, 3600.0, now)
+    db.execute("COMMIT")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.execute("BEGIN")
+    for _ in range(32):
+        _remember(db, new_event("a.b").id, 3600.0, now)
+    db.execute("COMMIT")
+    frames = (os.path.getsize(f"{path}-wal") - 32) // (4096 + 24)
+    db.close()
+    assert frames <= 4, f"a commit of 32 new keys wrote {frames} pages"
 
 
 def test_naive_timestamps_from_json_are_taken_as_utc() -> None:
