@@ -27,9 +27,11 @@ def utcnow() -> datetime:
 def _new_id() -> str:
     """A UUIDv7 (RFC 9562) as 32 hex digits: the millisecond first, then 74 random bits.
 
-    Ids made later sort later, so the store's dedupe key of an event made here (an emit, a schedule fire, a
-    command) goes to the end of its index, on a page the last commit wrote too, instead of onto a random page:
-    uuid4 ids cost a page each per commit once the index has more leaves than a commit has appends."""
+    The id of an event made without one: a webhook on a route without a delivery id, a command's, a lifecycle
+    event, a plugin's own `new_event` (schedule fires, emits and polled messages derive theirs). Ids made later
+    sort later, so the store's dedupe key of such an event goes to the end of its index, on a page the last commit
+    wrote too, instead of onto a random page: uuid4 ids cost a page each per commit once the index has more
+    leaves than a commit has appends."""
     random = int.from_bytes(os.urandom(10))
     value = (
         (time.time_ns() // 1_000_000) << 80
