@@ -11,6 +11,9 @@ Four ways, each a fresh child process on the server core:
   routes set one): an event is handed over unless an event with its key is still in the inbox.
 - `drain`: the N events are appended first (not timed); the clock runs while the worker empties the inbox.
 - `plain`: the baseline, a plain loop awaiting the same no-op handler N times.
+The events are made without ids, so their ids are chatwright's UUIDv7s, which sort by time; `pipeline` is run once
+more with a random id on every event, as a webhook sender that makes random delivery ids gives them: each one's
+dedupe key then lands on a page of its own.
 The overhead per event is (1 / ours - 1 / plain) in microseconds.
 """
 
@@ -20,6 +23,7 @@ import argparse
 import asyncio
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +48,7 @@ ORDERING_KEYS = 64
 
 
 async def _ours(
-    events: int, db: Path, mode: str, producers: int = PRODUCERS, keys: int = 0
+    events: int, db: Path, mode: str, producers: int = PRODUCERS, keys: int = 0, random_ids: bool = False
 ) -> dict[str, Any]:
     from framework.config import config_from_dict
     from framework.events import new_event
@@ -73,7 +77,10 @@ async def _ours(
         config, plugins=[noop_plugin("bench.*")], providers={}, listeners=[count], with_schedules=False
     )
     batch = [
-        (new_event("bench.tick", {"n": i, "chat_id": "c-1"}), f"c-{i % keys}" if keys else None)
+        (
+            new_event("bench.tick", {"n": i, "chat_id": "c-1"}, id=uuid.uuid4().hex if random_ids else None),
+            f"c-{i % keys}" if keys else None,
+        )
         for i in range(events)
     ]
     shares = [batch[i::producers] for i in range(producers)]
@@ -123,11 +130,19 @@ async def _plain(events: int) -> dict[str, Any]:
 
 
 def measure(
-    mode: str, events: int, cores: Cores, loop: str, producers: int = PRODUCERS, keys: int = 0
+    mode: str,
+    events: int,
+    cores: Cores,
+    loop: str,
+    producers: int = PRODUCERS,
+    keys: int = 0,
+    random_ids: bool = False,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="chatwright-bench-") as directory:
         args = ["--mode", mode, "--events", str(events), "--db", directory, "--loop", loop]
         args += ["--producers", str(producers), "--keys", str(keys)]
+        if random_ids:
+            args.append("--random-ids")
         child = spawn("tests.benchmarks.bench_dispatch", *args, cpus=cores.server, name=f"dispatch {mode}")
         return child.result()
 
@@ -141,6 +156,15 @@ def run(settings: Settings, cores: Cores) -> Report:
     # Process CPU time (both threads) per event: what other processes' load on the machine does not inflate.
     cpu_piped = report.add(Series("CPU per event, appended while running", "us", higher_is_better=False))
     cpu_drain = report.add(Series("CPU per event, draining", "us", higher_is_better=False))
+    # What the ids cost: the same pipeline with a sender's random ids / with the UUIDv7s made for events without.
+    random_ids = report.add(
+        Series(
+            "overhead per event, appended while running: random ids / generated ids",
+            "us",
+            baseline=[],
+            higher_is_better=False,
+        )
+    )
     # These two compare chatwright with itself: overhead through Worker.append / overhead through store.append.
     handover, light, keyed = (
         report.add(
@@ -163,6 +187,7 @@ def run(settings: Settings, cores: Cores) -> Report:
     for _ in range(settings.rounds):
         ours = measure("pipeline", n, cores, loop_for(settings, "ours"))
         base = measure("plain", n, cores, loop_for(settings, "baseline"))
+        ours_random = measure("pipeline", n, cores, loop_for(settings, "ours"), random_ids=True)
         ours_drain = measure("drain", n, cores, loop_for(settings, "ours"))
         ours_handover = measure("handover", n, cores, loop_for(settings, "ours"))
         light_handover = measure("handover", n, cores, loop_for(settings, "ours"), LIGHT_PRODUCERS)
@@ -180,6 +205,9 @@ def run(settings: Settings, cores: Cores) -> Report:
             """Microseconds per event above the plain loop of this round."""
             return float((result["elapsed"] - base["elapsed"]) / n * 1e6)
 
+        assert random_ids.baseline is not None
+        random_ids.ours.append(overhead_us(ours_random))
+        random_ids.baseline.append(overhead_us(ours))
         handover.ours.append(overhead_us(ours_handover))
         handover.baseline.append(overhead_us(ours))
         light.ours.append(overhead_us(light_handover))
@@ -243,11 +271,12 @@ def main() -> None:
     parser.add_argument("--producers", type=int, default=PRODUCERS)
     parser.add_argument("--keys", type=int, default=0, help="ordering keys, one per event in turn (0: none)")
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="asyncio")
+    parser.add_argument("--random-ids", action="store_true", help="a random id on every event, not a UUIDv7")
     args = parser.parse_args()
     if args.mode == "plain":
         work = _plain(args.events)
     else:
-        work = _ours(args.events, Path(args.db), args.mode, args.producers, args.keys)
+        work = _ours(args.events, Path(args.db), args.mode, args.producers, args.keys, args.random_ids)
     emit_result(run_on_loop(args.loop, work))
 
 
