@@ -26,18 +26,7 @@ from framework.logs import use_format
 from framework.runtime import Runtime, build_providers, needs_problems, resolve_plugins
 from framework.store.factory import open_store
 
-__all__ = [
-    "check",
-    "dead_letters",
-    "demo",
-    "emit",
-    "emulate",
-    "new",
-    "replay",
-    "run",
-    "send",
-    "send_sample",
-]
+__all__ = ["check", "dead_letters", "demo", "emit", "emulate", "new", "replay", "run", "send", "send_sample"]
 
 
 def run(args: argparse.Namespace) -> int:
