@@ -64,7 +64,7 @@ class Seen(NamedTuple):
 
 
 NOTHING_SEEN = Seen(0, -1)
-"""A batch that read nothing (not durable, or rolled back): its fsync proves nothing."""
+"""What a batch that needs no fsync saw: it is not durable, or it was rolled back (its callers get its error)."""
 Transacted = tuple[list[Outcome], Seen]
 
 _STOP = object()
@@ -421,7 +421,7 @@ class SQLiteWriter:
         if (
             syncer is None
             or connection is None
-            or not any(durable for _, _, durable in pending)
+            or seen is NOTHING_SEEN
             or (connection.total_changes == self._synced_changes and seen.version == self._synced_version)
         ):
             _settle(settled, self._queued)
