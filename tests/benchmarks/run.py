@@ -51,7 +51,7 @@ from tests.benchmarks.harness import (
 )
 from tests.benchmarks.peers import PEERS
 
-__all__ = ["BENCHMARKS", "format_bars", "format_report", "main", "run_all"]
+__all__ = ["BENCHMARKS", "format_bars", "format_report", "main", "measuring_command", "run_all"]
 
 BENCHMARKS: dict[str, Callable[[Settings, Cores], Report]] = {
     "ingest": bench_ingest.run,
@@ -171,6 +171,24 @@ def run_all(names: Sequence[str], settings: Settings, *, echo: bool = True) -> l
     return reports
 
 
+OUTPUT_OPTIONS = ("--json", "--markdown")
+"""Where a run writes its numbers: not part of what it measured, so left out of the command it records."""
+
+
+def measuring_command(argv: Sequence[str]) -> str:
+    """The command that repeats a run's measurements, as its report, JSON, markdown and plots name it."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in OUTPUT_OPTIONS:
+            skip = True
+        elif not arg.startswith(tuple(f"{option}=" for option in OUTPUT_OPTIONS)):
+            kept.append(arg)
+    return " ".join(["python -m tests.benchmarks.run", *map(shlex.quote, kept)])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tests.benchmarks.run", description=__doc__.splitlines()[0] if __doc__ else None
@@ -231,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = attrs.evolve(settings, schedule_rounds=args.rounds)
     where = cores()
     info = machine()
-    command = "python -m tests.benchmarks.run " + shlex.join(argv if argv is not None else sys.argv[1:])
+    command = measuring_command(argv if argv is not None else sys.argv[1:])
     print(f"command: {command.strip()}")
     print(f"machine: {info['nproc']} cores, {info['cpu']}, Python {info['python']}, {info['platform']}")
     print(
