@@ -70,6 +70,11 @@ async def test_one_durable_operation_makes_its_whole_batch_durable(
     assert len(fsyncs) == 1
 
 
+def failing_fdatasync(fd: int) -> None:
+    """`os.fdatasync` as a failing disk answers it."""
+    raise OSError(5, "Input/output error")
+
+
 def read(db: sqlite3.Connection) -> int:
     return int(db.execute("SELECT COUNT(*) FROM plugin_state").fetchone()[0])
 
@@ -131,10 +136,7 @@ async def test_the_durable_mark_rises_once_the_fsync_of_the_batch_that_read_it_c
         await writing
         assert marked.durable_mark == 1  # read in the batch's transaction, before its commit
 
-        def failing(fd: int) -> None:
-            raise OSError(5, "Input/output error")
-
-        monkeypatch.setattr(os, "fdatasync", failing)
+        monkeypatch.setattr(os, "fdatasync", failing_fdatasync)
         with pytest.raises(OSError):
             await marked.run(insert(2))
         assert marked.durable_mark == 1, "a failed fsync raised the mark"
@@ -173,10 +175,7 @@ async def test_a_failed_fsync_is_not_taken_for_one_that_covers_the_changes(
 ) -> None:
     real = os.fdatasync
 
-    def failing(fd: int) -> None:
-        raise OSError(5, "Input/output error")
-
-    monkeypatch.setattr(os, "fdatasync", failing)
+    monkeypatch.setattr(os, "fdatasync", failing_fdatasync)
     with pytest.raises(OSError):
         await writer.run(insert(1))
     monkeypatch.setattr(os, "fdatasync", real)
@@ -204,10 +203,7 @@ async def test_writes_made_while_an_fsync_is_under_way_share_the_next_one(
 async def test_a_failed_fsync_fails_every_write_of_its_batch(
     writer: SQLiteWriter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def failing(fd: int) -> None:
-        raise OSError(5, "Input/output error")
-
-    monkeypatch.setattr(os, "fdatasync", failing)
+    monkeypatch.setattr(os, "fdatasync", failing_fdatasync)
     writes = [writer.submit(insert(n)) for n in range(3)]
     results = await asyncio.gather(*writes, return_exceptions=True)
     assert all(isinstance(result, OSError) for result in results)
