@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from tests.benchmarks.harness import Bar, Cores, Report, Series, Settings, emit_result, run_on_loop, spawn
-from tests.ports import free_port
+from tests.redis_server import RedisServer
 
 __all__ = ["WORKLOADS", "run"]
 
@@ -112,27 +112,12 @@ def _redis_server() -> Iterator[str]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("the Redis ceiling benchmark needs `redis-server` on the PATH")
-    port = free_port()
-    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = RedisServer(binary, ("--appendonly", "no"))
+    server.start()
     try:
-        import redis
-
-        client = redis.Redis(port=port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        client.close()
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server.url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        server.stop()
 
 
 def _c_client(url: str, client: Any, workload: str, requests: int) -> dict[str, float]:

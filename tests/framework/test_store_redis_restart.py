@@ -13,81 +13,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import attrs
 
 from framework.events import new_event
 from framework.store.base import Store
 from framework.store.factory import open_store
-from tests.conftest import require_service, wait_until, wait_until_sync
+from tests.conftest import require_service, wait_until
 from tests.framework.store_fixtures import require_redis_package
-from tests.ports import free_port
+from tests.redis_server import RedisServer
 
 DURABLE = ("--appendonly", "yes", "--appendfsync", "always")
 """What docs/scaling.md ("Durability: configure Redis for it") tells a deployment to set."""
 
 
-@attrs.define
-class PrivateRedis:
-    """A `redis-server` on a free port, its files in `directory`; `crash()` kills it, `start()` starts it again."""
-
-    binary: str
-    directory: Path
-    options: tuple[str, ...]
-    port: int = attrs.field(factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0?prefix=restart"
-
-    def start(self) -> None:
-        command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        command += ["--dir", str(self.directory), *self.options]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        import redis
-
-        client = redis.Redis(port=self.port, socket_connect_timeout=1)
-        try:
-            wait_until_sync(lambda: _pings(client), timeout=10)
-        finally:
-            client.close()
-
-    def crash(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-        self.process = None
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
-
-
-def _pings(client: Any) -> bool:
-    """Whether Redis answers (it has loaded its files and accepts commands)."""
-    import redis
-
-    try:
-        return bool(client.ping())
-    except (redis.ConnectionError, redis.BusyLoadingError):
-        return False
-
-
 @contextlib.contextmanager
-def private_redis(directory: Path, *options: str) -> Iterator[PrivateRedis]:
+def private_redis(directory: Path, *options: str) -> Iterator[RedisServer]:
     require_redis_package()
     binary = shutil.which("redis-server")
     require_service("redis-server", binary is not None, "redis-server is not on the PATH")
     assert binary is not None
-    server = PrivateRedis(binary, directory, options)
+    server = RedisServer(binary, ("--dir", str(directory), *options))
     server.start()
     try:
         yield server
@@ -97,7 +43,7 @@ def private_redis(directory: Path, *options: str) -> Iterator[PrivateRedis]:
 
 async def test_events_accepted_before_redis_crashed_are_all_there_after_it_restarts(tmp_path: Path) -> None:
     with private_redis(tmp_path, *DURABLE) as redis_server:
-        store = open_store(redis_server.url)
+        store = open_store(f"{redis_server.url}?prefix=restart")
         await store.open()
         events = [new_event("kept", {"n": n}) for n in range(20)]
         for event in events[:10]:
@@ -115,7 +61,7 @@ async def test_events_accepted_before_redis_crashed_are_all_there_after_it_resta
         assert await store.pending() == 18
         await store.close()
 
-        reopened = open_store(redis_server.url)
+        reopened = open_store(f"{redis_server.url}?prefix=restart")
         await reopened.open()
         try:
             again = [await reopened.append(event) for event in events]
