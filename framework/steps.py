@@ -130,12 +130,12 @@ class _Record:
 class _Pending:
     """A step's record not yet written: what to encode, if it comes to that."""
 
-    __slots__ = ("encode", "key", "result", "started", "state")
+    __slots__ = ("encode", "result", "started", "state", "step")
 
     def __init__(
-        self, key: str, state: _State, started: float, result: Any, encode: Callable[[Any], Any]
+        self, step: _Step, state: _State, started: float, result: Any, encode: Callable[[Any], Any]
     ) -> None:
-        self.key = key
+        self.step = step
         self.state = state
         self.started = started
         self.result = result
@@ -265,52 +265,83 @@ def _recorded_message(value: dict[str, Any]) -> Message:
     )
 
 
+@attrs.frozen
+class _Operation:
+    """What every step of one kind shares: its name, how its result is recorded, whether repeating it is safe."""
+
+    name: str
+    """The adapter's method (`post_message`), or `step:NAME` for `ctx.step`."""
+    encode: Callable[[Any], Any]
+    decode: Callable[[Any], Any]
+    safe_to_repeat: bool = False
+    """Applying it twice has the effect of applying it once (rename, set members, delete)."""
+    fixed_arguments: bool = False
+    """Its arguments are strings and tuples of them, which nothing can change while it runs: its key may be worked
+    out later (`StepJournal._key_of`)."""
+
+
 class _Step:
-    """One call to make a step of: how to perform it, read it back, and record its result.
+    """One call to make a step of: its operation, its arguments, and how to perform it and read it back.
 
     A plain slotted class, not attrs: one is made for every provider call a handler makes.
     """
 
-    __slots__ = (
-        "adapter",
-        "arguments",
-        "decode",
-        "encode",
-        "operation",
-        "perform",
-        "readback",
-        "safe_to_repeat",
-    )
+    __slots__ = ("adapter", "arguments", "key", "kind", "perform", "readback")
 
     def __init__(
         self,
-        operation: str,
+        kind: _Operation,
+        adapter: str | None,
         arguments: Any,
         perform: Callable[[], Awaitable[Any]],
-        encode: Callable[[Any], Any],
-        decode: Callable[[Any], Any],
-        safe_to_repeat: bool = False,
         readback: Callable[[datetime], Awaitable[Any]] | None = None,
-        adapter: str | None = None,
     ) -> None:
-        self.operation = operation
+        self.kind = kind
+        self.adapter = adapter
+        """The name the handler looked the adapter up by (None for `ctx.step`)."""
         self.arguments = arguments
         self.perform = perform
-        self.encode = encode
-        self.decode = decode
-        self.safe_to_repeat = safe_to_repeat
-        """Applying it twice has the effect of applying it once (rename, set members, delete)."""
         self.readback = readback
-        self.adapter = adapter
+        self.key: str | None = None
+
+    @property
+    def operation(self) -> str:
+        """`adapter.method`, or `step:NAME`: what its key and log lines name."""
+        return self.kind.name if self.adapter is None else f"{self.adapter}.{self.kind.name}"
+
+
+_CREATE_CHAT = _Operation("create_chat", _chat_record, _recorded_chat)
+_CREATE_CHAT_FIXED = _Operation("create_chat", _chat_record, _recorded_chat, fixed_arguments=True)
+_RENAME_CHAT = _Operation(
+    "rename_chat", _chat_record, _recorded_chat, safe_to_repeat=True, fixed_arguments=True
+)
+_SET_MEMBERS = _Operation(
+    "set_members", _chat_record, _recorded_chat, safe_to_repeat=True, fixed_arguments=True
+)
+_SET_MEMBERS_UNCHECKED = _Operation("set_members", _chat_record, _recorded_chat, safe_to_repeat=True)
+_POST_MESSAGE = _Operation("post_message", _message_record, _recorded_message, fixed_arguments=True)
+_DELETE_CHAT = _Operation("delete_chat", _none, _none, safe_to_repeat=True, fixed_arguments=True)
 
 
 class StepJournal:
     """The steps of one handler call: answers recorded ones, reconciles those in doubt, records the rest."""
 
+    __slots__ = (
+        "_delivery",
+        "_event",
+        "_handler",
+        "_new_operations",
+        "_occurrences",
+        "_pending",
+        "_recorded",
+        "_rerun",
+        "_shared",
+        "_unkeyed",
+        "writes",
+    )
+
     def __init__(self, shared: Steps, event: Event, handler: str, delivery: Delivery) -> None:
-        self._store = shared.store
-        self._settings = shared.settings
-        self._counters = shared.counters
+        self._shared = shared
         self._event = event
         self._handler = handler
         self._delivery = delivery
@@ -318,7 +349,10 @@ class StepJournal:
         self._new_operations: set[str] = set()
         """Operations this re-run performed without a record: where a recorded step of one went unused, the
         handler's calls changed."""
-        self._occurrences: dict[tuple[str, str], int] = {}
+        self._occurrences: dict[tuple[str, str], int] | None = None
+        self._unkeyed: list[_Step] = []
+        """Steps of a first delivery begun without their key, in the order begun. A key is needed only for a
+        record, and a handler's last step writes none, so a handler with one call never works its key out."""
         self._recorded: dict[str, _Record] | None = None
         """This handler's records from earlier attempts, loaded on the first step of a re-run."""
         self.writes: list[Awaitable[None]] = []
@@ -330,14 +364,27 @@ class StepJournal:
     def _key(self, operation: str, arguments: Any) -> str:
         """`handler|operation|digest of the arguments|occurrence`: readable where it can be, exact where it counts."""
         digest = _digest(arguments)
+        if self._occurrences is None:
+            self._occurrences = {}
         occurrence = self._occurrences.get((operation, digest), 0) + 1
         self._occurrences[(operation, digest)] = occurrence
         return f"{self._handler}|{operation}|{digest}|{occurrence}"
 
+    def _key_of(self, step: _Step) -> str:
+        """The key of `step`, after those of the steps begun before it: an occurrence counts the equal steps begun
+        before it, so keys are worked out in the order the steps began, whenever that is."""
+        if step.key is None:
+            for begun in self._unkeyed:
+                begun.key = self._key(begun.operation, begun.arguments)
+            self._unkeyed.clear()
+            if step.key is None:
+                step.key = self._key(step.operation, step.arguments)
+        return step.key
+
     async def _earlier(self) -> dict[str, _Record]:
         if self._recorded is None:
             prefix = self._handler + "|"
-            stored = await self._store.load_steps(self._event.id)
+            stored = await self._shared.store.load_steps(self._event.id)
             self._recorded = {
                 key: _Record.from_json(raw) for key, raw in stored.items() if key.startswith(prefix)
             }
@@ -345,7 +392,7 @@ class StepJournal:
 
     def _record(
         self,
-        key: str,
+        step: _Step,
         state: _State,
         started: float,
         result: Any = None,
@@ -353,7 +400,7 @@ class StepJournal:
     ) -> None:
         if self._pending is not None:
             self.flush()
-        self._pending = _Pending(key, state, started, result, encode)
+        self._pending = _Pending(step, state, started, result, encode)
 
     def flush(self) -> None:
         """Start writing the latest step's record (the handler moves on, or failed)."""
@@ -363,46 +410,56 @@ class StepJournal:
         result = None if pending.result is None else pending.encode(pending.result)
         record = _Record(pending.state, pending.started, result)
         self.writes.append(
-            self._store.record_step(self._event.id, pending.key, record.to_json(), self._settings.ttl)
+            self._shared.store.record_step(
+                self._event.id, self._key_of(pending.step), record.to_json(), self._shared.settings.ttl
+            )
         )
 
     async def run(self, step: _Step) -> Any:
         """Perform `step` once in effect: its recorded result, a read-back of its effect, or the call itself."""
-        if step.adapter is None:
-            return await self._run(step)
-        # the provider calls it makes are labelled (metrics, log lines, spans) with its adapter and operation
-        operation = step.operation.rpartition(".")[2]
-        token = scope.bind(scope.current().with_call(step.adapter, operation))
+        token = None
+        if step.adapter is not None:
+            # the provider calls it makes are labelled (metrics, log lines, spans) with its adapter and operation
+            token = scope.bind(scope.current().with_call(step.adapter, step.kind.name))
         try:
-            return await self._run(step)
+            if self._pending is not None:
+                self.flush()  # the step before is recorded before this one acts
+            if self._rerun:
+                return await self._run_again(step)
+            # A first delivery has no records to look for. The key waits until a record needs one (the arguments
+            # cannot change meanwhile), or is worked out now, after those of the steps begun before it.
+            if step.kind.fixed_arguments:
+                self._unkeyed.append(step)
+            else:
+                self._key_of(step)
+            return await self._perform(step)
         finally:
-            scope.reset(token)
+            if token is not None:
+                scope.reset(token)
 
-    async def _run(self, step: _Step) -> Any:
-        key = self._key(step.operation, step.arguments)
-        if self._pending is not None:
-            self.flush()  # the step before is recorded before this one acts
+    async def _run_again(self, step: _Step) -> Any:
+        """A step of a re-run: its record's result, or a read-back where it is in doubt, or the call."""
+        key = self._key_of(step)
         since = self._event.received_at - READBACK_SKEW
-        if self._rerun:
-            record = (await self._earlier()).pop(key, None)
-            if record is not None and record.state is _State.DONE:
-                self._counters.replayed += 1
-                return step.decode(record.result)
-            if record is None:
-                self._new_operations.add(step.operation)
-            if record is not None and record.state is _State.DOUBT:
-                since = datetime.fromtimestamp(record.started_at, UTC) - READBACK_SKEW
-            if (record is not None and record.state is _State.DOUBT) or (
-                record is None and self._delivery is Delivery.RESUMED
-            ):
-                found = await self._reconcile(step, key, since)
-                if found is not None:
-                    return found
-        return await self._perform(step, key)
+        record = (await self._earlier()).pop(key, None)
+        if record is not None and record.state is _State.DONE:
+            self._shared.counters.replayed += 1
+            return step.kind.decode(record.result)
+        if record is None:
+            self._new_operations.add(step.operation)
+        if record is not None and record.state is _State.DOUBT:
+            since = datetime.fromtimestamp(record.started_at, UTC) - READBACK_SKEW
+        if (record is not None and record.state is _State.DOUBT) or (
+            record is None and self._delivery is Delivery.RESUMED
+        ):
+            found = await self._reconcile(step, since)
+            if found is not None:
+                return found
+        return await self._perform(step)
 
-    async def _reconcile(self, step: _Step, key: str, since: datetime) -> Any:
+    async def _reconcile(self, step: _Step, since: datetime) -> Any:
         """Look for the effect of a step that may have happened; record and return it if found, else None."""
-        if step.safe_to_repeat:
+        if step.kind.safe_to_repeat:
             return None
         if step.readback is not None:
             try:
@@ -411,25 +468,25 @@ class StepJournal:
                 found = None
             else:
                 if found is not None:
-                    self._counters.reconciled += 1
+                    self._shared.counters.reconciled += 1
                     log.info(
                         "[%s] %s: %s found at the provider; not repeated",
                         self._event.id,
                         self._handler,
                         step.operation,
                     )
-                    self._record(key, _State.DONE, time.time(), found, step.encode)
+                    self._record(step, _State.DONE, time.time(), found, step.kind.encode)
                     return found
-                self._counters.not_found += 1
+                self._shared.counters.not_found += 1
                 return None
-        policy = self._settings.in_doubt.get(step.adapter or "", InDoubtPolicy.REPEAT)
+        policy = self._shared.settings.in_doubt.get(step.adapter or "", InDoubtPolicy.REPEAT)
         if policy is InDoubtPolicy.FAIL:
             raise StepInDoubt(
                 f"{step.operation} may have taken effect in an earlier attempt and {step.adapter or 'this step'}"
                 ' cannot read back whether it did (in_doubt = "fail"); check the provider, then replay the event'
                 " (`chatwright replay`) or discard it"
             )
-        self._counters.possible_duplicates += 1
+        self._shared.counters.possible_duplicates += 1
         log.warning(
             "[%s] %s: %s may have taken effect in an earlier attempt and cannot be read back; performing it"
             " again (a possible duplicate)",
@@ -439,28 +496,28 @@ class StepJournal:
         )
         return None
 
-    async def _perform(self, step: _Step, key: str) -> Any:
+    async def _perform(self, step: _Step) -> Any:
         started = time.time()
         try:
             result = await step.perform()
         except NotFound:
-            if step.safe_to_repeat and step.operation.endswith(".delete_chat") and self._rerun:
-                self._record(key, _State.DONE, started)
+            if step.kind is _DELETE_CHAT and self._rerun:
+                self._record(step, _State.DONE, started)
                 return None
-            self._record(key, _State.ABSENT, started)
+            self._record(step, _State.ABSENT, started)
             raise
         except ProviderError as error:
-            self._record(key, _State.DOUBT if error.may_have_acted else _State.ABSENT, started)
+            self._record(step, _State.DOUBT if error.may_have_acted else _State.ABSENT, started)
             if error.may_have_acted and step.readback is not None:
                 # Worth a retry even when the error says otherwise (a create answered without a body): the
                 # retry reads back before it acts, so it finds the effect instead of doubling it.
                 error.retryable = True
             raise
         except BaseException:
-            self._record(key, _State.DOUBT, started)
+            self._record(step, _State.DOUBT, started)
             raise
-        self._counters.performed += 1
-        self._record(key, _State.DONE, started, result, step.encode)
+        self._shared.counters.performed += 1
+        self._record(step, _State.DONE, started, result, step.kind.encode)
         return result
 
     def finish(self) -> None:
@@ -478,7 +535,7 @@ class StepJournal:
                 "[%s] %s: %d recorded step(s) not needed again", self._event.id, self._handler, len(unused)
             )
             return
-        self._counters.mismatched += len(unused)
+        self._shared.counters.mismatched += len(unused)
         log.warning(
             "[%s] %s: recorded step(s) of %s were not made again on this attempt, and other calls of the same"
             " operation(s) were made instead: the handler's arguments changed between attempts - keep values such as"
@@ -506,16 +563,8 @@ class StepJournal:
 
         readback = None if reconcile is None else functools.partial(call, reconcile)
 
-        return await self.run(
-            _Step(
-                operation=f"step:{name}",
-                arguments={"args": args, "kwargs": kwargs},
-                perform=perform,
-                encode=_identity,
-                decode=_identity,
-                readback=readback,
-            )
-        )
+        kind = _Operation(f"step:{name}", _identity, _identity)
+        return await self.run(_Step(kind, None, {"args": args, "kwargs": kwargs}, perform, readback))
 
 
 def _identity(value: T) -> T:
@@ -580,42 +629,36 @@ class JournaledProvider:
             def find(since: datetime) -> Awaitable[Chat | None]:
                 return readback.find_chat(name, _member_strings(given), since, **options)
 
+        fixed = isinstance(given, tuple) and all(type(value) in _SCALARS for value in options.values())
         return await self._journal.run(  # type: ignore[no-any-return]
             _Step(
-                operation=f"{self._adapter}.create_chat",
-                arguments=[name, _member_strings(given) if isinstance(given, tuple) else given, options],
-                perform=lambda: self._provider.create_chat(name, given, **options),
-                encode=_chat_record,
-                decode=_recorded_chat,
-                readback=find,
-                adapter=self._adapter,
+                _CREATE_CHAT_FIXED if fixed else _CREATE_CHAT,
+                self._adapter,
+                [name, _member_strings(given) if isinstance(given, tuple) else given, options],
+                lambda: self._provider.create_chat(name, given, **options),
+                find,
             )
         )
 
     async def rename_chat(self, chat_id: str | int, name: str) -> Chat:
         return await self._journal.run(  # type: ignore[no-any-return]
             _Step(
-                operation=f"{self._adapter}.rename_chat",
-                arguments=[str(chat_id), name],
-                perform=lambda: self._provider.rename_chat(chat_id, name),
-                encode=_chat_record,
-                decode=_recorded_chat,
-                safe_to_repeat=True,
-                adapter=self._adapter,
+                _RENAME_CHAT,
+                self._adapter,
+                [str(chat_id), name],
+                lambda: self._provider.rename_chat(chat_id, name),
             )
         )
 
     async def set_members(self, chat_id: str | int, members: Iterable[str | int]) -> Chat:
         given = _members(members)
+        checked = isinstance(given, tuple)
         return await self._journal.run(  # type: ignore[no-any-return]
             _Step(
-                operation=f"{self._adapter}.set_members",
-                arguments=[str(chat_id), _member_strings(given) if isinstance(given, tuple) else given],
-                perform=lambda: self._provider.set_members(chat_id, given),
-                encode=_chat_record,
-                decode=_recorded_chat,
-                safe_to_repeat=True,
-                adapter=self._adapter,
+                _SET_MEMBERS if checked else _SET_MEMBERS_UNCHECKED,
+                self._adapter,
+                [str(chat_id), _member_strings(given) if checked else given],
+                lambda: self._provider.set_members(chat_id, given),
             )
         )
 
@@ -629,27 +672,17 @@ class JournaledProvider:
 
         return await self._journal.run(  # type: ignore[no-any-return]
             _Step(
-                operation=f"{self._adapter}.post_message",
-                arguments=[str(chat_id), text],
-                perform=lambda: self._provider.post_message(chat_id, text),
-                encode=_message_record,
-                decode=_recorded_message,
-                readback=find,
-                adapter=self._adapter,
+                _POST_MESSAGE,
+                self._adapter,
+                [str(chat_id), text],
+                lambda: self._provider.post_message(chat_id, text),
+                find,
             )
         )
 
     async def delete_chat(self, chat_id: str | int) -> None:
         await self._journal.run(
-            _Step(
-                operation=f"{self._adapter}.delete_chat",
-                arguments=[str(chat_id)],
-                perform=lambda: self._provider.delete_chat(chat_id),
-                encode=_none,
-                decode=_none,
-                safe_to_repeat=True,
-                adapter=self._adapter,
-            )
+            _Step(_DELETE_CHAT, self._adapter, [str(chat_id)], lambda: self._provider.delete_chat(chat_id))
         )
 
     async def get_chat(self, chat_id: str | int) -> Chat:

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from framework import Context, Event, Plugin
+from framework import Context, Event, Plugin, jsoncodec
+from framework.chats import Capability, Message
 from framework.events import new_event
-from framework.steps import StepInDoubt
+from framework.steps import JournaledChats, StepInDoubt, Steps
 from framework.testing import BotHarness
 from tests.framework.welcome_helpers import roosted_state, welcome_plugin
 
@@ -303,3 +304,51 @@ async def test_a_step_is_recorded_before_the_next_one_acts() -> None:
     async with harness(plugin) as bot:
         await bot.emit("go")
     assert len(seen) == 1 and [key.split("|")[1] for key in seen[0]] == ["step:first"]
+
+
+class _RecordingStore:
+    """What a journal needs of a store to write its records: they are kept here, by key."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, Any]] = {}
+
+    async def record_step(self, event_id: str, key: str, record: bytes, ttl: float) -> None:
+        self.records[key] = jsoncodec.loads(record)
+
+
+class _SlowFirstPoster:
+    """A provider whose first `post_message` answers only after the second one has."""
+
+    name = "slowfirst"
+    capabilities = frozenset({Capability.POST_MESSAGE})
+
+    def __init__(self) -> None:
+        self.second_answered = asyncio.Event()
+        self.calls = 0
+
+    async def post_message(self, chat_id: str | int, text: str) -> Message:
+        self.calls += 1
+        number = self.calls
+        if number == 1:
+            await self.second_answered.wait()
+        else:
+            self.second_answered.set()
+        return Message(provider=self.name, chat_id=str(chat_id), id=f"m{number}", text=text)
+
+
+async def test_equal_calls_made_at_once_are_keyed_in_the_order_they_began_whichever_answers_first() -> None:
+    # A re-run looks its steps up in the order it makes the calls, so the first call made must own occurrence 1
+    # even when the second one's answer, and so its record, comes first.
+    store = _RecordingStore()
+    steps = Steps(store=store)  # type: ignore[arg-type]  # the journal writes records and nothing else here
+    journal = steps.journal(new_event("ping", {}), "twice.ping")
+    providers: dict[str, Any] = {"slow": _SlowFirstPoster()}  # only its post_message is called
+    poster = JournaledChats(providers, journal)["slow"]
+
+    first, second = await asyncio.gather(poster.post_message("c1", "hi"), poster.post_message("c1", "hi"))
+    journal.flush()
+    await asyncio.gather(*journal.writes)
+
+    by_occurrence = {key.rsplit("|", 1)[1]: record["result"]["id"] for key, record in store.records.items()}
+    assert (first.id, second.id) == ("m1", "m2")
+    assert by_occurrence == {"1": "m1", "2": "m2"}
