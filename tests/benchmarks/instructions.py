@@ -2,6 +2,7 @@
 
     .venv/bin/python -m tests.benchmarks.instructions                 # both, 300 and 1,300 webhooks (5-10 minutes)
     .venv/bin/python -m tests.benchmarks.instructions --only ingest --small 500 --large 2000
+    .venv/bin/python -m tests.benchmarks.instructions --only journal   # the step journal per provider call (1 minute)
 
 Timed ratios on a shared VM drift with the machine; instruction counts do not (`valgrind --tool=callgrind`
 counts the same for the same code and inputs, whatever else runs). Each server runs under callgrind twice, for
@@ -13,14 +14,20 @@ and the socket calls both do), and idle time. End to end also counts chatwright 
 The servers, the load generator and the emulator are those of
 benchmarks 1 and 2, both sides on one loop (`--loop`; default the shipped one, uvloop). Needs valgrind on PATH.
 
+`journal` counts the step journal alone, without a server: `tests.benchmarks.journal_calls` makes provider calls
+as a handler's first delivery does, through the journal and straight to an adapter that answers at once, for
+JOURNAL_SMALL and JOURNAL_LARGE calls; the difference per call is what the journal costs each provider call.
+
     .venv/bin/python -m tests.benchmarks.instructions --only e2e --connections 1 --small 100 --large 400
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -29,12 +36,17 @@ import attrs
 
 from tests.benchmarks import loadgen, servers
 from tests.benchmarks.emulator_client import Emulator
-from tests.benchmarks.harness import Cores, Settings, cores, loop_for, running, spawn
+from tests.benchmarks.harness import ROOT, Cores, Settings, cores, loop_for, running, spawn
 
-__all__ = ["Count", "count", "instructions_in", "main", "per_webhook"]
+__all__ = ["Count", "count", "count_journal", "instructions_in", "main", "per_webhook"]
 
 NO_STEPS = "ours-nosteps"
 """chatwright with steps off (its handler's provider call not journaled): end to end only, for the journal's cost."""
+
+BENCHMARKS = ("ingest", "e2e", "journal")
+
+JOURNAL_SMALL, JOURNAL_LARGE = 2_000, 12_000
+"""Provider calls in the small and large runs of `journal` (it makes ~20,000 calls a second under callgrind)."""
 
 VALGRIND_TIMEOUT = 900.0
 """Seconds a server under callgrind may take to start, or to finish its webhooks and stop (it runs ~50x slower)."""
@@ -112,9 +124,41 @@ def count(
         return Count(webhooks, instructions_in(output.read_text(errors="replace")))
 
 
+def count_journal(steps: bool, calls: int) -> Count:
+    """Run `journal_calls` under callgrind for `calls` provider calls, through the journal or not."""
+    with tempfile.TemporaryDirectory(prefix="chatwright-instructions-") as directory:
+        output = Path(directory) / "callgrind.out"
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={output}",
+            sys.executable,
+            "-m",
+            "tests.benchmarks.journal_calls",
+            *("--calls", str(calls), "--steps", "on" if steps else "off"),
+        ]
+        subprocess.run(
+            command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True, capture_output=True
+        )
+        return Count(calls, instructions_in(output.read_text(errors="replace")))
+
+
+def _journal() -> None:
+    costs = {
+        side: per_webhook(count_journal(steps, JOURNAL_SMALL), count_journal(steps, JOURNAL_LARGE))
+        for side, steps in (("steps on", True), ("steps off", False))
+    }
+    for side, cost in costs.items():
+        print(f"{'journal':<8} {side:<9} {cost:>25,.0f}  (per provider call)", flush=True)
+    print(
+        f"{'journal':<8} the journal's cost per provider call: {costs['steps on'] - costs['steps off']:,.0f}",
+        flush=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="ingest,e2e", help="comma-separated: ingest, e2e")
+    parser.add_argument("--only", default="ingest,e2e", help="comma-separated: ingest, e2e, journal")
     parser.add_argument("--small", type=int, default=300, help="webhooks in the small run")
     parser.add_argument("--large", type=int, default=1300, help="webhooks in the large run")
     parser.add_argument("--connections", type=int, default=64, help="connections of the load generator")
@@ -124,9 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sides", help="comma-separated subset of: ours, ours-nosteps, baseline")
     args = parser.parse_args(argv)
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
-    unknown = sorted(set(chosen) - {"ingest", "e2e"})
+    unknown = sorted(set(chosen) - set(BENCHMARKS))
     if unknown:
-        parser.error(f"--only: unknown benchmark(s) {', '.join(unknown)}; expected ingest, e2e")
+        parser.error(f"--only: unknown benchmark(s) {', '.join(unknown)}; expected {', '.join(BENCHMARKS)}")
     if shutil.which("valgrind") is None:
         print("valgrind is not on PATH (Debian: apt-get install valgrind)", file=sys.stderr)
         return 2
@@ -134,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     wanted = args.sides.split(",") if args.sides else None
     print(f"{'benchmark':<8} {'side':<9} {'instructions per webhook':>25}")
     for benchmark in chosen:
+        if benchmark == "journal":
+            _journal()
+            continue
         costs = {}
         for side in ("ours", NO_STEPS, "baseline") if benchmark == "e2e" else ("ours", "baseline"):
             if wanted is not None and side not in wanted:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.benchmarks.instructions import Count, instructions_in, main, per_webhook
+from tests.benchmarks.journal_calls import make_calls
 
 CALLGRIND_HEADER = """# callgrind format
 version: 1
@@ -36,7 +37,7 @@ def test_an_unknown_benchmark_is_refused_by_name(capsys: pytest.CaptureFixture[s
     with pytest.raises(SystemExit) as exited:
         main(["--only", "ingest,dispatch"])
     assert exited.value.code == 2
-    assert "unknown benchmark(s) dispatch; expected ingest, e2e" in capsys.readouterr().err
+    assert "unknown benchmark(s) dispatch; expected ingest, e2e, journal" in capsys.readouterr().err
 
 
 def test_without_valgrind_it_says_so(
@@ -45,3 +46,9 @@ def test_without_valgrind_it_says_so(
     monkeypatch.setenv("PATH", "/nonexistent")
     assert main(["--only", "ingest"]) == 2
     assert "valgrind is not on PATH" in capsys.readouterr().err
+
+
+async def test_the_journal_benchmark_calls_the_adapter_through_a_journal_that_stores_nothing() -> None:
+    # its journals have no store: a first delivery's only step reads no records and writes none, or this raises
+    await make_calls(20, steps=True)
+    await make_calls(20, steps=False)
