@@ -46,6 +46,7 @@ from framework.store.base import (
     InboxStats,
     Store,
 )
+from framework.store.redis_durability import check_durability
 from framework.store.shared_limiter import LeasedRateLimiter
 from framework.store.urls import redis_settings
 
@@ -239,17 +240,18 @@ class RedisStore(Store):
         # a burst of appends waits for a free connection instead of failing (`?max_connections=` sets the size)
         pool = aioredis.BlockingConnectionPool.from_url(self.connection_url, socket_timeout=SOCKET_TIMEOUT)
         client = aioredis.Redis.from_pool(pool)
+        address = urlsplit(self.connection_url)
+        where = f"{address.hostname}:{address.port or 6379}{address.path}"
         try:
             await client.ping()
             await client.xgroup_create(self.key("ready"), lua.GROUP, id="0", mkstream=True)
         except RedisError as error:
             if "BUSYGROUP" not in str(error):
                 await client.aclose()
-                where = urlsplit(self.connection_url)
                 raise ConfigError(
-                    f"store.url: cannot use Redis at {where.hostname}:{where.port or 6379}{where.path}: {error};"
-                    " start Redis or correct store.url"
+                    f"store.url: cannot use Redis at {where}: {error}; start Redis or correct store.url"
                 ) from error
+        await check_durability(client, where)
         self._connection = _Connection(client=client, scripts=_Scripts.load(client))
         await self._run(self._scripts.sweep_consumers, round(IDLE_CONSUMER_SWEEP * 1000))
 

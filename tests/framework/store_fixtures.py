@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
 import threading
 import uuid
@@ -17,6 +18,7 @@ from framework.store.base import Store
 from framework.store.factory import open_store
 from framework.store.sqlite import SQLiteStore
 from tests.conftest import require_service
+from tests.redis_server import RedisServer
 
 __all__ = [
     "REDIS_URL",
@@ -24,6 +26,7 @@ __all__ = [
     "errors_opening_at_once",
     "isolated_redis_url",
     "open_and_start",
+    "private_redis",
     "redis_problem",
     "redis_url",
     "require_redis_package",
@@ -89,6 +92,21 @@ def require_redis_package() -> None:
         import redis  # noqa: F401
     except ImportError as error:
         require_service("redis", False, f"the redis package is not installed ({error})")
+
+
+@contextlib.contextmanager
+def private_redis(directory: Path, *options: str) -> Iterator[RedisServer]:
+    """A `redis-server` of the test's own with `options`, its files in `directory` (skips without one)."""
+    require_redis_package()
+    binary = shutil.which("redis-server")
+    require_service("redis-server", binary is not None, "redis-server is not on the PATH")
+    assert binary is not None
+    server = RedisServer(binary, ("--dir", str(directory), *options))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def redis_problem() -> str | None:

@@ -11,34 +11,16 @@ kernel holds them), cannot be made here.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 from framework.events import new_event
 from framework.store.base import Store
 from framework.store.factory import open_store
-from tests.conftest import require_service, wait_until
-from tests.framework.store_fixtures import require_redis_package
-from tests.redis_server import RedisServer
+from tests.conftest import wait_until
+from tests.framework.store_fixtures import private_redis
 
 DURABLE = ("--appendonly", "yes", "--appendfsync", "always")
 """What docs/scaling.md ("Durability: configure Redis for it") tells a deployment to set."""
-
-
-@contextlib.contextmanager
-def private_redis(directory: Path, *options: str) -> Iterator[RedisServer]:
-    require_redis_package()
-    binary = shutil.which("redis-server")
-    require_service("redis-server", binary is not None, "redis-server is not on the PATH")
-    assert binary is not None
-    server = RedisServer(binary, ("--dir", str(directory), *options))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def test_events_accepted_before_redis_crashed_are_all_there_after_it_restarts(tmp_path: Path) -> None:
