@@ -38,7 +38,7 @@ from tests.benchmarks import loadgen, servers
 from tests.benchmarks.emulator_client import Emulator
 from tests.benchmarks.harness import ROOT, Cores, Settings, cores, loop_for, running, spawn
 
-__all__ = ["Count", "count", "count_journal", "instructions_in", "main", "per_webhook"]
+__all__ = ["Count", "count", "count_journal", "instructions_in", "main", "per_webhook", "under_callgrind"]
 
 NO_STEPS = "ours-nosteps"
 """chatwright with steps off (its handler's provider call not journaled): end to end only, for the journal's cost."""
@@ -75,6 +75,19 @@ def per_webhook(small: Count, large: Count) -> float:
     return (large.instructions - small.instructions) / (large.webhooks - small.webhooks)
 
 
+def under_callgrind(output: Path, module: str, *args: str) -> list[str]:
+    """The command running `python -m module args...` under callgrind, its counts written to `output`."""
+    return [
+        "valgrind",
+        "--tool=callgrind",
+        f"--callgrind-out-file={output}",
+        sys.executable,
+        "-m",
+        module,
+        *args,
+    ]
+
+
 def count(
     benchmark: str, side: str, webhooks: int, place: Cores, settings: Settings, *, loop: str | None = None
 ) -> Count:
@@ -93,15 +106,7 @@ def count(
                 loop=loop or loop_for(settings),
                 steps=side != NO_STEPS,
             )
-            command = [
-                "valgrind",
-                "--tool=callgrind",
-                f"--callgrind-out-file={output}",
-                sys.executable,
-                "-m",
-                "tests.benchmarks.servers",
-                *args,
-            ]
+            command = under_callgrind(output, "tests.benchmarks.servers", *args)
             server = spawn(
                 "valgrind", cpus=place.server, name=f"{side} server under callgrind", command=command
             )
@@ -128,15 +133,14 @@ def count_journal(steps: bool, calls: int) -> Count:
     """Run `journal_calls` under callgrind for `calls` provider calls, through the journal or not."""
     with tempfile.TemporaryDirectory(prefix="chatwright-instructions-") as directory:
         output = Path(directory) / "callgrind.out"
-        command = [
-            "valgrind",
-            "--tool=callgrind",
-            f"--callgrind-out-file={output}",
-            sys.executable,
-            "-m",
+        command = under_callgrind(
+            output,
             "tests.benchmarks.journal_calls",
-            *("--calls", str(calls), "--steps", "on" if steps else "off"),
-        ]
+            "--calls",
+            str(calls),
+            "--steps",
+            "on" if steps else "off",
+        )
         subprocess.run(
             command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True, capture_output=True
         )
