@@ -128,18 +128,15 @@ class _Record:
 
 
 class _Pending:
-    """A step's record not yet written: what to encode, if it comes to that."""
+    """A step's record not yet written: what to encode (with its operation's encoder), if it comes to that."""
 
-    __slots__ = ("encode", "result", "started", "state", "step")
+    __slots__ = ("result", "started", "state", "step")
 
-    def __init__(
-        self, step: _Step, state: _State, started: float, result: Any, encode: Callable[[Any], Any]
-    ) -> None:
+    def __init__(self, step: _Step, state: _State, started: float, result: Any) -> None:
         self.step = step
         self.state = state
         self.started = started
         self.result = result
-        self.encode = encode
 
 
 @attrs.define
@@ -349,7 +346,7 @@ class StepJournal:
         self._new_operations: set[str] = set()
         """Operations this re-run performed without a record: where a recorded step of one went unused, the
         handler's calls changed."""
-        self._occurrences: dict[tuple[str, str], int] | None = None
+        self._occurrences: dict[tuple[str, str], int] = {}
         self._unkeyed: list[_Step] = []
         """Steps of a first delivery begun without their key, in the order begun. A key is needed only for a
         record, and a handler's last step writes none, so a handler with one call never works its key out."""
@@ -364,8 +361,6 @@ class StepJournal:
     def _key(self, operation: str, arguments: Any) -> str:
         """`handler|operation|digest of the arguments|occurrence`: readable where it can be, exact where it counts."""
         digest = _digest(arguments)
-        if self._occurrences is None:
-            self._occurrences = {}
         occurrence = self._occurrences.get((operation, digest), 0) + 1
         self._occurrences[(operation, digest)] = occurrence
         return f"{self._handler}|{operation}|{digest}|{occurrence}"
@@ -390,24 +385,17 @@ class StepJournal:
             }
         return self._recorded
 
-    def _record(
-        self,
-        step: _Step,
-        state: _State,
-        started: float,
-        result: Any = None,
-        encode: Callable[[Any], Any] = _none,
-    ) -> None:
+    def _record(self, step: _Step, state: _State, started: float, result: Any = None) -> None:
         if self._pending is not None:
             self.flush()
-        self._pending = _Pending(step, state, started, result, encode)
+        self._pending = _Pending(step, state, started, result)
 
     def flush(self) -> None:
         """Start writing the latest step's record (the handler moves on, or failed)."""
         pending, self._pending = self._pending, None
         if pending is None:
             return
-        result = None if pending.result is None else pending.encode(pending.result)
+        result = None if pending.result is None else pending.step.kind.encode(pending.result)
         record = _Record(pending.state, pending.started, result)
         self.writes.append(
             self._shared.store.record_step(
@@ -475,7 +463,7 @@ class StepJournal:
                         self._handler,
                         step.operation,
                     )
-                    self._record(step, _State.DONE, time.time(), found, step.kind.encode)
+                    self._record(step, _State.DONE, time.time(), found)
                     return found
                 self._shared.counters.not_found += 1
                 return None
@@ -517,7 +505,7 @@ class StepJournal:
             self._record(step, _State.DOUBT, started)
             raise
         self._shared.counters.performed += 1
-        self._record(step, _State.DONE, started, result, step.kind.encode)
+        self._record(step, _State.DONE, started, result)
         return result
 
     def finish(self) -> None:
