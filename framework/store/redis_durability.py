@@ -69,14 +69,15 @@ def findings(settings: Mapping[str, str]) -> list[Finding]:
     return found
 
 
-async def check_durability(client: Redis, where: str) -> list[Finding]:
-    """Log what the settings of the Redis at `where` would lose (see `findings`); what was logged."""
+async def check_durability(client: Redis, where: str) -> None:
+    """Log what the settings of the Redis at `where` would lose (see `findings`)."""
     settings: dict[str, str] = {}
     try:
         for name in SETTINGS:
+            # redis-py answers CONFIG GET with decoded text
             for key, value in (await client.config_get(name)).items():
                 if key is not None and value is not None:
-                    settings[_text(key)] = _text(value)
+                    settings[key] = value
     except RedisError as error:
         found = [
             (
@@ -89,8 +90,3 @@ async def check_durability(client: Redis, where: str) -> list[Finding]:
         found = findings(settings)
     for level, text in found:
         log.log(level, "Redis at %s: %s (docs/scaling.md)", where, text)
-    return found
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
