@@ -26,6 +26,7 @@ from framework.http import (
     SHARED_RATE_HEADROOM,
     HttpClient,
     HttpSettings,
+    Limiter,
     RateLimiter,
     RetryPolicy,
 )
@@ -118,9 +119,7 @@ def _limiter(store: Store, rate: float) -> LeasedRateLimiter:
     return limiter
 
 
-def _client(
-    server: TestServer, limiter: LeasedRateLimiter | None, rate: float, attempts: int = 4
-) -> HttpClient:
+def _client(server: TestServer, limiter: Limiter | None, rate: float, attempts: int = 4) -> HttpClient:
     settings = HttpSettings(rate_limit=rate, limiter=limiter, retry=RetryPolicy(attempts=attempts))
     return HttpClient(provider="emulated", base_url=str(server.make_url("")), settings=settings)
 
@@ -135,15 +134,43 @@ def _most_in_window(arrivals: list[float], window: float) -> int:
     return most
 
 
+@attrs.define
+class ReleaseClock:
+    """A limiter that notes the loop time at which it lets each request go, passing everything else through."""
+
+    limiter: Limiter
+    released: list[float]
+
+    async def acquire(self) -> None:
+        await self.limiter.acquire()
+        self.released.append(asyncio.get_running_loop().time())
+
+    async def hold(self, seconds: float) -> None:
+        await self.limiter.hold(seconds)
+
+
+TRANSIT_JITTER_ALLOWANCE = 1.1
+"""The emulator's limit is this much above the rate the replicas share. Client and emulator run on one busy test
+loop, so a request released on its slot can reach the emulator tens of milliseconds late, next to one that did
+not wait; that squeezes 41 into the emulator's second although the limiter let 40 go. The limiter's own pacing is
+judged on the times it let requests go; the emulator still answers 429 to two replicas pacing alone (2x)."""
+
+
 async def test_two_replicas_together_stay_within_one_rate_limit(
     aiohttp_server: ServerFactory, replicas: list[Store]
 ) -> None:
     rate, per_replica = 40.0, 50
-    app, recorder = _emulator(rate_limit=rate)
+    app, recorder = _emulator(rate_limit=rate * TRANSIT_JITTER_ALLOWANCE)
     server = await aiohttp_server(app)
+    released: list[float] = []
     clients = [
         # paced as the runtime paces a shared limiter (framework.runtime), below the provider's limit
-        _client(server, _limiter(store, rate * (1 - SHARED_RATE_HEADROOM)), rate, attempts=1)
+        _client(
+            server,
+            ReleaseClock(_limiter(store, rate * (1 - SHARED_RATE_HEADROOM)), released),
+            rate,
+            attempts=1,
+        )
         for store in replicas
     ]
     started = time.monotonic()
@@ -157,9 +184,9 @@ async def test_two_replicas_together_stay_within_one_rate_limit(
     elapsed = time.monotonic() - started
     faults: FaultState = app[FAULTS_KEY]
     assert faults.throttled == 0, "the emulator answered 429: the replicas together sent more than the limit"
-    assert len(recorder.arrivals) == 2 * per_replica
+    assert len(recorder.arrivals) == len(released) == 2 * per_replica
     for window in (0.25, 0.5, 1.0):
-        assert _most_in_window(recorder.arrivals, window) <= rate * window + 1, window
+        assert _most_in_window(released, window) <= rate * window + 1, window
     # paced at the one limit (not twice it), and not much below it either
     assert elapsed >= (2 * per_replica - 1) / rate
     assert elapsed < 1.3 * (2 * per_replica) / rate
