@@ -14,7 +14,9 @@ after the baseline in every round with the same N, and its figure is given again
 from __future__ import annotations
 
 import functools
+import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from tests.benchmarks.harness import (
     loop_for,
     loop_pairs,
     running,
+    stolen_seconds,
 )
 from tests.benchmarks.peers import Peer
 
@@ -64,8 +67,10 @@ def _send(
     cores: Cores,
     connections: int,
 ) -> dict[str, Any]:
-    """N webhooks through a started server; completed provider calls per second, CPU per call, latency."""
+    """N webhooks through a started server; completed provider calls per second, CPU per call, latency, and the
+    share of the server core's time the hypervisor gave other guests meanwhile."""
     with running(server):
+        stolen, started = stolen_seconds(cores.server), time.monotonic()
         sent = loadgen.drive(
             port,
             connections,
@@ -73,6 +78,8 @@ def _send(
             *("--count", str(events), "--chat-id", chat_id, "--path", path),
         )
         done = emulator.wait_for_messages(events, timeout=60 + events / 100)
+        stolen = stolen_seconds(cores.server) - stolen
+        window = (time.monotonic() - started) * (len(cores.server) if cores.server else os.cpu_count() or 1)
         served = server.stop() or {}
     if sent["statuses"].get("202", 0) != events:
         raise RuntimeError(f"{name}: not every webhook was answered 202: {sent['statuses']}")
@@ -88,6 +95,7 @@ def _send(
         "cpu_system_us": served.get("cpu_system", float("nan")) / events * 1e6,
         "p50_ms": latency.get("p50", float("nan")),
         "p99_ms": latency.get("p99", float("nan")),
+        "steal_pct": 100 * stolen / window,
     }
 
 
@@ -140,6 +148,8 @@ class _Pair:
     cpu: Series
     latency: Series
     p99: Series
+    steal: Series
+    """The share of the server core's time the hypervisor gave other guests during each side's window."""
     one_rate: Series
     one_cpu: Series
     one_p50: Series
@@ -153,8 +163,10 @@ class _Pair:
 
     @classmethod
     def add_to(cls, report: Report, loop: str, ready: list[Peer]) -> _Pair:
-        def series(label: str, unit: str, higher: bool = True) -> Series:
-            return report.add(Series(f"{label}, {loop}", unit, baseline=[], higher_is_better=higher))
+        def series(label: str, unit: str, higher: bool = True, comparable: bool = True) -> Series:
+            return report.add(
+                Series(f"{label}, {loop}", unit, baseline=[], higher_is_better=higher, comparable=comparable)
+            )
 
         return cls(
             loop=loop,
@@ -162,6 +174,9 @@ class _Pair:
             cpu=series(f"CPU per effect, {CONCURRENT} concurrent", "us", False),
             latency=series(f"p50 webhook -> provider post, {CONCURRENT} concurrent", "ms", False),
             p99=series(f"p99 webhook -> provider post, {CONCURRENT} concurrent", "ms", False),
+            steal=series(
+                f"server core's time stolen by the hypervisor, {CONCURRENT} concurrent", "%", False, False
+            ),
             one_rate=series("effects/s, one connection", "1/s"),
             one_cpu=series("CPU per effect, one connection", "us", False),
             one_p50=series("p50 webhook -> provider post, one connection", "ms", False),
@@ -270,6 +285,7 @@ def run(settings: Settings, cores: Cores) -> Report:
                 _append(pair.cpu, ours["cpu_us"], base["cpu_us"])
                 _append(pair.latency, ours["p50_ms"], base["p50_ms"])
                 _append(pair.p99, ours["p99_ms"], base["p99_ms"])
+                _append(pair.steal, ours["steal_pct"], base["steal_pct"])
                 handed_over.append(ours["handed_over"] / events)
                 for at, peer in enumerate(ready):
                     theirs = measure_peer(
@@ -320,6 +336,11 @@ def run(settings: Settings, cores: Cores) -> Report:
         "effects/s = N / (last message stored - first webhook sent), read from the emulator; CPU per effect ="
         " the server process's CPU time (user + system, all threads) from ready to stop / N; latency = the"
         " provider post's arrival at the emulator - the webhook's send, per message"
+    )
+    report.notes.append(
+        "stolen by the hypervisor: /proc/stat's steal on the server core over each window (first webhook sent ->"
+        " last message stored), the time the host gave other guests while that core had work; CPU per effect"
+        " does not count it, effects/s does, so a round whose sides were stolen from unevenly has a skewed ratio"
     )
     report.notes.append(
         f"{Series.summary(handed_over)['median']:.0%} of the events were handed straight to a free handler slot;"

@@ -51,6 +51,8 @@ __all__ = [
     "run_on_loop",
     "running",
     "spawn",
+    "steal_ticks",
+    "stolen_seconds",
 ]
 
 R = TypeVar("R")
@@ -181,11 +183,13 @@ class Series:
     ours: list[float] = attrs.field(factory=list)
     baseline: list[float] | None = None
     higher_is_better: bool = True
+    comparable: bool = True
+    """Whether ours / baseline means anything: not for what the machine did to each side (time stolen from it)."""
 
     @property
     def ratios(self) -> list[float]:
         """ours / baseline per round (paired: the two ran back to back)."""
-        if self.baseline is None:
+        if self.baseline is None or not self.comparable:
             return []
         return [o / b for o, b in zip(self.ours, self.baseline, strict=False) if b]
 
@@ -474,6 +478,32 @@ def machine_busy_seconds() -> float:
     except OSError:
         return 0.0
     return sum(int(fields[index]) for index in (0, 1, 2, 5, 6)) / os.sysconf("SC_CLK_TCK")
+
+
+STEAL_FIELD = 8
+"""/proc/stat's `steal` column (after the line's name: user, nice, system, idle, iowait, irq, softirq, steal)."""
+
+
+def steal_ticks(stat: str, cores: frozenset[int] | None = None) -> int:
+    """Clock ticks of `steal` in the text of /proc/stat, summed over `cores` (the machine's total line: None)."""
+    names = {"cpu"} if cores is None else {f"cpu{core}" for core in cores}
+    ticks = 0
+    for line in stat.splitlines():
+        fields = line.split()
+        if fields and fields[0] in names and len(fields) > STEAL_FIELD:
+            ticks += int(fields[STEAL_FIELD])
+    return ticks
+
+
+def stolen_seconds(cores: frozenset[int] | None = None) -> float:
+    """Time the hypervisor ran other guests while `cores` (every core: None) had work of this VM to run, so far
+    (0 without /proc/stat). Over a window, what a timed figure lost to the host's other VMs: CPU time of the
+    processes does not count it, their wall-clock rates do."""
+    try:
+        stat = Path("/proc/stat").read_text()
+    except OSError:
+        return 0.0
+    return steal_ticks(stat, cores) / os.sysconf("SC_CLK_TCK")
 
 
 def process_tree(pid: int) -> list[int]:
