@@ -512,6 +512,9 @@ class StepJournal:
         """After the handler returned: its last record is not written (the event's ack, which follows, removes its
         records anyway); warn when it made other calls than an earlier attempt recorded."""
         self._pending = None
+        # Its steps' calls refer back to this journal (through the provider wrapper): left here, each handler call
+        # would leave a reference cycle, holding its event and steps until the collector found it.
+        self._unkeyed.clear()
         if not self._recorded:
             return
         unused = self._recorded

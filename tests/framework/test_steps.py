@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -352,3 +354,35 @@ async def test_equal_calls_made_at_once_are_keyed_in_the_order_they_began_whiche
     by_occurrence = {key.rsplit("|", 1)[1]: record["result"]["id"] for key, record in store.records.items()}
     assert (first.id, second.id) == ("m1", "m2")
     assert by_occurrence == {"1": "m1", "2": "m2"}
+
+
+class _ReadBackPoster:
+    """Posts at once and can read a post back, so its steps carry both closures a journal makes for a call."""
+
+    name = "roostedhr"
+    capabilities = frozenset({Capability.POST_MESSAGE})
+    readback = frozenset({Capability.POST_MESSAGE})
+
+    async def post_message(self, chat_id: str | int, text: str) -> Message:
+        return Message(provider=self.name, chat_id=str(chat_id), id="m1", text=text)
+
+    async def find_message(self, chat_id: str, text: str, since: object) -> Message | None:
+        return None
+
+
+async def test_a_finished_handler_calls_journal_and_its_event_are_freed_without_the_collector() -> None:
+    # Freed by their reference counts as the handler call ends, not kept until a collection finds them in a cycle:
+    # one per handler call would hold every event's payload in memory and give the collector work per event.
+    event = new_event("ping", {"text": "hi"})
+    steps = Steps(store=_RecordingStore())  # type: ignore[arg-type]  # a first delivery's last step writes nothing
+    journal = steps.journal(event, "poster.ping")
+    providers: dict[str, Any] = {"roosted": _ReadBackPoster()}  # only its post_message is called
+    gc.disable()
+    try:
+        await JournaledChats(providers, journal)["roosted"].post_message("c1", "hi")
+        journal.finish()
+        freed = weakref.ref(event)  # the journal holds it (a slotted journal takes no weak reference itself)
+        del journal, event
+        assert freed() is None
+    finally:
+        gc.enable()
