@@ -146,6 +146,8 @@ class _Pair:
     loop: str
     rate: Series
     cpu: Series
+    kernel: Series
+    """The kernel's part of CPU per effect (system time)."""
     latency: Series
     p99: Series
     steal: Series
@@ -172,6 +174,7 @@ class _Pair:
             loop=loop,
             rate=series(f"effects/s, {CONCURRENT} concurrent", "1/s"),
             cpu=series(f"CPU per effect, {CONCURRENT} concurrent", "us", False),
+            kernel=series(f"of which in the kernel, {CONCURRENT} concurrent", "us", False),
             latency=series(f"p50 webhook -> provider post, {CONCURRENT} concurrent", "ms", False),
             p99=series(f"p99 webhook -> provider post, {CONCURRENT} concurrent", "ms", False),
             steal=series(
@@ -283,6 +286,7 @@ def run(settings: Settings, cores: Cores) -> Report:
                 )
                 _append(pair.rate, ours["rate"], base["rate"])
                 _append(pair.cpu, ours["cpu_us"], base["cpu_us"])
+                _append(pair.kernel, ours["cpu_system_us"], base["cpu_system_us"])
                 _append(pair.latency, ours["p50_ms"], base["p50_ms"])
                 _append(pair.p99, ours["p99_ms"], base["p99_ms"])
                 _append(pair.steal, ours["steal_pct"], base["steal_pct"])
