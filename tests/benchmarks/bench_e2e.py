@@ -14,9 +14,7 @@ after the baseline in every round with the same N, and its figure is given again
 from __future__ import annotations
 
 import functools
-import os
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,11 +30,11 @@ from tests.benchmarks.harness import (
     Report,
     Series,
     Settings,
+    StealMeter,
     abba,
     loop_for,
     loop_pairs,
     running,
-    stolen_seconds,
 )
 from tests.benchmarks.peers import Peer
 
@@ -70,7 +68,7 @@ def _send(
     """N webhooks through a started server; completed provider calls per second, CPU per call, latency, and the
     share of the server core's time the hypervisor gave other guests meanwhile."""
     with running(server):
-        stolen, started = stolen_seconds(cores.server), time.monotonic()
+        steal = StealMeter(cores.server)
         sent = loadgen.drive(
             port,
             connections,
@@ -78,8 +76,7 @@ def _send(
             *("--count", str(events), "--chat-id", chat_id, "--path", path),
         )
         done = emulator.wait_for_messages(events, timeout=60 + events / 100)
-        stolen = stolen_seconds(cores.server) - stolen
-        window = (time.monotonic() - started) * (len(cores.server) if cores.server else os.cpu_count() or 1)
+        stolen_share = steal.share()
         served = server.stop() or {}
     if sent["statuses"].get("202", 0) != events:
         raise RuntimeError(f"{name}: not every webhook was answered 202: {sent['statuses']}")
@@ -95,7 +92,7 @@ def _send(
         "cpu_system_us": served.get("cpu_system", float("nan")) / events * 1e6,
         "p50_ms": latency.get("p50", float("nan")),
         "p99_ms": latency.get("p99", float("nan")),
-        "steal_pct": 100 * stolen / window,
+        "steal_pct": 100 * stolen_share,
     }
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "Report",
     "Series",
     "Settings",
+    "StealMeter",
     "abba",
     "cores",
     "cpu_seconds",
@@ -504,6 +505,19 @@ def stolen_seconds(cores: frozenset[int] | None = None) -> float:
     except OSError:
         return 0.0
     return steal_ticks(stat, cores) / os.sysconf("SC_CLK_TCK")
+
+
+class StealMeter:
+    """From when it is made: the share of `cores`' time (every core's: None) the hypervisor gave other guests."""
+
+    def __init__(self, cores: frozenset[int] | None = None) -> None:
+        self._cores = cores
+        self._stolen = stolen_seconds(cores)
+        self._started = time.monotonic()
+
+    def share(self) -> float:
+        cores = len(self._cores) if self._cores else os.cpu_count() or 1
+        return (stolen_seconds(self._cores) - self._stolen) / ((time.monotonic() - self._started) * cores)
 
 
 def process_tree(pid: int) -> list[int]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shlex
 import sys
 import time
@@ -45,11 +44,11 @@ from tests.benchmarks.harness import (
     Report,
     Series,
     Settings,
+    StealMeter,
     cores,
     loop_for,
     loop_pairs,
     machine,
-    stolen_seconds,
 )
 from tests.benchmarks.peers import PEERS
 
@@ -165,13 +164,11 @@ def run_all(names: Sequence[str], settings: Settings, *, echo: bool = True) -> l
         started = time.monotonic()
         if echo:
             print(f"... {name}", file=sys.stderr, flush=True)
-        stolen = stolen_seconds()
+        steal = StealMeter()
         report = BENCHMARKS[name](settings, placement)
-        took = time.monotonic() - started
-        stolen = stolen_seconds() - stolen
         report.notes.append(
-            f"took {took:.0f} s; the hypervisor gave other guests {stolen / (took * (os.cpu_count() or 1)):.1%}"
-            " of the machine's CPU time meanwhile (/proc/stat's steal: timed figures lose it, CPU times do not)"
+            f"took {time.monotonic() - started:.0f} s; the hypervisor gave other guests {steal.share():.1%} of the"
+            " machine's CPU time meanwhile (/proc/stat's steal: timed figures lose it, CPU times do not)"
         )
         reports.append(report)
         if echo:
