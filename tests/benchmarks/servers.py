@@ -15,6 +15,10 @@ commits, fsync included, right on the loop. With one webhook in flight nothing f
 through a power loss, so its latency is the floor of any durable service on this disk (it shares no fsync, so
 with many in flight it is no floor; it is measured at one connection only).
 
+`python -m tests.benchmarks.servers grouped --db DIR --emulator URL` is that floor with many webhooks in flight:
+the baseline that, before its provider call, waits until its delivery is inserted into a SQLite file and an fsync
+covers the commit, the deliveries in flight sharing transactions and fsyncs (tests.benchmarks.group_commit).
+
 All print `READY {"port": ...}` once they listen, and on SIGTERM a `RESULT` line with their CPU share.
 """
 
@@ -34,6 +38,7 @@ import aiohttp
 from aiohttp import web
 
 from framework import jsoncodec
+from tests.benchmarks.group_commit import GroupCommitInbox
 from tests.benchmarks.harness import SECRET, Child, cpu_seconds, emit_result, run_on_loop, spawn
 from tests.benchmarks.plugins import message_for, noop_plugin, post_plugin
 from tests.benchmarks.standard_webhooks import key_of, verify
@@ -48,10 +53,13 @@ WORKER_ID = "3158"
 # -- the baseline: verify, parse, (call), 202 --------------------------------------------------------------------
 
 
-def baseline_app(emulator: str | None, durable: Path | None = None) -> web.Application:
+def baseline_app(
+    emulator: str | None, durable: Path | None = None, grouped: Path | None = None
+) -> web.Application:
     key = key_of(SECRET)
     session_key = web.AppKey("session", aiohttp.ClientSession)
     inbox = None if durable is None else _durable_inbox(durable)
+    shared = None if grouped is None else GroupCommitInbox(grouped)
 
     async def receive(request: web.Request) -> web.Response:
         body = await request.read()
@@ -62,6 +70,8 @@ def baseline_app(emulator: str | None, durable: Path | None = None) -> web.Appli
         if inbox is not None:
             with inbox:  # commits, fsync included
                 inbox.execute("INSERT INTO inbox (id, body) VALUES (?, ?)", (msg_id, body))
+        if shared is not None:
+            await shared.keep(msg_id, body)
         if emulator is not None:
             url = f"{emulator}/workers/{WORKER_ID}/chats/{data['data']['chat_id']}/messages"
             message = message_for(data["data"])
@@ -81,6 +91,8 @@ def baseline_app(emulator: str | None, durable: Path | None = None) -> web.Appli
         )
         yield
         await app[session_key].close()
+        if shared is not None:
+            shared.close()
 
     async def ready(_: web.Request) -> web.Response:
         return web.json_response({"status": "ready"})
@@ -150,7 +162,11 @@ async def _serve(args: argparse.Namespace) -> dict[str, Any]:
             Path(args.db), worker=not args.no_worker, emulator=args.emulator, steps=not args.no_steps
         )
     else:
-        app = baseline_app(args.emulator, Path(args.db) if args.variant == "durable" else None)
+        app = baseline_app(
+            args.emulator,
+            durable=Path(args.db) if args.variant == "durable" else None,
+            grouped=Path(args.db) if args.variant == "grouped" else None,
+        )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", args.port)
@@ -185,8 +201,8 @@ async def _serve(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("variant", choices=["ours", "baseline", "durable"])
-    parser.add_argument("--db", default=".", help="directory of the SQLite file (ours, durable)")
+    parser.add_argument("variant", choices=["ours", "baseline", "durable", "grouped"])
+    parser.add_argument("--db", default=".", help="directory of the SQLite file (ours, durable, grouped)")
     parser.add_argument("--no-worker", action="store_true", help="serve webhooks without the worker (ours)")
     parser.add_argument("--emulator", default=None, help="RoostedHR emulator URL: one provider call per hook")
     parser.add_argument("--no-steps", action="store_true", help="handlers' calls are not journaled (ours)")
