@@ -62,6 +62,11 @@ class ServiceConfig:
     """Events handled at the same time, at most."""
     max_share: float = attrs.field(default=0.5, validator=[attrs.validators.gt(0), attrs.validators.le(1)])
     """A plugin holding this share of `concurrency` gives the next free handler slot to other plugins' events."""
+    webhook_backlog: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.ge(0))
+    )
+    """Events this process appended that may wait in the inbox before a new webhook's answer waits for fewer
+    (framework.worker.Worker.intake); unset: `concurrency`; 0: never wait."""
     drain_timeout: float = attrs.field(default=10.0, validator=attrs.validators.ge(0))
     """Seconds SIGTERM waits for in-flight handlers before leaving them in the inbox."""
     handler_timeout: float | None = 300.0

@@ -192,10 +192,11 @@ class Runtime:
             retry=config.retry,
             poll_interval=config.service.poll_interval,
             listeners=[self.metrics.record, *listeners],
+            webhook_backlog=config.service.webhook_backlog,
         )
         self.webhooks = WebhookReceiver(
             list(config.webhooks),
-            self.worker.append,
+            self.worker.intake,
             read_timeout=config.service.read_timeout,
             handlers=[handler for plugin in self.plugins for handler in plugin.handlers],
             observe=self.metrics.webhook,

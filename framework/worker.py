@@ -9,6 +9,11 @@ Events appended through `Worker.append` (the webhook intake, `ctx.emit` and sche
 trip when they can: if a handler slot is free, nothing older waits in the inbox and no event with the same
 ordering key is still there, the store appends the event already claimed by this worker, in the same commit,
 and the worker starts it at once (see `append`).
+Webhooks come through `Worker.intake`, which paces their senders to the handlers: while `webhook_backlog` or more
+events this worker appended wait in the inbox, a new webhook's append (and so its 202) waits until a claim has
+taken the backlog below that, MAX_WEBHOOK_HOLD seconds at most. A sender that waits for each answer before its
+next delivery (most do, per endpoint) then keeps the inbox short, and its events reach their handlers within tens
+of milliseconds instead of queueing behind everything it sent ahead; the service does the same work either way.
 Handler slots are shared fairly between plugins (framework.fair_share): a plugin holding `max_share` of them or more
 gives the next free slot to another plugin's waiting event, and the worker claims past the events of such a plugin
 (up to LOOKAHEAD times `concurrency` of them), so an event queued in the inbox behind a flood is found and started.
@@ -56,6 +61,11 @@ CANCEL_GRACE = 5.0
 
 CLAIM_DELAY = 0.005
 """Seconds the worker may wait for more room to free before it claims for the little that is."""
+
+MAX_WEBHOOK_HOLD = 1.0
+"""Seconds a webhook waits at most for the backlog to fall below `webhook_backlog` before it is appended anyway: a
+backlog that does not fall (handlers slower than the senders, or events claimed elsewhere) delays each answer by
+this much and never refuses one; senders' timeouts are 5 s and more."""
 
 HANDLER_TASK = "chatwright-handler"
 """The name of each event's handling task."""
@@ -112,6 +122,7 @@ class Worker:
         rng: random.Random | None = None,
         prefetch: int | None = None,
         max_share: float = 0.5,
+        webhook_backlog: int | None = None,
     ) -> None:
         self.store = store
         self.dispatcher = dispatcher
@@ -149,6 +160,15 @@ class Worker:
         self._inbox_clear = False
         """The last claim found nothing more ready, and no append has gone to the inbox unclaimed since: only
         then is an append handed over, so fresh events do not pass the ones waiting in the inbox."""
+        self.webhook_backlog = concurrency if webhook_backlog is None else webhook_backlog
+        """Events appended here waiting in the inbox past which `intake` holds new webhooks (0: never)."""
+        self._backlog = 0
+        """Events appended here unclaimed since a claim last found the inbox clear, less those claims took since
+        (claims also take other producers' events: an estimate, reset whenever the inbox is found clear)."""
+        self._backlog_low = asyncio.Event()
+        self._backlog_low.set()
+        self.held = 0
+        """Webhooks whose append waited for the backlog."""
 
     @property
     def in_flight(self) -> int:
@@ -167,7 +187,10 @@ class Worker:
         """
         claim = self._reserve()
         if claim is None:
-            return await self.store.append(event, ordering_key=ordering_key, dedupe_ttl=dedupe_ttl)
+            result = await self.store.append(event, ordering_key=ordering_key, dedupe_ttl=dedupe_ttl)
+            if not result.duplicate:
+                self._left_in_inbox()
+            return result
         try:
             result = await self.store.append(
                 event, ordering_key=ordering_key, dedupe_ttl=dedupe_ttl, claim=claim
@@ -177,7 +200,26 @@ class Worker:
         if result.claimed:
             self.handed_over += 1
             self._take([InboxEntry(event=event, attempt=1, ordering_key=ordering_key)])
+        elif not result.duplicate:  # stored behind an event with its ordering key
+            self._left_in_inbox()
         return result
+
+    def _left_in_inbox(self) -> None:
+        self._backlog += 1
+        if self.webhook_backlog and self._backlog >= self.webhook_backlog:
+            self._backlog_low.clear()
+
+    async def intake(
+        self, event: Event, *, ordering_key: str | None = None, dedupe_ttl: float = DEFAULT_DEDUPE_TTL
+    ) -> AppendResult:
+        """`append` for a webhook: first wait (MAX_WEBHOOK_HOLD seconds at most) while this worker's backlog in
+        the inbox is at `webhook_backlog` or more, so a sender waiting for each answer is paced to the handlers."""
+        if not self._backlog_low.is_set() and self._claiming:
+            self.held += 1
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(MAX_WEBHOOK_HOLD):
+                    await self._backlog_low.wait()
+        return await self.append(event, ordering_key=ordering_key, dedupe_ttl=dedupe_ttl)
 
     def _reserve(self) -> Claim | None:
         """The claim for an append this worker can start at once (a slot is promised to it), or None."""
@@ -214,6 +256,9 @@ class Worker:
                 # An append that went to the inbox unclaimed while this claim was under way may have missed it;
                 # a fresh event may then start before it, by at most the time of the next claim (which it woke).
                 self._inbox_clear = len(entries) < room
+                self._backlog = 0 if self._inbox_clear else max(0, self._backlog - len(entries))
+                if self._backlog < self.webhook_backlog or not self.webhook_backlog:
+                    self._backlog_low.set()
                 if not entries:
                     await self._wait_any(self.store.wait_for_work(self.poll_interval))
                     continue
@@ -225,6 +270,7 @@ class Worker:
                 await asyncio.sleep(0)
         finally:
             self._claiming = False
+            self._backlog_low.set()  # nothing claims any more: holding a webhook would only delay its answer
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer

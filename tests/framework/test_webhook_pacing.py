@@ -1,0 +1,141 @@
+"""Webhooks paced to the handlers: `Worker.intake` waits while the worker's backlog in the inbox is full.
+
+A sender that waits for each answer would otherwise keep the inbox growing as long as it sends faster than the
+handlers act. The wait is bounded (MAX_WEBHOOK_HOLD) and refuses nothing; other producers never wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from framework import worker as worker_module
+from framework.config import config_from_dict
+from framework.events import new_event
+from framework.runtime import Runtime
+from framework.store.sqlite import SQLiteStore
+from framework.worker import Worker
+from tests.conftest import wait_until
+from tests.framework.store_fixtures import sqlite_inbox  # noqa: F401 - the `store` fixture
+from tests.framework.test_handoff import recording_plugin, started, stopped
+
+TIMEOUT = 10.0
+
+
+class Tickets:
+    """Lets handlers return one at a time: each call waits for a ticket; `open()` lets every call through."""
+
+    def __init__(self) -> None:
+        self._tickets: asyncio.Queue[None] = asyncio.Queue()
+        self._open = False
+
+    def one(self) -> None:
+        self._tickets.put_nowait(None)
+
+    def set(self) -> None:
+        self._open = True
+        for _ in range(100):
+            self._tickets.put_nowait(None)
+
+    async def wait(self) -> None:
+        if not self._open:
+            await self._tickets.get()
+
+
+async def _full_backlog(
+    store: SQLiteStore, backlog: int, seen: list[str] | None = None
+) -> tuple[Worker, asyncio.Task[None], Tickets]:
+    """A worker with one handler slot, taken by a handler waiting for a ticket, and `backlog` events waiting in
+    the inbox."""
+    gate = Tickets()
+    seen = [] if seen is None else seen
+    worker, task = await started(
+        store,
+        recording_plugin(seen, gate),  # type: ignore[arg-type]  # waits like an asyncio.Event
+        concurrency=1,
+        prefetch=0,
+        webhook_backlog=backlog,
+    )
+    assert (await worker.intake(new_event("x", {"n": "running"}))).claimed
+    await wait_until(lambda: seen == ["running"])
+    for n in range(backlog):
+        assert not (await worker.intake(new_event("x", {"n": f"waiting-{n}"}))).claimed
+    assert worker.held == 0  # the backlog filled up without a wait
+    return worker, task, gate
+
+
+async def test_a_webhook_waits_while_the_backlog_is_full_and_goes_in_once_a_claim_takes_it_below(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker_module, "MAX_WEBHOOK_HOLD", 3600.0)  # only the claim can end this wait
+    seen: list[str] = []
+    worker, task, gate = await _full_backlog(store, backlog=2, seen=seen)
+    webhook = asyncio.create_task(worker.intake(new_event("x", {"n": "held"}, id="held")))
+    await wait_until(lambda: worker.held == 1)
+    # An emit or a schedule fire submitted after it is appended at once (and waits in the inbox too); the webhook
+    # still waits.
+    emitted = await worker.append(new_event("x", {"n": "emitted"}))
+    assert not emitted.duplicate
+    assert not webhook.done()
+    gate.one()  # a handler returns and the worker claims "waiting-0": 2 still wait ("waiting-1", "emitted")
+    await wait_until(lambda: seen[-1] == "waiting-0")
+    assert not webhook.done()
+    gate.one()  # ... and "waiting-1": the backlog falls below 2
+    result = await asyncio.wait_for(webhook, TIMEOUT)  # while "emitted" still waits in the inbox
+    assert not result.duplicate
+    assert seen[-1] == "waiting-1"
+    gate.set()
+    await wait_until(lambda: worker.handled == 5, timeout=TIMEOUT)
+    assert await store.pending() == 0
+    await stopped(worker, task)
+
+
+async def test_a_webhook_goes_in_after_the_longest_wait_when_the_backlog_does_not_fall(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker_module, "MAX_WEBHOOK_HOLD", 0.05)
+    worker, task, gate = await _full_backlog(store, backlog=1)
+    result = await asyncio.wait_for(worker.intake(new_event("x", {"n": "late"})), TIMEOUT)
+    assert worker.held == 1
+    assert not result.duplicate and not result.claimed  # taken in all the same, to wait in the inbox
+    gate.set()
+    await wait_until(lambda: worker.handled == 3, timeout=TIMEOUT)
+    await stopped(worker, task)
+
+
+async def test_a_held_webhook_goes_in_when_the_worker_stops(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker_module, "MAX_WEBHOOK_HOLD", 3600.0)
+    worker, task, gate = await _full_backlog(store, backlog=1)
+    webhook = asyncio.create_task(worker.intake(new_event("x", {"n": "held"})))
+    await wait_until(lambda: worker.held == 1)
+    worker.stop()
+    assert not (await asyncio.wait_for(webhook, TIMEOUT)).duplicate
+    gate.set()
+    await task
+    await worker.drain(1)
+
+
+async def test_webhook_backlog_0_never_waits(store: SQLiteStore) -> None:
+    worker, task, gate = await _full_backlog(store, backlog=0)
+    for n in range(5):
+        assert not (await worker.intake(new_event("x", {"n": str(n)}))).claimed
+    assert worker.held == 0
+    gate.set()
+    await wait_until(lambda: worker.handled == 6, timeout=TIMEOUT)
+    await stopped(worker, task)
+
+
+def test_the_service_paces_its_webhooks_by_service_webhook_backlog(tmp_path: Path) -> None:
+    def runtime(service: dict[str, object]) -> Runtime:
+        raw = {"store": {"url": f"sqlite:///{tmp_path}/inbox.db"}, "plugins": {"entry_points": False}}
+        config = config_from_dict({**raw, "service": service}, tmp_path / "bot.toml", "bot.toml", {})
+        return Runtime(config, plugins=[], with_schedules=False)
+
+    assert runtime({"concurrency": 16}).worker.webhook_backlog == 16  # unset: concurrency
+    paced = runtime({"webhook_backlog": 5})
+    assert paced.worker.webhook_backlog == 5
+    assert paced.webhooks._append == paced.worker.intake  # the webhook routes append through the pacing
