@@ -29,6 +29,7 @@ class Readings:
     in_flight: int
     handed_over: int
     overloaded: int
+    held: int = 0
     unmatched: int
     steps: StepCounters | None = None
     fires: FireStats | None = None
@@ -72,6 +73,11 @@ class ReadingsCollector:
             "chatwright_webhooks_overloaded",
             "Deliveries refused with 503 and Retry-After: the store had too many writes queued.",
             value=readings.overloaded,
+        )
+        yield CounterMetricFamily(
+            "chatwright_webhooks_held",
+            "Deliveries whose answer waited for the worker's backlog in the inbox to fall ([service] webhook_backlog).",
+            value=readings.held,
         )
         yield CounterMetricFamily(
             "chatwright_events_unmatched",

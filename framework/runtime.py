@@ -267,6 +267,7 @@ class Runtime:
             in_flight=self.worker.in_flight,
             handed_over=self.worker.handed_over,
             overloaded=self.webhooks.overloaded,
+            held=self.worker.held,
             unmatched=self.dispatcher.unmatched,
             steps=None if self.steps is None else self.steps.counters,
             fires=None if self.schedules is None else self.schedules.stats,

@@ -10,14 +10,17 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from pytest_aiohttp.plugin import AiohttpClient
 
 from framework import worker as worker_module
 from framework.config import config_from_dict
 from framework.events import new_event
 from framework.runtime import Runtime
+from framework.service import create_app
 from framework.store.sqlite import SQLiteStore
 from framework.worker import Worker
 from tests.conftest import wait_until
+from tests.framework.metrics_helpers import samples
 from tests.framework.store_fixtures import sqlite_inbox  # noqa: F401 - the `store` fixture
 from tests.framework.test_handoff import recording_plugin, started, stopped
 
@@ -129,13 +132,38 @@ async def test_webhook_backlog_0_never_waits(store: SQLiteStore) -> None:
     await stopped(worker, task)
 
 
-def test_the_service_paces_its_webhooks_by_service_webhook_backlog(tmp_path: Path) -> None:
-    def runtime(service: dict[str, object]) -> Runtime:
-        raw = {"store": {"url": f"sqlite:///{tmp_path}/inbox.db"}, "plugins": {"entry_points": False}}
-        config = config_from_dict({**raw, "service": service}, tmp_path / "bot.toml", "bot.toml", {})
-        return Runtime(config, plugins=[], with_schedules=False)
-
-    assert runtime({"concurrency": 16}).worker.webhook_backlog == 16  # unset: concurrency
-    paced = runtime({"webhook_backlog": 5})
-    assert paced.worker.webhook_backlog == 5
-    assert paced.webhooks._append == paced.worker.intake  # the webhook routes append through the pacing
+async def test_the_service_holds_a_webhooks_answer_while_its_backlog_is_full_and_counts_it(
+    tmp_path: Path, aiohttp_client: AiohttpClient
+) -> None:
+    raw = {
+        "store": {"url": f"sqlite:///{tmp_path / 'inbox.db'}"},
+        "webhooks": [{"path": "/hooks/x", "event": "x", "verify": {"scheme": "none"}, "insecure": True}],
+        "plugins": {"entry_points": False},
+        "service": {"concurrency": 1, "webhook_backlog": 1},
+    }
+    config = config_from_dict(raw, tmp_path / "bot.toml", "bot.toml", {})
+    gate = Tickets()
+    seen: list[str] = []
+    plugin = recording_plugin(seen, gate)  # type: ignore[arg-type]  # waits like an asyncio.Event
+    runtime = Runtime(config, plugins=[plugin], providers={}, with_schedules=False)
+    assert (
+        Runtime(
+            config_from_dict({**raw, "service": {"concurrency": 16}}, tmp_path / "b.toml", "b.toml", {}),
+            plugins=[],
+            with_schedules=False,
+        ).worker.webhook_backlog
+        == 16
+    )  # unset: `concurrency`
+    client = await aiohttp_client(create_app(runtime))
+    await wait_until(lambda: runtime.worker._inbox_clear)
+    assert (await client.post("/hooks/x", json={"n": "running"})).status == 202
+    await wait_until(lambda: seen == ["running"])
+    assert (await client.post("/hooks/x", json={"n": "waiting"})).status == 202  # the backlog is full now
+    held = asyncio.create_task(client.post("/hooks/x", json={"n": "held"}))
+    await wait_until(lambda: runtime.worker.held == 1)
+    assert not held.done()
+    gate.one()  # "running" returns, "waiting" is claimed: the backlog is empty
+    assert (await asyncio.wait_for(held, TIMEOUT)).status == 202
+    assert samples(await (await client.get("/metrics")).text())["chatwright_webhooks_held_total"] == 1
+    gate.set()
+    await wait_until(lambda: runtime.worker.handled == 3, timeout=TIMEOUT)
