@@ -28,7 +28,8 @@ TIMEOUT = 10.0
 
 
 class Tickets:
-    """Lets handlers return one at a time: each call waits for a ticket; `open()` lets every call through."""
+    """Lets handlers return one at a time: each call waits for a ticket (`one()` gives one); `set()` lets every
+    call through, the ones waiting included (it has the `wait`/`set` of the asyncio.Event it stands in for)."""
 
     def __init__(self) -> None:
         self._tickets: asyncio.Queue[None] = asyncio.Queue()
@@ -39,7 +40,7 @@ class Tickets:
 
     def set(self) -> None:
         self._open = True
-        for _ in range(100):
+        for _ in range(100):  # more than any test has calls waiting
             self._tickets.put_nowait(None)
 
     async def wait(self) -> None:
