@@ -29,7 +29,7 @@ class Readings:
     in_flight: int
     handed_over: int
     overloaded: int
-    held: int = 0
+    held: int
     unmatched: int
     steps: StepCounters | None = None
     fires: FireStats | None = None

@@ -188,26 +188,29 @@ class Worker:
         claim = self._reserve()
         if claim is None:
             result = await self.store.append(event, ordering_key=ordering_key, dedupe_ttl=dedupe_ttl)
-            if not result.duplicate:
-                self._left_in_inbox()
-            return result
-        try:
-            result = await self.store.append(
-                event, ordering_key=ordering_key, dedupe_ttl=dedupe_ttl, claim=claim
-            )
-        finally:
-            self._reserved -= 1
+        else:
+            try:
+                result = await self.store.append(
+                    event, ordering_key=ordering_key, dedupe_ttl=dedupe_ttl, claim=claim
+                )
+            finally:
+                self._reserved -= 1
         if result.claimed:
             self.handed_over += 1
             self._take([InboxEntry(event=event, attempt=1, ordering_key=ordering_key)])
-        elif not result.duplicate:  # stored behind an event with its ordering key
-            self._left_in_inbox()
+        elif (
+            not result.duplicate
+        ):  # in the inbox unclaimed (no slot, or behind an event with its ordering key)
+            self._set_backlog(self._backlog + 1)
         return result
 
-    def _left_in_inbox(self) -> None:
-        self._backlog += 1
-        if self.webhook_backlog and self._backlog >= self.webhook_backlog:
+    def _set_backlog(self, backlog: int) -> None:
+        """Note this worker's backlog in the inbox; `intake` holds webhooks while it is at `webhook_backlog`."""
+        self._backlog = backlog
+        if self.webhook_backlog and backlog >= self.webhook_backlog:
             self._backlog_low.clear()
+        else:
+            self._backlog_low.set()
 
     async def intake(
         self, event: Event, *, ordering_key: str | None = None, dedupe_ttl: float = DEFAULT_DEDUPE_TTL
@@ -256,9 +259,7 @@ class Worker:
                 # An append that went to the inbox unclaimed while this claim was under way may have missed it;
                 # a fresh event may then start before it, by at most the time of the next claim (which it woke).
                 self._inbox_clear = len(entries) < room
-                self._backlog = 0 if self._inbox_clear else max(0, self._backlog - len(entries))
-                if self._backlog < self.webhook_backlog or not self.webhook_backlog:
-                    self._backlog_low.set()
+                self._set_backlog(0 if self._inbox_clear else max(0, self._backlog - len(entries)))
                 if not entries:
                     await self._wait_any(self.store.wait_for_work(self.poll_interval))
                     continue

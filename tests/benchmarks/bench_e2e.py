@@ -259,7 +259,6 @@ def run(settings: Settings, cores: Cores) -> Report:
     pairs = [_Pair.add_to(report, loop, ready) for loop in loop_pairs(settings)]
     journal = report.add(Series("provider calls completed/s, steps on vs steps off", "1/s", baseline=[]))
     handed_over: list[float] = []
-    versus_floor: dict[str, list[float]] = {pair.loop: [] for pair in pairs}
     emulator = Emulator(cores.load)
     try:
         (chat_id,) = emulator.chats(1)
@@ -307,7 +306,6 @@ def run(settings: Settings, cores: Cores) -> Report:
                 _append(pair.grouped_rate, grouped["rate"], base["rate"])
                 _append(pair.grouped_cpu, grouped["cpu_us"], base["cpu_us"])
                 _append(pair.grouped_p50, grouped["p50_ms"], base["p50_ms"])
-                versus_floor[pair.loop].append(ours["rate"] / grouped["rate"])
                 for at, peer in enumerate(ready):
                     theirs = measure_peer(
                         peer,
@@ -380,9 +378,9 @@ def run(settings: Settings, cores: Cores) -> Report:
         " accepted events through a power loss costs with nothing else: no dedupe, claim, ack, history, step"
         " journal or framework. chatwright's effects/s against it, per round: "
         + "; ".join(
-            f"{loop} {Series.summary(ratios)['median']:.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
-            for loop, ratios in versus_floor.items()
-            if ratios
+            f"{pair.loop} {Series.summary(ratios)['median']:.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
+            for pair in pairs
+            if (ratios := [o / g for o, g in zip(pair.rate.ours, pair.grouped_rate.ours, strict=True) if g])
         )
     )
     report.notes += peers.notes(ready, skipped)
