@@ -13,7 +13,8 @@ import pytest
 from pytest_aiohttp.plugin import AiohttpClient
 
 from framework import worker as worker_module
-from framework.config import config_from_dict
+from framework.config import config_from_dict, load_config
+from framework.errors import ConfigError
 from framework.events import new_event
 from framework.runtime import Runtime
 from framework.service import create_app
@@ -168,3 +169,20 @@ async def test_the_service_holds_a_webhooks_answer_while_its_backlog_is_full_and
     assert samples(await (await client.get("/metrics")).text())["chatwright_webhooks_held_total"] == 1
     gate.set()
     await wait_until(lambda: runtime.worker.handled == 3, timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("-1", "service.webhook_backlog: must be >= 0: -1"),
+        ('"x"', "service.webhook_backlog: expected an integer"),
+    ],
+)
+def test_a_bad_webhook_backlog_names_the_key_and_what_it_needs(
+    tmp_path: Path, value: str, expected: str
+) -> None:
+    path = tmp_path / "bot.toml"
+    path.write_text(f"[service]\nwebhook_backlog = {value}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    assert any(expected in problem for problem in caught.value.problems), caught.value.problems
